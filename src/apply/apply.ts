@@ -1,0 +1,106 @@
+import { chmodSync, cpSync, mkdirSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { KldloadError } from '../core/errors.ts';
+import type { Executor } from '../core/exec.ts';
+import type { Logger } from '../core/log.ts';
+import { type Action, type Plan, renderAction } from '../plan/types.ts';
+import { checkDiskSafe, checkZfsLoads } from './checks.ts';
+
+export interface ApplyResult {
+  ok: boolean;
+  steps: { name: string; seconds: number; ok: boolean }[];
+  failed?: { step: string; action: string; error: string };
+}
+
+export interface ApplyOptions {
+  root: string;
+  /** Steps from which a failure triggers the plan's cleanup (nothing was written before them). */
+  cleanupFrom: Set<string>;
+}
+
+async function runAction(exec: Executor, a: Action, root: string): Promise<void> {
+  switch (a.kind) {
+    case 'run': {
+      if (a.unless) {
+        const probe = await exec.run(a.unless, { check: false });
+        if (probe.exitCode === 0) return;
+      }
+      const argv = a.chroot ? ['chroot', root, ...a.argv] : a.argv;
+      const r = await exec.run(argv, {
+        ...(a.input !== undefined ? { input: a.input, secretInput: !!a.secretInput } : {}),
+        env: { DEBIAN_FRONTEND: 'noninteractive', LC_ALL: 'C.UTF-8' },
+        check: !a.mayFail,
+      });
+      void r;
+      return;
+    }
+    case 'write':
+      mkdirSync(dirname(a.path), { recursive: true });
+      writeFileSync(a.path, a.content, { mode: a.mode ?? 0o644 });
+      if (a.mode !== undefined) chmodSync(a.path, a.mode);
+      return;
+    case 'mkdir':
+      mkdirSync(a.path, { recursive: true, ...(a.mode !== undefined ? { mode: a.mode } : {}) });
+      if (a.mode !== undefined) chmodSync(a.path, a.mode);
+      return;
+    case 'copy':
+      cpSync(a.from, a.to, { recursive: true, force: true, preserveTimestamps: true });
+      return;
+    case 'check':
+      if (a.check === 'disk-safe')
+        return checkDiskSafe(exec, a.args.disks as string[], a.args.forceWipe as boolean);
+      if (a.check === 'zfs-loads') return checkZfsLoads(exec);
+  }
+}
+
+/** Runs a plan step by step, logging each; on failure names the step and command and cleans up. */
+export async function applyPlan(
+  exec: Executor,
+  log: Logger,
+  plan: Plan,
+  o: ApplyOptions,
+): Promise<ApplyResult> {
+  const result: ApplyResult = { ok: true, steps: [] };
+  let writing = false;
+  for (const [i, s] of plan.steps.entries()) {
+    if (o.cleanupFrom.has(s.name)) writing = true;
+    const t0 = Date.now();
+    log.info(`==> [${i + 1}/${plan.steps.length}] ${s.name}: ${s.title}`);
+    for (const a of s.actions) {
+      const shown = renderAction(a, o.root);
+      log.detail(shown.split('\n')[0] ?? '');
+      try {
+        await runAction(exec, a, o.root);
+      } catch (e) {
+        const msg = e instanceof Error ? e.message : String(e);
+        result.ok = false;
+        result.steps.push({ name: s.name, seconds: (Date.now() - t0) / 1000, ok: false });
+        result.failed = {
+          step: s.name,
+          action: log.redact(shown.split('\n')[0] ?? ''),
+          error: log.redact(msg),
+        };
+        log.info(`FAILED step ${s.name}: ${result.failed.action}\n${result.failed.error}`);
+        if (log.file) log.info(`full log: ${log.file}`);
+        if (writing) {
+          log.info(
+            'cleaning up: unmount, destroy the half-made pool, clear the partition tables this run wrote',
+          );
+          for (const c of plan.cleanup) await runAction(exec, c, o.root).catch(() => undefined);
+        }
+        return result;
+      }
+    }
+    const secs = (Date.now() - t0) / 1000;
+    result.steps.push({ name: s.name, seconds: secs, ok: true });
+    log.info(`    ${s.name} done in ${secs.toFixed(1)}s`);
+  }
+  return result;
+}
+
+export function failureMessage(r: ApplyResult, logFile?: string): string {
+  if (!r.failed) return '';
+  return `install failed in step '${r.failed.step}'\n  command: ${r.failed.action}\n  ${r.failed.error.split('\n').join('\n  ')}${logFile ? `\n  log: ${logFile}` : ''}`;
+}
+
+export { KldloadError };

@@ -1,0 +1,193 @@
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { validateAnswersFile } from '../answers/validate.ts';
+import { EXIT, KldloadError } from '../core/errors.ts';
+import type { Executor } from '../core/exec.ts';
+import type { Logger } from '../core/log.ts';
+import { cacheDir, contentKey } from '../core/paths.ts';
+import { loadSuiteIndex } from '../debian/archive.ts';
+import { writeIso } from './iso.ts';
+import { type Profile, profilePackages, profilesDir } from './package-sets.ts';
+import { ensureRootfs, type RootfsSpec } from './rootfs.ts';
+import { ensureZfsModuleDeb, type KernelFacts, kernelFacts, moduleDebPath } from './zfs-module.ts';
+
+export interface BuildOptions {
+  profile: Profile;
+  suite: 'trixie' | 'bookworm';
+  mirror: string;
+  output: string;
+  bundle: string;
+  answers?: string;
+  payload?: string;
+  zbm?: string;
+  extraPackages: string[];
+}
+
+export interface ImageInfo {
+  profile: Profile;
+  suite: string;
+  kabi: string;
+  zfsVersion: string;
+  /** The public mirror written into the target's apt sources for later updates. */
+  publicMirror: string;
+  layer: string;
+}
+
+export interface BuildResult {
+  iso: string;
+  sizeBytes: number;
+  image: ImageInfo;
+  phases: { name: string; seconds: number; cached: boolean }[];
+}
+
+const PUBLIC_MIRROR = 'http://deb.debian.org/debian';
+
+function targetSources(suite: string): string {
+  const sec = suite === 'bookworm' ? 'bookworm-security' : `${suite}-security`;
+  return `Types: deb
+URIs: ${PUBLIC_MIRROR}
+Suites: ${suite} ${suite}-updates
+Components: main contrib non-free-firmware
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+
+Types: deb
+URIs: http://security.debian.org/debian-security
+Suites: ${sec}
+Components: main contrib non-free-firmware
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+`;
+}
+
+/** Everything a target layer depends on. Machine identity is stripped: each install makes its own. */
+export function targetSpec(o: BuildOptions, k: KernelFacts, moduleDeb: string): RootfsSpec {
+  return {
+    name: `target-${o.profile}`,
+    suite: o.suite,
+    mirror: o.mirror,
+    variant: 'important',
+    packages: [`linux-image-${k.kabi}`, ...profilePackages(o.profile, o.extraPackages).map((p) => p.name)],
+    debs: [moduleDeb],
+    files: { '/etc/apt/sources.list.d/debian.sources': targetSources(o.suite) },
+    customize: [
+      'rm -f "$1/etc/apt/sources.list"',
+      // Per-machine identity must never be shared by every machine installed from one ISO.
+      'rm -f "$1"/etc/ssh/ssh_host_*_key "$1"/etc/ssh/ssh_host_*_key.pub "$1/etc/hostid"',
+      ': > "$1/etc/machine-id"',
+      // The installer builds the initramfs after writing the hostid; the image needs none.
+      'rm -f "$1"/boot/initrd.img-*',
+    ],
+    recipe: 1,
+  };
+}
+
+export function liveSpec(o: BuildOptions, k: KernelFacts, moduleDeb: string): RootfsSpec {
+  return {
+    name: 'live',
+    suite: o.suite,
+    mirror: o.mirror,
+    variant: 'minbase',
+    packages: [`linux-image-${k.kabi}`, ...profilePackages('live').map((p) => p.name)],
+    debs: [moduleDeb],
+    files: {
+      '/etc/systemd/system/kldload-installer.service': readFileSync(
+        join(profilesDir(), '../payload/live/kldload-installer.service'),
+        'utf8',
+      ),
+      '/etc/hostname': 'kldload-live\n',
+    },
+    customize: [
+      'chroot "$1" systemctl enable kldload-installer.service',
+      // The live medium is a console appliance: root logs in without a password for debugging.
+      'chroot "$1" passwd -d root',
+      // live-boot's hooks must be in the initrd that boots the ISO.
+      `chroot "$1" update-initramfs -u -k ${k.kabi}`,
+    ],
+    recipe: 1,
+  };
+}
+
+async function timed<T>(
+  phases: BuildResult['phases'],
+  name: string,
+  fn: () => Promise<T>,
+  cached: (r: T) => boolean = () => false,
+): Promise<T> {
+  const t0 = Date.now();
+  const r = await fn();
+  phases.push({ name, seconds: (Date.now() - t0) / 1000, cached: cached(r) });
+  return r;
+}
+
+export function checkBuildInputs(o: BuildOptions): void {
+  if (o.answers) {
+    const v = validateAnswersFile(o.answers);
+    if (!v.ok)
+      throw new KldloadError(
+        `--answers ${o.answers} is invalid; refusing to embed it:\n${v.errors.map((e) => e.text).join('\n')}`,
+        EXIT.badInput,
+      );
+  }
+  if (o.payload && !(existsSync(o.payload) && statSync(o.payload).isDirectory()))
+    throw new KldloadError(`--payload ${o.payload}: not a directory`, EXIT.badInput);
+  if (o.zbm && !existsSync(o.zbm)) throw new KldloadError(`--zbm ${o.zbm}: no such file`, EXIT.badInput);
+  if (!existsSync(o.bundle)) throw new KldloadError(`kldload bundle ${o.bundle} missing: run npm run bundle`);
+  profilePackages(o.profile, o.extraPackages);
+}
+
+/** answers → layers (cached by content) → ISO. Only what changed is rebuilt. */
+export async function build(exec: Executor, log: Logger, o: BuildOptions): Promise<BuildResult> {
+  checkBuildInputs(o);
+  const phases: BuildResult['phases'] = [];
+  const index = await timed(phases, 'index', () => loadSuiteIndex(exec, o.mirror, o.suite));
+  const k = kernelFacts(index);
+  log.info(`suite ${o.suite} ${index.release.get('Version') ?? ''}: kernel ${k.kabi}, zfs ${k.zfsVersion}`);
+  const hadDeb = existsSync(moduleDebPath(k));
+  const deb = await timed(
+    phases,
+    'zfs-module',
+    () => ensureZfsModuleDeb(exec, log, { mirror: o.mirror, suite: o.suite, kernel: k }),
+    () => hadDeb,
+  );
+  const target = await timed(
+    phases,
+    'target-layer',
+    () => ensureRootfs(exec, log, targetSpec(o, k, deb)),
+    (l) => l.cached,
+  );
+  const live = await timed(
+    phases,
+    'live-layer',
+    () => ensureRootfs(exec, log, liveSpec(o, k, deb)),
+    (l) => l.cached,
+  );
+  const image: ImageInfo = {
+    profile: o.profile,
+    suite: o.suite,
+    kabi: target.info.kabi,
+    zfsVersion: k.zfsVersion,
+    publicMirror: PUBLIC_MIRROR,
+    layer: target.info.key,
+  };
+  const imageJson = cacheDir('tmp', `image-${contentKey(image)}.json`);
+  mkdirSync(cacheDir('tmp'), { recursive: true });
+  writeFileSync(imageJson, `${JSON.stringify(image, null, 1)}\n`);
+  await timed(phases, 'iso', () =>
+    writeIso(
+      exec,
+      log,
+      {
+        vmlinuz: live.vmlinuz,
+        initrd: live.initrd,
+        liveSquashfs: live.squashfs,
+        targetSquashfs: target.squashfs,
+        imageJson,
+        bundle: o.bundle,
+        ...(o.answers ? { answers: o.answers } : {}),
+        ...(o.payload ? { payloadDir: o.payload } : {}),
+        ...(o.zbm ? { zbm: o.zbm } : {}),
+      },
+      resolve(o.output),
+    ),
+  );
+  return { iso: resolve(o.output), sizeBytes: statSync(o.output).size, image, phases };
+}

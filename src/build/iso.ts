@@ -1,0 +1,86 @@
+import { copyFileSync, cpSync, linkSync, mkdirSync, mkdtempSync, renameSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import type { Executor } from '../core/exec.ts';
+import { safeRemove } from '../core/fs.ts';
+import type { Logger } from '../core/log.ts';
+import { cacheDir } from '../core/paths.ts';
+
+/** Where things live on the ISO; the installer reads the same constants. */
+export const MEDIUM = {
+  root: '/run/live/medium',
+  dir: 'kldload',
+  bundle: 'kldload/kldload.mjs',
+  target: 'kldload/target.squashfs',
+  image: 'kldload/image.json',
+  answers: 'kldload/answers.env',
+  darksite: 'kldload/darksite',
+  zbm: 'kldload/zfsbootmenu.efi',
+  label: 'KLDLOAD',
+} as const;
+
+export interface IsoContent {
+  vmlinuz: string;
+  initrd: string;
+  liveSquashfs: string;
+  targetSquashfs: string;
+  imageJson: string;
+  bundle: string;
+  answers?: string;
+  payloadDir?: string;
+  zbm?: string;
+}
+
+export function grubConfig(): string {
+  const common = 'boot=live components noeject console=tty0 console=ttyS0,115200n8';
+  return `# kldload installer medium
+serial --unit=0 --speed=115200
+terminal_input serial console
+terminal_output serial console
+set timeout=3
+set default=0
+menuentry "kldload: install unattended (answers from seed volume, command line or ISO)" {
+  linux /live/vmlinuz ${common} kldload.install
+  initrd /live/initrd.img
+}
+menuentry "kldload: live shell (installs nothing)" {
+  linux /live/vmlinuz ${common}
+  initrd /live/initrd.img
+}
+`;
+}
+
+/** Hard links keep staging instant (same filesystem as the cache); copy when linking fails. */
+function place(src: string, dst: string): void {
+  mkdirSync(dirname(dst), { recursive: true });
+  try {
+    linkSync(src, dst);
+  } catch {
+    copyFileSync(src, dst);
+  }
+}
+
+/** Hybrid BIOS+UEFI ISO with Debian's GRUB images and xorriso (via grub-mkrescue). */
+export async function writeIso(exec: Executor, log: Logger, c: IsoContent, output: string): Promise<void> {
+  mkdirSync(cacheDir('tmp'), { recursive: true });
+  const stage = mkdtempSync(join(cacheDir('tmp'), 'iso-'));
+  try {
+    place(c.vmlinuz, join(stage, 'live/vmlinuz'));
+    place(c.initrd, join(stage, 'live/initrd.img'));
+    place(c.liveSquashfs, join(stage, 'live/filesystem.squashfs'));
+    place(c.targetSquashfs, join(stage, MEDIUM.target));
+    place(c.imageJson, join(stage, MEDIUM.image));
+    place(c.bundle, join(stage, MEDIUM.bundle));
+    if (c.answers) copyFileSync(c.answers, join(stage, MEDIUM.answers));
+    if (c.payloadDir)
+      cpSync(c.payloadDir, join(stage, MEDIUM.darksite), { recursive: true, dereference: true });
+    if (c.zbm) place(c.zbm, join(stage, MEDIUM.zbm));
+    mkdirSync(join(stage, 'boot/grub'), { recursive: true });
+    writeFileSync(join(stage, 'boot/grub/grub.cfg'), grubConfig());
+    mkdirSync(dirname(output), { recursive: true });
+    log.info(`iso: grub-mkrescue + xorriso → ${output}`);
+    await exec.run(['grub-mkrescue', '-o', `${output}.tmp`, stage, '--', '-volid', MEDIUM.label]);
+    renameSync(`${output}.tmp`, output);
+  } finally {
+    safeRemove(stage);
+  }
+}

@@ -1,0 +1,70 @@
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Command } from 'commander';
+import { build } from '../../build/build.ts';
+import { PROFILES, type Profile } from '../../build/package-sets.ts';
+import { SystemExecutor } from '../../core/exec.ts';
+import { Logger } from '../../core/log.ts';
+import { cacheDir } from '../../core/paths.ts';
+import { hostMirror } from '../../debian/archive.ts';
+import { choice } from '../main.ts';
+import type { CommandResult } from '../output.ts';
+
+/** The bundle that is running (dist/kldload.mjs), or the one bundled from source in dev. */
+export function selfBundle(): string {
+  const here = fileURLToPath(import.meta.url);
+  return here.endsWith('.mjs') ? here : resolve(dirname(here), '../../../dist/kldload.mjs');
+}
+
+export function buildCommand(
+  program: Command,
+  run: (fn: () => Promise<CommandResult>, json: boolean) => void,
+) {
+  program
+    .command('build')
+    .description('Build the offline installer ISO (layers cached by content in ~/.cache/kldload)')
+    .option('--profile <name>', `package profile: ${PROFILES.join(', ')}`, choice(PROFILES), 'server')
+    .option('--suite <suite>', 'Debian suite: trixie, bookworm', choice(['trixie', 'bookworm']), 'trixie')
+    .option('--answers <file>', 'answers.env to embed (validated first)')
+    .option('--payload <dir>', 'directory copied to /root/darksite on the target')
+    .option('--zbm <file>', 'a ZFSBootMenu EFI binary to use as the boot loader')
+    .option('--packages <names>', 'extra packages, comma separated', '')
+    .option('--mirror <url>', 'Debian mirror (default: the host apt sources)')
+    .option('-o, --output <file>', 'ISO path', 'kldload.iso')
+    .option('--json', 'machine-readable result')
+    .action(
+      (o: {
+        profile: Profile;
+        suite: 'trixie' | 'bookworm';
+        answers?: string;
+        payload?: string;
+        zbm?: string;
+        packages: string;
+        mirror?: string;
+        output: string;
+        json?: boolean;
+      }) =>
+        run(async () => {
+          const log = new Logger({ file: join(cacheDir('logs'), 'build.log') });
+          const r = await build(new SystemExecutor(log), log, {
+            profile: o.profile,
+            suite: o.suite,
+            mirror: o.mirror ?? hostMirror(),
+            output: o.output,
+            bundle: selfBundle(),
+            ...(o.answers ? { answers: o.answers } : {}),
+            ...(o.payload ? { payload: o.payload } : {}),
+            ...(o.zbm ? { zbm: o.zbm } : {}),
+            extraPackages: o.packages.split(',').filter(Boolean),
+          });
+          const text = [
+            ...r.phases.map(
+              (p) =>
+                `${p.name.padEnd(14)} ${p.seconds.toFixed(1).padStart(7)}s${p.cached ? ' (cached)' : ''}`,
+            ),
+            `ISO ${r.iso} (${(r.sizeBytes / 1e6).toFixed(0)} MB)`,
+          ].join('\n');
+          return { exitCode: 0, json: r, text };
+        }, !!o.json),
+    );
+}

@@ -1,0 +1,104 @@
+import { existsSync } from 'node:fs';
+import type { Command } from 'commander';
+import { secretsOf, validateAnswersFile } from '../../answers/validate.ts';
+import { applyPlan, failureMessage } from '../../apply/apply.ts';
+import { EXIT, KldloadError } from '../../core/errors.ts';
+import { SystemExecutor } from '../../core/exec.ts';
+import { Logger } from '../../core/log.ts';
+import { findAnswers } from '../../live/answers-source.ts';
+import { gatherFacts } from '../../live/facts.ts';
+import { FIRST_WRITING_STEP, planInstall } from '../../plan/install.ts';
+import { renderPlan } from '../../plan/types.ts';
+import type { CommandResult } from '../output.ts';
+import { selfBundle } from './build.ts';
+
+export const INSTALL_LOG = '/var/log/kldload/installer.log';
+
+interface InstallOpts {
+  config?: string;
+  dryRun?: boolean;
+  live?: boolean;
+  root: string;
+  json?: boolean;
+}
+
+export async function install(o: InstallOpts): Promise<CommandResult> {
+  const log = new Logger({
+    ...(o.dryRun ? {} : { file: INSTALL_LOG }),
+    quiet: !!o.json && !o.live,
+    echo: (l) => process.stdout.write(`${l}\n`),
+  });
+  const exec = new SystemExecutor(log);
+  let config = o.config;
+  if (!config && o.live) config = await findAnswers(exec, log);
+  if (!config)
+    throw new KldloadError('--config FILE is required (or --live on the installer medium)', EXIT.badInput);
+  // Validation comes before the first write: bad answers never touch a disk.
+  const v = validateAnswersFile(config);
+  if (!v.ok) {
+    const text = v.errors.map((e) => e.text).join('\n');
+    if (o.live) log.info(`KLDLOAD-INSTALL-FAIL step=answers\n${text}`);
+    return {
+      exitCode: EXIT.badInput,
+      json: { ok: false, errors: v.errors.map(({ text: _t, ...e }) => e) },
+      text,
+    };
+  }
+  const a = v.answers;
+  for (const s of secretsOf(a)) log.addSecret(s);
+  const facts = await gatherFacts(a, {
+    root: o.root,
+    live: !!o.live,
+    logFile: INSTALL_LOG,
+    bundle: selfBundle(),
+  });
+  const plan = planInstall(a, facts);
+  if (o.dryRun)
+    return {
+      exitCode: EXIT.ok,
+      json: { ok: true, plan: JSON.parse(log.redact(JSON.stringify(redactPlan(plan)))) },
+      text: renderPlan(plan, o.root),
+    };
+  if (process.getuid?.() !== 0) throw new KldloadError('install must run as root', EXIT.badInput);
+  if (!existsSync(facts.image))
+    throw new KldloadError(`${facts.image}: target image missing; run install from the kldload medium`);
+  log.info(
+    `kldload install: ${a.KLDLOAD_HOSTNAME} on ${a.KLDLOAD_DISK} (${a.KLDLOAD_PROFILE}, ${facts.suite}, kernel ${facts.kabi})`,
+  );
+  const t0 = Date.now();
+  const r = await applyPlan(exec, log, plan, { root: o.root, cleanupFrom: FIRST_WRITING_STEP });
+  const seconds = (Date.now() - t0) / 1000;
+  if (!r.ok) {
+    const msg = failureMessage(r, INSTALL_LOG);
+    log.info(`KLDLOAD-INSTALL-FAIL step=${r.failed?.step}`);
+    return { exitCode: EXIT.failed, json: { ...r, seconds, log: INSTALL_LOG }, text: msg };
+  }
+  log.info(
+    `KLDLOAD-INSTALL-OK host=${a.KLDLOAD_HOSTNAME} seconds=${seconds.toFixed(0)} hostid=${facts.hostid}`,
+  );
+  if (o.live && !a.KLDLOAD_NO_AUTO_REBOOT) {
+    log.info('powering off: remove the installer medium and boot from the disk');
+    await exec.run(['systemctl', '--no-block', 'poweroff'], { check: false });
+  }
+  return { exitCode: EXIT.ok, json: { ...r, seconds, log: INSTALL_LOG }, text: '' };
+}
+
+/** Plans carry secret stdin (passwords); JSON output shows them as <redacted> like the text form. */
+function redactPlan<T>(plan: T): T {
+  return JSON.parse(JSON.stringify(plan, (k, v: unknown) => (k === 'input' ? '<redacted>' : v))) as T;
+}
+
+export function installCommand(
+  program: Command,
+  run: (fn: () => Promise<CommandResult>, json: boolean) => void,
+) {
+  program
+    .command('install')
+    .description('Install ZFS-on-root Debian to a disk from the live medium (answers → plan → apply)')
+    .option('--config <file>', 'answers.env')
+    .option('--dry-run', 'print the complete ordered plan (every command, every file) and touch nothing')
+    .option('--live', 'running on the installer medium: find answers, report, power off')
+    .option('--root <dir>', 'where the target is assembled', '/mnt')
+    .option('--json', 'machine-readable result')
+    .action((o: InstallOpts) => run(() => install(o), !!o.json));
+}

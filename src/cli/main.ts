@@ -1,0 +1,53 @@
+import { Command, InvalidArgumentError } from 'commander';
+import { KldloadError } from '../core/errors.ts';
+import { answersValidate } from './commands/answers.ts';
+import { buildCommand } from './commands/build.ts';
+import { installCommand } from './commands/install.ts';
+import { emit } from './output.ts';
+
+const program = new Command()
+  .name('kldload')
+  .description('Build sealed offline installer ISOs: Debian with ZFS on root, unattended.')
+  .version('0.1.0')
+  .showHelpAfterError();
+
+export function choice(allowed: readonly string[]) {
+  return (v: string) => {
+    if (!allowed.includes(v)) throw new InvalidArgumentError(`must be one of ${allowed.join(', ')}`);
+    return v;
+  };
+}
+
+function run(fn: () => Promise<import('./output.ts').CommandResult>, json: boolean) {
+  fn().then(
+    (r) => emit(r, json),
+    (e: unknown) => {
+      const ke = e instanceof KldloadError ? e : undefined;
+      const message = e instanceof Error ? e.message : String(e);
+      emit(
+        {
+          exitCode: ke?.exitCode ?? 1,
+          json: { ok: false, error: message, ...(ke?.details ?? {}) },
+          text: '',
+        },
+        json,
+      );
+      if (!json) process.stderr.write(`kldload: ${message}\n`);
+    },
+  );
+}
+
+const answers = program.command('answers').description('Answers files (answers.env)');
+answers
+  .command('validate <file>')
+  .description('Check an answers file; errors name file:line, the key, and what is allowed')
+  .option('--json', 'machine-readable result')
+  .action((file: string, o: { json?: boolean }) => run(() => answersValidate(file), !!o.json));
+
+buildCommand(program, run);
+installCommand(program, run);
+
+program.parseAsync(process.argv).catch((e: unknown) => {
+  process.stderr.write(`kldload: ${e instanceof Error ? e.message : String(e)}\n`);
+  process.exit(2);
+});

@@ -1,0 +1,12 @@
+/** Handlers return data; the CLI decides how to print it (human text or --json). */
+export interface CommandResult {
+  exitCode: number;
+  json: unknown;
+  text: string;
+}
+
+export function emit(r: CommandResult, asJson: boolean): never {
+  if (asJson) process.stdout.write(`${JSON.stringify(r.json, null, 2)}\n`);
+  else if (r.text) process.stdout.write(r.text.endsWith('\n') ? r.text : `${r.text}\n`);
+  process.exit(r.exitCode);
+}

@@ -1,0 +1,99 @@
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
+import { KldloadError } from '../core/errors.ts';
+import type { Executor } from '../core/exec.ts';
+import { cacheDir, sha256 } from '../core/paths.ts';
+import { parseControl, type Stanza } from './control.ts';
+
+export const DEBIAN_KEYRING = '/usr/share/keyrings/debian-archive-keyring.gpg';
+
+/** The Debian mirror this host already uses (deb822 or one-line sources), else deb.debian.org. */
+export function hostMirror(): string {
+  for (const f of ['/etc/apt/sources.list.d/debian.sources', '/etc/apt/sources.list']) {
+    if (!existsSync(f)) continue;
+    const text = readFileSync(f, 'utf8');
+    const uris = [...text.matchAll(/^URIs:\s*(\S+)/gm), ...text.matchAll(/^deb\s+(?:\[[^\]]*\]\s+)?(\S+)/gm)]
+      .map((m) => m[1] ?? '')
+      .filter((u) => /\/debian\/?$/.test(u));
+    if (uris[0]) return uris[0].replace(/\/$/, '');
+  }
+  return 'http://deb.debian.org/debian';
+}
+
+export interface SuiteIndex {
+  mirror: string;
+  suite: string;
+  /** Release fields (Codename, Version, Date…) after signature verification. */
+  release: Stanza;
+  packages: Stanza[];
+}
+
+async function fetchBytes(url: string, attempts = 3): Promise<Uint8Array> {
+  let last: unknown;
+  for (let i = 0; i < attempts; i++) {
+    try {
+      const res = await fetch(url);
+      if (!res.ok) throw new Error(`HTTP ${res.status}`);
+      return new Uint8Array(await res.arrayBuffer());
+    } catch (e) {
+      last = e;
+      await new Promise((r) => setTimeout(r, 1000 * (i + 1)));
+    }
+  }
+  throw new KldloadError(`cannot fetch ${url} after ${attempts} attempts: ${String(last)}`);
+}
+
+/**
+ * Fetches the suite's InRelease, verifies it with gpgv against debian-archive-keyring, then fetches
+ * each component's Packages.gz and checks it against the SHA256 the signed Release lists.
+ */
+export async function loadSuiteIndex(
+  exec: Executor,
+  mirror: string,
+  suite: string,
+  components = ['main', 'contrib'],
+  arch = 'amd64',
+): Promise<SuiteIndex> {
+  const dir = cacheDir('index', sha256(`${mirror} ${suite}`).slice(0, 12));
+  mkdirSync(dir, { recursive: true });
+  const inrelease = join(dir, 'InRelease');
+  writeFileSync(inrelease, await fetchBytes(`${mirror}/dists/${suite}/InRelease`));
+  const verified = join(dir, 'Release.verified');
+  await exec.run(['gpgv', '--keyring', DEBIAN_KEYRING, '--output', verified, inrelease]).catch((e) => {
+    throw new KldloadError(`signature check of ${mirror}/dists/${suite}/InRelease failed: ${String(e)}`);
+  });
+  const release = parseControl(readFileSync(verified, 'utf8'))[0] ?? new Map();
+  const sums = new Map<string, string>();
+  for (const line of (release.get('SHA256') ?? '').split('\n')) {
+    const [sum, , name] = line.trim().split(/\s+/);
+    if (sum && name) sums.set(name, sum);
+  }
+  const packages: Stanza[] = [];
+  for (const comp of components) {
+    const rel = `${comp}/binary-${arch}/Packages.gz`;
+    const want = sums.get(rel);
+    if (!want) throw new KldloadError(`${suite} Release does not list ${rel}`);
+    const cached = join(dir, `${want}.gz`);
+    let data: Uint8Array;
+    if (existsSync(cached)) data = readFileSync(cached);
+    else {
+      data = await fetchBytes(`${mirror}/dists/${suite}/${rel}`);
+      if (sha256(data) !== want) throw new KldloadError(`${rel}: SHA256 mismatch against the signed Release`);
+      writeFileSync(`${cached}.tmp`, data);
+      renameSync(`${cached}.tmp`, cached);
+    }
+    packages.push(...parseControl(gunzipSync(data).toString('utf8')));
+  }
+  return { mirror, suite, release, packages };
+}
+
+/** Highest-versioned stanza per package name (a suite normally has exactly one). */
+export function byName(index: SuiteIndex): Map<string, Stanza> {
+  const m = new Map<string, Stanza>();
+  for (const s of index.packages) {
+    const n = s.get('Package');
+    if (n && !m.has(n)) m.set(n, s);
+  }
+  return m;
+}

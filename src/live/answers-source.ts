@@ -1,0 +1,53 @@
+import { copyFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { MEDIUM } from '../build/iso.ts';
+import { KldloadError } from '../core/errors.ts';
+import type { Executor } from '../core/exec.ts';
+import type { Logger } from '../core/log.ts';
+import { medium } from './facts.ts';
+
+export const SEED_LABEL = 'KLDLOADSEED';
+
+/**
+ * Where the live installer finds its answers, first match wins: a path on the kernel command line
+ * (kldload.answers=/path), a FAT volume labelled KLDLOADSEED holding answers.env (the USB-stick
+ * path), then the answers embedded in the ISO at build time.
+ */
+export async function findAnswers(exec: Executor, log: Logger, workDir = '/run/kldload'): Promise<string> {
+  mkdirSync(workDir, { recursive: true });
+  const cmdline = existsSync('/proc/cmdline') ? readFileSync('/proc/cmdline', 'utf8') : '';
+  const arg = /(?:^|\s)kldload\.answers=(\S+)/.exec(cmdline)?.[1];
+  if (arg) {
+    const p = arg.startsWith('/') && existsSync(arg) ? arg : medium(arg.replace(/^\//, ''));
+    if (!existsSync(p)) throw new KldloadError(`kldload.answers=${arg}: no such file`);
+    log.info(`answers: ${p} (kernel command line)`);
+    return p;
+  }
+  await exec.run(['udevadm', 'settle', '--timeout=30'], { check: false });
+  const seedDev = `/dev/disk/by-label/${SEED_LABEL}`;
+  if (existsSync(seedDev)) {
+    const mnt = join(workDir, 'seed');
+    mkdirSync(mnt, { recursive: true });
+    await exec.run(['mount', '-o', 'ro', seedDev, mnt]);
+    try {
+      const src = join(mnt, 'answers.env');
+      if (existsSync(src)) {
+        const dst = join(workDir, 'answers.env');
+        copyFileSync(src, dst);
+        log.info(`answers: answers.env on the ${SEED_LABEL} volume`);
+        return dst;
+      }
+      log.info(`${SEED_LABEL} volume has no answers.env; looking further`);
+    } finally {
+      await exec.run(['umount', mnt], { check: false });
+    }
+  }
+  const embedded = medium(MEDIUM.answers);
+  if (existsSync(embedded)) {
+    log.info('answers: embedded in the ISO');
+    return embedded;
+  }
+  throw new KldloadError(
+    `no answers: put answers.env on a FAT volume labelled ${SEED_LABEL}, pass kldload.answers=/path, or build with --answers`,
+  );
+}

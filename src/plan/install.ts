@@ -1,0 +1,428 @@
+import type { Answers } from '../answers/schema.ts';
+import { FIELD_KEYS, fieldDef } from '../answers/schema.ts';
+import { zfs, zpool } from '../zfs/zfs.ts';
+import { partition } from './disks.ts';
+import { type Action, inTarget, type Plan, run, type Step, write } from './types.ts';
+
+/** Everything besides the answers that decides the plan. Gathered in the live system, fixed in tests. */
+export interface InstallFacts {
+  /** Where the target is assembled (altroot). */
+  root: string;
+  kabi: string;
+  suite: string;
+  /** The target base image (squashfs) on the medium. */
+  image: string;
+  /** The kldload bundle to install on the target. */
+  bundle: string;
+  /** Directory copied to /root/darksite, when the medium has one. */
+  payloadDir?: string;
+  /** A postinstall.sh obtained from KLDLOAD_POSTINSTALL_URL/_B64 (not secret). */
+  postinstall?: { source: string; content: string };
+  /** A user-supplied ZFSBootMenu EFI binary on the medium. */
+  zbm?: string;
+  /** 8 hex digits, written once to /etc/hostid and baked into the initramfs. */
+  hostid: string;
+  /** Unique GUID of the ESP partition, so fstab can name it before it exists. */
+  espGuid: string;
+  /** UTC stamp for the factory snapshot, e.g. 20261122T031800Z. */
+  stamp: string;
+  /** EFI variables are writable in the live system (booted via UEFI). */
+  efiVars: boolean;
+  /** Kernel device behind KLDLOAD_DISK (efibootmgr wants the real node). */
+  diskReal: string;
+  /** console= arguments the live system booted with; the installed system keeps them. */
+  console: string[];
+  /** The installer log, copied to the target at the end. */
+  logFile: string;
+  secureBoot: boolean;
+  tpm: boolean;
+}
+
+export const FIRSTBOOT_UNIT = `[Unit]
+Description=kldload first boot: run /root/darksite/postinstall.sh once
+Documentation=file:///etc/kldload/install-manifest.env
+After=network-online.target zfs-mount.service
+Wants=network-online.target
+ConditionPathExists=!/var/lib/kldload/firstboot.done
+
+[Service]
+Type=oneshot
+ExecStart=/usr/sbin/kldload firstboot run
+RemainAfterExit=yes
+TimeoutStartSec=infinity
+StandardOutput=journal+console
+
+[Install]
+WantedBy=multi-user.target
+`;
+
+/** The KLDLOAD_* facts of this install, for postinstallers; never a secret. */
+export function manifest(a: Answers, f: InstallFacts): string {
+  const lines: string[] = ['# Written by the kldload installer. Facts of this install; no secrets.'];
+  for (const k of FIELD_KEYS) {
+    const def = fieldDef(k);
+    if (def.secret || def.noManifest) continue;
+    const v = a[k];
+    if (v === undefined) continue;
+    const s = Array.isArray(v) ? v.join(' ') : typeof v === 'boolean' ? (v ? '1' : '0') : String(v);
+    lines.push(`${k}=${quoteEnv(s)}`);
+  }
+  lines.push(
+    'KLDLOAD_STORAGE_MODE=zfs',
+    `KLDLOAD_KERNEL=${f.kabi}`,
+    `KLDLOAD_HOSTID=${f.hostid}`,
+    `KLDLOAD_FACTORY_SNAPSHOT=${a.KLDLOAD_POOL_NAME}@install-${f.stamp}`,
+    `KLDLOAD_SECURE_BOOT=${f.secureBoot ? 1 : 0}`,
+    `KLDLOAD_TPM_PRESENT=${f.tpm ? 1 : 0}`,
+    `KLDLOAD_BOOTLOADER=${f.zbm ? 'zfsbootmenu' : 'systemd-boot'}`,
+  );
+  return `${lines.join('\n')}\n`;
+}
+
+function quoteEnv(s: string): string {
+  return /^[A-Za-z0-9_@%+=:,./-]*$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+function networkUnit(a: Answers): string {
+  const match = a.KLDLOAD_NET_IFACE === '*' ? 'Name=en* eth*' : `Name=${a.KLDLOAD_NET_IFACE}`;
+  if (a.KLDLOAD_NET_METHOD === 'dhcp') return `[Match]\n${match}\n\n[Network]\nDHCP=yes\n`;
+  return `[Match]\n${match}\n\n[Network]\nAddress=${a.KLDLOAD_NET_IP}\nGateway=${a.KLDLOAD_NET_GW}\n${(a.KLDLOAD_NET_DNS ?? []).map((d) => `DNS=${d}`).join('\n')}\n`;
+}
+
+/** answers + facts → the ordered install plan. Pure: no I/O. */
+export function planInstall(a: Answers, f: InstallFacts): Plan {
+  const R = f.root;
+  const pool = a.KLDLOAD_POOL_NAME;
+  const disks = [a.KLDLOAD_DISK, ...(a.KLDLOAD_ZFS_DATA_DISKS ?? [])];
+  const esp = partition(a.KLDLOAD_DISK, 1);
+  const be = `${pool}/ROOT/default`;
+  const user = a.KLDLOAD_USERNAME;
+  const short = a.KLDLOAD_HOSTNAME.split('.')[0] ?? a.KLDLOAD_HOSTNAME;
+  const fqdn = a.KLDLOAD_HOSTNAME;
+  const cmdline = [`root=ZFS=${be}`, 'boot=zfs', 'rw', ...f.console].join(' ');
+  const steps: Step[] = [];
+  const step = (name: string, title: string, actions: Action[]) => steps.push({ name, title, actions });
+
+  step('preflight', 'refuse unsafe targets before the first write', [
+    {
+      kind: 'check',
+      check: 'disk-safe',
+      args: { disks, forceWipe: a.KLDLOAD_FORCE_WIPE },
+      why: 'each disk exists, is not the boot medium, and is empty unless KLDLOAD_FORCE_WIPE=1',
+    },
+    { kind: 'check', check: 'zfs-loads', args: {}, why: 'the zfs module loads in the live system' },
+  ]);
+
+  if (a.KLDLOAD_FORCE_WIPE)
+    step(
+      'wipe',
+      'erase partition tables, filesystem signatures and ZFS labels (KLDLOAD_FORCE_WIPE=1)',
+      disks.flatMap((d) => [
+        run(zpool.labelclear(partition(d, 2)), { mayFail: true }),
+        run(['wipefs', '--all', '--force', d]),
+        run(['sgdisk', '--zap-all', d]),
+      ]),
+    );
+
+  step('partition', `GPT: ${a.KLDLOAD_ESP_SIZE} MiB ESP (FAT32) + ZFS on each disk`, [
+    ...disks.flatMap((d, i) => [
+      run([
+        'sgdisk',
+        `-n1:1M:+${a.KLDLOAD_ESP_SIZE}M`,
+        '-t1:EF00',
+        `-c1:EFI${i ? i : ''}`,
+        ...(i === 0 ? [`-u1:${f.espGuid}`] : []),
+        '-n2:0:0',
+        '-t2:BF00',
+        `-c2:${pool}${i ? i : ''}`,
+        d,
+      ]),
+    ]),
+    run(['udevadm', 'settle', '--timeout=30']),
+    ...disks.map((d) => run(['mkfs.vfat', '-F', '32', '-n', 'EFI', partition(d, 1)])),
+  ]);
+
+  const vdevType = a.KLDLOAD_ZFS_TOPOLOGY === 'single' ? [] : [a.KLDLOAD_ZFS_TOPOLOGY];
+  const enc: Record<string, string> = a.KLDLOAD_ZFS_ENCRYPT
+    ? { encryption: 'aes-256-gcm', keyformat: 'passphrase', keylocation: 'prompt' }
+    : {};
+  step('pool', `create ${pool} (${a.KLDLOAD_ZFS_TOPOLOGY}${a.KLDLOAD_ZFS_ENCRYPT ? ', encrypted' : ''})`, [
+    run(
+      zpool.create(pool, [...vdevType, ...disks.map((d) => partition(d, 2))], {
+        poolProps: { ashift: '12', autotrim: 'on', cachefile: '/etc/zfs/zpool.cache' },
+        fsProps: {
+          compression: 'lz4',
+          acltype: 'posixacl',
+          xattr: 'sa',
+          relatime: 'on',
+          dnodesize: 'auto',
+          normalization: 'formD',
+          canmount: 'off',
+          mountpoint: 'none',
+          ...enc,
+        },
+        altroot: R,
+        force: true,
+      }),
+      {
+        unless: zpool.exists(pool),
+        ...(a.KLDLOAD_ZFS_ENCRYPT ? { input: `${a.KLDLOAD_ZFS_PASSPHRASE}\n`, secretInput: true } : {}),
+      },
+    ),
+  ]);
+
+  const ds = (name: string, props: Record<string, string>) =>
+    run(zfs.create(`${pool}/${name}`, props), { unless: zfs.exists(`${pool}/${name}`) });
+  const noSnap = { 'com.sun:auto-snapshot': 'false' };
+  step('datasets', 'root boot environment and the dataset tree', [
+    ds('ROOT', { canmount: 'off', mountpoint: 'none' }),
+    ds('ROOT/default', { canmount: 'noauto', mountpoint: '/' }),
+    run(zfs.mount(be), { unless: ['mountpoint', '-q', R] }),
+    run(zpool.set(pool, 'bootfs', be)),
+    ds('home', { mountpoint: '/home' }),
+    ds('root', { mountpoint: '/root' }),
+    ds('srv', { mountpoint: '/srv' }),
+    ds('var', { canmount: 'off', mountpoint: '/var' }),
+    ds('var/log', {}),
+    ds('var/cache', noSnap),
+    ds('var/tmp', noSnap),
+    ds('tmp', {
+      mountpoint: '/tmp',
+      sync: 'disabled',
+      exec: 'off',
+      setuid: 'off',
+      devices: 'off',
+      ...noSnap,
+    }),
+  ]);
+
+  step('base-os', `unpack the ${f.suite} base image (offline, from the medium)`, [
+    run(['unsquashfs', '-f', '-n', '-d', R, f.image]),
+    run(['chmod', '1777', `${R}/tmp`, `${R}/var/tmp`]),
+    run(['chmod', '0700', `${R}/root`]),
+  ]);
+
+  step('chroot-mounts', 'ESP and kernel filesystems for the chroot (plain mounts: rbind blocks export)', [
+    { kind: 'mkdir', path: `${R}/boot/efi` },
+    run(['mount', '-t', 'vfat', '-o', 'umask=0077', esp, `${R}/boot/efi`], {
+      unless: ['mountpoint', '-q', `${R}/boot/efi`],
+    }),
+    run(['mount', '-t', 'proc', 'proc', `${R}/proc`], { unless: ['mountpoint', '-q', `${R}/proc`] }),
+    run(['mount', '-t', 'sysfs', 'sysfs', `${R}/sys`], { unless: ['mountpoint', '-q', `${R}/sys`] }),
+    run(['mount', '--bind', '/dev', `${R}/dev`], { unless: ['mountpoint', '-q', `${R}/dev`] }),
+    run(['mount', '-t', 'tmpfs', '-o', 'mode=0755', 'tmpfs', `${R}/run`], {
+      unless: ['mountpoint', '-q', `${R}/run`],
+    }),
+  ]);
+
+  const localeGen =
+    a.KLDLOAD_LOCALE === 'C.UTF-8'
+      ? []
+      : [
+          write(
+            `${R}/etc/locale.gen`,
+            `${a.KLDLOAD_LOCALE} ${a.KLDLOAD_LOCALE.includes('.UTF-8') ? 'UTF-8' : 'ISO-8859-1'}\n`,
+          ),
+          inTarget(['locale-gen']),
+        ];
+  step('system', 'hostname, hosts, locale, time zone, keyboard, machine-id, ssh host keys', [
+    write(`${R}/etc/hostname`, `${short}\n`),
+    write(
+      `${R}/etc/hosts`,
+      `127.0.0.1\tlocalhost\n127.0.1.1\t${fqdn === short ? short : `${fqdn} ${short}`}\n\n::1\tlocalhost ip6-localhost ip6-loopback\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n`,
+    ),
+    ...localeGen,
+    write(`${R}/etc/default/locale`, `LANG=${a.KLDLOAD_LOCALE}\n`),
+    inTarget(['ln', '-sfn', `/usr/share/zoneinfo/${a.KLDLOAD_TIMEZONE}`, '/etc/localtime']),
+    write(`${R}/etc/timezone`, `${a.KLDLOAD_TIMEZONE}\n`),
+    write(
+      `${R}/etc/default/keyboard`,
+      `XKBMODEL="pc105"\nXKBLAYOUT="${a.KLDLOAD_KEYBOARD_LAYOUT}"\nXKBVARIANT=""\nXKBOPTIONS=""\nBACKSPACE="guess"\n`,
+    ),
+    run(['systemd-machine-id-setup', `--root=${R}`], { unless: ['test', '-s', `${R}/etc/machine-id`] }),
+    inTarget(['ssh-keygen', '-A']),
+  ]);
+
+  const pw: Action[] = [];
+  if (a.KLDLOAD_PASSWORD !== undefined)
+    pw.push(inTarget(['chpasswd'], { input: `${user}:${a.KLDLOAD_PASSWORD}\n`, secretInput: true }));
+  if (a.KLDLOAD_PASSWORD_HASH !== undefined)
+    pw.push(
+      inTarget(['chpasswd', '-e'], { input: `${user}:${a.KLDLOAD_PASSWORD_HASH}\n`, secretInput: true }),
+    );
+  if (a.KLDLOAD_ROOT_PASSWORD !== undefined)
+    pw.push(inTarget(['chpasswd'], { input: `root:${a.KLDLOAD_ROOT_PASSWORD}\n`, secretInput: true }));
+  else pw.push(inTarget(['passwd', '--lock', 'root']));
+  const keys: Action[] = a.KLDLOAD_SSH_PUBKEY
+    ? [
+        { kind: 'mkdir', path: `${R}/home/${user}/.ssh`, mode: 0o700 },
+        write(`${R}/home/${user}/.ssh/authorized_keys`, `${a.KLDLOAD_SSH_PUBKEY}\n`, 0o600),
+        inTarget(['chown', '-R', `${user}:${user}`, `/home/${user}/.ssh`]),
+      ]
+    : [];
+  step(
+    'users',
+    `administrator ${user} (sudo), root ${a.KLDLOAD_ROOT_PASSWORD !== undefined ? 'password' : 'locked'}`,
+    [
+      inTarget(['useradd', '--create-home', '--shell', '/bin/bash', '--groups', 'sudo', user], {
+        unless: ['chroot', R, 'id', '-u', user],
+      }),
+      ...pw,
+      ...keys,
+    ],
+  );
+
+  step('network', `${a.KLDLOAD_NET_METHOD} via systemd-networkd`, [
+    write(`${R}/etc/systemd/network/20-kldload.network`, networkUnit(a)),
+    // Wait for one link, not all: a second unplugged NIC must not fail network-online for 2 minutes.
+    write(
+      `${R}/etc/systemd/system/systemd-networkd-wait-online.service.d/kldload.conf`,
+      '[Service]\nExecStart=\nExecStart=/usr/lib/systemd/systemd-networkd-wait-online --any --timeout=60\n',
+    ),
+    inTarget(['systemctl', 'enable', 'systemd-networkd.service', 'systemd-resolved.service', 'ssh.service']),
+  ]);
+
+  step('hostid', 'hostid written once; the initramfs gets the same file', [
+    run(['zgenhostid', '-f', '-o', `${R}/etc/hostid`, `0x${f.hostid}`], {
+      unless: ['test', '-s', `${R}/etc/hostid`],
+    }),
+  ]);
+
+  step('zpool-cache', 'zpool.cache for a fast, predictable import at boot', [
+    { kind: 'mkdir', path: `${R}/etc/zfs` },
+    { kind: 'copy', from: '/etc/zfs/zpool.cache', to: `${R}/etc/zfs/zpool.cache` },
+  ]);
+
+  step('initramfs', `initramfs for ${f.kabi} with ZFS, hostid and zpool.cache`, [
+    inTarget(['update-initramfs', '-c', '-k', f.kabi], {
+      unless: ['test', '-e', `${R}/boot/initrd.img-${f.kabi}`],
+    }),
+  ]);
+
+  const boot: Action[] = [write(`${R}/etc/kernel/cmdline`, `${cmdline}\n`)];
+  if (f.zbm) {
+    boot.push(
+      { kind: 'mkdir', path: `${R}/boot/efi/EFI/ZBM` },
+      { kind: 'copy', from: f.zbm, to: `${R}/boot/efi/EFI/ZBM/zfsbootmenu.efi` },
+      { kind: 'mkdir', path: `${R}/boot/efi/EFI/BOOT` },
+      { kind: 'copy', from: f.zbm, to: `${R}/boot/efi/EFI/BOOT/BOOTX64.EFI` },
+      run(zfs.set(`${pool}/ROOT`, { 'org.zfsbootmenu:commandline': ['rw', ...f.console].join(' ') })),
+    );
+  } else {
+    boot.push(
+      inTarget(['bootctl', 'install', '--esp-path=/boot/efi', '--no-variables', '--graceful'], {
+        unless: ['chroot', R, 'bootctl', '--esp-path=/boot/efi', 'is-installed'],
+      }),
+      write(`${R}/boot/efi/loader/loader.conf`, 'timeout 3\neditor no\n'),
+      inTarget(['kernel-install', 'add', f.kabi, `/boot/vmlinuz-${f.kabi}`, `/boot/initrd.img-${f.kabi}`]),
+    );
+  }
+  if (f.efiVars) {
+    const label = f.zbm ? 'kldload (ZFSBootMenu)' : 'kldload';
+    const loader = f.zbm ? '\\EFI\\ZBM\\zfsbootmenu.efi' : '\\EFI\\systemd\\systemd-bootx64.efi';
+    boot.push(
+      run(
+        [
+          'efibootmgr',
+          '--quiet',
+          '--create',
+          '--disk',
+          f.diskReal,
+          '--part',
+          '1',
+          '--label',
+          label,
+          '--loader',
+          loader,
+        ],
+        {
+          unless: ['sh', '-c', `efibootmgr | grep -qF '${label}'`],
+        },
+      ),
+    );
+  }
+  step(
+    'bootloader',
+    f.zbm
+      ? 'ZFSBootMenu (user-supplied) on the ESP + fallback path'
+      : 'systemd-boot on the ESP, kernel + initrd, fallback \\EFI\\BOOT\\BOOTX64.EFI',
+    boot,
+  );
+
+  step('fstab-services', 'fstab holds only the ESP; ZFS mounts itself', [
+    write(
+      `${R}/etc/fstab`,
+      `# ZFS datasets are mounted by zfs-mount.service, not fstab.\nPARTUUID=${f.espGuid}\t/boot/efi\tvfat\tumask=0077,nofail\t0\t1\n`,
+    ),
+    inTarget([
+      'systemctl',
+      'enable',
+      'zfs-import-cache.service',
+      'zfs-mount.service',
+      'zfs-import.target',
+      'zfs.target',
+      'zfs-zed.service',
+    ]),
+  ]);
+
+  step('kldload-tools', 'the kldload bundle, run by Debian nodejs', [
+    { kind: 'mkdir', path: `${R}/usr/lib/kldload` },
+    { kind: 'copy', from: f.bundle, to: `${R}/usr/lib/kldload/kldload.mjs` },
+    write(
+      `${R}/usr/sbin/kldload`,
+      '#!/bin/sh\nexec /usr/bin/node /usr/lib/kldload/kldload.mjs "$@"\n',
+      0o755,
+    ),
+  ]);
+
+  step('manifest', '/etc/kldload/install-manifest.env (no secrets, mode 0640)', [
+    { kind: 'mkdir', path: `${R}/etc/kldload` },
+    write(`${R}/etc/kldload/install-manifest.env`, manifest(a, f), 0o640),
+  ]);
+
+  const payload: Action[] = [{ kind: 'mkdir', path: `${R}/root/darksite`, mode: 0o700 }];
+  if (f.payloadDir) payload.push({ kind: 'copy', from: f.payloadDir, to: `${R}/root/darksite` });
+  if (f.postinstall) payload.push(write(`${R}/root/darksite/postinstall.sh`, f.postinstall.content, 0o755));
+  step(
+    'payload',
+    f.postinstall ? `/root/darksite + postinstall.sh from ${f.postinstall.source}` : '/root/darksite payload',
+    payload,
+  );
+
+  step('firstboot', 'kldload-firstboot.service runs postinstall.sh once on the first boot', [
+    write(`${R}/etc/systemd/system/kldload-firstboot.service`, FIRSTBOOT_UNIT),
+    inTarget(['systemctl', 'enable', 'kldload-firstboot.service']),
+  ]);
+
+  step('snapshot', `factory snapshot ${pool}@install-${f.stamp}`, [
+    { kind: 'mkdir', path: `${R}/var/log/kldload` },
+    { kind: 'copy', from: f.logFile, to: `${R}/var/log/kldload/installer.log` },
+    run(zfs.snapshot(`${pool}@install-${f.stamp}`), { unless: zfs.exists(`${pool}@install-${f.stamp}`) }),
+  ]);
+
+  const unmounts = ['boot/efi', 'run', 'dev', 'sys', 'proc'].map((m) =>
+    run(['umount', `${R}/${m}`], { unless: ['sh', '-c', `! mountpoint -q ${R}/${m}`] }),
+  );
+  step('export', 'unmount everything and export the pool for a clean first import', [
+    ...unmounts,
+    run(zpool.export(pool)),
+  ]);
+
+  return {
+    facts: { ...f, disks, answersPool: pool },
+    steps,
+    cleanup: [
+      ...['boot/efi', 'run', 'dev', 'sys', 'proc'].map((m) =>
+        run(['umount', '-l', `${R}/${m}`], { mayFail: true }),
+      ),
+      run(zpool.destroy(pool), { mayFail: true }),
+      ...disks.flatMap((d) => [
+        run(['wipefs', '--all', '--force', d], { mayFail: true }),
+        run(['sgdisk', '--zap-all', d], { mayFail: true }),
+      ]),
+    ],
+  };
+}
+
+/** Cleanup only runs once a step at or after this one began: before it, nothing was written. */
+export const FIRST_WRITING_STEP = new Set(['wipe', 'partition']);

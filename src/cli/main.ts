@@ -2,7 +2,9 @@ import { Command, InvalidArgumentError } from 'commander';
 import { KldloadError } from '../core/errors.ts';
 import { answersValidate } from './commands/answers.ts';
 import { buildCommand } from './commands/build.ts';
+import { firstbootCommand } from './commands/firstboot.ts';
 import { installCommand } from './commands/install.ts';
+import { testCommand } from './commands/test.ts';
 import { emit } from './output.ts';
 
 const program = new Command()
@@ -46,6 +48,8 @@ answers
 
 buildCommand(program, run);
 installCommand(program, run);
+testCommand(program, run);
+firstbootCommand(program, run);
 
 program.parseAsync(process.argv).catch((e: unknown) => {
   process.stderr.write(`kldload: ${e instanceof Error ? e.message : String(e)}\n`);

@@ -12,7 +12,11 @@ export interface RunOptions {
   check?: boolean;
   /** Called with each output line as it arrives (progress for long steps). */
   onLine?: (line: string) => void;
+  /** Called with raw output chunks, before line splitting (prompts without a newline). */
+  onChunk?: (chunk: string) => void;
   timeoutMs?: number;
+  /** Abort kills the process (SIGTERM); the result then carries a non-zero exit code. */
+  signal?: AbortSignal;
 }
 
 export interface RunResult {
@@ -45,12 +49,14 @@ export class SystemExecutor implements Executor {
       stripFinalNewline: false,
       timeout: opts.timeoutMs,
       lines: false,
+      ...(opts.signal ? { cancelSignal: opts.signal } : {}),
     });
     const lines: string[] = [];
     if (proc.all) {
       let buf = '';
       proc.all.setEncoding('utf8');
       proc.all.on('data', (chunk: string) => {
+        opts.onChunk?.(chunk);
         buf += chunk;
         let nl = buf.indexOf('\n');
         while (nl >= 0) {

@@ -45,6 +45,9 @@ export class Logger {
     const clean = this.redact(msg);
     const stamp = new Date().toISOString();
     if (this.opts.file) {
+      // Created on first write, so a command refused before doing anything leaves no trace.
+      if (!this.dirReady) mkdirSync(dirname(this.opts.file), { recursive: true });
+      this.dirReady = true;
       const lines = clean.split('\n').map((l) => `${stamp} ${l}`);
       appendFileSync(this.opts.file, `${lines.join('\n')}\n`);
     }

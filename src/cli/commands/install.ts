@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { secretsOf, validateAnswersFile } from '../../answers/validate.ts';
 import { applyPlan, failureMessage } from '../../apply/apply.ts';
 import { EXIT, KldloadError } from '../../core/errors.ts';
-import { SystemExecutor } from '../../core/exec.ts';
+import { type Executor, SystemExecutor } from '../../core/exec.ts';
 import { Logger } from '../../core/log.ts';
 import { findAnswers } from '../../live/answers-source.ts';
 import { gatherFacts } from '../../live/facts.ts';
@@ -14,7 +14,7 @@ import { selfBundle } from './build.ts';
 
 export const INSTALL_LOG = '/var/log/kldload/installer.log';
 
-interface InstallOpts {
+export interface InstallOpts {
   config?: string;
   dryRun?: boolean;
   live?: boolean;
@@ -22,13 +22,23 @@ interface InstallOpts {
   json?: boolean;
 }
 
-export async function install(o: InstallOpts): Promise<CommandResult> {
+/** Ports for tests: a recording executor and a logger without a file prove what would be touched. */
+export interface InstallDeps {
+  exec: Executor;
+  log: Logger;
+}
+
+export function defaultDeps(o: InstallOpts): InstallDeps {
   const log = new Logger({
     ...(o.dryRun ? {} : { file: INSTALL_LOG }),
     quiet: !!o.json && !o.live,
     echo: (l) => process.stdout.write(`${l}\n`),
   });
-  const exec = new SystemExecutor(log);
+  return { log, exec: new SystemExecutor(log) };
+}
+
+export async function install(o: InstallOpts, deps: InstallDeps = defaultDeps(o)): Promise<CommandResult> {
+  const { exec, log } = deps;
   let config = o.config;
   if (!config && o.live) config = await findAnswers(exec, log);
   if (!config)

@@ -1,0 +1,36 @@
+import type { Command } from 'commander';
+import { SystemExecutor } from '../../core/exec.ts';
+import { readState, runFirstboot } from '../../firstboot/firstboot.ts';
+import type { CommandResult } from '../output.ts';
+
+export function firstbootCommand(
+  program: Command,
+  run: (fn: () => Promise<CommandResult>, json: boolean) => void,
+) {
+  const fb = program
+    .command('firstboot')
+    .description('The first-boot postinstaller (kldload-firstboot.service)');
+  fb.command('run')
+    .description('run /root/darksite/postinstall.sh once (the service calls this)')
+    .option('--again', 'run again even if it already succeeded')
+    .option('--json', 'machine-readable result')
+    .action((o: { again?: boolean; json?: boolean }) =>
+      run(async () => {
+        const s = await runFirstboot(new SystemExecutor(), { again: !!o.again });
+        return { exitCode: s.status === 'ok' ? 0 : 1, json: s, text: `first boot: ${s.status}` };
+      }, !!o.json),
+    );
+  fb.command('status')
+    .description('ok, failed, running or not-run')
+    .option('--json', 'machine-readable result')
+    .action((o: { json?: boolean }) =>
+      run(async () => {
+        const s = readState();
+        return {
+          exitCode: s.status === 'failed' ? 1 : 0,
+          json: s,
+          text: `${s.status}${s.exitCode ? ` (exit ${s.exitCode})` : ''}`,
+        };
+      }, !!o.json),
+    );
+}

@@ -1,0 +1,150 @@
+import { parseGet } from '../zfs/zfs.ts';
+
+/**
+ * What the installed guest reports about itself. One script, run once over SSH as root, prints
+ * sections `@@name` followed by raw command output; evaluation happens here, host side, as data.
+ */
+export const GUEST_REPORT = String.raw`set -u
+sec() { echo "@@$1"; }
+sec root; findmnt -no SOURCE,FSTYPE /
+sec zfsget; zfs get -Hp -r -o name,property,value,source canmount,mountpoint,compression,acltype,xattr,relatime,dnodesize,normalization,sync,exec,setuid,devices,com.sun:auto-snapshot "$POOL"
+sec zpoolget; zpool get -Hp -o name,property,value ashift,autotrim,bootfs "$POOL"
+sec hostid; hostid
+sec initrd-hostid
+d=$(mktemp -d); i=$(ls /boot/efi/*/"$(uname -r)"/initrd* 2>/dev/null | head -n1); [ -n "$i" ] || i=/boot/initrd.img-$(uname -r)
+echo "from=$i"; unmkinitramfs "$i" "$d" >/dev/null 2>&1; f=$(find "$d" -path '*/etc/hostid' | head -n1)
+[ -n "$f" ] && od -An -tx4 "$f" | tr -d ' \n'; echo; rm -rf "$d"
+sec manifest-mode; stat -c %a /etc/kldload/install-manifest.env
+sec manifest; cat /etc/kldload/install-manifest.env
+sec postinstall-runs; cat /var/lib/kldload-test/postinstall-runs 2>/dev/null | wc -l
+sec firstboot-done; test -e /var/lib/kldload/firstboot.done && echo yes || echo no
+sec failed; systemctl --failed --plain --no-legend
+sec running; systemctl is-system-running
+sec snapshots; zfs list -H -t snapshot -o name
+sec installer-log; test -s /var/log/kldload/installer.log && echo yes || echo no
+sec esp; findmnt -no FSTYPE /boot/efi; ls /boot/efi/EFI/BOOT/
+sec kernel; uname -r
+`;
+
+export function parseReport(text: string): Map<string, string> {
+  const m = new Map<string, string>();
+  let cur = '';
+  for (const line of text.split('\n')) {
+    const s = /^@@(\S+)$/.exec(line);
+    if (s?.[1]) {
+      cur = s[1];
+      m.set(cur, '');
+    } else if (cur) m.set(cur, `${m.get(cur)}${line}\n`);
+  }
+  for (const [k, v] of m) m.set(k, v.trim());
+  return m;
+}
+
+export interface CheckResult {
+  name: string;
+  ok: boolean;
+  detail: string;
+}
+
+export interface Expect {
+  pool: string;
+  /** Secrets that must not appear in the manifest. */
+  secrets: string[];
+  /** How many times postinstall.sh must have run by now. */
+  postinstallRuns: number;
+}
+
+/** Dataset tree and properties the install promises (seed 003/004 and the spine issue). */
+export function expectedProps(pool: string): [string, string, string][] {
+  const P = pool;
+  return [
+    [P, 'compression', 'lz4'],
+    [P, 'acltype', 'posix'],
+    [P, 'xattr', 'sa'],
+    [P, 'relatime', 'on'],
+    [P, 'dnodesize', 'auto'],
+    [P, 'normalization', 'formD'],
+    [P, 'canmount', 'off'],
+    [P, 'mountpoint', 'none'],
+    [`${P}/ROOT`, 'canmount', 'off'],
+    [`${P}/ROOT/default`, 'canmount', 'noauto'],
+    [`${P}/ROOT/default`, 'mountpoint', '/'],
+    [`${P}/home`, 'mountpoint', '/home'],
+    [`${P}/root`, 'mountpoint', '/root'],
+    [`${P}/srv`, 'mountpoint', '/srv'],
+    [`${P}/var`, 'canmount', 'off'],
+    [`${P}/var/log`, 'mountpoint', '/var/log'],
+    [`${P}/var/cache`, 'com.sun:auto-snapshot', 'false'],
+    [`${P}/var/tmp`, 'com.sun:auto-snapshot', 'false'],
+    [`${P}/tmp`, 'sync', 'disabled'],
+    [`${P}/tmp`, 'exec', 'off'],
+    [`${P}/tmp`, 'setuid', 'off'],
+    [`${P}/tmp`, 'devices', 'off'],
+  ];
+}
+
+export function evaluate(report: Map<string, string>, e: Expect): CheckResult[] {
+  const r = (k: string) => report.get(k) ?? '';
+  const out: CheckResult[] = [];
+  const check = (name: string, ok: boolean, detail: string) => out.push({ name, ok, detail });
+
+  check('root is the boot environment on zfs', r('root') === `${e.pool}/ROOT/default zfs`, r('root'));
+
+  const props = parseGet(r('zfsget'));
+  const missing = expectedProps(e.pool).filter(
+    ([ds, p, v]) => !props.some((x) => x.name === ds && x.property === p && x.value === v),
+  );
+  check(
+    'dataset tree and properties',
+    missing.length === 0,
+    missing.length
+      ? `wrong or missing: ${missing.map(([d, p, v]) => `${d} ${p}=${v}`).join(', ')}`
+      : `${new Set(props.map((p) => p.name)).size} datasets`,
+  );
+  const pp = new Map(
+    r('zpoolget')
+      .split('\n')
+      .map((l) => [l.split('\t')[1] ?? '', l.split('\t')[2] ?? '']),
+  );
+  const poolOk =
+    pp.get('ashift') === '12' && pp.get('autotrim') === 'on' && pp.get('bootfs') === `${e.pool}/ROOT/default`;
+  check('pool ashift=12 autotrim=on bootfs', poolOk, [...pp].map(([k, v]) => `${k}=${v}`).join(' '));
+
+  const ird = r('initrd-hostid').split('\n');
+  const irdHostid = ird[1]?.trim() ?? '';
+  check(
+    'hostid matches the initramfs',
+    !!r('hostid') && irdHostid === r('hostid'),
+    `hostid=${r('hostid')} initramfs=${irdHostid || 'none'} (${ird[0] ?? ''})`,
+  );
+
+  const man = r('manifest');
+  const leaked = e.secrets.filter((s) => s && man.includes(s));
+  const secretKeys = /^KLDLOAD_(PASSWORD|PASSWORD_HASH|ROOT_PASSWORD|ZFS_PASSPHRASE)=/m.test(man);
+  check(
+    'manifest present, mode 0640, no secrets',
+    man.includes('KLDLOAD_HOSTNAME=') && r('manifest-mode') === '640' && !leaked.length && !secretKeys,
+    `mode=${r('manifest-mode')} leaked=${leaked.length} secret-keys=${secretKeys}`,
+  );
+  check(
+    `postinstall.sh ran exactly ${e.postinstallRuns === 1 ? 'once' : `${e.postinstallRuns} times`}`,
+    r('postinstall-runs') === String(e.postinstallRuns) && r('firstboot-done') === 'yes',
+    `runs=${r('postinstall-runs')} done-marker=${r('firstboot-done')}`,
+  );
+  check('systemctl --failed is empty', r('failed') === '', r('failed') || 'none');
+  check('system is running', r('running') === 'running', r('running'));
+  const snaps = r('snapshots').split('\n');
+  check(
+    'factory snapshot exists',
+    snaps.some((s) => new RegExp(`^${e.pool}/ROOT/default@install-\\d{8}T\\d{6}Z$`).test(s)) &&
+      snaps.some((s) => new RegExp(`^${e.pool}@install-`).test(s)),
+    snaps.filter((s) => s.startsWith(`${e.pool}@`)).join(' ') || 'none',
+  );
+  check('installer log copied to the target', r('installer-log') === 'yes', r('installer-log'));
+  check(
+    'ESP is FAT with the fallback loader',
+    /^vfat\n(.*\n)*BOOTX64\.EFI/m.test(r('esp')),
+    r('esp').replace(/\n/g, ' '),
+  );
+  return out;
+}

@@ -1,0 +1,322 @@
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { validateAnswersText } from '../answers/validate.ts';
+import type { Executor } from '../core/exec.ts';
+import { EXIT, KldloadError } from '../core/errors.ts';
+import type { Logger } from '../core/log.ts';
+import { SEED_LABEL } from '../live/answers-source.ts';
+import { type CheckResult, evaluate, GUEST_REPORT, parseReport } from './checks.ts';
+import { freePort, ovmfArgs, QEMU_BASE, runVm } from './qemu.ts';
+
+export const TARGET_SERIAL = 'kltarget';
+export const TARGET_DISK = `/dev/disk/by-id/virtio-${TARGET_SERIAL}`;
+
+export interface TestOptions {
+  iso: string;
+  workDir: string;
+  /** A user answers file; the harness overrides KLDLOAD_DISK and KLDLOAD_SSH_PUBKEY. */
+  answers?: string;
+  installTimeoutSec: number;
+  bootTimeoutSec: number;
+  /** Also reboot once and prove the first-boot script did not run again. */
+  reboot: boolean;
+}
+
+export interface Phase {
+  name: string;
+  seconds: number;
+  ok: boolean;
+  detail?: string;
+}
+
+export interface TestResult {
+  ok: boolean;
+  phases: Phase[];
+  checks: CheckResult[];
+  workDir: string;
+  logs: string[];
+}
+
+export const DEFAULT_TEST_ANSWERS = `# kldload test: answers for the VM proof
+KLDLOAD_HOSTNAME=kltest.example.net
+KLDLOAD_USERNAME=admin
+KLDLOAD_PASSWORD=kl-test-Secret-7
+KLDLOAD_ROOT_PASSWORD=kl-root-Secret-9
+KLDLOAD_TIMEZONE=Europe/Berlin
+KLDLOAD_LOCALE=en_US.UTF-8
+KLDLOAD_PROFILE=server
+`;
+
+/** Replaces or appends KEY=value lines, leaving the rest of the user's file as written. */
+export function overrideAnswers(text: string, set: Record<string, string>): string {
+  const lines = text
+    .split('\n')
+    .filter((l) => !Object.keys(set).some((k) => new RegExp(`^\\s*(export\\s+)?${k}=`).test(l)));
+  while (lines.length && lines[lines.length - 1] === '') lines.pop();
+  return `${lines.join('\n')}\n${Object.entries(set)
+    .map(([k, v]) => `${k}="${v}"`)
+    .join('\n')}\n`;
+}
+
+const sshOpts = (key: string, port: number) => [
+  '-i',
+  key,
+  '-p',
+  String(port),
+  '-o',
+  'StrictHostKeyChecking=no',
+  '-o',
+  'UserKnownHostsFile=/dev/null',
+  '-o',
+  'LogLevel=ERROR',
+  '-o',
+  'BatchMode=yes',
+  '-o',
+  'ConnectTimeout=10',
+  '-o',
+  'ServerAliveInterval=15',
+];
+
+/** Runs a script as root in the guest: sudo takes the password from stdin, the script comes base64 in argv. */
+async function guestRoot(
+  exec: Executor,
+  ssh: string[],
+  user: string,
+  password: string,
+  script: string,
+  env: Record<string, string> = {},
+) {
+  const envs = Object.entries(env)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(' ');
+  const b64 = Buffer.from(script).toString('base64');
+  return exec.run(
+    [
+      'ssh',
+      ...ssh,
+      `${user}@127.0.0.1`,
+      `sudo -S -p '' env ${envs} bash -c "echo ${b64} | base64 -d | bash"`,
+    ],
+    {
+      input: `${password}\n`,
+      secretInput: true,
+      check: false,
+      timeoutMs: 900_000,
+    },
+  );
+}
+
+async function waitForSsh(
+  exec: Executor,
+  ssh: string[],
+  user: string,
+  deadline: number,
+  alive: () => boolean,
+): Promise<boolean> {
+  while (Date.now() < deadline && alive()) {
+    const r = await exec.run(['ssh', ...ssh, `${user}@127.0.0.1`, 'true'], {
+      check: false,
+      timeoutMs: 30_000,
+    });
+    if (r.exitCode === 0) return true;
+    await new Promise((res) => setTimeout(res, 5000));
+  }
+  return false;
+}
+
+/**
+ * `kldload test`: install from the ISO onto a blank disk with no network, then boot the disk alone
+ * under OVMF with SSH forwarded to 127.0.0.1, and check what the guest reports about itself.
+ */
+export async function runTest(exec: Executor, log: Logger, o: TestOptions): Promise<TestResult> {
+  if (!existsSync(o.iso)) throw new KldloadError(`${o.iso}: no such ISO`, EXIT.badInput);
+  const W = resolve(o.workDir);
+  mkdirSync(W, { recursive: true });
+  const phases: Phase[] = [];
+  const res: TestResult = { ok: false, phases, checks: [], workDir: W, logs: [] };
+
+  // Answers: the user's (validated) or the built-in test answers, pointed at the test disk.
+  const key = join(W, 'id_ed25519');
+  if (!existsSync(key))
+    await exec.run(['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-C', 'kldload-test', '-f', key]);
+  const pub = readFileSync(`${key}.pub`, 'utf8').trim();
+  const base = o.answers ? readFileSync(o.answers, 'utf8') : DEFAULT_TEST_ANSWERS;
+  const text = overrideAnswers(base, { KLDLOAD_DISK: TARGET_DISK, KLDLOAD_SSH_PUBKEY: pub });
+  const v = validateAnswersText(text, o.answers ?? 'test answers');
+  if (!v.ok) throw new KldloadError(v.errors.map((e) => e.text).join('\n'), EXIT.badInput);
+  const a = v.answers;
+  if (a.KLDLOAD_PASSWORD === undefined)
+    throw new KldloadError(
+      'kldload test needs KLDLOAD_PASSWORD in the answers (checks run through sudo)',
+      EXIT.badInput,
+    );
+  log.addSecret(a.KLDLOAD_PASSWORD);
+  writeFileSync(join(W, 'answers.env'), text, { mode: 0o600 });
+
+  // Seed volume: a FAT image labelled KLDLOADSEED, made without mounting anything on the host.
+  const seed = join(W, 'seed.img');
+  await exec.run(['rm', '-f', seed]);
+  await exec.run(['mkfs.vfat', '-C', '-n', SEED_LABEL, seed, '8192']);
+  await exec.run(['mcopy', '-i', seed, join(W, 'answers.env'), '::answers.env']);
+
+  const disk = join(W, 'target.qcow2');
+  await exec.run(['qemu-img', 'create', '-q', '-f', 'qcow2', disk, '16G']);
+
+  // Phase 1: install. No NIC at all: the install must be offline.
+  const installLog = join(W, 'install-serial.log');
+  res.logs.push(installLog);
+  log.info(`install: booting ${o.iso} (TCG, no network); serial → ${installLog}`);
+  let installOk = false;
+  const inst = await runVm(exec, {
+    args: [
+      ...QEMU_BASE,
+      '-m',
+      '3072',
+      '-nic',
+      'none',
+      '-no-reboot',
+      ...ovmfArgs(join(W, 'vars-install.fd')),
+      '-drive',
+      `file=${resolve(o.iso)},media=cdrom,readonly=on,if=none,id=cd`,
+      '-device',
+      'ide-cd,drive=cd,bootindex=0',
+      '-drive',
+      `file=${disk},if=none,id=t,format=qcow2,cache=unsafe,discard=unmap`,
+      '-device',
+      `virtio-blk-pci,drive=t,serial=${TARGET_SERIAL}`,
+      '-drive',
+      `file=${seed},if=none,id=s,format=raw`,
+      '-device',
+      'virtio-blk-pci,drive=s,serial=klseed',
+    ],
+    serialLog: installLog,
+    timeoutSec: o.installTimeoutSec,
+    onLine: (l) => {
+      if (/KLDLOAD-INSTALL-OK/.test(l)) installOk = true;
+      if (/==> \[\d+\/\d+\]|KLDLOAD-INSTALL|done in/.test(l)) log.info(`  guest: ${l.trim()}`);
+    },
+  });
+  phases.push({
+    name: 'install',
+    seconds: inst.seconds,
+    ok: installOk && inst.end === 'exit',
+    detail: `${inst.end}${inst.pattern ? `: ${inst.pattern}` : ''}`,
+  });
+  if (!installOk || inst.end !== 'exit') return res;
+
+  // Phase 2: the installed disk alone (fresh NVRAM: proves the fallback loader path), SSH forwarded.
+  const overlay = join(W, 'boot.qcow2');
+  await exec.run(['qemu-img', 'create', '-q', '-f', 'qcow2', '-b', disk, '-F', 'qcow2', overlay]);
+  const port = await freePort();
+  const ssh = sshOpts(key, port);
+  const bootLog = join(W, 'boot-serial.log');
+  res.logs.push(bootLog);
+  let stop: () => void = () => undefined;
+  const stopped = new Promise<void>((r) => {
+    stop = r;
+  });
+  let running = true;
+  log.info(`boot: installed disk under OVMF; ssh on 127.0.0.1:${port}; serial → ${bootLog}`);
+  const vm = runVm(exec, {
+    args: [
+      ...QEMU_BASE,
+      '-m',
+      '2048',
+      ...ovmfArgs(join(W, 'vars-boot.fd')),
+      '-drive',
+      `file=${overlay},if=none,id=t,format=qcow2,cache=unsafe`,
+      '-device',
+      `virtio-blk-pci,drive=t,serial=${TARGET_SERIAL}`,
+      '-nic',
+      `user,model=virtio-net-pci,hostfwd=tcp:127.0.0.1:${port}-:22`,
+    ],
+    serialLog: bootLog,
+    timeoutSec: o.bootTimeoutSec,
+    stopWhen: stopped,
+  }).finally(() => {
+    running = false;
+  });
+  const user = a.KLDLOAD_USERNAME;
+  const t0 = Date.now();
+  const deadline = Date.now() + o.bootTimeoutSec * 1000;
+  const up = await waitForSsh(exec, ssh, user, deadline, () => running);
+  phases.push({
+    name: 'first-boot',
+    seconds: (Date.now() - t0) / 1000,
+    ok: up,
+    detail: up ? 'ssh reachable' : 'no ssh',
+  });
+  const expect = {
+    pool: a.KLDLOAD_POOL_NAME,
+    secrets: [a.KLDLOAD_PASSWORD, a.KLDLOAD_ROOT_PASSWORD ?? ''].filter(Boolean),
+    postinstallRuns: 1,
+  };
+  if (up) {
+    const t1 = Date.now();
+    // Let boot finish (first-boot service included) before reading the verdict.
+    await guestRoot(
+      exec,
+      ssh,
+      user,
+      a.KLDLOAD_PASSWORD,
+      'timeout 900 systemctl is-system-running --wait >/dev/null; true',
+    );
+    const rep = await guestRoot(exec, ssh, user, a.KLDLOAD_PASSWORD, GUEST_REPORT, {
+      POOL: a.KLDLOAD_POOL_NAME,
+    });
+    writeFileSync(join(W, 'report-boot1.txt'), rep.stdout);
+    res.checks.push(...evaluate(parseReport(rep.stdout), expect));
+    phases.push({ name: 'checks', seconds: (Date.now() - t1) / 1000, ok: res.checks.every((c) => c.ok) });
+    if (o.reboot) {
+      const t2 = Date.now();
+      await guestRoot(exec, ssh, user, a.KLDLOAD_PASSWORD, 'systemctl reboot');
+      await new Promise((r) => setTimeout(r, 15_000));
+      const back = await waitForSsh(exec, ssh, user, Date.now() + o.bootTimeoutSec * 1000, () => running);
+      let again: CheckResult = {
+        name: 'reboot: first-boot did not run again',
+        ok: false,
+        detail: 'no ssh after reboot',
+      };
+      if (back) {
+        await guestRoot(
+          exec,
+          ssh,
+          user,
+          a.KLDLOAD_PASSWORD,
+          'timeout 900 systemctl is-system-running --wait >/dev/null; true',
+        );
+        const rep2 = await guestRoot(exec, ssh, user, a.KLDLOAD_PASSWORD, GUEST_REPORT, {
+          POOL: a.KLDLOAD_POOL_NAME,
+        });
+        writeFileSync(join(W, 'report-boot2.txt'), rep2.stdout);
+        const c = evaluate(parseReport(rep2.stdout), expect);
+        const runs = c.find((x) => x.name.startsWith('postinstall'));
+        const failed = c.find((x) => x.name.startsWith('systemctl --failed'));
+        again = {
+          name: 'reboot: first-boot did not run again',
+          ok: !!runs?.ok && !!failed?.ok,
+          detail: `${runs?.detail}; failed=${failed?.detail}`,
+        };
+      }
+      res.checks.push(again);
+      phases.push({ name: 'reboot', seconds: (Date.now() - t2) / 1000, ok: again.ok });
+    }
+  }
+  stop();
+  await vm;
+  res.ok = phases.every((p) => p.ok) && res.checks.length > 0 && res.checks.every((c) => c.ok);
+  return res;
+}
+
+export function renderTest(r: TestResult): string {
+  const lines = [
+    ...r.phases.map(
+      (p) =>
+        `phase ${p.name.padEnd(11)} ${p.seconds.toFixed(0).padStart(5)}s ${p.ok ? 'ok' : 'FAILED'}${p.detail ? ` (${p.detail})` : ''}`,
+    ),
+    ...r.checks.map((c) => `${c.ok ? 'PASS' : 'FAIL'} ${c.name}${c.detail ? ` — ${c.detail}` : ''}`),
+    `logs: ${r.logs.join(' ')}`,
+    r.ok ? 'RESULT: PASS' : 'RESULT: FAIL',
+  ];
+  return lines.join('\n');
+}

@@ -1,0 +1,131 @@
+import { appendFileSync, copyFileSync, existsSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import type { Executor } from '../core/exec.ts';
+import { KldloadError } from '../core/errors.ts';
+
+export const OVMF_CODE = '/usr/share/OVMF/OVMF_CODE_4M.fd';
+export const OVMF_VARS = '/usr/share/OVMF/OVMF_VARS_4M.fd';
+
+/** Guests hang under KVM on this kind of host: TCG with both cores is the measured-good setup. */
+export const QEMU_BASE = [
+  '-accel',
+  'tcg,thread=multi',
+  '-smp',
+  '2',
+  '-cpu',
+  'max',
+  '-machine',
+  'q35',
+  '-display',
+  'none',
+  '-monitor',
+  'none',
+];
+
+/** Dead ends that never recover: stop at once instead of waiting for the timeout. */
+export const FAIL_PATTERNS = [
+  /Kernel panic/,
+  /\(initramfs\) $/m,
+  /You are in emergency mode/,
+  /Give root password for maintenance/,
+  /UEFI Interactive Shell/,
+  /KLDLOAD-INSTALL-FAIL[^\n]*\n/,
+];
+
+export function ovmfArgs(varsCopy: string): string[] {
+  if (!existsSync(varsCopy)) copyFileSync(OVMF_VARS, varsCopy);
+  return [
+    '-drive',
+    `if=pflash,format=raw,unit=0,readonly=on,file=${OVMF_CODE}`,
+    '-drive',
+    `if=pflash,format=raw,unit=1,file=${varsCopy}`,
+  ];
+}
+
+export interface VmOutcome {
+  /** How the run ended: guest exited QEMU, a watched pattern, or the time limit. */
+  end: 'exit' | 'fail-pattern' | 'timeout' | 'stopped';
+  exitCode: number;
+  seconds: number;
+  pattern?: string;
+  serialLog: string;
+}
+
+export interface VmRun {
+  args: string[];
+  serialLog: string;
+  timeoutSec: number;
+  failPatterns?: RegExp[];
+  /** Resolves when the caller wants the VM stopped (checks done). */
+  stopWhen?: Promise<unknown>;
+  onLine?: (line: string) => void;
+}
+
+/**
+ * Runs QEMU with the serial console on stdio, writes a timestamped serial log, and ends the run on a
+ * failure pattern (checked on partial lines too: prompts carry no newline), a time limit, or demand.
+ */
+export async function runVm(exec: Executor, v: VmRun): Promise<VmOutcome> {
+  writeFileSync(v.serialLog, '');
+  const t0 = Date.now();
+  const ac = new AbortController();
+  let end: VmOutcome['end'] = 'exit';
+  let pattern: string | undefined;
+  let window = '';
+  const timer = setTimeout(() => {
+    end = 'timeout';
+    ac.abort();
+  }, v.timeoutSec * 1000);
+  v.stopWhen?.then(() => {
+    if (end === 'exit') end = 'stopped';
+    ac.abort();
+  });
+  const patterns = v.failPatterns ?? FAIL_PATTERNS;
+  const r = await exec.run(
+    ['qemu-system-x86_64', ...v.args, '-chardev', 'stdio,id=s0,signal=off', '-serial', 'chardev:s0'],
+    {
+      check: false,
+      signal: ac.signal,
+      onChunk: (chunk) => {
+        window = (window + chunk.replace(/\r/g, '')).slice(-4096);
+        for (const p of patterns) {
+          const m = p.exec(window);
+          if (m && end === 'exit') {
+            end = 'fail-pattern';
+            pattern = m[0].trim();
+            ac.abort();
+          }
+        }
+      },
+      onLine: (line) => {
+        appendFileSync(
+          v.serialLog,
+          `${((Date.now() - t0) / 1000).toFixed(2).padStart(8)} ${line.replace(/\r/g, '')}\n`,
+        );
+        v.onLine?.(line);
+      },
+    },
+  );
+  clearTimeout(timer);
+  return {
+    end,
+    exitCode: r.exitCode,
+    seconds: (Date.now() - t0) / 1000,
+    ...(pattern ? { pattern } : {}),
+    serialLog: v.serialLog,
+  };
+}
+
+/** A free TCP port on 127.0.0.1 for a user-mode network forward. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const a = s.address();
+      s.close(() =>
+        a && typeof a === 'object' ? resolve(a.port) : reject(new KldloadError('no free port')),
+      );
+    });
+  });
+}

@@ -9,9 +9,9 @@ export class Logger {
   private readonly secrets = new Set<string>();
   private readonly t0 = Date.now();
 
-  constructor(private readonly opts: { file?: string; echo?: (line: string) => void; quiet?: boolean } = {}) {
-    if (opts.file) mkdirSync(dirname(opts.file), { recursive: true });
-  }
+  private dirReady = false;
+
+  constructor(private readonly opts: { file?: string; echo?: (line: string) => void; quiet?: boolean } = {}) {}
 
   get file(): string | undefined {
     return this.opts.file;

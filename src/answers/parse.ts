@@ -14,9 +14,15 @@ export interface LineError {
   message: string;
 }
 
-export function parseEnvText(text: string): { entries: Map<string, RawEntry>; errors: LineError[] } {
+export function parseEnvText(text: string): {
+  entries: Map<string, RawEntry>;
+  errors: LineError[];
+  /** Keys present in the file whose value could not be read (already reported). */
+  unreadable: Set<string>;
+} {
   const entries = new Map<string, RawEntry>();
   const errors: LineError[] = [];
+  const unreadable = new Set<string>();
   text.split('\n').forEach((raw, i) => {
     const line = i + 1;
     const src = raw.replace(/\r$/, '');
@@ -24,13 +30,15 @@ export function parseEnvText(text: string): { entries: Map<string, RawEntry>; er
     if (trimmed === '' || trimmed.startsWith('#')) return;
     const m = /^(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)=(.*)$/.exec(trimmed);
     if (!m?.[1]) {
-      errors.push({ line, message: `expected KEY=value, got '${trimmed.slice(0, 40)}'` });
+      // The line is not echoed: it may hold a password typed with ':' instead of '='.
+      errors.push({ line, message: "expected KEY=value; this line has no '=' after a variable name" });
       return;
     }
     const key = m[1];
     const value = unquote(m[2] ?? '');
     if (typeof value !== 'string') {
       errors.push({ line, key, message: value.error });
+      unreadable.add(key);
       return;
     }
     const prev = entries.get(key);
@@ -40,32 +48,44 @@ export function parseEnvText(text: string): { entries: Map<string, RawEntry>; er
     }
     entries.set(key, { value, line });
   });
-  return { entries, errors };
+  return { entries, errors, unreadable };
+}
+
+/** Answers are data: say which shell feature would not happen, and what to write instead. */
+function expansionError(v: string): { error: string } | undefined {
+  if (/(^|[^\\])(\$\(|`)/.test(v))
+    return {
+      error:
+        "contains command substitution ($(…) or `…`), which is never run: answers are data; paste the command's output",
+    };
+  if (/(^|[^\\])\$[{A-Za-z_0-9]/.test(v))
+    return {
+      error:
+        "contains $ expansion, which is never done: answers are data; for a literal $ (password hashes) use single quotes: KEY='$6$…'",
+    };
+  return undefined;
 }
 
 function unquote(v: string): string | { error: string } {
   const s = v.trim();
   if (s.startsWith("'")) {
-    if (!s.endsWith("'") || s.length < 2) return { error: "unterminated single quote; close it with '" };
-    return s.slice(1, -1);
+    // Single quotes: literal up to the closing quote; a comment may follow, as in shell.
+    const m = /^'([^']*)'(\s+#.*)?$/.exec(s);
+    if (!m) return { error: "unterminated single quote (or text after it); close it with '" };
+    return m[1] ?? '';
   }
   if (s.startsWith('"')) {
-    if (!s.endsWith('"') || s.length < 2) return { error: 'unterminated double quote; close it with "' };
-    const inner = s.slice(1, -1);
-    if (/\$[({A-Za-z_]|`/.test(inner))
-      return {
-        error:
-          'contains shell expansion ($…, `…`); answers are read as data and never run — write the literal value',
-      };
-    return inner.replace(/\\(["\\])/g, '$1');
+    const m = /^"((?:[^"\\]|\\.)*)"(\s+#.*)?$/.exec(s);
+    if (!m) return { error: 'unterminated double quote (or text after it); close it with "' };
+    const inner = m[1] ?? '';
+    const bad = expansionError(inner);
+    if (bad) return bad;
+    return inner.replace(/\\(["\\$`])/g, '$1');
   }
   // Unquoted: a `#` after whitespace starts a comment, as in shell.
   const unq = s.replace(/\s+#.*$/, '');
-  if (/\$[({A-Za-z_]|`/.test(unq))
-    return {
-      error:
-        'contains shell expansion ($…, `…`); answers are read as data and never run — write the literal value',
-    };
+  const bad = expansionError(unq);
+  if (bad) return bad;
   if (/\s/.test(unq)) return { error: 'contains spaces; quote the value: KEY="a b"' };
   return unq;
 }

@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { z } from 'zod';
 
 /**
@@ -30,16 +31,13 @@ const devPath = z.string().regex(/^\/dev\/[A-Za-z0-9._:/+-]+$/, {
   error: 'must be an absolute device path such as /dev/vda, /dev/nvme0n1 or /dev/disk/by-id/…',
 });
 
-/** IPv4 or IPv6 literal (no prefix). */
-function isIp(v: string): boolean {
-  const v4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
-  return v4.test(v) || (/^[0-9a-fA-F:]+$/.test(v) && v.includes(':') && v.split('::').length <= 2);
-}
+/** IPv4 or IPv6 literal (no prefix), by Node's own parser. */
+const isIp = (v: string): boolean => isIP(v) !== 0;
 const ip = z.string().refine(isIp, { error: 'must be an IPv4 or IPv6 address such as 10.0.0.1' });
 const cidr = z.string().refine(
   (v) => {
     const [addr, pre, extra] = v.split('/');
-    if (extra !== undefined || !addr || !pre || !/^\d+$/.test(pre)) return false;
+    if (extra !== undefined || !addr || !pre || !/^(0|[1-9]\d*)$/.test(pre)) return false;
     return isIp(addr) && Number(pre) <= (addr.includes(':') ? 128 : 32);
   },
   { error: 'must be an address with prefix length, such as 10.0.0.50/24' },
@@ -94,14 +92,19 @@ const espSize = z
   )
   .transform((v) => parseSize(v) ?? 512);
 
-const timezones = new Set<string>(
-  typeof Intl.supportedValuesOf === 'function' ? Intl.supportedValuesOf('timeZone') : [],
-);
-const timezone = z
-  .string()
-  .refine((v) => v === 'UTC' || /^Etc\/[A-Za-z0-9+-]+$/.test(v) || timezones.has(v), {
-    error: 'must be an IANA time zone such as UTC, Europe/Berlin or America/Toronto',
-  });
+/** Any zone ICU resolves, aliases included (Asia/Kolkata and Asia/Calcutta alike). */
+function knownZone(v: string): boolean {
+  if (!/^[A-Za-z][A-Za-z0-9_+-]*(\/[A-Za-z0-9_+-]+)*$/.test(v)) return false;
+  try {
+    new Intl.DateTimeFormat('en', { timeZone: v });
+    return true;
+  } catch {
+    return false;
+  }
+}
+const timezone = z.string().refine(knownZone, {
+  error: 'must be an IANA time zone such as UTC, Europe/Berlin or America/Toronto',
+});
 
 const locale = z.string().regex(/^(C\.UTF-8|[a-z]{2,3}_[A-Z]{2}(\.UTF-8)?(@[a-z]+)?)$/, {
   error: 'must be a glibc locale such as en_US.UTF-8, de_DE.UTF-8 or C.UTF-8',

@@ -32,12 +32,14 @@ function distance(a: string, b: string): number {
 }
 
 function suggest(key: string): string {
-  const best = FIELD_KEYS.map((k) => [k, distance(key, k)] as const).sort((x, y) => x[1] - y[1])[0];
+  const best = FIELD_KEYS.map((k) => [k, distance(key.toUpperCase(), k)] as const).sort(
+    (x, y) => x[1] - y[1],
+  )[0];
   return best && best[1] <= 4 ? `; did you mean ${best[0]}?` : '';
 }
 
 export function validateAnswersText(text: string, file = 'answers.env'): Validation {
-  const { entries, errors: lineErrors } = parseEnvText(text);
+  const { entries, errors: lineErrors, unreadable } = parseEnvText(text);
   const errors: AnswerError[] = [];
   const err = (key: string | undefined, line: number | undefined, message: string) =>
     errors.push({
@@ -54,7 +56,7 @@ export function validateAnswersText(text: string, file = 'answers.env'): Validat
       err(
         key,
         line,
-        key.startsWith('KLDLOAD_')
+        key.toUpperCase().startsWith('KLDLOAD_')
           ? `unknown answer${suggest(key)}`
           : 'not a kldload answer (answers are KLDLOAD_* variables)',
       );
@@ -68,7 +70,7 @@ export function validateAnswersText(text: string, file = 'answers.env'): Validat
     if (entry) lines[key] = entry.line;
     const raw = entry?.value ?? def.default;
     if (raw === undefined || (entry && entry.value === '' && !def.required)) {
-      if (def.required) err(key, undefined, `required: ${def.help}`);
+      if (def.required && !unreadable.has(key)) err(key, undefined, `required: ${def.help}`);
       values[key] = def.default !== undefined ? def.schema.parse(def.default) : undefined;
       continue;
     }

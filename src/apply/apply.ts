@@ -1,10 +1,10 @@
-import { chmodSync, cpSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { KldloadError } from '../core/errors.ts';
 import type { Executor } from '../core/exec.ts';
 import type { Logger } from '../core/log.ts';
 import { type Action, type Plan, renderAction } from '../plan/types.ts';
 import { checkDiskSafe, checkZfsLoads } from './checks.ts';
+import { prependEarly } from './initrd.ts';
 
 export interface ApplyResult {
   ok: boolean;
@@ -26,12 +26,11 @@ async function runAction(exec: Executor, a: Action, root: string): Promise<void>
         if (probe.exitCode === 0) return;
       }
       const argv = a.chroot ? ['chroot', root, ...a.argv] : a.argv;
-      const r = await exec.run(argv, {
+      await exec.run(argv, {
         ...(a.input !== undefined ? { input: a.input, secretInput: !!a.secretInput } : {}),
         env: { DEBIAN_FRONTEND: 'noninteractive', LC_ALL: 'C.UTF-8' },
         check: !a.mayFail,
       });
-      void r;
       return;
     }
     case 'write':
@@ -45,6 +44,12 @@ async function runAction(exec: Executor, a: Action, root: string): Promise<void>
       return;
     case 'copy':
       cpSync(a.from, a.to, { recursive: true, force: true, preserveTimestamps: true });
+      return;
+    case 'initrd-early':
+      prependEarly(
+        a.initrd,
+        Object.fromEntries(Object.entries(a.files).map(([k, v]) => [k, readFileSync(v)])),
+      );
       return;
     case 'check':
       if (a.check === 'disk-safe')
@@ -102,5 +107,3 @@ export function failureMessage(r: ApplyResult, logFile?: string): string {
   if (!r.failed) return '';
   return `install failed in step '${r.failed.step}'\n  command: ${r.failed.action}\n  ${r.failed.error.split('\n').join('\n  ')}${logFile ? `\n  log: ${logFile}` : ''}`;
 }
-
-export { KldloadError };

@@ -71,12 +71,13 @@ export function targetSpec(o: BuildOptions, k: KernelFacts, moduleDeb: string): 
     customize: [
       'rm -f "$1/etc/apt/sources.list"',
       // Per-machine identity must never be shared by every machine installed from one ISO.
-      'rm -f "$1"/etc/ssh/ssh_host_*_key "$1"/etc/ssh/ssh_host_*_key.pub "$1/etc/hostid"',
+      'rm -f "$1"/etc/ssh/ssh_host_*_key "$1"/etc/ssh/ssh_host_*_key.pub "$1/etc/hostid" "$1/etc/zfs/zpool.cache"',
       ': > "$1/etc/machine-id"',
-      // The installer builds the initramfs after writing the hostid; the image needs none.
-      'rm -f "$1"/boot/initrd.img-*',
+      // The initrd is built here, natively, with no hostid in it; the installer puts this machine's
+      // hostid in front as an early segment (update-initramfs under TCG costs minutes).
+      'chroot "$1" update-initramfs -u -k all',
     ],
-    recipe: 1,
+    recipe: 2,
   };
 }
 

@@ -1,4 +1,4 @@
-import { Command, InvalidArgumentError } from 'commander';
+import { Command } from 'commander';
 import { KldloadError } from '../core/errors.ts';
 import { answersValidate } from './commands/answers.ts';
 import { buildCommand } from './commands/build.ts';
@@ -12,13 +12,6 @@ const program = new Command()
   .description('Build sealed offline installer ISOs: Debian with ZFS on root, unattended.')
   .version('0.1.0')
   .showHelpAfterError();
-
-export function choice(allowed: readonly string[]) {
-  return (v: string) => {
-    if (!allowed.includes(v)) throw new InvalidArgumentError(`must be one of ${allowed.join(', ')}`);
-    return v;
-  };
-}
 
 function run(fn: () => Promise<import('./output.ts').CommandResult>, json: boolean) {
   fn().then(

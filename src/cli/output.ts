@@ -1,3 +1,5 @@
+import { InvalidArgumentError } from 'commander';
+
 /** Handlers return data; the CLI decides how to print it (human text or --json). */
 export interface CommandResult {
   exitCode: number;
@@ -9,4 +11,12 @@ export function emit(r: CommandResult, asJson: boolean): never {
   if (asJson) process.stdout.write(`${JSON.stringify(r.json, null, 2)}\n`);
   else if (r.text) process.stdout.write(r.text.endsWith('\n') ? r.text : `${r.text}\n`);
   process.exit(r.exitCode);
+}
+
+/** commander option parser that accepts only the listed values. */
+export function choice(allowed: readonly string[]) {
+  return (v: string) => {
+    if (!allowed.includes(v)) throw new InvalidArgumentError(`must be one of ${allowed.join(', ')}`);
+    return v;
+  };
 }

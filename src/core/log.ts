@@ -11,7 +11,9 @@ export class Logger {
 
   private dirReady = false;
 
-  constructor(private readonly opts: { file?: string; echo?: (line: string) => void; quiet?: boolean } = {}) {}
+  constructor(
+    private readonly opts: { file?: string; echo?: (line: string) => void; quiet?: boolean } = {},
+  ) {}
 
   get file(): string | undefined {
     return this.opts.file;

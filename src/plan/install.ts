@@ -64,7 +64,15 @@ export function manifest(a: Answers, f: InstallFacts): string {
     if (def.secret || def.noManifest) continue;
     const v = a[k];
     if (v === undefined) continue;
-    const s = Array.isArray(v) ? v.join(' ') : typeof v === 'boolean' ? (v ? '1' : '0') : String(v);
+    const s = Array.isArray(v)
+      ? v.join(' ')
+      : typeof v === 'boolean'
+        ? v
+          ? '1'
+          : '0'
+        : k === 'KLDLOAD_ESP_SIZE'
+          ? `${v}M`
+          : String(v);
     lines.push(`${k}=${quoteEnv(s)}`);
   }
   lines.push(

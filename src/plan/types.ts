@@ -19,7 +19,9 @@ export type Action =
   | { kind: 'write'; path: string; content: string; mode?: number; secret?: boolean }
   | { kind: 'mkdir'; path: string; mode?: number }
   | { kind: 'copy'; from: string; to: string }
-  | { kind: 'check'; check: CheckName; args: Record<string, unknown>; why: string };
+  | { kind: 'check'; check: CheckName; args: Record<string, unknown>; why: string }
+  /** Prepend an uncompressed cpio holding `files` (archive path → source file) to an initrd. */
+  | { kind: 'initrd-early'; initrd: string; files: Record<string, string> };
 
 /** Checks are code, not commands: they inspect the live system and refuse with a clear message. */
 export type CheckName = 'disk-safe' | 'zfs-loads';
@@ -88,6 +90,10 @@ export function renderAction(a: Action, root: string): string {
       return `copy ${a.from} → ${a.to}`;
     case 'check':
       return `check ${a.check} ${JSON.stringify(a.args)}: ${a.why}`;
+    case 'initrd-early':
+      return `prepend early cpio {${Object.entries(a.files)
+        .map(([k, v]) => `${k} ← ${v}`)
+        .join(', ')}} to ${a.initrd}`;
   }
 }
 

@@ -55,12 +55,14 @@ export interface Expect {
 }
 
 /** Dataset tree and properties the install promises (seed 003/004 and the spine issue). */
-export function expectedProps(pool: string): [string, string, string][] {
+/** [dataset, property, accepted values separated by |, required source (optional)]. */
+export function expectedProps(pool: string): [string, string, string, string?][] {
   const P = pool;
   return [
     [P, 'compression', 'lz4'],
     [P, 'acltype', 'posix'],
-    [P, 'xattr', 'sa'],
+    // OpenZFS 2.3 reports xattr=sa as "on" (on now means SA-based xattrs; openzfs#17171).
+    [P, 'xattr', 'sa|on', 'local'],
     [P, 'relatime', 'on'],
     [P, 'dnodesize', 'auto'],
     [P, 'normalization', 'formD'],
@@ -92,7 +94,11 @@ export function evaluate(report: Map<string, string>, e: Expect): CheckResult[] 
 
   const props = parseGet(r('zfsget'));
   const missing = expectedProps(e.pool).filter(
-    ([ds, p, v]) => !props.some((x) => x.name === ds && x.property === p && x.value === v),
+    ([ds, p, v, src]) =>
+      !props.some(
+        (x) =>
+          x.name === ds && x.property === p && v.split('|').includes(x.value) && (!src || x.source === src),
+      ),
   );
   check(
     'dataset tree and properties',

@@ -1,8 +1,8 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { validateAnswersText } from '../answers/validate.ts';
-import type { Executor } from '../core/exec.ts';
 import { EXIT, KldloadError } from '../core/errors.ts';
+import type { Executor } from '../core/exec.ts';
 import type { Logger } from '../core/log.ts';
 import { SEED_LABEL } from '../live/answers-source.ts';
 import { type CheckResult, evaluate, GUEST_REPORT, parseReport } from './checks.ts';
@@ -124,6 +124,72 @@ async function waitForSsh(
   return false;
 }
 
+export interface InstallOutcome {
+  ok: boolean;
+  /** The installer refused or failed and said so (KLDLOAD-INSTALL-FAIL). */
+  refused: boolean;
+  seconds: number;
+  detail: string;
+  serialLog: string;
+}
+
+/**
+ * Boots the ISO with a seed volume holding `answersFile` and `disk` as the only other disk, no NIC,
+ * and waits for the installer's verdict (power-off after OK, or its FAIL line).
+ */
+export async function installPhase(
+  exec: Executor,
+  log: Logger,
+  o: { iso: string; workDir: string; answersFile: string; disk: string; timeoutSec: number; name?: string },
+): Promise<InstallOutcome> {
+  const name = o.name ?? 'install';
+  // Seed volume: a FAT image labelled KLDLOADSEED, made without mounting anything on the host.
+  const seed = join(o.workDir, `${name}-seed.img`);
+  await exec.run(['rm', '-f', seed]);
+  await exec.run(['mkfs.vfat', '-C', '-n', SEED_LABEL, seed, '8192']);
+  await exec.run(['mcopy', '-i', seed, o.answersFile, '::answers.env']);
+  const serialLog = join(o.workDir, `${name}-serial.log`);
+  log.info(`${name}: booting ${o.iso} (TCG, no network); serial → ${serialLog}`);
+  let okLine = false;
+  const r = await runVm(exec, {
+    args: [
+      ...QEMU_BASE,
+      '-m',
+      '3072',
+      '-nic',
+      'none',
+      '-no-reboot',
+      ...ovmfArgs(join(o.workDir, `${name}-vars.fd`)),
+      '-drive',
+      `file=${resolve(o.iso)},media=cdrom,readonly=on,if=none,id=cd`,
+      '-device',
+      'ide-cd,drive=cd,bootindex=0',
+      '-drive',
+      `file=${o.disk},if=none,id=t,format=qcow2,cache=unsafe,discard=unmap`,
+      '-device',
+      `virtio-blk-pci,drive=t,serial=${TARGET_SERIAL}`,
+      '-drive',
+      `file=${seed},if=none,id=s,format=raw`,
+      '-device',
+      'virtio-blk-pci,drive=s,serial=klseed',
+    ],
+    serialLog,
+    timeoutSec: o.timeoutSec,
+    onLine: (l) => {
+      if (/KLDLOAD-INSTALL-OK/.test(l)) okLine = true;
+      if (/==> \[\d+\/\d+\]|KLDLOAD-INSTALL|done in|: KLDLOAD_/.test(l)) log.info(`  guest: ${l.trim()}`);
+    },
+  });
+  const refused = r.end === 'fail-pattern' && /KLDLOAD-INSTALL-FAIL/.test(r.pattern ?? '');
+  return {
+    ok: okLine && r.end === 'exit',
+    refused,
+    seconds: r.seconds,
+    detail: `${r.end}${r.pattern ? `: ${r.pattern}` : ''}`,
+    serialLog,
+  };
+}
+
 /**
  * `kldload test`: install from the ISO onto a blank disk with no network, then boot the disk alone
  * under OVMF with SSH forwarded to 127.0.0.1, and check what the guest reports about itself.
@@ -153,56 +219,18 @@ export async function runTest(exec: Executor, log: Logger, o: TestOptions): Prom
   log.addSecret(a.KLDLOAD_PASSWORD);
   writeFileSync(join(W, 'answers.env'), text, { mode: 0o600 });
 
-  // Seed volume: a FAT image labelled KLDLOADSEED, made without mounting anything on the host.
-  const seed = join(W, 'seed.img');
-  await exec.run(['rm', '-f', seed]);
-  await exec.run(['mkfs.vfat', '-C', '-n', SEED_LABEL, seed, '8192']);
-  await exec.run(['mcopy', '-i', seed, join(W, 'answers.env'), '::answers.env']);
-
   const disk = join(W, 'target.qcow2');
   await exec.run(['qemu-img', 'create', '-q', '-f', 'qcow2', disk, '16G']);
-
-  // Phase 1: install. No NIC at all: the install must be offline.
-  const installLog = join(W, 'install-serial.log');
-  res.logs.push(installLog);
-  log.info(`install: booting ${o.iso} (TCG, no network); serial → ${installLog}`);
-  let installOk = false;
-  const inst = await runVm(exec, {
-    args: [
-      ...QEMU_BASE,
-      '-m',
-      '3072',
-      '-nic',
-      'none',
-      '-no-reboot',
-      ...ovmfArgs(join(W, 'vars-install.fd')),
-      '-drive',
-      `file=${resolve(o.iso)},media=cdrom,readonly=on,if=none,id=cd`,
-      '-device',
-      'ide-cd,drive=cd,bootindex=0',
-      '-drive',
-      `file=${disk},if=none,id=t,format=qcow2,cache=unsafe,discard=unmap`,
-      '-device',
-      `virtio-blk-pci,drive=t,serial=${TARGET_SERIAL}`,
-      '-drive',
-      `file=${seed},if=none,id=s,format=raw`,
-      '-device',
-      'virtio-blk-pci,drive=s,serial=klseed',
-    ],
-    serialLog: installLog,
+  const inst = await installPhase(exec, log, {
+    iso: o.iso,
+    workDir: W,
+    answersFile: join(W, 'answers.env'),
+    disk,
     timeoutSec: o.installTimeoutSec,
-    onLine: (l) => {
-      if (/KLDLOAD-INSTALL-OK/.test(l)) installOk = true;
-      if (/==> \[\d+\/\d+\]|KLDLOAD-INSTALL|done in/.test(l)) log.info(`  guest: ${l.trim()}`);
-    },
   });
-  phases.push({
-    name: 'install',
-    seconds: inst.seconds,
-    ok: installOk && inst.end === 'exit',
-    detail: `${inst.end}${inst.pattern ? `: ${inst.pattern}` : ''}`,
-  });
-  if (!installOk || inst.end !== 'exit') return res;
+  res.logs.push(inst.serialLog);
+  phases.push({ name: 'install', seconds: inst.seconds, ok: inst.ok, detail: inst.detail });
+  if (!inst.ok) return res;
 
   // Phase 2: the installed disk alone (fresh NVRAM: proves the fallback loader path), SSH forwarded.
   const overlay = join(W, 'boot.qcow2');

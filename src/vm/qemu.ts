@@ -1,7 +1,7 @@
 import { appendFileSync, copyFileSync, existsSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import type { Executor } from '../core/exec.ts';
 import { KldloadError } from '../core/errors.ts';
+import type { Executor } from '../core/exec.ts';
 
 export const OVMF_CODE = '/usr/share/OVMF/OVMF_CODE_4M.fd';
 export const OVMF_VARS = '/usr/share/OVMF/OVMF_VARS_4M.fd';

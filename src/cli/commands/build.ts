@@ -7,8 +7,7 @@ import { SystemExecutor } from '../../core/exec.ts';
 import { Logger } from '../../core/log.ts';
 import { cacheDir } from '../../core/paths.ts';
 import { hostMirror } from '../../debian/archive.ts';
-import { choice } from '../main.ts';
-import type { CommandResult } from '../output.ts';
+import { type CommandResult, choice } from '../output.ts';
 
 /** The bundle that is running (dist/kldload.mjs), or the one bundled from source in dev. */
 export function selfBundle(): string {

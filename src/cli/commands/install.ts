@@ -38,6 +38,22 @@ export function defaultDeps(o: InstallOpts): InstallDeps {
 }
 
 export async function install(o: InstallOpts, deps: InstallDeps = defaultDeps(o)): Promise<CommandResult> {
+  if (!o.live) return installInner(o, deps);
+  // On the medium nobody reads exit codes: every outcome ends in one marker line on the console.
+  try {
+    return await installInner(o, deps);
+  } catch (e) {
+    const msg = e instanceof Error ? e.message : String(e);
+    deps.log.info(`${msg}\nKLDLOAD-INSTALL-FAIL step=setup`);
+    return {
+      exitCode: e instanceof KldloadError ? e.exitCode : EXIT.failed,
+      json: { ok: false, error: msg },
+      text: '',
+    };
+  }
+}
+
+async function installInner(o: InstallOpts, deps: InstallDeps): Promise<CommandResult> {
   const { exec, log } = deps;
   let config = o.config;
   if (!config && o.live) config = await findAnswers(exec, log);
@@ -47,7 +63,7 @@ export async function install(o: InstallOpts, deps: InstallDeps = defaultDeps(o)
   const v = validateAnswersFile(config);
   if (!v.ok) {
     const text = v.errors.map((e) => e.text).join('\n');
-    if (o.live) log.info(`KLDLOAD-INSTALL-FAIL step=answers\n${text}`);
+    if (o.live) log.info(`${text}\nKLDLOAD-INSTALL-FAIL step=answers`);
     return {
       exitCode: EXIT.badInput,
       json: { ok: false, errors: v.errors.map(({ text: _t, ...e }) => e) },
@@ -80,7 +96,7 @@ export async function install(o: InstallOpts, deps: InstallDeps = defaultDeps(o)
   const seconds = (Date.now() - t0) / 1000;
   if (!r.ok) {
     const msg = failureMessage(r, INSTALL_LOG);
-    log.info(`KLDLOAD-INSTALL-FAIL step=${r.failed?.step}`);
+    log.info(`${msg}\nKLDLOAD-INSTALL-FAIL step=${r.failed?.step}`);
     return { exitCode: EXIT.failed, json: { ...r, seconds, log: INSTALL_LOG }, text: msg };
   }
   log.info(

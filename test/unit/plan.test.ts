@@ -1,0 +1,158 @@
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { validateAnswersFile } from '../../src/answers/validate.ts';
+import { install } from '../../src/cli/commands/install.ts';
+import { RecordingExecutor } from '../../src/core/exec.ts';
+import { Logger } from '../../src/core/log.ts';
+import { partition } from '../../src/plan/disks.ts';
+import { type InstallFacts, planInstall } from '../../src/plan/install.ts';
+import { renderPlan } from '../../src/plan/types.ts';
+
+const GOOD = 'test/fixtures/answers/good';
+const BAD = 'test/fixtures/answers/bad';
+const GOLDEN = 'test/fixtures/plans';
+
+/** Fixed facts: a golden plan must not change between runs or machines. */
+export const FACTS: InstallFacts = {
+  root: '/mnt',
+  kabi: '6.12.107+deb13-amd64',
+  suite: 'trixie',
+  image: '/run/live/medium/kldload/target.squashfs',
+  bundle: '/run/live/medium/kldload/kldload.mjs',
+  payloadDir: '/run/live/medium/kldload/darksite',
+  hostid: '1abc0fee',
+  espGuid: '6a2c7f3e-0b1d-4c55-9e0f-5d7c2b8a9e11',
+  stamp: '20261122T031800Z',
+  efiVars: true,
+  diskReal: '/dev/vda',
+  console: ['console=tty0', 'console=ttyS0,115200n8'],
+  logFile: '/var/log/kldload/installer.log',
+  secureBoot: false,
+  tpm: false,
+};
+
+function answers(file: string) {
+  const v = validateAnswersFile(file);
+  assert.ok(v.ok, `${file} should be valid: ${JSON.stringify(v.errors)}`);
+  return v.answers;
+}
+
+for (const f of readdirSync(GOOD).filter((n) => n.endsWith('.env'))) {
+  test(`golden plan: ${f}`, () => {
+    const a = answers(join(GOOD, f));
+    const text = `${renderPlan(planInstall(a, FACTS), FACTS.root)}\n`;
+    const golden = join(GOLDEN, f.replace(/\.env$/, '.plan.txt'));
+    if (process.env.KLDLOAD_UPDATE_GOLDEN === '1') {
+      mkdirSync(GOLDEN, { recursive: true });
+      writeFileSync(golden, text);
+    }
+    assert.equal(
+      text,
+      readFileSync(golden, 'utf8'),
+      `plan differs from ${golden} (KLDLOAD_UPDATE_GOLDEN=1 to accept)`,
+    );
+  });
+}
+
+test('golden plans exist for every good fixture', () => {
+  const goods = readdirSync(GOOD).filter((n) => n.endsWith('.env')).length;
+  assert.ok(goods >= 1);
+  assert.equal(readdirSync(GOLDEN).filter((n) => n.endsWith('.plan.txt')).length, goods);
+});
+
+test('plan order follows the recipe', () => {
+  const plan = planInstall(answers(join(GOOD, 'basic.env')), FACTS);
+  assert.deepEqual(
+    plan.steps.map((s) => s.name),
+    [
+      'preflight',
+      'partition',
+      'pool',
+      'datasets',
+      'base-os',
+      'chroot-mounts',
+      'system',
+      'users',
+      'network',
+      'hostid',
+      'zpool-cache',
+      'initramfs',
+      'bootloader',
+      'fstab-services',
+      'kldload-tools',
+      'manifest',
+      'payload',
+      'firstboot',
+      'snapshot',
+      'export',
+    ],
+  );
+});
+
+test('secrets only travel on stdin and never show in the rendered plan', () => {
+  const a = answers(join(GOOD, 'basic.env'));
+  const plan = planInstall(a, FACTS);
+  const text = renderPlan(plan, '/mnt');
+  assert.ok(a.KLDLOAD_PASSWORD);
+  assert.ok(!text.includes(a.KLDLOAD_PASSWORD), 'password in rendered plan');
+  const withInput = plan.steps
+    .flatMap((s) => s.actions)
+    .filter((x) => x.kind === 'run' && x.input !== undefined);
+  assert.ok(withInput.length >= 1);
+  for (const x of withInput) assert.ok(x.kind === 'run' && x.secretInput);
+  const manifest = plan.steps
+    .flatMap((s) => s.actions)
+    .find((x) => x.kind === 'write' && x.path.endsWith('install-manifest.env'));
+  assert.ok(
+    manifest?.kind === 'write' && !manifest.content.includes(a.KLDLOAD_PASSWORD) && manifest.mode === 0o640,
+  );
+});
+
+test('partition names follow kernel and udev rules', () => {
+  assert.equal(partition('/dev/vda', 1), '/dev/vda1');
+  assert.equal(partition('/dev/sdb', 2), '/dev/sdb2');
+  assert.equal(partition('/dev/nvme0n1', 2), '/dev/nvme0n1p2');
+  assert.equal(partition('/dev/mmcblk0', 1), '/dev/mmcblk0p1');
+  assert.equal(partition('/dev/disk/by-id/ata-X_123', 1), '/dev/disk/by-id/ata-X_123-part1');
+});
+
+test('FORCE_WIPE adds a wipe step before partitioning; without it there is none', () => {
+  const a = answers(join(GOOD, 'basic.env'));
+  assert.ok(!planInstall(a, FACTS).steps.some((s) => s.name === 'wipe'));
+  const names = planInstall({ ...a, KLDLOAD_FORCE_WIPE: true }, FACTS).steps.map((s) => s.name);
+  assert.equal(names.indexOf('wipe'), names.indexOf('partition') - 1);
+});
+
+function tmpRoot(): string {
+  return mkdtempSync(join(tmpdir(), 'kl-root-'));
+}
+
+for (const f of existsSync(BAD) ? readdirSync(BAD).filter((n) => n.endsWith('.env')) : []) {
+  test(`bad answers touch nothing: ${f}`, async () => {
+    const exec = new RecordingExecutor();
+    const root = tmpRoot();
+    const r = await install({ config: join(BAD, f), root }, { exec, log: new Logger({ quiet: true }) });
+    assert.equal(r.exitCode, 2);
+    assert.equal(exec.calls.length, 0, `commands were run: ${JSON.stringify(exec.calls)}`);
+    assert.deepEqual(readdirSync(root), []);
+  });
+}
+
+test('--dry-run prints the whole plan and runs nothing', async () => {
+  const exec = new RecordingExecutor();
+  const root = tmpRoot();
+  const r = await install(
+    { config: join(GOOD, 'basic.env'), root, dryRun: true },
+    { exec, log: new Logger({ quiet: true }) },
+  );
+  assert.equal(r.exitCode, 0);
+  assert.equal(exec.calls.length, 0);
+  assert.deepEqual(readdirSync(root), []);
+  assert.match(r.text, /\[1\/\d+\] preflight/);
+  assert.match(r.text, /zpool create .* -R .* rpool \/dev\/vda2/);
+  assert.ok(!r.text.includes('correct horse'));
+  assert.ok(!JSON.stringify(r.json).includes('correct horse'));
+});

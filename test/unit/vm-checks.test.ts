@@ -1,0 +1,75 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { test } from 'node:test';
+import { evaluate, parseReport } from '../../src/vm/checks.ts';
+import { overrideAnswers } from '../../src/vm/harness.ts';
+
+// A report captured from a real installed guest (kldload test, 2026-11-22), trimmed to what checks read.
+const REPORT = readFileSync('test/fixtures/vm/report-boot1.txt', 'utf8');
+const expect = { pool: 'rpool', secrets: ['kl-test-Secret-7'], postinstallRuns: 1 };
+
+test('a real guest report passes every check', () => {
+  const results = evaluate(parseReport(REPORT), expect);
+  assert.ok(results.length >= 10);
+  for (const r of results) assert.ok(r.ok, `${r.name}: ${r.detail}`);
+});
+
+function failing(mutate: (text: string) => string, extra: Partial<typeof expect> = {}): string[] {
+  return evaluate(parseReport(mutate(REPORT)), { ...expect, ...extra })
+    .filter((r) => !r.ok)
+    .map((r) => r.name);
+}
+
+test('each check fails on the fault it names', () => {
+  assert.deepEqual(
+    failing((t) => t.replace('rpool/ROOT/default zfs', 'rpool/ROOT/other zfs')),
+    ['root is the boot environment on zfs'],
+  );
+  assert.deepEqual(
+    failing((t) => t.replace('rpool/tmp\texec\toff\tlocal', 'rpool/tmp\texec\ton\tdefault')),
+    ['dataset tree and properties'],
+  );
+  assert.deepEqual(
+    failing((t) => t.replace('rpool\txattr\ton\tlocal', 'rpool\txattr\ton\tdefault')),
+    ['dataset tree and properties'],
+  );
+  assert.deepEqual(
+    failing((t) => t.replace('rpool\tashift\t12', 'rpool\tashift\t9')),
+    ['pool ashift=12 autotrim=on bootfs'],
+  );
+  assert.deepEqual(
+    failing((t) => t.replace(/(@@initrd-hostid\nfrom=\S+\n)\S+/, '$1deadbeef')),
+    ['hostid matches the initramfs'],
+  );
+  assert.deepEqual(
+    failing((t) => t.replace('KLDLOAD_USERNAME=admin', 'KLDLOAD_PASSWORD=kl-test-Secret-7')),
+    ['manifest present, mode 0640, no secrets'],
+  );
+  assert.deepEqual(
+    failing((t) => t.replace('@@manifest-mode\n640', '@@manifest-mode\n644')),
+    ['manifest present, mode 0640, no secrets'],
+  );
+  assert.deepEqual(
+    failing((t) => t.replace('@@postinstall-runs\n1', '@@postinstall-runs\n2')),
+    ['postinstall.sh ran exactly once'],
+  );
+  assert.deepEqual(
+    failing((t) => t.replace('@@failed\n', '@@failed\nzfs-mount.service loaded failed failed\n')),
+    ['systemctl --failed is empty'],
+  );
+  assert.deepEqual(
+    failing((t) => t.replace(/(@@snapshots\n)rpool@install-\S+\n/, '$1')),
+    ['factory snapshot exists'],
+  );
+  assert.deepEqual(
+    failing((t) => t.replace('@@installer-log\nyes', '@@installer-log\nno')),
+    ['installer log copied to the target'],
+  );
+});
+
+test('overrideAnswers replaces keys and keeps the rest', () => {
+  const out = overrideAnswers('# c\nKLDLOAD_DISK=/dev/sda\nKLDLOAD_HOSTNAME=x\n', {
+    KLDLOAD_DISK: '/dev/vda',
+  });
+  assert.equal(out, '# c\nKLDLOAD_HOSTNAME=x\nKLDLOAD_DISK="/dev/vda"\n');
+});

@@ -3,6 +3,7 @@ import { join, resolve } from 'node:path';
 import { validateAnswersFile } from '../answers/validate.ts';
 import { EXIT, KldloadError } from '../core/errors.ts';
 import type { Executor } from '../core/exec.ts';
+import { takeBuildLock } from '../core/fs.ts';
 import type { Logger } from '../core/log.ts';
 import { cacheDir, contentKey } from '../core/paths.ts';
 import { loadSuiteIndex } from '../debian/archive.ts';
@@ -138,6 +139,18 @@ export function checkBuildInputs(o: BuildOptions): void {
 /** answers → layers (cached by content) → ISO. Only what changed is rebuilt. */
 export async function build(exec: Executor, log: Logger, o: BuildOptions): Promise<BuildResult> {
   checkBuildInputs(o);
+  const release = await takeBuildLock(cacheDir('build.lock'), cacheDir('tmp'), (mp) => {
+    log.info(`cleaning up after an interrupted build: umount ${mp}`);
+    return exec.run(['umount', '--lazy', mp]);
+  });
+  try {
+    return await buildLocked(exec, log, o);
+  } finally {
+    release();
+  }
+}
+
+async function buildLocked(exec: Executor, log: Logger, o: BuildOptions): Promise<BuildResult> {
   const phases: BuildResult['phases'] = [];
   const index = await timed(phases, 'index', () => loadSuiteIndex(exec, o.mirror, o.suite));
   const k = kernelFacts(index);

@@ -1,5 +1,5 @@
-import { readFileSync, rmSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { KldloadError } from './errors.ts';
 
 /** Mount points at or below `dir`, deepest first (from /proc/self/mountinfo). */
@@ -27,4 +27,37 @@ export function safeRemove(dir: string): void {
   const left = mountsUnder(dir);
   if (left.length) throw new KldloadError(`refusing to delete ${dir}: still mounted: ${left.join(', ')}`);
   rmSync(dir, { recursive: true, force: true });
+}
+
+/**
+ * One build at a time per cache: a lock file holding our pid. A stale lock (dead pid) is taken over,
+ * and the scratch folder it left — possibly with a chroot's /proc, /sys or /dev still mounted if
+ * the build was killed — is unmounted and removed before anything else runs.
+ */
+export async function takeBuildLock(
+  lockFile: string,
+  scratch: string,
+  unmount: (mp: string) => Promise<unknown>,
+): Promise<() => void> {
+  mkdirSync(dirname(lockFile), { recursive: true });
+  if (existsSync(lockFile)) {
+    const pid = Number(readFileSync(lockFile, 'utf8').trim());
+    if (pid && pid !== process.pid && alive(pid))
+      throw new KldloadError(`another kldload build (pid ${pid}) is using ${dirname(lockFile)}; wait for it`);
+  }
+  writeFileSync(lockFile, `${process.pid}\n`);
+  if (existsSync(scratch)) {
+    for (const mp of mountsUnder(scratch)) await unmount(mp);
+    safeRemove(scratch);
+  }
+  return () => rmSync(lockFile, { force: true });
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
 }

@@ -301,10 +301,15 @@ export function planInstall(a: Answers, f: InstallFacts): Plan {
     { kind: 'copy', from: '/etc/zfs/zpool.cache', to: `${R}/etc/zfs/zpool.cache` },
   ]);
 
-  step('initramfs', `initramfs for ${f.kabi} with ZFS, hostid and zpool.cache`, [
-    inTarget(['update-initramfs', '-c', '-k', f.kabi], {
-      unless: ['test', '-e', `${R}/boot/initrd.img-${f.kabi}`],
-    }),
+  const initrd = `${R}/boot/initrd.img-${f.kabi}`;
+  step('initramfs', `initramfs for ${f.kabi} with ZFS, plus this machine's hostid and zpool.cache`, [
+    // The image ships an initrd built at build time without a hostid; make one only if it is missing.
+    inTarget(['update-initramfs', '-c', '-k', f.kabi], { unless: ['test', '-e', initrd] }),
+    {
+      kind: 'initrd-early',
+      initrd,
+      files: { 'etc/hostid': `${R}/etc/hostid`, 'etc/zfs/zpool.cache': `${R}/etc/zfs/zpool.cache` },
+    },
   ]);
 
   const boot: Action[] = [write(`${R}/etc/kernel/cmdline`, `${cmdline}\n`)];

@@ -12,7 +12,7 @@ import {
 import { join } from 'node:path';
 import type { Executor } from '../core/exec.ts';
 import { safeRemove } from '../core/fs.ts';
-import type { Logger } from '../core/log.ts';
+import { type Logger, withHeartbeat } from '../core/log.ts';
 import { cacheDir, contentKey } from '../core/paths.ts';
 
 export interface RootfsSpec {
@@ -80,7 +80,7 @@ export async function ensureRootfs(exec: Executor, log: Logger, spec: RootfsSpec
     for (const h of spec.customize) hooks.push(`--customize-hook=${h}`);
     const t0 = Date.now();
     log.info(`${spec.name}: mmdebstrap ${spec.suite} (${spec.variant}, ${spec.packages.length} packages)`);
-    await exec.run(
+    const mm = exec.run(
       [
         'mmdebstrap',
         `--variant=${spec.variant}`,
@@ -99,6 +99,7 @@ export async function ensureRootfs(exec: Executor, log: Logger, spec: RootfsSpec
           l.startsWith('I: ') && log.info(`  [${spec.name} ${((Date.now() - t0) / 1000).toFixed(0)}s] ${l}`),
       },
     );
+    await withHeartbeat(log, `${spec.name} (mmdebstrap)`, mm);
     const kabi = readdirSync(join(root, 'lib/modules')).sort().pop() ?? '';
     // biome-ignore lint/suspicious/noTemplateCurlyInString: dpkg-query's own format syntax
     const pkgs = await exec.run(['chroot', root, 'dpkg-query', '-W', '-f', '${Package}=${Version}\\n']);

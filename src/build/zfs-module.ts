@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { KldloadError } from '../core/errors.ts';
 import type { Executor } from '../core/exec.ts';
 import { safeRemove } from '../core/fs.ts';
-import type { Logger } from '../core/log.ts';
+import { type Logger, withHeartbeat } from '../core/log.ts';
 import { cacheDir } from '../core/paths.ts';
 import { byName, type SuiteIndex } from '../debian/archive.ts';
 import { parseRelations } from '../debian/control.ts';
@@ -65,7 +65,7 @@ export async function ensureZfsModuleDeb(
     // dkms builds in zfs-dkms' postinst for kernels whose headers are present; the hook forces a
     // build for our ABI in case the postinst skipped it (it keys off `uname -r` in some versions).
     const hook = `chroot "$1" sh -c 'ls /lib/modules/${kabi}/updates/dkms/zfs.ko* >/dev/null 2>&1 || dkms install zfs/${zfsVersion.replace(/-[^-]*$/, '')} -k ${kabi}'`;
-    await exec.run(
+    const run = exec.run(
       [
         'mmdebstrap',
         '--variant=apt',
@@ -79,6 +79,7 @@ export async function ensureZfsModuleDeb(
       ],
       { onLine: (l) => l.startsWith('I: ') && log.info(`  [dkms ${log.elapsed().toFixed(0)}s] ${l}`) },
     );
+    await withHeartbeat(log, 'zfs module (dkms compiling)', run);
     const built = join(root, 'lib/modules', kabi, 'updates/dkms');
     const kos = existsSync(built) ? readdirSync(built).filter((f) => /\.ko(\.xz|\.zst)?$/.test(f)) : [];
     if (!kos.some((f) => f.startsWith('zfs.ko')))

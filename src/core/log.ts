@@ -59,3 +59,22 @@ export class Logger {
 
 /** A logger that only prints to stderr; for commands that have no log file. */
 export const consoleLogger = (quiet = false): Logger => new Logger({ quiet });
+
+/** Prints "label: still running (Ns)" every `everySec` while `work` runs: long steps never go silent. */
+export async function withHeartbeat<T>(
+  log: Logger,
+  label: string,
+  work: Promise<T>,
+  everySec = 30,
+): Promise<T> {
+  const t0 = Date.now();
+  const timer = setInterval(
+    () => log.info(`${label}: still running (${((Date.now() - t0) / 1000).toFixed(0)}s)`),
+    everySec * 1000,
+  );
+  try {
+    return await work;
+  } finally {
+    clearInterval(timer);
+  }
+}

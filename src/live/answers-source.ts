@@ -4,7 +4,6 @@ import { MEDIUM } from '../build/iso.ts';
 import { KldloadError } from '../core/errors.ts';
 import type { Executor } from '../core/exec.ts';
 import type { Logger } from '../core/log.ts';
-import { medium } from './facts.ts';
 
 export const SEED_LABEL = 'KLDLOADSEED';
 
@@ -13,18 +12,39 @@ export const SEED_LABEL = 'KLDLOADSEED';
  * (kldload.answers=/path), a FAT volume labelled KLDLOADSEED holding answers.env (the USB-stick
  * path), then the answers embedded in the ISO at build time.
  */
-export async function findAnswers(exec: Executor, log: Logger, workDir = '/run/kldload'): Promise<string> {
+export interface AnswerSources {
+  cmdline: string;
+  /** Where the ISO is mounted in the live system. */
+  mediumRoot: string;
+  seedDevice: string;
+  workDir: string;
+}
+
+export const LIVE_SOURCES = (): AnswerSources => ({
+  cmdline: existsSync('/proc/cmdline') ? readFileSync('/proc/cmdline', 'utf8') : '',
+  mediumRoot: MEDIUM.root,
+  seedDevice: `/dev/disk/by-label/${SEED_LABEL}`,
+  workDir: '/run/kldload',
+});
+
+export async function findAnswers(
+  exec: Executor,
+  log: Logger,
+  src: AnswerSources = LIVE_SOURCES(),
+): Promise<string> {
+  const { workDir } = src;
   mkdirSync(workDir, { recursive: true });
-  const cmdline = existsSync('/proc/cmdline') ? readFileSync('/proc/cmdline', 'utf8') : '';
-  const arg = /(?:^|\s)kldload\.answers=(\S+)/.exec(cmdline)?.[1];
+  const onMedium = (rel: string) => join(src.mediumRoot, rel);
+  const arg = /(?:^|\s)kldload\.answers=(\S+)/.exec(src.cmdline)?.[1];
   if (arg) {
-    const p = arg.startsWith('/') && existsSync(arg) ? arg : medium(arg.replace(/^\//, ''));
+    // An absolute path in the live system, else a path on the medium.
+    const p = arg.startsWith('/') && existsSync(arg) ? arg : onMedium(arg.replace(/^\//, ''));
     if (!existsSync(p)) throw new KldloadError(`kldload.answers=${arg}: no such file`);
     log.info(`answers: ${p} (kernel command line)`);
     return p;
   }
   await exec.run(['udevadm', 'settle', '--timeout=30'], { check: false });
-  const seedDev = `/dev/disk/by-label/${SEED_LABEL}`;
+  const seedDev = src.seedDevice;
   if (existsSync(seedDev)) {
     const mnt = join(workDir, 'seed');
     mkdirSync(mnt, { recursive: true });
@@ -42,7 +62,7 @@ export async function findAnswers(exec: Executor, log: Logger, workDir = '/run/k
       await exec.run(['umount', mnt], { check: false });
     }
   }
-  const embedded = medium(MEDIUM.answers);
+  const embedded = onMedium(MEDIUM.answers);
   if (existsSync(embedded)) {
     log.info('answers: embedded in the ISO');
     return embedded;

@@ -99,12 +99,15 @@ export function liveSpec(o: BuildOptions, k: KernelFacts, moduleDeb: string): Ro
     },
     customize: [
       'chroot "$1" systemctl enable kldload-installer.service',
+      // The installer must never auto-import pools it finds on the machine's disks (they may be
+      // someone's data), and the import units drag in udev-settle, which stalls the boot.
+      'chroot "$1" systemctl disable zfs-import-cache.service zfs-import-scan.service zfs-mount.service zfs-share.service zfs-zed.service zfs-import.target zfs.target',
       // The live medium is a console appliance: root logs in without a password for debugging.
       'chroot "$1" passwd -d root',
       // live-boot's hooks must be in the initrd that boots the ISO.
       `chroot "$1" update-initramfs -u -k ${k.kabi}`,
     ],
-    recipe: 1,
+    recipe: 2,
   };
 }
 

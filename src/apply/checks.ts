@@ -62,9 +62,7 @@ export async function checkDiskSafe(exec: Executor, disks: string[], forceWipe: 
     const signatures = [
       ...(dev.pttype ? [`partition table ${dev.pttype}`] : []),
       ...(dev.children ?? []).map((c) => `partition ${c.path}${c.fstype ? ` (${c.fstype})` : ''}`),
-      ...(probe.exitCode === 0 && probe.stdout.trim()
-        ? [`signature ${probe.stdout.trim().split('\n').join(' ')}`]
-        : []),
+      ...(probe.exitCode === 0 ? blkidSignatures(probe.stdout) : []),
     ];
     if (signatures.length && !forceWipe)
       throw new KldloadError(
@@ -77,4 +75,16 @@ export async function checkDiskSafe(exec: Executor, disks: string[], forceWipe: 
 export async function checkZfsLoads(exec: Executor): Promise<void> {
   const r = await exec.run(['modprobe', 'zfs'], { check: false });
   if (r.exitCode !== 0) throw new KldloadError(`the zfs module does not load in this system:\n${r.all}`);
+}
+
+/** The facts of `blkid -p -o export` worth naming: filesystem, label, partition table. */
+export function blkidSignatures(out: string): string[] {
+  const kv = new Map(out.split('\n').map((l) => l.split('=', 2) as [string, string]));
+  const named: [string, string][] = [
+    ['TYPE', 'filesystem'],
+    ['LABEL', 'label'],
+    ['PTTYPE', 'partition table'],
+  ];
+  const parts = named.filter(([k]) => kv.get(k)).map(([k, what]) => `${what} ${kv.get(k)}`);
+  return parts.length ? [`signature: ${parts.join(', ')}`] : [];
 }

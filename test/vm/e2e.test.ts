@@ -78,47 +78,55 @@ KLDLOAD_USERNAME=admin
 KLDLOAD_PASSWORD=neg-Secret-123
 `;
 
-test('bad answers: the live installer refuses with file:line and the blank disk stays untouched', {
-  timeout: 1800_000,
-}, async () => {
-  const disk = join(WORK, 'neg-blank.qcow2');
-  const pristine = join(WORK, 'neg-pristine.qcow2');
-  for (const d of [disk, pristine]) execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', d, '16G']);
-  const bad = answersFile('bad', `${GOOD}KLDLOAD_ZFS_TOPOLOGY=mirror\n`);
-  const r = await installPhase(exec, quietLog, {
-    iso: ISO,
-    workDir: WORK,
-    answersFile: bad,
-    disk,
-    timeoutSec: 900,
-    name: 'neg-answers',
-  });
-  assert.ok(r.refused, `installer did not refuse: ${r.detail}`);
-  const serial = readFileSync(r.serialLog, 'utf8');
-  assert.match(serial, /answers\.env:5: KLDLOAD_ZFS_TOPOLOGY: mirror needs at least 1 disk/);
-  assert.doesNotMatch(serial, /neg-Secret-123/, 'password reached the console');
-  // qemu-img compare exits 0 only when the guest-visible contents are identical.
-  execFileSync('qemu-img', ['compare', '-q', disk, pristine]);
-});
+test(
+  'bad answers: the live installer refuses with file:line and the blank disk stays untouched',
+  {
+    timeout: 1800_000,
+  },
+  async () => {
+    const disk = join(WORK, 'neg-blank.qcow2');
+    const pristine = join(WORK, 'neg-pristine.qcow2');
+    for (const d of [disk, pristine]) execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', d, '16G']);
+    const bad = answersFile('bad', `${GOOD}KLDLOAD_ZFS_TOPOLOGY=mirror\n`);
+    const r = await installPhase(exec, quietLog, {
+      iso: ISO,
+      workDir: WORK,
+      answersFile: bad,
+      disk,
+      timeoutSec: 900,
+      name: 'neg-answers',
+    });
+    assert.ok(r.refused, `installer did not refuse: ${r.detail}`);
+    const serial = readFileSync(r.serialLog, 'utf8');
+    assert.match(serial, /answers\.env:5: KLDLOAD_ZFS_TOPOLOGY: mirror needs at least 1 disk/);
+    assert.doesNotMatch(serial, /neg-Secret-123/, 'password reached the console');
+    // qemu-img compare exits 0 only when the guest-visible contents are identical.
+    execFileSync('qemu-img', ['compare', '-q', disk, pristine]);
+  },
+);
 
-test('a disk that is not empty is refused without KLDLOAD_FORCE_WIPE and stays untouched', {
-  timeout: 1800_000,
-}, async () => {
-  const installed = join(WORK, 'test', 'target.qcow2');
-  assert.ok(existsSync(installed), 'needs the disk installed by the previous test');
-  const overlay = join(WORK, 'neg-used.qcow2');
-  execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', '-b', installed, '-F', 'qcow2', overlay]);
-  const r = await installPhase(exec, quietLog, {
-    iso: ISO,
-    workDir: WORK,
-    answersFile: answersFile('used', GOOD),
-    disk: overlay,
-    timeoutSec: 900,
-    name: 'neg-used',
-  });
-  assert.ok(r.refused, `installer did not refuse: ${r.detail}`);
-  const serial = readFileSync(r.serialLog, 'utf8');
-  assert.match(serial, /is not empty \(.*\)\. Set KLDLOAD_FORCE_WIPE=1/);
-  assert.match(serial, /KLDLOAD-INSTALL-FAIL step=preflight/);
-  execFileSync('qemu-img', ['compare', '-q', overlay, installed]);
-});
+test(
+  'a disk that is not empty is refused without KLDLOAD_FORCE_WIPE and stays untouched',
+  {
+    timeout: 1800_000,
+  },
+  async () => {
+    const installed = join(WORK, 'test', 'target.qcow2');
+    assert.ok(existsSync(installed), 'needs the disk installed by the previous test');
+    const overlay = join(WORK, 'neg-used.qcow2');
+    execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', '-b', installed, '-F', 'qcow2', overlay]);
+    const r = await installPhase(exec, quietLog, {
+      iso: ISO,
+      workDir: WORK,
+      answersFile: answersFile('used', GOOD),
+      disk: overlay,
+      timeoutSec: 900,
+      name: 'neg-used',
+    });
+    assert.ok(r.refused, `installer did not refuse: ${r.detail}`);
+    const serial = readFileSync(r.serialLog, 'utf8');
+    assert.match(serial, /is not empty \(.*\)\. Set KLDLOAD_FORCE_WIPE=1/);
+    assert.match(serial, /KLDLOAD-INSTALL-FAIL step=preflight/);
+    execFileSync('qemu-img', ['compare', '-q', overlay, installed]);
+  },
+);

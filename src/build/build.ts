@@ -7,6 +7,7 @@ import { takeBuildLock } from '../core/fs.ts';
 import type { Logger } from '../core/log.ts';
 import { cacheDir, contentKey } from '../core/paths.ts';
 import { loadSuiteIndex } from '../debian/archive.ts';
+import { check, formatFinding, postinstallLibDir } from '../postinstall/check.ts';
 import { writeIso } from './iso.ts';
 import { type Profile, profilePackages, profilesDir } from './package-sets.ts';
 import { ensureRootfs, type RootfsSpec } from './rootfs.ts';
@@ -139,9 +140,25 @@ export function checkBuildInputs(o: BuildOptions): void {
   profilePackages(o.profile, o.extraPackages);
 }
 
+/** A broken postinstaller never goes into an ISO: bash -n, shellcheck and role order, before building. */
+async function checkPayload(exec: Executor, log: Logger, payload: string): Promise<void> {
+  const hasScripts = existsSync(join(payload, 'postinstall.sh')) || existsSync(join(payload, 'roles'));
+  if (!hasScripts) return;
+  const findings = await check(payload, exec);
+  for (const f of findings.filter((x) => x.level !== 'info'))
+    log.info(`postinstall check: ${formatFinding(f)}`);
+  const errors = findings.filter((f) => f.level === 'error');
+  if (errors.length)
+    throw new KldloadError(
+      `--payload ${payload}: the postinstaller has errors; fix them (kldload postinstall check ${payload}):\n${errors.map(formatFinding).join('\n')}`,
+      EXIT.badInput,
+    );
+}
+
 /** answers → layers (cached by content) → ISO. Only what changed is rebuilt. */
 export async function build(exec: Executor, log: Logger, o: BuildOptions): Promise<BuildResult> {
   checkBuildInputs(o);
+  if (o.payload) await checkPayload(exec, log, o.payload);
   const release = await takeBuildLock(cacheDir('build.lock'), cacheDir('tmp'), (mp) => {
     log.info(`cleaning up after an interrupted build: umount ${mp}`);
     return exec.run(['umount', '--lazy', mp]);
@@ -155,6 +172,7 @@ export async function build(exec: Executor, log: Logger, o: BuildOptions): Promi
 
 async function buildLocked(exec: Executor, log: Logger, o: BuildOptions): Promise<BuildResult> {
   const phases: BuildResult['phases'] = [];
+  const libDir = postinstallLibDir();
   const index = await timed(phases, 'index', () => loadSuiteIndex(exec, o.mirror, o.suite));
   const k = kernelFacts(index);
   log.info(`suite ${o.suite} ${index.release.get('Version') ?? ''}: kernel ${k.kabi}, zfs ${k.zfsVersion}`);
@@ -202,6 +220,7 @@ async function buildLocked(exec: Executor, log: Logger, o: BuildOptions): Promis
         ...(o.answers ? { answers: o.answers } : {}),
         ...(o.payload ? { payloadDir: o.payload } : {}),
         ...(o.zbm ? { zbm: o.zbm } : {}),
+        ...(libDir ? { postinstallLib: libDir } : {}),
       },
       resolve(o.output),
     ),

@@ -15,6 +15,7 @@ export const MEDIUM = {
   answers: 'kldload/answers.env',
   darksite: 'kldload/darksite',
   zbm: 'kldload/zfsbootmenu.efi',
+  postinstallLib: 'kldload/postinstall',
   label: 'KLDLOAD',
 } as const;
 
@@ -28,6 +29,8 @@ export interface IsoContent {
   answers?: string;
   payloadDir?: string;
   zbm?: string;
+  /** lib.sh and dispatch.sh for postinstallers, installed to /usr/lib/kldload/postinstall. */
+  postinstallLib?: string;
 }
 
 export function grubConfig(): string {
@@ -74,6 +77,7 @@ export async function writeIso(exec: Executor, log: Logger, c: IsoContent, outpu
     if (c.payloadDir)
       cpSync(c.payloadDir, join(stage, MEDIUM.darksite), { recursive: true, dereference: true });
     if (c.zbm) place(c.zbm, join(stage, MEDIUM.zbm));
+    if (c.postinstallLib) cpSync(c.postinstallLib, join(stage, MEDIUM.postinstallLib), { recursive: true });
     mkdirSync(join(stage, 'boot/grub'), { recursive: true });
     writeFileSync(join(stage, 'boot/grub/grub.cfg'), grubConfig());
     mkdirSync(dirname(output), { recursive: true });

@@ -4,6 +4,7 @@ import { answersValidate } from './commands/answers.ts';
 import { buildCommand } from './commands/build.ts';
 import { firstbootCommand } from './commands/firstboot.ts';
 import { installCommand } from './commands/install.ts';
+import { postinstallCommand } from './commands/postinstall.ts';
 import { testCommand } from './commands/test.ts';
 import { emit } from './output.ts';
 
@@ -43,6 +44,7 @@ buildCommand(program, run);
 installCommand(program, run);
 testCommand(program, run);
 firstbootCommand(program, run);
+postinstallCommand(program, run);
 
 program.parseAsync(process.argv).catch((e: unknown) => {
   process.stderr.write(`kldload: ${e instanceof Error ? e.message : String(e)}\n`);

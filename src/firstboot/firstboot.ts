@@ -63,7 +63,8 @@ export async function runFirstboot(
     logTo(p.postinstallLog, `=== ${p.script} start`);
     const r = await exec.run(['bash', p.script], {
       cwd: dirname(p.script),
-      env: manifestEnv(p),
+      // This runner already writes the script's output to postinstall.log; lib.sh must not write it twice.
+      env: { ...manifestEnv(p), KLDLOAD_LOG: '' },
       check: false,
       onLine: (l) => {
         logTo(p.postinstallLog, l);

@@ -68,6 +68,7 @@ export async function gatherFacts(
   const cmdline = existsSync('/proc/cmdline') ? readFileSync('/proc/cmdline', 'utf8') : '';
   const payload = medium(MEDIUM.darksite);
   const zbm = medium(MEDIUM.zbm);
+  const lib = medium(MEDIUM.postinstallLib);
   return {
     root: o.root,
     kabi: img?.kabi ?? '<kernel ABI of the medium>',
@@ -77,6 +78,7 @@ export async function gatherFacts(
     ...(existsSync(payload) ? { payloadDir: payload } : {}),
     ...(postinstall ? { postinstall } : {}),
     ...(existsSync(zbm) ? { zbm } : {}),
+    ...(existsSync(lib) ? { postinstallLib: lib } : {}),
     hostid: randomBytes(4).toString('hex'),
     espGuid: randomUUID(),
     stamp: utcStamp(),

@@ -20,6 +20,8 @@ export interface InstallFacts {
   postinstall?: { source: string; content: string };
   /** A user-supplied ZFSBootMenu EFI binary on the medium. */
   zbm?: string;
+  /** The postinstall framework (lib.sh, dispatch.sh) on the medium. */
+  postinstallLib?: string;
   /** 8 hex digits, written once to /etc/hostid and baked into the initramfs. */
   hostid: string;
   /** Unique GUID of the ESP partition, so fstab can name it before it exists. */
@@ -378,7 +380,7 @@ export function planInstall(a: Answers, f: InstallFacts): Plan {
     ]),
   ]);
 
-  step('kldload-tools', 'the kldload bundle, run by Debian nodejs', [
+  step('kldload-tools', 'the kldload bundle (run by Debian nodejs) and the postinstall library', [
     { kind: 'mkdir', path: `${R}/usr/lib/kldload` },
     { kind: 'copy', from: f.bundle, to: `${R}/usr/lib/kldload/kldload.mjs` },
     write(
@@ -386,6 +388,9 @@ export function planInstall(a: Answers, f: InstallFacts): Plan {
       '#!/bin/sh\nexec /usr/bin/node /usr/lib/kldload/kldload.mjs "$@"\n',
       0o755,
     ),
+    ...(f.postinstallLib
+      ? [{ kind: 'copy', from: f.postinstallLib, to: `${R}/usr/lib/kldload/postinstall` } satisfies Action]
+      : []),
   ]);
 
   step('manifest', '/etc/kldload/install-manifest.env (no secrets, mode 0640)', [

@@ -23,6 +23,7 @@ export const FACTS: InstallFacts = {
   image: '/run/live/medium/kldload/target.squashfs',
   bundle: '/run/live/medium/kldload/kldload.mjs',
   payloadDir: '/run/live/medium/kldload/darksite',
+  postinstallLib: '/run/live/medium/kldload/postinstall',
   hostid: '1abc0fee',
   espGuid: '6a2c7f3e-0b1d-4c55-9e0f-5d7c2b8a9e11',
   stamp: '20261122T031800Z',

@@ -1,0 +1,647 @@
+# shellcheck shell=bash
+# kldload postinstall framework. Installed on targets as /usr/lib/kldload/postinstall/lib.sh.
+#
+# Source it from postinstall.sh and from every role, then turn on strict mode:
+#
+#   # shellcheck source=lib.sh
+#   source "${KLDLOAD_POSTINSTALL_LIB:-/usr/lib/kldload/postinstall/lib.sh}"
+#   kl_strict
+#
+# Every function is safe under `set -Eeuo pipefail`. Environment it honours (all optional):
+#   KLDLOAD_LOG           copy of every log line (default /var/log/kldload/postinstall.log; empty: stdout only)
+#   KLDLOAD_STATE_DIR     state directory (default /var/lib/kldload)
+#   KLDLOAD_FAILURE_FILE  failure record (default $KLDLOAD_STATE_DIR/postinstall-failure)
+#   KLDLOAD_DISTRO        package manager for pkg_install (default debian)
+#   KLDLOAD_ROLE          tag for log lines (the dispatcher sets it for each role)
+#   KLDLOAD_PKG_RETRIES   attempts for package installs (default 3), KLDLOAD_PKG_RETRY_DELAY seconds apart (5)
+#   KLDLOAD_APT_UPDATE    0: pkg_install does not run apt-get update first
+#   KLDLOAD_HTTP_CLIENT   bash: verify_http uses /dev/tcp even when curl is installed
+
+if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
+  echo "lib.sh is a library: source it from a postinstaller or role" >&2
+  exit 2
+fi
+# Sourcing twice (dispatcher and a role in one shell) is harmless.
+if [[ -n "${_KL_LIB_FILE:-}" ]]; then
+  return 0
+fi
+_KL_LIB_FILE="${BASH_SOURCE[0]}"
+
+: "${KLDLOAD_LOG=/var/log/kldload/postinstall.log}"
+: "${KLDLOAD_STATE_DIR:=/var/lib/kldload}"
+: "${KLDLOAD_FAILURE_FILE:=${KLDLOAD_STATE_DIR}/postinstall-failure}"
+
+# Capabilities the base install guarantees. A role may `# requires:` these without any role providing
+# them. `kldload postinstall check` keeps the same list (src/postinstall/roles.ts; a unit test compares).
+# shellcheck disable=SC2034 # read by dispatch.sh
+KL_BASE_PROVIDES=(base systemd zfs ssh apt)
+
+KL_VERIFY_PASSED=0
+KL_VERIFY_FAILED=0
+_KL_PHASE=""
+_KL_PHASE_T0=0
+_KL_FAILURE_RECORDED=""
+_KL_APT_UPDATED=""
+_KL_EXIT_HOOKS=()
+
+# ── Logging ──────────────────────────────────────────────────────────────────────────────────────────
+
+# log MESSAGE… — one timestamped line to stdout and to $KLDLOAD_LOG.
+log() {
+  local tag=postinstall line dir
+  if [[ -n "${KLDLOAD_ROLE:-}" ]]; then
+    tag+=":${KLDLOAD_ROLE}"
+  fi
+  printf -v line '[%(%F %T)T] [%s] %s' -1 "$tag" "$*"
+  printf '%s\n' "$line"
+  if [[ -n "${KLDLOAD_LOG:-}" ]]; then
+    dir=.
+    if [[ "$KLDLOAD_LOG" == */* ]]; then
+      dir="${KLDLOAD_LOG%/*}"
+    fi
+    { mkdir -p -- "${dir:-/}" && printf '%s\n' "$line" >>"$KLDLOAD_LOG"; } 2>/dev/null || true
+  fi
+}
+
+warn() {
+  log "WARNING: $*"
+}
+
+# die MESSAGE… — log, record the failure (caller's file and line), exit 1.
+die() {
+  local where
+  log "FATAL: $*"
+  where="$(_kl_where)"
+  _kl_record_failure 1 "${where##*:}" "die $*" "${where%:*}" ""
+  exit 1
+}
+
+# kl_phase NAME — start a named phase; the previous one is logged as done with its duration.
+kl_phase() {
+  kl_phase_end
+  _KL_PHASE="$*"
+  _KL_PHASE_T0=$SECONDS
+  log "── phase: $*"
+}
+
+kl_phase_end() {
+  if [[ -n "$_KL_PHASE" ]]; then
+    log "── phase done: ${_KL_PHASE} ($((SECONDS - _KL_PHASE_T0))s)"
+    _KL_PHASE=""
+  fi
+}
+
+# kl_on_exit COMMAND… — run COMMAND (eval'd) when the script exits, after the failure record is written.
+# Use this instead of `trap … EXIT`, which would replace the framework's own exit handler.
+kl_on_exit() {
+  _KL_EXIT_HOOKS+=("$*")
+}
+
+# ── Strict mode and failure records ──────────────────────────────────────────────────────────────────
+
+# kl_strict — set -Eeuo pipefail, and an ERR trap that records where a role failed:
+# $KLDLOAD_FAILURE_FILE gets key=value lines (line=, command=, file=, exit=, and context) and they are
+# printed. A failure inside a lib function is reported at the role line that called it.
+kl_strict() {
+  set -Eeuo pipefail
+  shopt -s inherit_errexit
+  trap '_kl_on_err "$?" "$LINENO" "$BASH_COMMAND"' ERR
+  trap '_kl_on_exit "$?"' EXIT
+}
+
+# Prints FILE:LINE of the innermost stack frame outside this library.
+_kl_where() {
+  local i src
+  for ((i = 1; i < ${#BASH_SOURCE[@]}; i++)); do
+    src="${BASH_SOURCE[i]}"
+    if [[ "$src" != "$_KL_LIB_FILE" ]]; then
+      printf '%s:%s\n' "${src:-$0}" "${BASH_LINENO[i - 1]}"
+      return 0
+    fi
+  done
+  printf '%s:%s\n' "$0" 0
+}
+
+# Text of line N of FILE, trimmed (the command as written, when BASH_COMMAND says only `return 1`).
+_kl_source_line() {
+  local file=$1 n=$2 text=""
+  if [[ -r "$file" && "$n" =~ ^[1-9][0-9]*$ ]]; then
+    text="$(sed -n "${n}p" -- "$file" 2>/dev/null)" || text=""
+  fi
+  text="${text#"${text%%[![:space:]]*}"}"
+  printf '%s' "${text%"${text##*[![:space:]]}"}"
+}
+
+_kl_on_err() {
+  local code=$1 lineno=$2 cmd=$3 where file line inner="" i
+  set +e
+  where="$(_kl_where)"
+  file="${where%:*}"
+  line="${where##*:}"
+  # When a function returned non-zero, BASH_COMMAND is its `return`: the call as written says more.
+  if [[ "$cmd" == return || "$cmd" == "return "* ]]; then
+    cmd="$(_kl_source_line "${BASH_SOURCE[1]:-$0}" "$lineno")"
+  fi
+  # Frame 1 is the one that failed. Inside the lib: report the role line, and the lib line as detail.
+  if [[ "${BASH_SOURCE[1]:-}" == "$_KL_LIB_FILE" ]]; then
+    inner="${_KL_LIB_FILE}:${lineno} (${FUNCNAME[1]:-?}): ${cmd}"
+    cmd="$(_kl_source_line "$file" "$line")"
+  fi
+  for ((i = 1; i < ${#FUNCNAME[@]}; i++)); do
+    if [[ "${FUNCNAME[i]}" != main && "${BASH_SOURCE[i]}" != "$_KL_LIB_FILE" ]]; then
+      inner="${inner:+${inner}; }in function ${FUNCNAME[i]}"
+      break
+    fi
+  done
+  _kl_record_failure "$code" "$line" "$cmd" "$file" "$inner"
+  exit "$code"
+}
+
+_kl_on_exit() {
+  local code=$1 hook i
+  set +e
+  if ((code != 0)); then
+    _kl_record_failure "$code" unknown \
+      "exit ${code} outside the ERR trap (an unset variable under set -u, or an explicit exit)" \
+      "$0" ""
+  else
+    kl_phase_end
+  fi
+  for ((i = ${#_KL_EXIT_HOOKS[@]} - 1; i >= 0; i--)); do
+    hook="${_KL_EXIT_HOOKS[i]}"
+    eval "$hook" || log "exit hook failed: ${hook}"
+  done
+  exit "$code"
+}
+
+# _kl_record_failure EXIT LINE COMMAND FILE DETAIL — writes $KLDLOAD_FAILURE_FILE once per process.
+# The innermost failure wins: a subshell's trap fires before its parent's, and both share $$.
+_kl_record_failure() {
+  local code=$1 line=$2 cmd=$3 file=$4 detail=${5:-} f="$KLDLOAD_FAILURE_FILE" l tmp
+  if [[ -n "$_KL_FAILURE_RECORDED" ]]; then
+    return 0
+  fi
+  if [[ -r "$f" ]]; then
+    while IFS= read -r l; do
+      if [[ "$l" == "pid=$$" ]]; then
+        return 0
+      fi
+    done <"$f"
+  fi
+  _KL_FAILURE_RECORDED=1
+  cmd="${cmd//$'\n'/\\n}"
+  detail="${detail//$'\n'/\\n}"
+  local -a rec=(
+    "line=${line}"
+    "command=${cmd}"
+    "file=${file}"
+    "exit=${code}"
+    "role=${KLDLOAD_ROLE:-}"
+    "phase=${_KL_PHASE}"
+    "detail=${detail}"
+    "time=$(date -u +%FT%TZ)"
+    "pid=$$"
+  )
+  tmp="${f}.tmp.$$"
+  { mkdir -p -- "${f%/*}" && printf '%s\n' "${rec[@]}" >"$tmp" && mv -f -- "$tmp" "$f"; } 2>/dev/null ||
+    log "(could not write ${f})"
+  log "FAILED: ${file} line ${line} (exit ${code}): ${cmd}"
+  for l in "${rec[@]}"; do
+    log "  ${l}"
+  done
+}
+
+# ── Helpers ──────────────────────────────────────────────────────────────────────────────────────────
+
+# retry N DELAY COMMAND… — run COMMAND up to N times, DELAY seconds apart; returns its last exit code.
+# COMMAND should be a program: bash ignores `set -e` inside a function run as a condition.
+retry() {
+  if (($# < 3)); then
+    die "usage: retry ATTEMPTS DELAY COMMAND…"
+  fi
+  local max=$1 delay=$2 attempt=1 rc
+  shift 2
+  if ! [[ "$max" =~ ^[1-9][0-9]*$ && "$delay" =~ ^[0-9]+([.][0-9]+)?$ ]]; then
+    die "retry: ATTEMPTS must be a positive integer and DELAY a number of seconds (got '$max' '$delay')"
+  fi
+  while :; do
+    rc=0
+    "$@" || rc=$?
+    if ((rc == 0)); then
+      if ((attempt > 1)); then
+        log "retry: succeeded on attempt ${attempt}/${max}: $*"
+      fi
+      return 0
+    fi
+    if ((attempt >= max)); then
+      log "retry: giving up after ${max} attempts (exit ${rc}): $*"
+      return "$rc"
+    fi
+    log "retry: attempt ${attempt}/${max} failed (exit ${rc}), again in ${delay}s: $*"
+    sleep "$delay"
+    attempt=$((attempt + 1))
+  done
+}
+
+# pkg_install PACKAGE… — install with the distro's package manager (retried: mirrors hiccup).
+pkg_install() {
+  if (($# == 0)); then
+    return 0
+  fi
+  local tries="${KLDLOAD_PKG_RETRIES:-3}" delay="${KLDLOAD_PKG_RETRY_DELAY:-5}" distro="${KLDLOAD_DISTRO:-debian}"
+  log "installing packages (${distro}): $*"
+  case "$distro" in
+    debian | ubuntu)
+      local -x DEBIAN_FRONTEND=noninteractive APT_LISTCHANGES_FRONTEND=none
+      if [[ -z "$_KL_APT_UPDATED" && "${KLDLOAD_APT_UPDATE:-1}" != 0 ]]; then
+        retry "$tries" "$delay" apt-get update -q
+        _KL_APT_UPDATED=1
+      fi
+      retry "$tries" "$delay" apt-get install -y -q \
+        -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold "$@"
+      ;;
+    centos | rhel | rocky | fedora) retry "$tries" "$delay" dnf install -y "$@" ;;
+    arch) retry "$tries" "$delay" pacman -S --noconfirm --needed "$@" ;;
+    alpine) retry "$tries" "$delay" apk add "$@" ;;
+    *) die "pkg_install: unknown KLDLOAD_DISTRO '${distro}' (debian ubuntu centos rhel rocky fedora arch alpine)" ;;
+  esac
+}
+
+# True when dataset DS has property PROP = WANT, in zfs's display or parsable form (16K or 16384).
+_kl_prop_is() {
+  local ds=$1 prop=$2 want=$3 shown parsed
+  shown="$(zfs get -H -o value "$prop" "$ds" 2>/dev/null)" || return 1
+  parsed="$(zfs get -H -p -o value "$prop" "$ds" 2>/dev/null)" || parsed="$shown"
+  [[ "${want,,}" == "${shown,,}" || "${want,,}" == "${parsed,,}" ]]
+}
+
+_kl_check_props() {
+  local kv
+  for kv in "$@"; do
+    if ! [[ "$kv" =~ ^[a-z][a-z0-9_:.-]*=.+$ ]]; then
+      die "dataset property '${kv}' is not prop=value"
+    fi
+  done
+}
+
+# ensure_dataset NAME [prop=value…] — create NAME (and parents) with the properties, or, when it
+# exists, set only the properties whose value differs. Safe to run again.
+ensure_dataset() {
+  if (($# < 1)); then
+    die "usage: ensure_dataset NAME [prop=value…]"
+  fi
+  local ds=$1 kv
+  shift
+  _kl_check_props "$@"
+  if zfs list -H -o name "$ds" >/dev/null 2>&1; then
+    for kv in "$@"; do
+      if ! _kl_prop_is "$ds" "${kv%%=*}" "${kv#*=}"; then
+        zfs set "$kv" "$ds"
+        log "dataset ${ds}: set ${kv}"
+      fi
+    done
+    log "dataset ${ds}: present"
+  else
+    local -a opts=()
+    for kv in "$@"; do
+      opts+=(-o "$kv")
+    done
+    zfs create -p "${opts[@]}" "$ds"
+    log "dataset ${ds}: created${*:+ ($*)}"
+  fi
+}
+
+_kl_journal_tail() {
+  journalctl -u "$1" --no-pager -n "${2:-20}" 2>/dev/null || true
+}
+
+# wait_for_service UNIT [TIMEOUT=60] — wait until UNIT is active; fail at once if it failed.
+wait_for_service() {
+  if (($# < 1)); then
+    die "usage: wait_for_service UNIT [TIMEOUT_SECONDS]"
+  fi
+  local unit=$1 timeout=${2:-60} state deadline
+  deadline=$((SECONDS + timeout))
+  while :; do
+    state="$(systemctl is-active "$unit" 2>/dev/null)" || true
+    case "$state" in
+      active)
+        log "service ${unit} is active"
+        return 0
+        ;;
+      failed)
+        log "service ${unit} failed to start; last journal lines:"
+        _kl_journal_tail "$unit"
+        return 1
+        ;;
+    esac
+    if ((SECONDS >= deadline)); then
+      log "service ${unit} not active after ${timeout}s (state: ${state:-unknown}); last journal lines:"
+      _kl_journal_tail "$unit"
+      return 1
+    fi
+    sleep 1
+  done
+}
+
+# ── Verification: each prints a PASS or FAIL line and returns non-zero on failure ────────────────────
+# Under kl_strict the first failing check ends the role. To run every check and fail at the end:
+#   verify_service_active nginx || true
+#   verify_port_listening 80 || true
+#   verify_summary
+
+_kl_pass() {
+  KL_VERIFY_PASSED=$((KL_VERIFY_PASSED + 1))
+  log "PASS: $*"
+}
+
+_kl_fail() {
+  KL_VERIFY_FAILED=$((KL_VERIFY_FAILED + 1))
+  log "FAIL: $*"
+}
+
+verify_service_active() {
+  local unit=$1
+  if systemctl is-active --quiet "$unit" 2>/dev/null; then
+    _kl_pass "service ${unit} is active"
+    return 0
+  fi
+  _kl_fail "service ${unit} is not active ($(systemctl is-active "$unit" 2>/dev/null || true))"
+  _kl_journal_tail "$unit" 10
+  return 1
+}
+
+# verify_dataset NAME [prop=value…]
+verify_dataset() {
+  local ds=$1 kv bad=()
+  shift
+  if ! zfs list -H -o name "$ds" >/dev/null 2>&1; then
+    _kl_fail "dataset ${ds} does not exist"
+    return 1
+  fi
+  for kv in "$@"; do
+    if ! _kl_prop_is "$ds" "${kv%%=*}" "${kv#*=}"; then
+      bad+=("${kv%%=*}=$(zfs get -H -o value "${kv%%=*}" "$ds" 2>/dev/null || echo '?') (want ${kv#*=})")
+    fi
+  done
+  if ((${#bad[@]})); then
+    _kl_fail "dataset ${ds}: ${bad[*]}"
+    return 1
+  fi
+  _kl_pass "dataset ${ds} exists${*:+ with $*}"
+}
+
+# True when something listens on TCP (or UDP) PORT; ss when present, else /proc/net.
+_kl_listening() {
+  local port=$1 proto=$2 hex state f
+  if command -v ss >/dev/null 2>&1; then
+    local flag=-Hltn
+    if [[ "$proto" == udp ]]; then
+      flag=-Hlun
+    fi
+    ss "$flag" 2>/dev/null | awk -v p="$port" '{ n = split($4, a, ":"); if (a[n] == p) f = 1 } END { exit !f }'
+    return
+  fi
+  printf -v hex '%04X' "$port"
+  state=0A
+  if [[ "$proto" == udp ]]; then
+    state=07
+  fi
+  for f in "/proc/net/${proto}" "/proc/net/${proto}6"; do
+    if [[ -r "$f" ]] && awk -v h=":${hex}" -v s="$state" \
+      'NR > 1 && substr($2, length($2) - 4) == h && $4 == s { f = 1 } END { exit !f }' "$f"; then
+      return 0
+    fi
+  done
+  return 1
+}
+
+# verify_port_listening PORT [tcp|udp]
+verify_port_listening() {
+  local port=$1 proto=${2:-tcp}
+  if ! [[ "$port" =~ ^[0-9]+$ && "$proto" =~ ^(tcp|udp)$ ]]; then
+    _kl_fail "verify_port_listening: bad port/protocol '${port}' '${proto}'"
+    return 1
+  fi
+  if _kl_listening "$port" "$proto"; then
+    _kl_pass "${proto} port ${port} is listening"
+    return 0
+  fi
+  _kl_fail "${proto} port ${port} is not listening"
+  return 1
+}
+
+verify_pool_healthy() {
+  local pool=${1:-${KLDLOAD_POOL_NAME:-rpool}} health
+  health="$(zpool list -H -o health "$pool" 2>/dev/null)" || health=""
+  if [[ "$health" == ONLINE ]]; then
+    _kl_pass "pool ${pool} is ONLINE"
+    return 0
+  fi
+  _kl_fail "pool ${pool} is ${health:-missing}"
+  zpool status "$pool" 2>/dev/null || true
+  return 1
+}
+
+# Prints the body of an http:// URL using bash's /dev/tcp; fails on a status other than 2xx/3xx.
+_kl_http_get_devtcp() {
+  local url=$1 timeout=$2 rest hostport host port path fd status line
+  if [[ "$url" != http://* ]]; then
+    echo "only http:// works without curl" >&2
+    return 2
+  fi
+  rest="${url#http://}"
+  hostport="${rest%%[/?#]*}"
+  path="${rest#"$hostport"}"
+  path="/${path#/}"
+  path="${path%%#*}"
+  if [[ "$hostport" =~ ^\[([^]]+)\](:([0-9]+))?$ || "$hostport" =~ ^([^:]+)(:([0-9]+))?$ ]]; then
+    host="${BASH_REMATCH[1]}"
+    port="${BASH_REMATCH[3]:-80}"
+  else
+    echo "cannot parse host in ${url}" >&2
+    return 2
+  fi
+  exec {fd}<>"/dev/tcp/${host}/${port}" || return 1
+  printf 'GET %s HTTP/1.0\r\nHost: %s\r\nUser-Agent: kldload-postinstall\r\nConnection: close\r\n\r\n' \
+    "$path" "$hostport" >&"$fd"
+  if ! IFS= read -r -t "$timeout" -u "$fd" status; then
+    exec {fd}>&-
+    echo "no response" >&2
+    return 1
+  fi
+  status="${status%$'\r'}"
+  # Skip the headers, then print the body.
+  while IFS= read -r -t "$timeout" -u "$fd" line; do
+    if [[ "${line%$'\r'}" == "" ]]; then
+      break
+    fi
+  done
+  cat <&"$fd"
+  exec {fd}>&-
+  if [[ "$status" =~ ^HTTP/[0-9.]+\ ([23][0-9][0-9]) ]]; then
+    return 0
+  fi
+  echo "${status}" >&2
+  return 1
+}
+
+# verify_http URL [EXPECTED_SUBSTRING] — 2xx/3xx (curl: after redirects, 4xx/5xx fail) and,
+# when given, the body contains EXPECTED_SUBSTRING.
+verify_http() {
+  local url=$1 want=${2:-} body err rc=0 timeout="${KLDLOAD_HTTP_TIMEOUT:-10}"
+  if [[ "${KLDLOAD_HTTP_CLIENT:-}" != bash ]] && command -v curl >/dev/null 2>&1; then
+    body="$(curl -fsSL --max-time "$timeout" "$url" 2>&1)" || rc=$?
+  else
+    body="$(_kl_http_get_devtcp "$url" "$timeout" 2>&1)" || rc=$?
+  fi
+  if ((rc != 0)); then
+    err="$(printf '%s' "$body" | tail -n 1)"
+    _kl_fail "${url} did not answer with success (${err:-exit ${rc}})"
+    return 1
+  fi
+  if [[ -n "$want" && "$body" != *"$want"* ]]; then
+    _kl_fail "${url} answered, but without \"${want}\""
+    return 1
+  fi
+  _kl_pass "${url} answered${want:+ with \"${want}\"}"
+}
+
+# verify_summary — totals of this shell's verify_* calls; non-zero when any failed.
+verify_summary() {
+  if ((KL_VERIFY_FAILED > 0)); then
+    log "verification: ${KL_VERIFY_FAILED} failed, ${KL_VERIFY_PASSED} passed"
+    return 1
+  fi
+  log "verification: all ${KL_VERIFY_PASSED} checks passed"
+}
+
+# ── Manifest ─────────────────────────────────────────────────────────────────────────────────────────
+
+# kl_load_manifest [FILE] — export KEY=value lines of the install manifest that are not already set.
+# The file is read as data (never sourced); surrounding quotes are removed.
+kl_load_manifest() {
+  local file=${1:-${KLDLOAD_MANIFEST:-/etc/kldload/install-manifest.env}} raw key value
+  if [[ ! -r "$file" ]]; then
+    return 0
+  fi
+  while IFS= read -r raw || [[ -n "$raw" ]]; do
+    raw="${raw%$'\r'}"
+    if [[ "$raw" =~ ^[[:space:]]*(export[[:space:]]+)?([A-Za-z_][A-Za-z0-9_]*)=(.*)$ ]]; then
+      key="${BASH_REMATCH[2]}"
+      value="${BASH_REMATCH[3]}"
+      if [[ "$value" =~ ^\"(.*)\"$ || "$value" =~ ^\'(.*)\'$ ]]; then
+        value="${BASH_REMATCH[1]}"
+      fi
+      if [[ -z "${!key+set}" ]]; then
+        export "$key=$value"
+      fi
+    fi
+  done <"$file"
+}
+
+# ── Role metadata (used by the dispatcher; `kldload postinstall check` reads the same headers) ───────
+# A role is roles/NN-name.sh. Its header is the leading block of comment and blank lines:
+#   # requires: docker datasets     capabilities that an earlier role (or the base system) provides
+#   # provides: webserver           capabilities this role sets up
+#   # shared: yes                   run on every host, before the host's own roles (also: NN = 00-09)
+
+# role_meta FILE KEY — the words of every `# KEY:` header line.
+role_meta() {
+  local file=$1 key=${2,,} raw
+  local -a words out=()
+  while IFS= read -r raw || [[ -n "$raw" ]]; do
+    raw="${raw%$'\r'}"
+    if [[ -z "${raw//[[:space:]]/}" ]]; then
+      continue
+    fi
+    if [[ "$raw" != \#* ]]; then
+      break
+    fi
+    if [[ "$raw" =~ ^#[[:space:]]*([A-Za-z-]+):(.*)$ && "${BASH_REMATCH[1],,}" == "$key" ]]; then
+      read -r -a words <<<"${BASH_REMATCH[2]}"
+      out+=("${words[@]}")
+    fi
+  done <"$file"
+  if ((${#out[@]})); then
+    printf '%s\n' "${out[*]}"
+  fi
+}
+
+# role_name FILE — 40-web-server.sh → web-server
+role_name() {
+  local b="${1##*/}"
+  b="${b%.sh}"
+  printf '%s\n' "${b#*-}"
+}
+
+# role_number FILE — 40-web-server.sh → 40
+role_number() {
+  local b="${1##*/}"
+  printf '%s\n' "${b%%-*}"
+}
+
+role_is_shared() {
+  local b="${1##*/}" v
+  if [[ "$b" =~ ^0[0-9]- ]]; then
+    return 0
+  fi
+  v="$(role_meta "$1" shared)"
+  [[ "${v,,}" =~ ^(yes|true|1)$ ]]
+}
+
+# The verification role (NN-verification.sh) always runs, after every other role.
+role_is_final() {
+  [[ "$(role_name "$1")" == verification ]]
+}
+
+# role_matches NAME SELECTOR… — a selector picks the role named SELECTOR, or a name that starts with
+# SELECTOR- or ends with -SELECTOR (database picks database, zfs-datasets-database, database-backup).
+# `all` picks everything.
+role_matches() {
+  local name=$1 sel
+  shift
+  for sel in "$@"; do
+    if [[ "$sel" == all || "$name" == "$sel" || "$name" == "$sel"-* || "$name" == *-"$sel" ]]; then
+      return 0
+    fi
+  done
+  return 1
+}
+
+# The hostname-prefix map used when roles/map does not exist. Format of both: `PREFIX SELECTOR…`
+# per line, `#` comments; the first prefix the short hostname starts with wins; `*` matches any host.
+# When no line matches, every role runs.
+kl_default_role_map() {
+  cat <<'MAP'
+cp-      control-plane
+worker-  worker
+lb-      loadbalancer
+mon-     monitoring
+db-      database
+web-     webserver
+MAP
+}
+
+# kl_host_selectors HOST [MAPFILE] — the selectors for HOST (prints `all` when no prefix matches).
+kl_host_selectors() {
+  local host=$1 map=${2:-} raw prefix
+  local -a fields
+  while IFS= read -r raw || [[ -n "$raw" ]]; do
+    raw="${raw%%#*}"
+    read -r -a fields <<<"$raw"
+    if ((${#fields[@]} == 0)); then
+      continue
+    fi
+    prefix="${fields[0]}"
+    if [[ "$prefix" == '*' || "$host" == "$prefix"* ]]; then
+      if ((${#fields[@]} > 1)); then
+        printf '%s\n' "${fields[*]:1}"
+      else
+        printf 'none\n'
+      fi
+      return 0
+    fi
+  done < <(if [[ -n "$map" && -r "$map" ]]; then cat -- "$map"; else kl_default_role_map; fi)
+  printf 'all\n'
+}

@@ -278,6 +278,23 @@ export const FIELDS = {
     help: 'Postinstaller fetched at install time into /root/darksite/postinstall.sh.',
   },
   KLDLOAD_POSTINSTALL_B64: { schema: b64, noManifest: true, help: 'Postinstaller embedded as base64.' },
+  KLDLOAD_EXTRA_PACKAGES: {
+    schema: z
+      .string()
+      .refine(
+        (v) =>
+          v
+            .split(/[ ,]+/)
+            .filter(Boolean)
+            .every((n) => /^[a-z0-9][a-z0-9+.-]+$/.test(n)),
+        {
+          error:
+            'must be Debian package names separated by spaces (lowercase a-z 0-9 + - .), each on the ISO darksite',
+        },
+      )
+      .transform((v) => v.split(/[ ,]+/).filter(Boolean)),
+    help: 'Packages installed at install time from the darksite on the ISO (build with --packages to add them).',
+  },
   KLDLOAD_NO_AUTO_REBOOT: {
     schema: bool,
     default: '0',

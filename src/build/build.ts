@@ -6,6 +6,8 @@ import type { Executor } from '../core/exec.ts';
 import { takeBuildLock } from '../core/fs.ts';
 import type { Logger } from '../core/log.ts';
 import { cacheDir, contentKey } from '../core/paths.ts';
+import { buildDarksite } from '../darksite/darksite.ts';
+import { listRepo } from '../darksite/repo.ts';
 import { loadSuiteIndex } from '../debian/archive.ts';
 import { check, formatFinding, postinstallLibDir } from '../postinstall/check.ts';
 import { writeIso } from './iso.ts';
@@ -67,7 +69,8 @@ export function targetSpec(o: BuildOptions, k: KernelFacts, moduleDeb: string): 
     suite: o.suite,
     mirror: o.mirror,
     variant: 'important',
-    packages: [`linux-image-${k.kabi}`, ...profilePackages(o.profile, o.extraPackages).map((p) => p.name)],
+    // The image is the profile alone; --packages go to the darksite, installed on demand.
+    packages: [`linux-image-${k.kabi}`, ...profilePackages(o.profile).map((p) => p.name)],
     debs: [moduleDeb],
     files: { '/etc/apt/sources.list.d/debian.sources': targetSources(o.suite) },
     customize: [
@@ -140,6 +143,19 @@ export function checkBuildInputs(o: BuildOptions): void {
   profilePackages(o.profile, o.extraPackages);
 }
 
+/** Embedded answers may only ask for packages the darksite really carries. */
+function checkEmbeddedExtras(answersFile: string, available: string[]): void {
+  const v = validateAnswersFile(answersFile);
+  if (!v.ok) return;
+  const have = new Set(available);
+  const missing = (v.answers.KLDLOAD_EXTRA_PACKAGES ?? []).filter((n) => !have.has(n));
+  if (missing.length)
+    throw new KldloadError(
+      `${answersFile}:${v.lines.KLDLOAD_EXTRA_PACKAGES}: KLDLOAD_EXTRA_PACKAGES: ${missing.join(', ')} not on the darksite; add them with --packages`,
+      EXIT.badInput,
+    );
+}
+
 /** A broken postinstaller never goes into an ISO: bash -n, shellcheck and role order, before building. */
 async function checkPayload(exec: Executor, log: Logger, payload: string): Promise<void> {
   const hasScripts = existsSync(join(payload, 'postinstall.sh')) || existsSync(join(payload, 'roles'));
@@ -183,6 +199,24 @@ async function buildLocked(exec: Executor, log: Logger, o: BuildOptions): Promis
     () => ensureZfsModuleDeb(exec, log, { mirror: o.mirror, suite: o.suite, kernel: k }),
     () => hadDeb,
   );
+  const darksite = await timed(
+    phases,
+    'darksite',
+    () =>
+      buildDarksite(exec, log, index, {
+        mirror: o.mirror,
+        suite: o.suite,
+        profile: o.profile,
+        extra: o.extraPackages,
+        localDebs: [deb],
+      }),
+    (d) => d.cached,
+  );
+  if (o.answers)
+    checkEmbeddedExtras(
+      o.answers,
+      listRepo(darksite.dir, o.suite).map((p) => p.name),
+    );
   const target = await timed(
     phases,
     'target-layer',
@@ -221,6 +255,7 @@ async function buildLocked(exec: Executor, log: Logger, o: BuildOptions): Promis
         ...(o.payload ? { payloadDir: o.payload } : {}),
         ...(o.zbm ? { zbm: o.zbm } : {}),
         ...(libDir ? { postinstallLib: libDir } : {}),
+        aptRepo: darksite.dir,
       },
       resolve(o.output),
     ),

@@ -1,4 +1,13 @@
-import { copyFileSync, cpSync, linkSync, mkdirSync, mkdtempSync, renameSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  cpSync,
+  linkSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  renameSync,
+  writeFileSync,
+} from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Executor } from '../core/exec.ts';
 import { safeRemove } from '../core/fs.ts';
@@ -13,9 +22,12 @@ export const MEDIUM = {
   target: 'kldload/target.squashfs',
   image: 'kldload/image.json',
   answers: 'kldload/answers.env',
-  darksite: 'kldload/darksite',
+  /** The payload copied to /root/darksite on the target. */
+  payload: 'kldload/darksite',
   zbm: 'kldload/zfsbootmenu.efi',
   postinstallLib: 'kldload/postinstall',
+  /** The signed APT repository (the darksite proper). */
+  apt: 'kldload/apt',
   label: 'KLDLOAD',
 } as const;
 
@@ -31,6 +43,8 @@ export interface IsoContent {
   zbm?: string;
   /** lib.sh and dispatch.sh for postinstallers, installed to /usr/lib/kldload/postinstall. */
   postinstallLib?: string;
+  /** The signed APT repository directory. */
+  aptRepo?: string;
 }
 
 export function grubConfig(): string {
@@ -62,6 +76,15 @@ function place(src: string, dst: string): void {
   }
 }
 
+/** Recreates a directory tree of hard links (staging a 200+ MB repository costs nothing). */
+function linkTree(src: string, dst: string): void {
+  mkdirSync(dst, { recursive: true });
+  for (const e of readdirSync(src, { withFileTypes: true })) {
+    if (e.isDirectory()) linkTree(join(src, e.name), join(dst, e.name));
+    else place(join(src, e.name), join(dst, e.name));
+  }
+}
+
 /** Hybrid BIOS+UEFI ISO with Debian's GRUB images and xorriso (via grub-mkrescue). */
 export async function writeIso(exec: Executor, log: Logger, c: IsoContent, output: string): Promise<void> {
   mkdirSync(cacheDir('tmp'), { recursive: true });
@@ -75,8 +98,9 @@ export async function writeIso(exec: Executor, log: Logger, c: IsoContent, outpu
     place(c.bundle, join(stage, MEDIUM.bundle));
     if (c.answers) copyFileSync(c.answers, join(stage, MEDIUM.answers));
     if (c.payloadDir)
-      cpSync(c.payloadDir, join(stage, MEDIUM.darksite), { recursive: true, dereference: true });
+      cpSync(c.payloadDir, join(stage, MEDIUM.payload), { recursive: true, dereference: true });
     if (c.zbm) place(c.zbm, join(stage, MEDIUM.zbm));
+    if (c.aptRepo) linkTree(c.aptRepo, join(stage, MEDIUM.apt));
     if (c.postinstallLib) cpSync(c.postinstallLib, join(stage, MEDIUM.postinstallLib), { recursive: true });
     mkdirSync(join(stage, 'boot/grub'), { recursive: true });
     writeFileSync(join(stage, 'boot/grub/grub.cfg'), grubConfig());

@@ -2,6 +2,7 @@ import { Command } from 'commander';
 import { KldloadError } from '../core/errors.ts';
 import { answersValidate } from './commands/answers.ts';
 import { buildCommand } from './commands/build.ts';
+import { darksiteCommand } from './commands/darksite.ts';
 import { firstbootCommand } from './commands/firstboot.ts';
 import { installCommand } from './commands/install.ts';
 import { postinstallCommand } from './commands/postinstall.ts';
@@ -45,6 +46,7 @@ installCommand(program, run);
 testCommand(program, run);
 firstbootCommand(program, run);
 postinstallCommand(program, run);
+darksiteCommand(program, run);
 
 program.parseAsync(process.argv).catch((e: unknown) => {
   process.stderr.write(`kldload: ${e instanceof Error ? e.message : String(e)}\n`);

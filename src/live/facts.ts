@@ -66,7 +66,8 @@ export async function gatherFacts(
       content: o.live ? await fetchPostinstall(a.KLDLOAD_POSTINSTALL_URL) : '# (fetched at install time)\n',
     };
   const cmdline = existsSync('/proc/cmdline') ? readFileSync('/proc/cmdline', 'utf8') : '';
-  const payload = medium(MEDIUM.darksite);
+  const payload = medium(MEDIUM.payload);
+  const apt = medium(MEDIUM.apt);
   const zbm = medium(MEDIUM.zbm);
   const lib = medium(MEDIUM.postinstallLib);
   return {
@@ -79,6 +80,7 @@ export async function gatherFacts(
     ...(postinstall ? { postinstall } : {}),
     ...(existsSync(zbm) ? { zbm } : {}),
     ...(existsSync(lib) ? { postinstallLib: lib } : {}),
+    ...(existsSync(apt) || !o.live ? { aptRepo: apt } : {}),
     hostid: randomBytes(4).toString('hex'),
     espGuid: randomUUID(),
     stamp: utcStamp(),

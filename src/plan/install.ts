@@ -1,5 +1,7 @@
 import type { Answers } from '../answers/schema.ts';
 import { FIELD_KEYS, fieldDef } from '../answers/schema.ts';
+import { EXIT, KldloadError } from '../core/errors.ts';
+import { REPO } from '../darksite/repo.ts';
 import { zfs, zpool } from '../zfs/zfs.ts';
 import { partition } from './disks.ts';
 import { type Action, inTarget, type Plan, run, type Step, write } from './types.ts';
@@ -22,6 +24,8 @@ export interface InstallFacts {
   zbm?: string;
   /** The postinstall framework (lib.sh, dispatch.sh) on the medium. */
   postinstallLib?: string;
+  /** The signed APT repository (darksite) on the medium. */
+  aptRepo?: string;
   /** 8 hex digits, written once to /etc/hostid and baked into the initramfs. */
   hostid: string;
   /** Unique GUID of the ESP partition, so fstab can name it before it exists. */
@@ -291,6 +295,54 @@ export function planInstall(a: Answers, f: InstallFacts): Plan {
     ),
     inTarget(['systemctl', 'enable', 'systemd-networkd.service', 'systemd-resolved.service', 'ssh.service']),
   ]);
+
+  const extra = a.KLDLOAD_EXTRA_PACKAGES ?? [];
+  if ((extra.length || a.KLDLOAD_KEEP_DARKSITE) && !f.aptRepo)
+    throw new KldloadError(
+      'KLDLOAD_EXTRA_PACKAGES / KLDLOAD_KEEP_DARKSITE need the darksite, and this medium has none',
+      EXIT.badInput,
+    );
+  if (extra.length && f.aptRepo) {
+    // apt in the chroot sees only the darksite, through signed-by: offline, and verified like any mirror.
+    const inRepo = '/run/kldload-apt';
+    const list = '/run/kldload-apt.list';
+    const aptOpts = [
+      '-o',
+      `Dir::Etc::SourceList=${list}`,
+      '-o',
+      'Dir::Etc::SourceParts=-',
+      '-o',
+      'APT::Get::List-Cleanup=0',
+    ];
+    step('packages', `install ${extra.join(' ')} from the signed darksite on the medium (offline)`, [
+      { kind: 'mkdir', path: `${R}${inRepo}` },
+      run(['mount', '-o', 'bind,ro', f.aptRepo, `${R}${inRepo}`], {
+        unless: ['mountpoint', '-q', `${R}${inRepo}`],
+      }),
+      write(
+        `${R}${list}`,
+        `deb [signed-by=${inRepo}/${REPO.keyring}] file:${inRepo} ${f.suite} ${REPO.component}\n`,
+      ),
+      inTarget(['apt-get', ...aptOpts, 'update']),
+      inTarget(['apt-get', ...aptOpts, 'install', '-y', '--no-install-recommends', ...extra]),
+      run(['find', `${R}/var/lib/apt/lists`, '-maxdepth', '1', '-name', '_run_kldload-apt_*', '-delete']),
+      run(['umount', `${R}${inRepo}`]),
+    ]);
+  }
+  if (a.KLDLOAD_KEEP_DARKSITE && f.aptRepo)
+    step(
+      'darksite-keep',
+      `keep the darksite at ${REPO.targetDir} as an apt source (KLDLOAD_KEEP_DARKSITE=1)`,
+      [
+        { kind: 'mkdir', path: `${R}${REPO.targetDir}` },
+        { kind: 'copy', from: f.aptRepo, to: `${R}${REPO.targetDir}` },
+        { kind: 'copy', from: `${f.aptRepo}/${REPO.keyring}`, to: `${R}${REPO.targetKeyring}` },
+        write(
+          `${R}/etc/apt/sources.list.d/kldload-darksite.sources`,
+          `Types: deb\nURIs: file:${REPO.targetDir}\nSuites: ${f.suite}\nComponents: ${REPO.component}\nSigned-By: ${REPO.targetKeyring}\n`,
+        ),
+      ],
+    );
 
   step('hostid', 'hostid written once; the initramfs gets the same file', [
     run(['zgenhostid', '-f', '-o', `${R}/etc/hostid`, `0x${f.hostid}`], {

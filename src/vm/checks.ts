@@ -24,6 +24,8 @@ sec snapshots; zfs list -H -t snapshot -o name
 sec installer-log; test -s /var/log/kldload/installer.log && echo yes || echo no
 sec esp; findmnt -no FSTYPE /boot/efi; ls /boot/efi/EFI/BOOT/
 sec kernel; uname -r
+sec extra; for p in $EXTRA; do echo "$p $(dpkg -s "$p" 2>/dev/null | sed -n 's/^Status: //p')"; done
+sec sources; cat /etc/apt/sources.list.d/*.sources 2>/dev/null | grep -E '^URIs:' | sort -u
 `;
 
 export function parseReport(text: string): Map<string, string> {
@@ -52,6 +54,8 @@ export interface Expect {
   secrets: string[];
   /** How many times postinstall.sh must have run by now. */
   postinstallRuns: number;
+  /** KLDLOAD_EXTRA_PACKAGES: installed at install time from the darksite. */
+  extra?: string[];
 }
 
 /** Dataset tree and properties the install promises (seed 003/004 and the spine issue). */
@@ -147,6 +151,16 @@ export function evaluate(report: Map<string, string>, e: Expect): CheckResult[] 
     snaps.filter((s) => s.startsWith(`${e.pool}@`)).join(' ') || 'none',
   );
   check('installer log copied to the target', r('installer-log') === 'yes', r('installer-log'));
+  if (e.extra?.length) {
+    const lines = r('extra').split('\n');
+    const ok = e.extra.every((p) => lines.includes(`${p} install ok installed`));
+    check('extra packages installed from the darksite', ok, r('extra').replace(/\n/g, '; '));
+  }
+  check(
+    'apt sources point at the public mirror (darksite not kept)',
+    /URIs: http:\/\/deb\.debian\.org\/debian/.test(r('sources')) && !r('sources').includes('file:'),
+    r('sources').replace(/\n/g, ' '),
+  );
   check(
     'ESP is FAT with the fallback loader',
     /^vfat\n(.*\n)*BOOTX64\.EFI/m.test(r('esp')),

@@ -45,6 +45,8 @@ KLDLOAD_ROOT_PASSWORD=kl-root-Secret-9
 KLDLOAD_TIMEZONE=Europe/Berlin
 KLDLOAD_LOCALE=en_US.UTF-8
 KLDLOAD_PROFILE=server
+# Installed at install time from the signed darksite on the ISO (the build adds it with --packages).
+KLDLOAD_EXTRA_PACKAGES=tree
 `;
 
 /** Replaces or appends KEY=value lines, leaving the rest of the user's file as written. */

@@ -24,6 +24,7 @@ export const FACTS: InstallFacts = {
   bundle: '/run/live/medium/kldload/kldload.mjs',
   payloadDir: '/run/live/medium/kldload/darksite',
   postinstallLib: '/run/live/medium/kldload/postinstall',
+  aptRepo: '/run/live/medium/kldload/apt',
   hostid: '1abc0fee',
   espGuid: '6a2c7f3e-0b1d-4c55-9e0f-5d7c2b8a9e11',
   stamp: '20261122T031800Z',
@@ -118,6 +119,12 @@ test('partition names follow kernel and udev rules', () => {
   assert.equal(partition('/dev/nvme0n1', 2), '/dev/nvme0n1p2');
   assert.equal(partition('/dev/mmcblk0', 1), '/dev/mmcblk0p1');
   assert.equal(partition('/dev/disk/by-id/ata-X_123', 1), '/dev/disk/by-id/ata-X_123-part1');
+});
+
+test('extra packages without a darksite on the medium are refused at plan time', () => {
+  const a = answers(join(GOOD, 'extra-packages.env'));
+  const { aptRepo: _drop, ...noRepo } = FACTS;
+  assert.throws(() => planInstall(a, noRepo), /need the darksite/);
 });
 
 test('FORCE_WIPE adds a wipe step before partitioning; without it there is none', () => {

@@ -6,7 +6,7 @@ import { overrideAnswers } from '../../src/vm/harness.ts';
 
 // A report captured from a real installed guest (kldload test, 2026-11-22), trimmed to what checks read.
 const REPORT = readFileSync('test/fixtures/vm/report-boot1.txt', 'utf8');
-const expect = { pool: 'rpool', secrets: ['kl-test-Secret-7'], postinstallRuns: 1 };
+const expect = { pool: 'rpool', secrets: ['kl-test-Secret-7'], postinstallRuns: 1, extra: ['tree'] };
 
 test('a real guest report passes every check', () => {
   const results = evaluate(parseReport(REPORT), expect);
@@ -60,6 +60,14 @@ test('each check fails on the fault it names', () => {
   assert.deepEqual(
     failing((t) => t.replace(/(@@snapshots\n)rpool@install-\S+\n/, '$1')),
     ['factory snapshot exists'],
+  );
+  assert.deepEqual(
+    failing((t) => t.replace('tree install ok installed', 'tree unknown ok not-installed')),
+    ['extra packages installed from the darksite'],
+  );
+  assert.deepEqual(
+    failing((t) => t.replace('@@sources\n', '@@sources\nURIs: file:/var/lib/kldload/darksite\n')),
+    ['apt sources point at the public mirror (darksite not kept)'],
   );
   assert.deepEqual(
     failing((t) => t.replace('@@installer-log\nyes', '@@installer-log\nno')),

@@ -31,7 +31,17 @@ function cli(args: string[]): { code: number; json: Record<string, unknown>; std
 }
 
 test('kldload build makes the ISO; a payload-only rebuild reuses every layer', { timeout: 3600_000 }, () => {
-  const first = cli(['build', '--profile', 'server', '--payload', 'test/vm/payload', '-o', ISO]);
+  const first = cli([
+    'build',
+    '--profile',
+    'server',
+    '--packages',
+    'tree',
+    '--payload',
+    'test/vm/payload',
+    '-o',
+    ISO,
+  ]);
   assert.equal(first.code, 0, `build failed: ${first.stderr.slice(-3000)}`);
   const payload2 = join(WORK, 'payload2');
   mkdirSync(payload2, { recursive: true });
@@ -41,6 +51,8 @@ test('kldload build makes the ISO; a payload-only rebuild reuses every layer', {
     'build',
     '--profile',
     'server',
+    '--packages',
+    'tree',
     '--payload',
     payload2,
     '-o',
@@ -48,7 +60,9 @@ test('kldload build makes the ISO; a payload-only rebuild reuses every layer', {
   ]);
   assert.equal(second.code, 0, second.stderr.slice(-3000));
   const phases = second.json.phases as { name: string; cached: boolean }[];
-  for (const p of phases.filter((x) => ['zfs-module', 'target-layer', 'live-layer'].includes(x.name)))
+  for (const p of phases.filter((x) =>
+    ['zfs-module', 'darksite', 'target-layer', 'live-layer'].includes(x.name),
+  ))
     assert.ok(p.cached, `${p.name} was rebuilt after a payload-only change`);
 });
 

@@ -1,0 +1,100 @@
+import { existsSync } from 'node:fs';
+import type { Command } from 'commander';
+import { PROFILES } from '../../build/package-sets.ts';
+import { kernelFacts, moduleDebPath } from '../../build/zfs-module.ts';
+import { SystemExecutor } from '../../core/exec.ts';
+import { Logger } from '../../core/log.ts';
+import { buildDarksite } from '../../darksite/darksite.ts';
+import { listRepo, verifyRepo } from '../../darksite/repo.ts';
+import { resolveProfile } from '../../darksite/resolve.ts';
+import { hostMirror, loadSuiteIndex } from '../../debian/archive.ts';
+import { type CommandResult, choice } from '../output.ts';
+
+type Run = (fn: () => Promise<CommandResult>, json: boolean) => void;
+interface Common {
+  profile: string;
+  suite: string;
+  packages: string;
+  mirror?: string;
+  json?: boolean;
+}
+
+export function darksiteCommand(program: Command, run: Run) {
+  const ds = program
+    .command('darksite')
+    .description('The offline, signed APT repository that ships on the ISO');
+  const common = (c: Command) =>
+    c
+      .option('--profile <name>', `package profile: ${PROFILES.join(', ')}`, choice(PROFILES), 'server')
+      .option('--suite <suite>', 'Debian suite', choice(['trixie', 'bookworm']), 'trixie')
+      .option('--packages <names>', 'extra packages, comma separated', '')
+      .option('--mirror <url>', 'Debian mirror (default: the host apt sources)')
+      .option('--json', 'machine-readable result');
+
+  common(ds.command('resolve').description('the exact name=version closure with SHA256 and size')).action(
+    (o: Common) =>
+      run(async () => {
+        const exec = new SystemExecutor();
+        const index = await loadSuiteIndex(exec, o.mirror ?? hostMirror(), o.suite);
+        const t0 = performance.now();
+        const r = resolveProfile(index, o.profile, o.packages.split(',').filter(Boolean));
+        const ms = performance.now() - t0;
+        const text = [
+          ...r.packages.map((p) => `${p.name}=${p.version} ${p.arch} ${p.size} ${p.sha256}`),
+          ...r.errors.map((e) => `ERROR ${e.message} (${e.chain.join(' ← ')})`),
+          `${r.totals.count} packages, ${(r.totals.bytes / 1e6).toFixed(1)} MB, resolved in ${ms.toFixed(0)} ms`,
+        ].join('\n');
+        return { exitCode: r.errors.length ? 2 : 0, json: { ...r, resolveMs: ms }, text };
+      }, !!o.json),
+  );
+
+  common(
+    ds.command('build').description('resolve, fetch (verified, cached), sign and gate the repository'),
+  ).action((o: Common) =>
+    run(async () => {
+      const log = new Logger({ quiet: !!o.json });
+      const exec = new SystemExecutor(log);
+      const mirror = o.mirror ?? hostMirror();
+      const index = await loadSuiteIndex(exec, mirror, o.suite);
+      const deb = moduleDebPath(kernelFacts(index));
+      const r = await buildDarksite(exec, log, index, {
+        mirror,
+        suite: o.suite,
+        profile: o.profile,
+        extra: o.packages.split(',').filter(Boolean),
+        localDebs: existsSync(deb) ? [deb] : [],
+      });
+      return {
+        exitCode: 0,
+        json: r,
+        text: `${r.dir} (${r.packages} packages, ${(r.bytes / 1e6).toFixed(0)} MB)`,
+      };
+    }, !!o.json),
+  );
+
+  ds.command('verify <dir>')
+    .description('check the signature, the index and every .deb like apt would')
+    .option('--suite <suite>', 'Debian suite', 'trixie')
+    .option('--json', 'machine-readable result')
+    .action((dir: string, o: { suite: string; json?: boolean }) =>
+      run(async () => {
+        const f = await verifyRepo(new SystemExecutor(), dir, o.suite);
+        return {
+          exitCode: f.length ? 1 : 0,
+          json: { ok: !f.length, findings: f },
+          text: f.length ? f.map((x) => `${x.file}: ${x.problem}`).join('\n') : `${dir}: ok`,
+        };
+      }, !!o.json),
+    );
+
+  ds.command('ls <dir>')
+    .description('packages in a darksite repository')
+    .option('--suite <suite>', 'Debian suite', 'trixie')
+    .option('--json', 'machine-readable result')
+    .action((dir: string, o: { suite: string; json?: boolean }) =>
+      run(async () => {
+        const l = listRepo(dir, o.suite);
+        return { exitCode: 0, json: l, text: l.map((p) => `${p.name}=${p.version} ${p.arch}`).join('\n') };
+      }, !!o.json),
+    );
+}

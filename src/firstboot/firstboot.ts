@@ -10,7 +10,13 @@ export const PATHS = {
   state: '/var/lib/kldload/firstboot.json',
   postinstallLog: '/var/log/kldload/postinstall.log',
   firstbootLog: '/var/log/kldload/firstboot.log',
+  /** Written by lib.sh's ERR trap: line=, command=, file=, exit= … */
+  failure: '/var/lib/kldload/postinstall-failure',
+  lib: '/usr/lib/kldload/postinstall/lib.sh',
+  strictEnv: '/usr/lib/kldload/postinstall/strict-env.sh',
 };
+
+export type FirstbootPaths = typeof PATHS;
 
 export interface FirstbootState {
   status: 'running' | 'ok' | 'failed' | 'not-run';
@@ -18,6 +24,8 @@ export interface FirstbootState {
   finished?: string;
   exitCode?: number;
   script?: string;
+  /** Where it failed, from the ERR trap's record. */
+  failure?: { line: string; command: string; file: string; exit: string; role?: string };
 }
 
 const now = () => new Date().toISOString();
@@ -27,18 +35,18 @@ function logTo(file: string, line: string): void {
   appendFileSync(file, `${now()} ${line}\n`);
 }
 
-export function readState(p = PATHS): FirstbootState {
+export function readState(p: FirstbootPaths = PATHS): FirstbootState {
   if (!existsSync(p.state)) return { status: existsSync(p.done) ? 'ok' : 'not-run' };
   return JSON.parse(readFileSync(p.state, 'utf8')) as FirstbootState;
 }
 
-function writeState(s: FirstbootState, p = PATHS): void {
+function writeState(s: FirstbootState, p: FirstbootPaths = PATHS): void {
   mkdirSync(dirname(p.state), { recursive: true });
   writeFileSync(p.state, `${JSON.stringify(s, null, 1)}\n`);
 }
 
 /** The manifest as environment variables (read as data, like answers). */
-export function manifestEnv(p = PATHS): Record<string, string> {
+export function manifestEnv(p: FirstbootPaths = PATHS): Record<string, string> {
   if (!existsSync(p.manifest)) return {};
   const { entries } = parseEnvText(readFileSync(p.manifest, 'utf8'));
   return Object.fromEntries([...entries].map(([k, v]) => [k, v.value]));
@@ -55,6 +63,7 @@ export async function runFirstboot(
 ): Promise<FirstbootState> {
   if (existsSync(p.done) && !o.again) return readState(p);
   if (o.again) rmSync(p.done, { force: true });
+  rmSync(p.failure, { force: true });
   const state: FirstbootState = { status: 'running', started: now(), script: p.script };
   writeState(state, p);
   logTo(p.firstbootLog, `first boot: start (${existsSync(p.script) ? p.script : 'no postinstall.sh'})`);
@@ -63,8 +72,16 @@ export async function runFirstboot(
     logTo(p.postinstallLog, `=== ${p.script} start`);
     const r = await exec.run(['bash', p.script], {
       cwd: dirname(p.script),
-      // This runner already writes the script's output to postinstall.log; lib.sh must not write it twice.
-      env: { ...manifestEnv(p), KLDLOAD_LOG: '' },
+      env: {
+        ...manifestEnv(p),
+        // This runner already writes the script's output to postinstall.log; lib.sh must not write it twice.
+        KLDLOAD_LOG: '',
+        KLDLOAD_STATE_DIR: dirname(p.state),
+        KLDLOAD_FAILURE_FILE: p.failure,
+        KLDLOAD_POSTINSTALL_LIB: p.lib,
+        // Strict mode and the failure record come from the library, sourced before the script runs.
+        ...(existsSync(p.strictEnv) && existsSync(p.lib) ? { BASH_ENV: p.strictEnv } : {}),
+      },
       check: false,
       onLine: (l) => {
         logTo(p.postinstallLog, l);
@@ -74,11 +91,13 @@ export async function runFirstboot(
     code = r.exitCode;
     logTo(p.postinstallLog, `=== ${p.script} exit ${code}`);
   }
+  const failure = code !== 0 ? readFailure(p) : undefined;
   const final: FirstbootState = {
     ...state,
     status: code === 0 ? 'ok' : 'failed',
     finished: now(),
     exitCode: code,
+    ...(failure ? { failure } : {}),
   };
   writeState(final, p);
   if (code === 0) {
@@ -87,4 +106,29 @@ export async function runFirstboot(
   }
   logTo(p.firstbootLog, `first boot: ${final.status} (exit ${code})`);
   return final;
+}
+
+function readFailure(p: FirstbootPaths): FirstbootState['failure'] {
+  if (!existsSync(p.failure)) return undefined;
+  const kv = new Map(
+    readFileSync(p.failure, 'utf8')
+      .split('\n')
+      .filter((l) => l.includes('='))
+      .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)] as [string, string]),
+  );
+  return {
+    line: kv.get('line') ?? '?',
+    command: kv.get('command') ?? '?',
+    file: kv.get('file') ?? '?',
+    exit: kv.get('exit') ?? '?',
+    ...(kv.get('role') ? { role: kv.get('role') } : {}),
+  };
+}
+
+export function describeState(s: FirstbootState): string {
+  if (s.status !== 'failed') return s.status;
+  const f = s.failure;
+  return f
+    ? `failed: ${f.file} line ${f.line}: ${f.command} (exit ${f.exit})${f.role ? ` in role ${f.role}` : ''}; fix it, then: kldload firstboot run --again`
+    : `failed (exit ${s.exitCode}); see ${PATHS.postinstallLog}`;
 }

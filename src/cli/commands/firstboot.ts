@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { SystemExecutor } from '../../core/exec.ts';
-import { readState, runFirstboot } from '../../firstboot/firstboot.ts';
+import { describeState, readState, runFirstboot } from '../../firstboot/firstboot.ts';
 import type { CommandResult } from '../output.ts';
 
 export function firstbootCommand(
@@ -17,7 +17,7 @@ export function firstbootCommand(
     .action((o: { again?: boolean; json?: boolean }) =>
       run(async () => {
         const s = await runFirstboot(new SystemExecutor(), { again: !!o.again });
-        return { exitCode: s.status === 'ok' ? 0 : 1, json: s, text: `first boot: ${s.status}` };
+        return { exitCode: s.status === 'ok' ? 0 : 1, json: s, text: `first boot: ${describeState(s)}` };
       }, !!o.json),
     );
   fb.command('status')
@@ -29,7 +29,7 @@ export function firstbootCommand(
         return {
           exitCode: s.status === 'failed' ? 1 : 0,
           json: s,
-          text: `${s.status}${s.exitCode ? ` (exit ${s.exitCode})` : ''}`,
+          text: describeState(s),
         };
       }, !!o.json),
     );

@@ -1,0 +1,80 @@
+/**
+ * The first-boot runner with real bash and the real lib.sh: strict mode, the failure record (line
+ * and command), the done-marker only on success, and `run --again` after a fix.
+ */
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { test } from 'node:test';
+import { SystemExecutor } from '../../src/core/exec.ts';
+import {
+  describeState,
+  type FirstbootPaths,
+  readState,
+  runFirstboot,
+} from '../../src/firstboot/firstboot.ts';
+
+function sandbox(script: string): FirstbootPaths {
+  const d = mkdtempSync(join(tmpdir(), 'kl-fb-'));
+  mkdirSync(join(d, 'darksite'));
+  writeFileSync(join(d, 'darksite/postinstall.sh'), script);
+  writeFileSync(join(d, 'manifest.env'), "KLDLOAD_HOSTNAME=web-01\nKLDLOAD_NET_IFACE='*'\n");
+  return {
+    manifest: join(d, 'manifest.env'),
+    script: join(d, 'darksite/postinstall.sh'),
+    done: join(d, 'state/firstboot.done'),
+    state: join(d, 'state/firstboot.json'),
+    postinstallLog: join(d, 'log/postinstall.log'),
+    firstbootLog: join(d, 'log/firstboot.log'),
+    failure: join(d, 'state/postinstall-failure'),
+    lib: resolve('payload/target/postinstall/lib.sh'),
+    strictEnv: resolve('payload/target/postinstall/strict-env.sh'),
+  };
+}
+
+const exec = new SystemExecutor();
+
+test('a failing postinstall is recorded with its line and command; no done-marker; --again after a fix succeeds', async () => {
+  const p = sandbox(
+    '#!/bin/bash\necho "configuring $KLDLOAD_HOSTNAME"\nmkdir -p /tmp\nfalse --deliberate\necho never\n',
+  );
+  const s = await runFirstboot(exec, { again: false }, p);
+  assert.equal(s.status, 'failed');
+  assert.equal(s.failure?.line, '4');
+  assert.equal(s.failure?.command, 'false --deliberate');
+  assert.equal(existsSync(p.done), false);
+  assert.match(describeState(readState(p)), /line 4: false --deliberate \(exit 1\).*run --again/);
+  const log = readFileSync(p.postinstallLog, 'utf8');
+  assert.match(log, /configuring web-01/);
+  assert.doesNotMatch(log, /never/);
+
+  // A second boot without --again runs it again (no marker); fixing the script makes it pass.
+  writeFileSync(p.script, '#!/bin/bash\necho "configuring $KLDLOAD_HOSTNAME"\ntrue\n');
+  const again = await runFirstboot(exec, { again: true }, p);
+  assert.equal(again.status, 'ok');
+  assert.ok(existsSync(p.done));
+  assert.equal(existsSync(p.failure), false, 'stale failure record left behind');
+  // Once done, a normal run does nothing.
+  const noop = await runFirstboot(exec, { again: false }, p);
+  assert.equal(noop.status, 'ok');
+  assert.equal(readFileSync(p.postinstallLog, 'utf8').match(/=== .* start/g)?.length, 2);
+});
+
+test('strict mode: an unset variable and a failing pipe stage fail the run', async () => {
+  const unset = await runFirstboot(
+    exec,
+    { again: false },
+    sandbox('#!/bin/bash\necho "$NOT_SET_ANYWHERE"\n'),
+  );
+  assert.equal(unset.status, 'failed');
+  const pipe = await runFirstboot(exec, { again: false }, sandbox('#!/bin/bash\nfalse | cat\necho after\n'));
+  assert.equal(pipe.status, 'failed');
+  assert.equal(pipe.failure?.line, '2');
+});
+
+test('the manifest reaches the script as environment, read as data', async () => {
+  const p = sandbox('#!/bin/bash\necho "iface=[$KLDLOAD_NET_IFACE]"\n');
+  assert.equal((await runFirstboot(exec, { again: false }, p)).status, 'ok');
+  assert.match(readFileSync(p.postinstallLog, 'utf8'), /iface=\[\*\]/);
+});

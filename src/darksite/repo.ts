@@ -201,12 +201,6 @@ export function scratchApt(root: string): string[] {
     '-o',
     `Dir::State::status=${join(root, 'var/lib/dpkg/status')}`,
     '-o',
-    'Dir::Etc::SourceParts=-',
-    '-o',
-    'Dir::Etc::Parts=-',
-    '-o',
-    'Dir::Etc::PreferencesParts=-',
-    '-o',
     'APT::Architecture=amd64',
     '-o',
     'APT::Architectures::=amd64',
@@ -218,7 +212,15 @@ export function scratchApt(root: string): string[] {
 }
 
 export function makeScratchRoot(root: string, sourcesLine: string): void {
-  for (const d of ['etc/apt', 'var/lib/dpkg', 'var/lib/apt/lists/partial', 'var/cache/apt/archives/partial'])
+  // With Dir= relocated, apt's .d folders are read from here: empty ones keep the host's out.
+  for (const d of [
+    'etc/apt/sources.list.d',
+    'etc/apt/apt.conf.d',
+    'etc/apt/preferences.d',
+    'var/lib/dpkg',
+    'var/lib/apt/lists/partial',
+    'var/cache/apt/archives/partial',
+  ])
     mkdirSync(join(root, d), { recursive: true });
   writeFileSync(join(root, 'var/lib/dpkg/status'), '');
   writeFileSync(join(root, 'etc/apt/sources.list'), `${sourcesLine}\n`);

@@ -306,16 +306,19 @@ export function planInstall(a: Answers, f: InstallFacts): Plan {
     // apt in the chroot sees only the darksite, through signed-by: offline, and verified like any mirror.
     const inRepo = '/run/kldload-apt';
     const list = '/run/kldload-apt.list';
+    // An empty parts folder: the target's own sources.list.d must not be consulted (no network).
+    const parts = '/run/kldload-apt.d';
     const aptOpts = [
       '-o',
       `Dir::Etc::SourceList=${list}`,
       '-o',
-      'Dir::Etc::SourceParts=-',
+      `Dir::Etc::SourceParts=${parts}`,
       '-o',
       'APT::Get::List-Cleanup=0',
     ];
     step('packages', `install ${extra.join(' ')} from the signed darksite on the medium (offline)`, [
       { kind: 'mkdir', path: `${R}${inRepo}` },
+      { kind: 'mkdir', path: `${R}${parts}` },
       run(['mount', '-o', 'bind,ro', f.aptRepo, `${R}${inRepo}`], {
         unless: ['mountpoint', '-q', `${R}${inRepo}`],
       }),

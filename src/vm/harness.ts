@@ -280,22 +280,28 @@ export async function runTest(exec: Executor, log: Logger, o: TestOptions): Prom
     pool: a.KLDLOAD_POOL_NAME,
     secrets: [a.KLDLOAD_PASSWORD, a.KLDLOAD_ROOT_PASSWORD ?? ''].filter(Boolean),
     postinstallRuns: 1,
+    extra: a.KLDLOAD_EXTRA_PACKAGES ?? [],
   };
-  if (up) {
-    const t1 = Date.now();
-    // Let boot finish (first-boot service included) before reading the verdict.
+  const password = a.KLDLOAD_PASSWORD;
+  /** Waits for boot to finish (first-boot service included), then reads the guest's report. */
+  const report = async (name: string) => {
     await guestRoot(
       exec,
       ssh,
       user,
-      a.KLDLOAD_PASSWORD,
+      password,
       'timeout 900 systemctl is-system-running --wait >/dev/null; true',
     );
-    const rep = await guestRoot(exec, ssh, user, a.KLDLOAD_PASSWORD, GUEST_REPORT, {
+    const rep = await guestRoot(exec, ssh, user, password, GUEST_REPORT, {
       POOL: a.KLDLOAD_POOL_NAME,
+      EXTRA: `'${expect.extra.join(' ')}'`,
     });
-    writeFileSync(join(W, 'report-boot1.txt'), rep.stdout);
-    res.checks.push(...evaluate(parseReport(rep.stdout), expect));
+    writeFileSync(join(W, `report-${name}.txt`), rep.stdout);
+    return parseReport(rep.stdout);
+  };
+  if (up) {
+    const t1 = Date.now();
+    res.checks.push(...evaluate(await report('boot1'), expect));
     phases.push({ name: 'checks', seconds: (Date.now() - t1) / 1000, ok: res.checks.every((c) => c.ok) });
     if (o.reboot) {
       const t2 = Date.now();
@@ -308,18 +314,7 @@ export async function runTest(exec: Executor, log: Logger, o: TestOptions): Prom
         detail: 'no ssh after reboot',
       };
       if (back) {
-        await guestRoot(
-          exec,
-          ssh,
-          user,
-          a.KLDLOAD_PASSWORD,
-          'timeout 900 systemctl is-system-running --wait >/dev/null; true',
-        );
-        const rep2 = await guestRoot(exec, ssh, user, a.KLDLOAD_PASSWORD, GUEST_REPORT, {
-          POOL: a.KLDLOAD_POOL_NAME,
-        });
-        writeFileSync(join(W, 'report-boot2.txt'), rep2.stdout);
-        const c = evaluate(parseReport(rep2.stdout), expect);
+        const c = evaluate(await report('boot2'), expect);
         const runs = c.find((x) => x.name.startsWith('postinstall'));
         const failed = c.find((x) => x.name.startsWith('systemctl --failed'));
         again = {

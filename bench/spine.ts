@@ -32,9 +32,10 @@ function timed(args: string[]): { seconds: number; json: Record<string, unknown>
 const payload = join(work, 'payload');
 cpSync('test/vm/payload', payload, { recursive: true });
 const iso = join(work, 'kldload.iso');
-const cold = timed(['build', '--payload', payload, '-o', iso]);
+const flags = ['--packages', 'tree', '--role', 'web', '--role', 'postgres'];
+const cold = timed(['build', ...flags, '--payload', payload, '-o', iso]);
 writeFileSync(join(payload, 'site.conf'), `changed ${Date.now()}\n`);
-const rebuild = timed(['build', '--payload', payload, '-o', iso]);
+const rebuild = timed(['build', ...flags, '--payload', payload, '-o', iso]);
 const test = timed(['test', iso, '--workdir', join(work, 'vm')]);
 const phases = (x: { json: Record<string, unknown> }) => x.json.phases as { name: string; seconds: number }[];
 const phase = (name: string) => phases(test).find((p) => p.name === name)?.seconds;

@@ -5,5 +5,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/host-deps.sh
 mkdir -p out
-node dist/kldload.mjs build --profile server --packages tree --payload test/vm/payload -o out/kldload.iso "$@"
+node dist/kldload.mjs build --profile server --packages tree --role web --role postgres --payload test/vm/payload -o out/kldload.iso "$@"
 node dist/kldload.mjs test out/kldload.iso

@@ -3,7 +3,7 @@ import { join, resolve } from 'node:path';
 import { validateAnswersFile } from '../answers/validate.ts';
 import { EXIT, KldloadError } from '../core/errors.ts';
 import type { Executor } from '../core/exec.ts';
-import { takeBuildLock } from '../core/fs.ts';
+import { safeRemove, takeBuildLock } from '../core/fs.ts';
 import type { Logger } from '../core/log.ts';
 import { cacheDir, contentKey } from '../core/paths.ts';
 import { buildDarksite } from '../darksite/darksite.ts';
@@ -12,6 +12,7 @@ import { loadSuiteIndex } from '../debian/archive.ts';
 import { check, formatFinding, postinstallLibDir } from '../postinstall/check.ts';
 import { writeIso } from './iso.ts';
 import { type Profile, profilePackages, profilesDir } from './package-sets.ts';
+import { assemblePayload, rolePackages } from './roles.ts';
 import { ensureRootfs, type RootfsSpec } from './rootfs.ts';
 import { ensureZfsModuleDeb, type KernelFacts, kernelFacts, moduleDebPath } from './zfs-module.ts';
 
@@ -25,6 +26,8 @@ export interface BuildOptions {
   payload?: string;
   zbm?: string;
   extraPackages: string[];
+  /** Roles from the library (roles/<name>), run by the dispatcher on first boot. */
+  roles: string[];
 }
 
 export interface ImageInfo {
@@ -35,6 +38,7 @@ export interface ImageInfo {
   /** The public mirror written into the target's apt sources for later updates. */
   publicMirror: string;
   layer: string;
+  roles: string[];
 }
 
 export interface BuildResult {
@@ -174,15 +178,22 @@ async function checkPayload(exec: Executor, log: Logger, payload: string): Promi
 /** answers → layers (cached by content) → ISO. Only what changed is rebuilt. */
 export async function build(exec: Executor, log: Logger, o: BuildOptions): Promise<BuildResult> {
   checkBuildInputs(o);
-  if (o.payload) await checkPayload(exec, log, o.payload);
+  const payload = assemblePayload(o.payload, o.roles);
+  if (payload) await checkPayload(exec, log, payload);
   const release = await takeBuildLock(cacheDir('build.lock'), cacheDir('tmp'), (mp) => {
     log.info(`cleaning up after an interrupted build: umount ${mp}`);
     return exec.run(['umount', '--lazy', mp]);
   });
   try {
-    return await buildLocked(exec, log, o);
+    return await buildLocked(exec, log, {
+      ...o,
+      ...(payload ? { payload } : {}),
+      // Role packages ride on the darksite; first boot installs them offline.
+      extraPackages: [...o.extraPackages, ...rolePackages(o.roles).map((p) => p.name)],
+    });
   } finally {
     release();
+    if (payload && payload !== o.payload) safeRemove(payload);
   }
 }
 
@@ -236,6 +247,7 @@ async function buildLocked(exec: Executor, log: Logger, o: BuildOptions): Promis
     zfsVersion: k.zfsVersion,
     publicMirror: PUBLIC_MIRROR,
     layer: target.info.key,
+    roles: o.roles,
   };
   const imageJson = cacheDir('tmp', `image-${contentKey(image)}.json`);
   mkdirSync(cacheDir('tmp'), { recursive: true });

@@ -22,6 +22,8 @@ export const REPO = {
   keyring: 'kldload-darksite.gpg',
   targetDir: '/var/lib/kldload/darksite',
   targetKeyring: '/usr/share/keyrings/kldload-darksite.gpg',
+  /** One-line source list lib.sh's pkg_install uses on first boot (darksite only). */
+  firstbootList: '/etc/kldload/darksite.list',
   component: 'main',
 };
 

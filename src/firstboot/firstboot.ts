@@ -14,6 +14,9 @@ export const PATHS = {
   failure: '/var/lib/kldload/postinstall-failure',
   lib: '/usr/lib/kldload/postinstall/lib.sh',
   strictEnv: '/usr/lib/kldload/postinstall/strict-env.sh',
+  /** The darksite copied for first-boot roles; removed after success unless KLDLOAD_KEEP_DARKSITE=1. */
+  darksiteList: '/etc/kldload/darksite.list',
+  darksiteDir: '/var/lib/kldload/darksite',
 };
 
 export type FirstbootPaths = typeof PATHS;
@@ -103,6 +106,12 @@ export async function runFirstboot(
   if (code === 0) {
     mkdirSync(dirname(p.done), { recursive: true });
     writeFileSync(p.done, `${final.finished}\n`);
+    if (existsSync(p.darksiteList) && manifestEnv(p).KLDLOAD_KEEP_DARKSITE !== '1') {
+      // The roles are done; from now on apt uses the public mirror (KLDLOAD_KEEP_DARKSITE=0).
+      rmSync(p.darksiteList, { force: true });
+      rmSync(p.darksiteDir, { recursive: true, force: true });
+      logTo(p.firstbootLog, `first boot: removed the darksite copy at ${p.darksiteDir}`);
+    }
   }
   logTo(p.firstbootLog, `first boot: ${final.status} (exit ${code})`);
   return final;

@@ -76,7 +76,7 @@ export async function gatherFacts(
     suite: img?.suite ?? a.KLDLOAD_DEBIAN_SUITE,
     image: medium(MEDIUM.target),
     bundle: o.bundle,
-    ...(existsSync(payload) ? { payloadDir: payload } : {}),
+    ...(existsSync(payload) ? { payloadDir: payload, payloadRoles: existsSync(join(payload, 'roles')) } : {}),
     ...(postinstall ? { postinstall } : {}),
     ...(existsSync(zbm) ? { zbm } : {}),
     ...(existsSync(lib) ? { postinstallLib: lib } : {}),

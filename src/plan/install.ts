@@ -26,6 +26,8 @@ export interface InstallFacts {
   postinstallLib?: string;
   /** The signed APT repository (darksite) on the medium. */
   aptRepo?: string;
+  /** The payload has roles/: first boot installs their packages from the darksite on the disk. */
+  payloadRoles?: boolean;
   /** 8 hex digits, written once to /etc/hostid and baked into the initramfs. */
   hostid: string;
   /** Unique GUID of the ESP partition, so fstab can name it before it exists. */
@@ -332,20 +334,33 @@ export function planInstall(a: Answers, f: InstallFacts): Plan {
       run(['umount', `${R}${inRepo}`]),
     ]);
   }
-  if (a.KLDLOAD_KEEP_DARKSITE && f.aptRepo)
+  if ((a.KLDLOAD_KEEP_DARKSITE || f.payloadRoles) && f.aptRepo) {
+    const keep = a.KLDLOAD_KEEP_DARKSITE;
     step(
-      'darksite-keep',
-      `keep the darksite at ${REPO.targetDir} as an apt source (KLDLOAD_KEEP_DARKSITE=1)`,
+      'darksite-target',
+      keep
+        ? `keep the darksite at ${REPO.targetDir} as an apt source (KLDLOAD_KEEP_DARKSITE=1)`
+        : `the darksite at ${REPO.targetDir} for the first-boot roles (removed after they succeed)`,
       [
         { kind: 'mkdir', path: `${R}${REPO.targetDir}` },
         { kind: 'copy', from: f.aptRepo, to: `${R}${REPO.targetDir}` },
         { kind: 'copy', from: `${f.aptRepo}/${REPO.keyring}`, to: `${R}${REPO.targetKeyring}` },
+        // What lib.sh's pkg_install uses on first boot: the darksite alone, no network.
         write(
-          `${R}/etc/apt/sources.list.d/kldload-darksite.sources`,
-          `Types: deb\nURIs: file:${REPO.targetDir}\nSuites: ${f.suite}\nComponents: ${REPO.component}\nSigned-By: ${REPO.targetKeyring}\n`,
+          `${R}${REPO.firstbootList}`,
+          `deb [signed-by=${REPO.targetKeyring}] file:${REPO.targetDir} ${f.suite} ${REPO.component}\n`,
         ),
+        ...(keep
+          ? [
+              write(
+                `${R}/etc/apt/sources.list.d/kldload-darksite.sources`,
+                `Types: deb\nURIs: file:${REPO.targetDir}\nSuites: ${f.suite}\nComponents: ${REPO.component}\nSigned-By: ${REPO.targetKeyring}\n`,
+              ),
+            ]
+          : []),
       ],
     );
+  }
 
   step('hostid', 'hostid written once; the initramfs gets the same file', [
     run(['zgenhostid', '-f', '-o', `${R}/etc/hostid`, `0x${f.hostid}`], {

@@ -26,6 +26,10 @@ sec esp; findmnt -no FSTYPE /boot/efi; ls /boot/efi/EFI/BOOT/
 sec kernel; uname -r
 sec extra; for p in $EXTRA; do echo "$p $(dpkg -s "$p" 2>/dev/null | sed -n 's/^Status: //p')"; done
 sec sources; cat /etc/apt/sources.list.d/*.sources 2>/dev/null | grep -E '^URIs:' | sort -u
+sec firstboot-status; kldload firstboot status --json 2>&1 | tr -d ' \n'; echo
+sec pg; cd /; if command -v psql >/dev/null; then runuser -u postgres -- psql -tAc 'select 41+1' 2>&1; zfs get -H -o value recordsize "$POOL/postgres" 2>&1; fi
+sec role-log; grep -cE 'verification: all [0-9]+ checks passed' /var/log/kldload/postinstall.log 2>/dev/null || true
+sec darksite-left; test -e /var/lib/kldload/darksite && echo present || echo gone
 `;
 
 export function parseReport(text: string): Map<string, string> {
@@ -56,6 +60,8 @@ export interface Expect {
   postinstallRuns: number;
   /** KLDLOAD_EXTRA_PACKAGES: installed at install time from the darksite. */
   extra?: string[];
+  /** Roles built into the ISO (--role), which first boot must have run and verified. */
+  roles?: string[];
 }
 
 /** Dataset tree and properties the install promises (seed 003/004 and the spine issue). */
@@ -155,6 +161,29 @@ export function evaluate(report: Map<string, string>, e: Expect): CheckResult[] 
     const lines = r('extra').split('\n');
     const ok = e.extra.every((p) => lines.includes(`${p} install ok installed`));
     check('extra packages installed from the darksite', ok, r('extra').replace(/\n/g, '; '));
+  }
+  const roles = e.roles ?? [];
+  if (roles.length) {
+    check('first boot status is ok', /"status":"ok"/.test(r('firstboot-status')), r('firstboot-status'));
+    const verified = Number(r('role-log') || 0);
+    check(
+      `every role's own verification passed (${roles.join(', ')})`,
+      verified >= roles.length,
+      `${verified} verification summaries passed`,
+    );
+    check(
+      'the darksite copy was removed after first boot',
+      r('darksite-left') === 'gone',
+      r('darksite-left'),
+    );
+  }
+  if (roles.includes('postgres')) {
+    const [answer, recordsize] = r('pg').split('\n');
+    check(
+      'postgres: psql answers, data on recordsize=8K',
+      answer === '42' && recordsize === '8K',
+      r('pg').replace(/\n/g, ' '),
+    );
   }
   check(
     'apt sources point at the public mirror (darksite not kept)',

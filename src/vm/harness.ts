@@ -192,6 +192,40 @@ export async function installPhase(
   };
 }
 
+/** The image facts the ISO carries (kldload/image.json), read with xorriso without mounting. */
+async function isoImageInfo(
+  exec: Executor,
+  iso: string,
+  work: string,
+): Promise<{ roles?: string[] } | undefined> {
+  const out = join(work, 'image.json');
+  const r = await exec.run(
+    ['xorriso', '-osirrox', 'on', '-indev', iso, '-extract', '/kldload/image.json', out],
+    {
+      check: false,
+    },
+  );
+  return r.exitCode === 0 && existsSync(out)
+    ? (JSON.parse(readFileSync(out, 'utf8')) as { roles?: string[] })
+    : undefined;
+}
+
+/** The web role's page, fetched from the host through QEMU's port forward, as a visitor would. */
+async function webCheck(port: number): Promise<CheckResult> {
+  const name = 'web: nginx serves the page to the host (port forward)';
+  try {
+    const res = await fetch(`http://127.0.0.1:${port}/`, { signal: AbortSignal.timeout(30_000) });
+    const body = await res.text();
+    return {
+      name,
+      ok: res.status === 200 && body.includes('kldload web role'),
+      detail: `HTTP ${res.status} ${body.slice(0, 80).replace(/\n/g, ' ')}`,
+    };
+  } catch (e) {
+    return { name, ok: false, detail: String(e) };
+  }
+}
+
 /**
  * `kldload test`: install from the ISO onto a blank disk with no network, then boot the disk alone
  * under OVMF with SSH forwarded to 127.0.0.1, and check what the guest reports about itself.
@@ -238,6 +272,9 @@ export async function runTest(exec: Executor, log: Logger, o: TestOptions): Prom
   const overlay = join(W, 'boot.qcow2');
   await exec.run(['qemu-img', 'create', '-q', '-f', 'qcow2', '-b', disk, '-F', 'qcow2', overlay]);
   const port = await freePort();
+  const image = await isoImageInfo(exec, o.iso, W);
+  const roles = image?.roles ?? [];
+  const webPort = roles.includes('web') ? await freePort() : undefined;
   const ssh = sshOpts(key, port);
   const bootLog = join(W, 'boot-serial.log');
   res.logs.push(bootLog);
@@ -258,7 +295,7 @@ export async function runTest(exec: Executor, log: Logger, o: TestOptions): Prom
       '-device',
       `virtio-blk-pci,drive=t,serial=${TARGET_SERIAL}`,
       '-nic',
-      `user,model=virtio-net-pci,hostfwd=tcp:127.0.0.1:${port}-:22`,
+      `user,model=virtio-net-pci,hostfwd=tcp:127.0.0.1:${port}-:22${webPort ? `,hostfwd=tcp:127.0.0.1:${webPort}-:80` : ''}`,
     ],
     serialLog: bootLog,
     timeoutSec: o.bootTimeoutSec,
@@ -281,6 +318,7 @@ export async function runTest(exec: Executor, log: Logger, o: TestOptions): Prom
     secrets: [a.KLDLOAD_PASSWORD, a.KLDLOAD_ROOT_PASSWORD ?? ''].filter(Boolean),
     postinstallRuns: 1,
     extra: a.KLDLOAD_EXTRA_PACKAGES ?? [],
+    roles,
   };
   const password = a.KLDLOAD_PASSWORD;
   /** Waits for boot to finish (first-boot service included), then reads the guest's report. */
@@ -302,6 +340,7 @@ export async function runTest(exec: Executor, log: Logger, o: TestOptions): Prom
   if (up) {
     const t1 = Date.now();
     res.checks.push(...evaluate(await report('boot1'), expect));
+    if (webPort) res.checks.push(await webCheck(webPort));
     phases.push({ name: 'checks', seconds: (Date.now() - t1) / 1000, ok: res.checks.every((c) => c.ok) });
     if (o.reboot) {
       const t2 = Date.now();

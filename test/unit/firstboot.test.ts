@@ -30,6 +30,8 @@ function sandbox(script: string): FirstbootPaths {
     failure: join(d, 'state/postinstall-failure'),
     lib: resolve('payload/target/postinstall/lib.sh'),
     strictEnv: resolve('payload/target/postinstall/strict-env.sh'),
+    darksiteList: join(d, 'etc/darksite.list'),
+    darksiteDir: join(d, 'darksite-repo'),
   };
 }
 
@@ -77,4 +79,17 @@ test('the manifest reaches the script as environment, read as data', async () =>
   const p = sandbox('#!/bin/bash\necho "iface=[$KLDLOAD_NET_IFACE]"\n');
   assert.equal((await runFirstboot(exec, { again: false }, p)).status, 'ok');
   assert.match(readFileSync(p.postinstallLog, 'utf8'), /iface=\[\*\]/);
+});
+
+test('after a successful first boot the darksite copy goes, unless KLDLOAD_KEEP_DARKSITE=1', async () => {
+  for (const keep of ['0', '1']) {
+    const p = sandbox('#!/bin/bash\ntrue\n');
+    writeFileSync(p.manifest, `KLDLOAD_KEEP_DARKSITE=${keep}\n`);
+    mkdirSync(join(p.darksiteDir, 'pool'), { recursive: true });
+    mkdirSync(join(p.darksiteList, '..'), { recursive: true });
+    writeFileSync(p.darksiteList, 'deb file:/x trixie main\n');
+    assert.equal((await runFirstboot(exec, { again: false }, p)).status, 'ok');
+    assert.equal(existsSync(p.darksiteDir), keep === '1', `keep=${keep}`);
+    assert.equal(existsSync(p.darksiteList), keep === '1', `keep=${keep}`);
+  }
 });

@@ -235,9 +235,12 @@ describe('pkg_install', () => {
       PATH: s.PATH,
       STUB_LOG: s.STUB_LOG,
       KLDLOAD_DISTRO: 'debian',
+      KLDLOAD_DARKSITE_LIST: '/nonexistent/darksite.list',
     });
     assert.equal(r.exitCode, 0, r.all);
-    const opts = '-o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold';
+    // No Recommends: the darksite carries Depends closures only.
+    const opts =
+      '--no-install-recommends -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold';
     assert.deepEqual(calls(s), [
       'apt-get update -q',
       'DEBIAN_FRONTEND=noninteractive',
@@ -245,6 +248,24 @@ describe('pkg_install', () => {
       'DEBIAN_FRONTEND=noninteractive',
       `apt-get install -y -q ${opts} jq`,
       'DEBIAN_FRONTEND=noninteractive',
+    ]);
+  });
+
+  test('with the darksite on disk, apt sees only the darksite', async () => {
+    const s = stubs({ 'apt-get': '' });
+    const list = join(mkdtempSync(join(tmpdir(), 'kl-ds-')), 'darksite.list');
+    writeFileSync(list, 'deb [signed-by=/k.gpg] file:/var/lib/kldload/darksite trixie main\n');
+    const r = await bash(`${PRELUDE}pkg_install nginx\n`, {
+      PATH: s.PATH,
+      STUB_LOG: s.STUB_LOG,
+      KLDLOAD_DISTRO: 'debian',
+      KLDLOAD_DARKSITE_LIST: list,
+    });
+    assert.equal(r.exitCode, 0, r.all);
+    const src = `-o Dir::Etc::SourceList=${list} -o Dir::Etc::SourceParts=/run/kldload/apt-empty.d`;
+    assert.deepEqual(calls(s).slice(0, 2), [
+      `apt-get ${src} update -q`,
+      `apt-get ${src} install -y -q --no-install-recommends -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold nginx`,
     ]);
   });
 

@@ -6,7 +6,13 @@ import { overrideAnswers } from '../../src/vm/harness.ts';
 
 // A report captured from a real installed guest (kldload test, 2026-11-22), trimmed to what checks read.
 const REPORT = readFileSync('test/fixtures/vm/report-boot1.txt', 'utf8');
-const expect = { pool: 'rpool', secrets: ['kl-test-Secret-7'], postinstallRuns: 1, extra: ['tree'] };
+const expect = {
+  pool: 'rpool',
+  secrets: ['kl-test-Secret-7'],
+  postinstallRuns: 1,
+  extra: ['tree'],
+  roles: ['web', 'postgres'],
+};
 
 test('a real guest report passes every check', () => {
   const results = evaluate(parseReport(REPORT), expect);
@@ -68,6 +74,22 @@ test('each check fails on the fault it names', () => {
   assert.deepEqual(
     failing((t) => t.replace('@@sources\n', '@@sources\nURIs: file:/var/lib/kldload/darksite\n')),
     ['apt sources point at the public mirror (darksite not kept)'],
+  );
+  assert.deepEqual(
+    failing((t) => t.replace('@@pg\n42\n8K', '@@pg\n42\n128K')),
+    ['postgres: psql answers, data on recordsize=8K'],
+  );
+  assert.deepEqual(
+    failing((t) => t.replace('@@role-log\n2', '@@role-log\n1')),
+    ["every role's own verification passed (web, postgres)"],
+  );
+  assert.deepEqual(
+    failing((t) => t.replace('"status":"ok"', '"status":"failed"')),
+    ['first boot status is ok'],
+  );
+  assert.deepEqual(
+    failing((t) => t.replace('@@darksite-left\ngone', '@@darksite-left\npresent')),
+    ['the darksite copy was removed after first boot'],
   );
   assert.deepEqual(
     failing((t) => t.replace('@@installer-log\nyes', '@@installer-log\nno')),

@@ -253,11 +253,19 @@ pkg_install() {
   case "$distro" in
     debian | ubuntu)
       local -x DEBIAN_FRONTEND=noninteractive APT_LISTCHANGES_FRONTEND=none
+      # On first boot the darksite (the ISO's signed repository, copied to the disk) is the only
+      # source: nothing is downloaded at deploy time, and a missing network cannot fail a role.
+      local -a src=()
+      local list="${KLDLOAD_DARKSITE_LIST:-/etc/kldload/darksite.list}"
+      if [[ -r "$list" ]]; then
+        mkdir -p /run/kldload/apt-empty.d
+        src=(-o "Dir::Etc::SourceList=${list}" -o Dir::Etc::SourceParts=/run/kldload/apt-empty.d)
+      fi
       if [[ -z "$_KL_APT_UPDATED" && "${KLDLOAD_APT_UPDATE:-1}" != 0 ]]; then
-        retry "$tries" "$delay" apt-get update -q
+        retry "$tries" "$delay" apt-get "${src[@]}" update -q
         _KL_APT_UPDATED=1
       fi
-      retry "$tries" "$delay" apt-get install -y -q \
+      retry "$tries" "$delay" apt-get "${src[@]}" install -y -q --no-install-recommends \
         -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold "$@"
       ;;
     centos | rhel | rocky | fedora) retry "$tries" "$delay" dnf install -y "$@" ;;

@@ -27,7 +27,13 @@ export function buildCommand(
     .option('--answers <file>', 'answers.env to embed (validated first)')
     .option('--payload <dir>', 'directory copied to /root/darksite on the target')
     .option('--zbm <file>', 'a ZFSBootMenu EFI binary to use as the boot loader')
-    .option('--packages <names>', 'extra packages, comma separated', '')
+    .option('--packages <names>', 'extra packages for the darksite, comma separated', '')
+    .option(
+      '--role <name>',
+      'a role from the library, run on first boot (repeatable)',
+      (v: string, acc: string[]) => [...acc, v],
+      [] as string[],
+    )
     .option('--mirror <url>', 'Debian mirror (default: the host apt sources)')
     .option('-o, --output <file>', 'ISO path', 'kldload.iso')
     .option('--json', 'machine-readable result')
@@ -39,6 +45,7 @@ export function buildCommand(
         payload?: string;
         zbm?: string;
         packages: string;
+        role: string[];
         mirror?: string;
         output: string;
         json?: boolean;
@@ -55,6 +62,7 @@ export function buildCommand(
             ...(o.payload ? { payload: o.payload } : {}),
             ...(o.zbm ? { zbm: o.zbm } : {}),
             extraPackages: o.packages.split(',').filter(Boolean),
+            roles: o.role,
           });
           const text = [
             ...r.phases.map(

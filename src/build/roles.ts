@@ -1,0 +1,67 @@
+import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { EXIT, KldloadError } from '../core/errors.ts';
+import { cacheDir } from '../core/paths.ts';
+import { postinstallLibDir } from '../postinstall/check.ts';
+import { type PackageEntry, profilesDir, readPackageSet } from './package-sets.ts';
+
+/** The role library shipped with kldload: roles/<name>/role.sh and roles/<name>/packages.list. */
+export function rolesDir(): string {
+  return join(profilesDir(), '../roles');
+}
+
+export function availableRoles(): string[] {
+  const d = rolesDir();
+  return existsSync(d)
+    ? readdirSync(d)
+        .filter((n) => existsSync(join(d, n, 'role.sh')))
+        .sort()
+    : [];
+}
+
+function checkRoles(roles: string[]): void {
+  const have = availableRoles();
+  const unknown = roles.filter((r) => !have.includes(r));
+  if (unknown.length)
+    throw new KldloadError(
+      `--role ${unknown.join(', ')}: no such role; available: ${have.join(', ')}`,
+      EXIT.badInput,
+    );
+}
+
+/** Packages the selected roles install on first boot: they go onto the darksite. */
+export function rolePackages(roles: string[]): PackageEntry[] {
+  checkRoles(roles);
+  return roles.flatMap((r) => {
+    const f = join(rolesDir(), r, 'packages.list');
+    return existsSync(f) ? readPackageSet(f).map((p) => ({ ...p, from: `roles/${r}/${p.from}` })) : [];
+  });
+}
+
+function order(role: string): string {
+  const m = /^# order: (\d{2})$/m.exec(readFileSync(join(rolesDir(), role, 'role.sh'), 'utf8'));
+  return m?.[1] ?? '50';
+}
+
+/**
+ * The payload that goes onto the ISO: the user's --payload, plus roles/NN-<role>.sh for every
+ * --role, plus the dispatcher as postinstall.sh when the user brought none. Without roles the
+ * user's folder is used as it is.
+ */
+export function assemblePayload(userPayload: string | undefined, roles: string[]): string | undefined {
+  if (!roles.length) return userPayload;
+  checkRoles(roles);
+  // Not under cache/tmp: the build lock empties that folder when it starts.
+  mkdirSync(cacheDir('payloads'), { recursive: true });
+  const dir = mkdtempSync(join(cacheDir('payloads'), 'payload-'));
+  if (userPayload) cpSync(userPayload, dir, { recursive: true, dereference: true });
+  mkdirSync(join(dir, 'roles'), { recursive: true });
+  for (const r of roles)
+    copyFileSync(join(rolesDir(), r, 'role.sh'), join(dir, 'roles', `${order(r)}-${r}.sh`));
+  if (!existsSync(join(dir, 'postinstall.sh'))) {
+    const lib = postinstallLibDir();
+    if (!lib) throw new KldloadError('postinstall library (dispatch.sh) not found next to kldload');
+    copyFileSync(join(lib, 'dispatch.sh'), join(dir, 'postinstall.sh'));
+  }
+  return dir;
+}

@@ -60,7 +60,7 @@ export function overrideAnswers(text: string, set: Record<string, string>): stri
     .join('\n')}\n`;
 }
 
-const sshOpts = (key: string, port: number) => [
+export const sshOpts = (key: string, port: number) => [
   '-i',
   key,
   '-p',
@@ -80,7 +80,7 @@ const sshOpts = (key: string, port: number) => [
 ];
 
 /** Runs a script as root in the guest: sudo takes the password from stdin, the script comes base64 in argv. */
-async function guestRoot(
+export async function guestRoot(
   exec: Executor,
   ssh: string[],
   user: string,
@@ -108,7 +108,7 @@ async function guestRoot(
   );
 }
 
-async function waitForSsh(
+export async function waitForSsh(
   exec: Executor,
   ssh: string[],
   user: string,

@@ -12,6 +12,7 @@ import { SystemExecutor } from '../../src/core/exec.ts';
 import { Logger } from '../../src/core/log.ts';
 import { cacheDir } from '../../src/core/paths.ts';
 import { utcStamp } from '../../src/live/facts.ts';
+import { bootDisk } from '../../src/vm/boot.ts';
 import { installPhase, TARGET_DISK } from '../../src/vm/harness.ts';
 
 const CLI = 'dist/kldload.mjs';
@@ -150,5 +151,71 @@ test(
     assert.match(serial, /is not empty \(.*\)\. Set KLDLOAD_FORCE_WIPE=1/);
     assert.match(serial, /KLDLOAD-INSTALL-FAIL step=preflight/);
     execFileSync('qemu-img', ['compare', '-q', overlay, installed]);
+  },
+);
+
+const TEST_PASSWORD = 'kl-test-Secret-7';
+
+test(
+  'power cut during first boot: the next boot runs it again and it completes',
+  { timeout: 1800_000 },
+  async () => {
+    const installed = join(WORK, 'test', 'target.qcow2');
+    assert.ok(existsSync(installed), 'needs the disk installed by the kldload test above');
+    const disk = join(WORK, 'powercut.qcow2');
+    execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', '-b', installed, '-F', 'qcow2', disk]);
+    const o = {
+      disk,
+      workDir: WORK,
+      key: join(WORK, 'test', 'id_ed25519'),
+      user: 'admin',
+      password: TEST_PASSWORD,
+      timeoutSec: 1200,
+    };
+    const first = await bootDisk(exec, { ...o, name: 'powercut-1' });
+    assert.ok(await first.up(900), 'no ssh on the first boot');
+    // Cut the power once a role is installing packages (first boot is busy on the disk).
+    let busy = '';
+    for (let i = 0; i < 120 && !/phase: (packages|cluster|site)/.test(busy); i++) {
+      busy = (
+        await first.root(
+          'grep -h "phase:" /var/log/kldload/postinstall.log 2>/dev/null | tail -n1; systemctl is-active kldload-firstboot.service || true',
+        )
+      ).stdout;
+      await new Promise((r) => setTimeout(r, 2000));
+    }
+    assert.match(busy, /activating/, `first boot was not running when the power was cut: ${busy}`);
+    await first.stop();
+
+    const second = await bootDisk(exec, { ...o, name: 'powercut-2' });
+    try {
+      assert.ok(await second.up(900), 'no ssh after the power cut');
+      const r = await second.root(
+        'timeout 1200 systemctl is-system-running --wait; kldload firstboot status --json | tr -d " \\n"; echo; grep -c "verification: all" /var/log/kldload/postinstall.log; wc -l < /var/lib/kldload-test/postinstall-runs',
+      );
+      const [running, status, verified, runs] = r.stdout.trim().split('\n');
+      assert.equal(running, 'running', r.all);
+      assert.match(status ?? '', /"status":"ok"/);
+      assert.ok(Number(verified) >= 2, `role verifications: ${verified}`);
+      assert.equal(runs, '1', 'a role that completed before the cut ran again');
+
+      // A deliberately failing postinstall: status names line and command, the system stays up,
+      // and run --again after the fix succeeds.
+      const fail = await second.root(
+        'cp /root/darksite/postinstall.sh /root/postinstall.good && printf "#!/bin/bash\\necho step one\\nfalse --deliberate\\n" > /root/darksite/postinstall.sh && kldload firstboot run --again >/dev/null; kldload firstboot status; kldload firstboot status --json | tr -d " \\n"',
+      );
+      assert.match(
+        fail.stdout,
+        /failed: \/root\/darksite\/postinstall\.sh line 3: false --deliberate \(exit 1\)/,
+      );
+      assert.match(fail.stdout, /"line":"3","command":"false--deliberate"/);
+      const fixed = await second.root(
+        'cp /root/postinstall.good /root/darksite/postinstall.sh && kldload firstboot run --again && kldload firstboot status && systemctl is-system-running',
+      );
+      assert.equal(fixed.exitCode, 0, fixed.all);
+      assert.match(fixed.stdout, /^ok$/m);
+    } finally {
+      await second.stop();
+    }
   },
 );

@@ -16,6 +16,8 @@ import { bootDisk } from '../../src/vm/boot.ts';
 import { installPhase, TARGET_DISK } from '../../src/vm/harness.ts';
 
 const CLI = 'dist/kldload.mjs';
+/** The ISO under test: server profile, one darksite extra, two library roles (same as scripts/e2e.sh). */
+const BUILD = ['build', '--profile', 'server', '--packages', 'tree', '--role', 'web', '--role', 'postgres'];
 const WORK = cacheDir('vm', `e2e-${utcStamp()}`);
 const ISO = join(WORK, 'kldload.iso');
 mkdirSync(WORK, { recursive: true });
@@ -32,41 +34,13 @@ function cli(args: string[]): { code: number; json: Record<string, unknown>; std
 }
 
 test('kldload build makes the ISO; a payload-only rebuild reuses every layer', { timeout: 3600_000 }, () => {
-  const first = cli([
-    'build',
-    '--profile',
-    'server',
-    '--packages',
-    'tree',
-    '--role',
-    'web',
-    '--role',
-    'postgres',
-    '--payload',
-    'test/vm/payload',
-    '-o',
-    ISO,
-  ]);
+  const first = cli([...BUILD, '--payload', 'test/vm/payload', '-o', ISO]);
   assert.equal(first.code, 0, `build failed: ${first.stderr.slice(-3000)}`);
   const payload2 = join(WORK, 'payload2');
   mkdirSync(payload2, { recursive: true });
   execFileSync('cp', ['-a', 'test/vm/payload/.', payload2]);
   writeFileSync(join(payload2, 'extra.txt'), `changed ${Date.now()}\n`);
-  const second = cli([
-    'build',
-    '--profile',
-    'server',
-    '--packages',
-    'tree',
-    '--role',
-    'web',
-    '--role',
-    'postgres',
-    '--payload',
-    payload2,
-    '-o',
-    join(WORK, 'rebuild.iso'),
-  ]);
+  const second = cli([...BUILD, '--payload', payload2, '-o', join(WORK, 'rebuild.iso')]);
   assert.equal(second.code, 0, second.stderr.slice(-3000));
   const phases = second.json.phases as { name: string; cached: boolean }[];
   for (const p of phases.filter((x) =>

@@ -28,6 +28,8 @@ export interface BuildOptions {
   extraPackages: string[];
   /** Roles from the library (roles/<name>), run by the dispatcher on first boot. */
   roles: string[];
+  /** OCI / docker-save tarballs for /root/darksite/images (roles load them on first boot). */
+  images?: string[];
 }
 
 export interface ImageInfo {
@@ -178,7 +180,7 @@ async function checkPayload(exec: Executor, log: Logger, payload: string): Promi
 /** answers → layers (cached by content) → ISO. Only what changed is rebuilt. */
 export async function build(exec: Executor, log: Logger, o: BuildOptions): Promise<BuildResult> {
   checkBuildInputs(o);
-  const payload = assemblePayload(o.payload, o.roles);
+  const payload = assemblePayload(o.payload, o.roles, o.images ?? []);
   if (payload) await checkPayload(exec, log, payload);
   const release = await takeBuildLock(cacheDir('build.lock'), cacheDir('tmp'), (mp) => {
     log.info(`cleaning up after an interrupted build: umount ${mp}`);

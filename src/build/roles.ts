@@ -1,5 +1,17 @@
-import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import {
+  closeSync,
+  copyFileSync,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readSync,
+  statSync,
+} from 'node:fs';
+import { basename, join } from 'node:path';
 import { EXIT, KldloadError } from '../core/errors.ts';
 import { cacheDir } from '../core/paths.ts';
 import { postinstallLibDir } from '../postinstall/check.ts';
@@ -38,6 +50,24 @@ export function rolePackages(roles: string[]): PackageEntry[] {
   });
 }
 
+/** OCI / docker-save archives are tar files: refuse anything else before it costs ISO space. */
+function checkImage(path: string): void {
+  if (!existsSync(path) || !statSync(path).isFile())
+    throw new KldloadError(`--image ${path}: no such file`, EXIT.badInput);
+  const head = Buffer.alloc(512);
+  const fd = openSync(path, 'r');
+  try {
+    readSync(fd, head, 0, 512, 0);
+  } finally {
+    closeSync(fd);
+  }
+  if (head.subarray(257, 262).toString('latin1') !== 'ustar')
+    throw new KldloadError(
+      `--image ${path}: not a tar archive (docker save / OCI image tarball expected)`,
+      EXIT.badInput,
+    );
+}
+
 function order(role: string): string {
   const m = /^# order: (\d{2})$/m.exec(readFileSync(join(rolesDir(), role, 'role.sh'), 'utf8'));
   return m?.[1] ?? '50';
@@ -48,13 +78,21 @@ function order(role: string): string {
  * --role, plus the dispatcher as postinstall.sh when the user brought none. Without roles the
  * user's folder is used as it is.
  */
-export function assemblePayload(userPayload: string | undefined, roles: string[]): string | undefined {
-  if (!roles.length) return userPayload;
+export function assemblePayload(
+  userPayload: string | undefined,
+  roles: string[],
+  images: string[] = [],
+): string | undefined {
+  if (!roles.length && !images.length) return userPayload;
   checkRoles(roles);
+  for (const img of images) checkImage(img);
   // Not under cache/tmp: the build lock empties that folder when it starts.
   mkdirSync(cacheDir('payloads'), { recursive: true });
   const dir = mkdtempSync(join(cacheDir('payloads'), 'payload-'));
   if (userPayload) cpSync(userPayload, dir, { recursive: true, dereference: true });
+  if (images.length) mkdirSync(join(dir, 'images'), { recursive: true });
+  for (const img of images) copyFileSync(img, join(dir, 'images', basename(img)));
+  if (!roles.length) return dir;
   mkdirSync(join(dir, 'roles'), { recursive: true });
   for (const r of roles)
     copyFileSync(join(rolesDir(), r, 'role.sh'), join(dir, 'roles', `${order(r)}-${r}.sh`));

@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { assemblePayload, availableRoles, rolePackages, rolesDir } from '../../src/build/roles.ts';
@@ -54,4 +56,20 @@ test('roles join the user payload in order, with the dispatcher as postinstall.s
 
 test('an unknown role is refused, naming the ones that exist', () => {
   assert.throws(() => rolePackages(['webserverz']), /--role webserverz: no such role; available: .*web/);
+});
+
+test('--image: tarballs go to images/ in the payload; anything else is refused', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'kl-img-'));
+  const tar = join(dir, 'app.tar');
+  execFileSync('tar', ['-cf', tar, '-C', 'test/vm/payload', '.']);
+  const payload = assemblePayload(undefined, [], [tar]);
+  assert.ok(payload);
+  try {
+    assert.deepEqual(readdirSync(join(payload, 'images')), ['app.tar']);
+  } finally {
+    safeRemove(payload);
+  }
+  writeFileSync(join(dir, 'notatar.tar'), 'hello');
+  assert.throws(() => assemblePayload(undefined, [], [join(dir, 'notatar.tar')]), /not a tar archive/);
+  assert.throws(() => assemblePayload(undefined, [], [join(dir, 'missing.tar')]), /no such file/);
 });

@@ -29,6 +29,12 @@ export function buildCommand(
     .option('--zbm <file>', 'a ZFSBootMenu EFI binary to use as the boot loader')
     .option('--packages <names>', 'extra packages for the darksite, comma separated', '')
     .option(
+      '--image <file.tar>',
+      'container image tarball for /root/darksite/images (repeatable)',
+      (v: string, acc: string[]) => [...acc, v],
+      [] as string[],
+    )
+    .option(
       '--role <name>',
       'a role from the library, run on first boot (repeatable)',
       (v: string, acc: string[]) => [...acc, v],
@@ -46,6 +52,7 @@ export function buildCommand(
         zbm?: string;
         packages: string;
         role: string[];
+        image: string[];
         mirror?: string;
         output: string;
         json?: boolean;
@@ -63,6 +70,7 @@ export function buildCommand(
             ...(o.zbm ? { zbm: o.zbm } : {}),
             extraPackages: o.packages.split(',').filter(Boolean),
             roles: o.role,
+            images: o.image,
           });
           const text = [
             ...r.phases.map(

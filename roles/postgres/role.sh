@@ -30,7 +30,12 @@ if ! pg_lsclusters -h | grep -q "^${VER} main "; then
   pg_createcluster "$VER" main -d "/var/lib/postgresql/${VER}/main" -- --waldir="/var/lib/postgresql/wal/${VER}-main"
 fi
 MEM_MB=$(($(awk '/^MemTotal:/ {print $2}' /proc/meminfo) / 1024))
-cat >"/etc/postgresql/${VER}/main/conf.d/kldload.conf" <<CONF
+CONF_DIR="/etc/postgresql/${VER}/main"
+install -d -o postgres -g postgres "${CONF_DIR}/conf.d"
+if ! grep -q "^include_dir = 'conf.d'" "${CONF_DIR}/postgresql.conf"; then
+  echo "include_dir = 'conf.d'" >>"${CONF_DIR}/postgresql.conf"
+fi
+cat >"${CONF_DIR}/conf.d/kldload.conf" <<CONF
 # Written by the kldload postgres role.
 # ZFS never writes a torn page (copy-on-write, checksummed), so full-page images only cost WAL.
 full_page_writes = off

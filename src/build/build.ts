@@ -7,7 +7,8 @@ import { safeRemove, takeBuildLock } from '../core/fs.ts';
 import type { Logger } from '../core/log.ts';
 import { cacheDir, contentKey } from '../core/paths.ts';
 import { buildDarksite } from '../darksite/darksite.ts';
-import { listRepo } from '../darksite/repo.ts';
+import { listRepo, type SigningKey, suppliedSigningKey } from '../darksite/repo.ts';
+import { inspectDebs, payloadDebs, type SuppliedDeb } from '../darksite/supplied.ts';
 import { loadSuiteIndex } from '../debian/archive.ts';
 import { check, formatFinding, postinstallLibDir } from '../postinstall/check.ts';
 import { writeIso } from './iso.ts';
@@ -30,6 +31,16 @@ export interface BuildOptions {
   roles: string[];
   /** OCI / docker-save tarballs for /root/darksite/images (roles load them on first boot). */
   images?: string[];
+  /** The user's .debs for the darksite (--deb); the payload's debs/*.deb count too. */
+  debs?: string[];
+  /** GNUPGHOME whose one secret key signs the darksite (--darksite-key); default the build key. */
+  darksiteKey?: string;
+}
+
+/** Darksite inputs checked before any work: the user's .debs and signing key. */
+interface DarksiteInputs {
+  supplied: SuppliedDeb[];
+  signingKey?: SigningKey;
 }
 
 export interface ImageInfo {
@@ -41,6 +52,8 @@ export interface ImageInfo {
   publicMirror: string;
   layer: string;
   roles: string[];
+  /** Names of the packages supplied as .deb files (--deb, payload debs/) that the darksite carries. */
+  suppliedDebs: string[];
 }
 
 export interface BuildResult {
@@ -180,6 +193,11 @@ async function checkPayload(exec: Executor, log: Logger, payload: string): Promi
 /** answers → layers (cached by content) → ISO. Only what changed is rebuilt. */
 export async function build(exec: Executor, log: Logger, o: BuildOptions): Promise<BuildResult> {
   checkBuildInputs(o);
+  const supplied = await inspectDebs(exec, [
+    ...(o.debs ?? []).map((path) => ({ path, from: '--deb' })),
+    ...payloadDebs(o.payload),
+  ]);
+  const signingKey = o.darksiteKey ? await suppliedSigningKey(exec, o.darksiteKey) : undefined;
   const payload = assemblePayload(o.payload, o.roles, o.images ?? []);
   if (payload) await checkPayload(exec, log, payload);
   const release = await takeBuildLock(cacheDir('build.lock'), cacheDir('tmp'), (mp) => {
@@ -187,19 +205,29 @@ export async function build(exec: Executor, log: Logger, o: BuildOptions): Promi
     return exec.run(['umount', '--lazy', mp]);
   });
   try {
-    return await buildLocked(exec, log, {
-      ...o,
-      ...(payload ? { payload } : {}),
-      // Role packages ride on the darksite; first boot installs them offline.
-      extraPackages: [...o.extraPackages, ...rolePackages(o.roles).map((p) => p.name)],
-    });
+    return await buildLocked(
+      exec,
+      log,
+      {
+        ...o,
+        ...(payload ? { payload } : {}),
+        // Role packages ride on the darksite; first boot installs them offline.
+        extraPackages: [...o.extraPackages, ...rolePackages(o.roles).map((p) => p.name)],
+      },
+      { supplied, ...(signingKey ? { signingKey } : {}) },
+    );
   } finally {
     release();
     if (payload && payload !== o.payload) safeRemove(payload);
   }
 }
 
-async function buildLocked(exec: Executor, log: Logger, o: BuildOptions): Promise<BuildResult> {
+async function buildLocked(
+  exec: Executor,
+  log: Logger,
+  o: BuildOptions,
+  ds: DarksiteInputs,
+): Promise<BuildResult> {
   const phases: BuildResult['phases'] = [];
   const libDir = postinstallLibDir();
   const index = await timed(phases, 'index', () => loadSuiteIndex(exec, o.mirror, o.suite));
@@ -222,6 +250,8 @@ async function buildLocked(exec: Executor, log: Logger, o: BuildOptions): Promis
         profile: o.profile,
         extra: o.extraPackages,
         localDebs: [deb],
+        supplied: ds.supplied,
+        ...(ds.signingKey ? { signingKey: ds.signingKey } : {}),
       }),
     (d) => d.cached,
   );
@@ -250,6 +280,7 @@ async function buildLocked(exec: Executor, log: Logger, o: BuildOptions): Promis
     publicMirror: PUBLIC_MIRROR,
     layer: target.info.key,
     roles: o.roles,
+    suppliedDebs: darksite.supplied.map((d) => d.name),
   };
   const imageJson = cacheDir('tmp', `image-${contentKey(image)}.json`);
   mkdirSync(cacheDir('tmp'), { recursive: true });

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { profilePackages } from '../build/package-sets.ts';
+import { type PackageEntry, profilePackages } from '../build/package-sets.ts';
 import { EXIT, KldloadError } from '../core/errors.ts';
 import type { Executor } from '../core/exec.ts';
 import type { Logger } from '../core/log.ts';
@@ -8,8 +8,15 @@ import { cacheDir, contentKey } from '../core/paths.ts';
 import type { SuiteIndex } from '../debian/archive.ts';
 import { parseControl } from '../debian/control.ts';
 import { fetchDebs } from './fetch.ts';
-import { ensureSigningKey, type RepoDeb, simulateInstall, writeRepo } from './repo.ts';
-import { type ProfileResolution, resolveProfile } from './resolve.ts';
+import { ensureSigningKey, type RepoDeb, type SigningKey, simulateInstall, writeRepo } from './repo.ts';
+import {
+  type ProfileResolution,
+  type ResolveError,
+  type ResolveOptions,
+  resolverIndexWith,
+  resolveSet,
+} from './resolve.ts';
+import { type SuppliedDeb, suppliedLabel } from './supplied.ts';
 
 export interface DarksiteOptions {
   mirror: string;
@@ -18,6 +25,17 @@ export interface DarksiteOptions {
   extra: string[];
   /** Local .debs that join the repository as they are (the prebuilt zfs-modules package). */
   localDebs: string[];
+  /**
+   * The user's .debs (--deb, payload debs/), already checked by inspectDebs: they join the
+   * repository, and their Depends/Pre-Depends are resolved against the archive.
+   */
+  supplied?: SuppliedDeb[];
+  /** Sign with this key (--darksite-key, checked by suppliedSigningKey); default the build key. */
+  signingKey?: SigningKey;
+  /** The requested packages; default profiles/<profile>.list plus `extra`. */
+  packageSet?: PackageEntry[];
+  /** Resolver options (tests leave out the Priority roots to keep the repository small). */
+  resolve?: ResolveOptions;
   concurrency?: number;
 }
 
@@ -29,6 +47,19 @@ export interface DarksiteResult {
   fetchSeconds: number;
   cached: boolean;
   resolution: Pick<ProfileResolution, 'warnings' | 'totals'>;
+  /** The user's packages on the darksite (from --deb and payload debs/). */
+  supplied: { name: string; version: string; arch: string; file: string }[];
+  /** Fingerprint of the key that signed the repository. */
+  signer: string;
+}
+
+/** A resolver failure, worded for the user: a supplied .deb's missing dependency names the file. */
+function resolveErrorText(e: ResolveError, supplied: readonly SuppliedDeb[]): string {
+  const root = e.chain[e.chain.length - 1] ?? '';
+  const deb = supplied.find((d) => suppliedLabel(d) === root);
+  if (deb)
+    return `${root}: cannot satisfy '${e.name}' for ${deb.name} ${deb.version} from the Debian archive or the other supplied .debs (${e.message}); supply it with --deb too, or use a build of ${deb.name} that does not need it`;
+  return `${e.message} (needed by ${e.chain.join(' ← ')})`;
 }
 
 async function debFields(exec: Executor, path: string): Promise<RepoDeb> {
@@ -43,8 +74,9 @@ async function debFields(exec: Executor, path: string): Promise<RepoDeb> {
 }
 
 /**
- * profile (+ extras) → closure → verified downloads → signed repository → apt gate. The result
- * is cached under the content key of the exact package list, so an unchanged set costs nothing.
+ * profile (+ extras, + supplied .debs) → closure → verified downloads → signed repository → apt
+ * gate. The result is cached under the content key of the exact package list, the supplied files
+ * and the signing key, so an unchanged set costs nothing.
  */
 export async function buildDarksite(
   exec: Executor,
@@ -52,17 +84,36 @@ export async function buildDarksite(
   index: SuiteIndex,
   o: DarksiteOptions,
 ): Promise<DarksiteResult> {
-  const res = resolveProfile(index, o.profile, o.extra);
+  const supplied = o.supplied ?? [];
+  const requests = [
+    ...(o.packageSet ?? profilePackages(o.profile, o.extra)),
+    ...supplied.map((d) => ({ name: d.name, from: suppliedLabel(d) })),
+  ];
+  const res = resolveSet(
+    resolverIndexWith(
+      index,
+      supplied.map((d) => d.stanza),
+    ),
+    requests,
+    o.resolve,
+  );
   if (res.errors.length)
     throw new KldloadError(
-      `darksite: cannot resolve ${o.profile}:\n${res.errors.map((e) => `  ${e.message} (needed by ${e.chain.join(' ← ')})`).join('\n')}`,
+      `darksite: cannot resolve ${o.profile}:\n${res.errors.map((e) => `  ${resolveErrorText(e, supplied)}`).join('\n')}`,
       EXIT.badInput,
     );
+  // The closure holds the supplied packages themselves: they come from the user, not the mirror.
+  const isSupplied = (p: { name: string; sha256: string }) =>
+    supplied.some((d) => d.name === p.name && d.sha256 === p.sha256);
+  const remote = res.packages.filter((p) => !isSupplied(p));
   const locals = await Promise.all(o.localDebs.map((d) => debFields(exec, d)));
+  const signing = o.signingKey ?? (await ensureSigningKey(exec));
   const key = contentKey({
     suite: o.suite,
-    pk: res.packages.map((p) => p.sha256),
+    pk: remote.map((p) => p.sha256),
     locals: locals.map((l) => `${l.name}=${l.version}`),
+    supplied: supplied.map((d) => d.sha256).sort(),
+    signer: signing.fingerprint,
   });
   const dir = cacheDir('darksite', `${o.suite}-${o.profile}-${key}`);
   const base = {
@@ -71,6 +122,8 @@ export async function buildDarksite(
     packages: res.packages.length + locals.length,
     bytes: res.totals.bytes,
     resolution: { warnings: res.warnings, totals: res.totals },
+    supplied: supplied.map((d) => ({ name: d.name, version: d.version, arch: d.arch, file: d.path })),
+    signer: signing.fingerprint,
   };
   if (existsSync(join(dir, 'dists', o.suite, 'InRelease'))) {
     log.info(`darksite: cached repository ${key} (${base.packages} packages)`);
@@ -78,7 +131,7 @@ export async function buildDarksite(
   }
   const t0 = Date.now();
   let last = 0;
-  const paths = await fetchDebs(o.mirror, res.packages, {
+  const paths = await fetchDebs(o.mirror, remote, {
     concurrency: o.concurrency ?? 8,
     onProgress: (p) => {
       if (Date.now() - last > 2000 || p.done === p.total) {
@@ -91,18 +144,19 @@ export async function buildDarksite(
   });
   const fetchSeconds = (Date.now() - t0) / 1000;
   const debs: RepoDeb[] = [
-    ...res.packages.map((p) => ({
+    ...remote.map((p) => ({
       name: p.name,
       version: p.version,
       arch: p.arch,
       path: paths.get(p.name) ?? '',
     })),
+    ...supplied.map(({ name, version, arch, path }) => ({ name, version, arch, path })),
     ...locals,
   ];
-  const signing = await ensureSigningKey(exec);
   await writeRepo(exec, log, { dir, suite: o.suite, debs, key: signing });
-  // The gate: apt itself, on an empty system seeing only this repository, must install the set.
-  const names = profilePackages(o.profile, o.extra).map((p) => p.name);
+  // The gate: apt itself, on an empty system seeing only this repository, must install the set,
+  // the user's own packages included.
+  const names = [...new Set(requests.map((p) => p.name))];
   const gate = await simulateInstall(exec, {
     dir,
     suite: o.suite,

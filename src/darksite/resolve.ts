@@ -489,6 +489,33 @@ export function resolverIndex(index: SuiteIndex, arch = 'amd64'): ResolverIndex 
  */
 export const LOCAL_PROVIDES = ['zfs-modules'] as const;
 
+/**
+ * The resolver index of a suite plus local packages (supplied .debs, as Packages stanzas). A local
+ * package replaces the archive's package of the same name, Provides included.
+ */
+export function resolverIndexWith(
+  index: SuiteIndex,
+  local: readonly Stanza[],
+  arch = 'amd64',
+): ResolverIndex {
+  if (!local.length) return resolverIndex(index, arch);
+  const names = new Set(local.map((s) => s.get('Package')));
+  return buildIndex([...index.packages.filter((s) => !names.has(s.get('Package'))), ...local], arch);
+}
+
+/** The closure of explicit requests with count and download size. */
+export function resolveSet(
+  index: ResolverIndex,
+  requests: readonly Request[],
+  opts: ResolveOptions = {},
+): ProfileResolution {
+  const result = resolve(index, requests, { assumeProvided: LOCAL_PROVIDES, ...opts });
+  return {
+    ...result,
+    totals: { count: result.packages.length, bytes: result.packages.reduce((n, p) => n + p.size, 0) },
+  };
+}
+
 /** A profile's closure (profiles/<profile>.list plus `extra` names) with count and download size. */
 export function resolveProfile(
   index: SuiteIndex | ResolverIndex,
@@ -499,9 +526,5 @@ export function resolveProfile(
   const ri = 'provides' in index ? index : resolverIndex(index);
   const requests = profilePackages(profile, extra);
   if (!requests.length) throw new KldloadError(`profile ${profile} lists no packages`);
-  const result = resolve(ri, requests, { assumeProvided: LOCAL_PROVIDES, ...opts });
-  return {
-    ...result,
-    totals: { count: result.packages.length, bytes: result.packages.reduce((n, p) => n + p.size, 0) },
-  };
+  return resolveSet(ri, requests, opts);
 }

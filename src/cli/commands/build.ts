@@ -29,6 +29,13 @@ export function buildCommand(
     .option('--zbm <file>', 'a ZFSBootMenu EFI binary to use as the boot loader')
     .option('--packages <names>', 'extra packages for the darksite, comma separated', '')
     .option(
+      '--deb <file>',
+      'a .deb Debian does not carry; it and its dependencies join the darksite (repeatable; also every --payload debs/*.deb)',
+      (v: string, acc: string[]) => [...acc, v],
+      [] as string[],
+    )
+    .option('--darksite-key <gnupghome>', 'sign the darksite with the one secret key in this GNUPGHOME')
+    .option(
       '--image <file.tar>',
       'container image tarball for /root/darksite/images (repeatable)',
       (v: string, acc: string[]) => [...acc, v],
@@ -51,6 +58,8 @@ export function buildCommand(
         payload?: string;
         zbm?: string;
         packages: string;
+        deb: string[];
+        darksiteKey?: string;
         role: string[];
         image: string[];
         mirror?: string;
@@ -69,6 +78,8 @@ export function buildCommand(
             ...(o.payload ? { payload: o.payload } : {}),
             ...(o.zbm ? { zbm: o.zbm } : {}),
             extraPackages: o.packages.split(',').filter(Boolean),
+            debs: o.deb,
+            ...(o.darksiteKey ? { darksiteKey: o.darksiteKey } : {}),
             roles: o.role,
             images: o.image,
           });

@@ -1,12 +1,13 @@
 import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
-import { PROFILES } from '../../build/package-sets.ts';
+import { PROFILES, profilePackages } from '../../build/package-sets.ts';
 import { kernelFacts, moduleDebPath } from '../../build/zfs-module.ts';
 import { SystemExecutor } from '../../core/exec.ts';
 import { Logger } from '../../core/log.ts';
 import { buildDarksite } from '../../darksite/darksite.ts';
-import { listRepo, verifyRepo } from '../../darksite/repo.ts';
-import { resolveProfile } from '../../darksite/resolve.ts';
+import { listRepo, suppliedSigningKey, verifyRepo } from '../../darksite/repo.ts';
+import { resolverIndexWith, resolveSet } from '../../darksite/resolve.ts';
+import { inspectDebs, type SuppliedDeb, suppliedLabel } from '../../darksite/supplied.ts';
 import { hostMirror, loadSuiteIndex } from '../../debian/archive.ts';
 import { type CommandResult, choice } from '../output.ts';
 
@@ -15,8 +16,19 @@ interface Common {
   profile: string;
   suite: string;
   packages: string;
+  deb: string[];
   mirror?: string;
   json?: boolean;
+}
+
+const repeat = (v: string, acc: string[]) => [...acc, v];
+
+/** --deb files, checked before any work (exit 2 naming the file and the fix). */
+function checkDebs(exec: SystemExecutor, debs: string[]): Promise<SuppliedDeb[]> {
+  return inspectDebs(
+    exec,
+    debs.map((path) => ({ path, from: '--deb' })),
+  );
 }
 
 export function darksiteCommand(program: Command, run: Run) {
@@ -28,6 +40,12 @@ export function darksiteCommand(program: Command, run: Run) {
       .option('--profile <name>', `package profile: ${PROFILES.join(', ')}`, choice(PROFILES), 'server')
       .option('--suite <suite>', 'Debian suite', choice(['trixie', 'bookworm']), 'trixie')
       .option('--packages <names>', 'extra packages, comma separated', '')
+      .option(
+        '--deb <file>',
+        'a .deb Debian does not carry; it and its dependencies join the darksite (repeatable)',
+        repeat,
+        [] as string[],
+      )
       .option('--mirror <url>', 'Debian mirror (default: the host apt sources)')
       .option('--json', 'machine-readable result');
 
@@ -35,9 +53,19 @@ export function darksiteCommand(program: Command, run: Run) {
     (o: Common) =>
       run(async () => {
         const exec = new SystemExecutor();
+        const supplied = await checkDebs(exec, o.deb);
         const index = await loadSuiteIndex(exec, o.mirror ?? hostMirror(), o.suite);
         const t0 = performance.now();
-        const r = resolveProfile(index, o.profile, o.packages.split(',').filter(Boolean));
+        const r = resolveSet(
+          resolverIndexWith(
+            index,
+            supplied.map((d) => d.stanza),
+          ),
+          [
+            ...profilePackages(o.profile, o.packages.split(',').filter(Boolean)),
+            ...supplied.map((d) => ({ name: d.name, from: suppliedLabel(d) })),
+          ],
+        );
         const ms = performance.now() - t0;
         const text = [
           ...r.packages.map((p) => `${p.name}=${p.version} ${p.arch} ${p.size} ${p.sha256}`),
@@ -48,29 +76,36 @@ export function darksiteCommand(program: Command, run: Run) {
       }, !!o.json),
   );
 
-  common(
-    ds.command('build').description('resolve, fetch (verified, cached), sign and gate the repository'),
-  ).action((o: Common) =>
-    run(async () => {
-      const log = new Logger({ quiet: !!o.json });
-      const exec = new SystemExecutor(log);
-      const mirror = o.mirror ?? hostMirror();
-      const index = await loadSuiteIndex(exec, mirror, o.suite);
-      const deb = moduleDebPath(kernelFacts(index));
-      const r = await buildDarksite(exec, log, index, {
-        mirror,
-        suite: o.suite,
-        profile: o.profile,
-        extra: o.packages.split(',').filter(Boolean),
-        localDebs: existsSync(deb) ? [deb] : [],
-      });
-      return {
-        exitCode: 0,
-        json: r,
-        text: `${r.dir} (${r.packages} packages, ${(r.bytes / 1e6).toFixed(0)} MB)`,
-      };
-    }, !!o.json),
-  );
+  common(ds.command('build').description('resolve, fetch (verified, cached), sign and gate the repository'))
+    .option(
+      '--darksite-key <gnupghome>',
+      'sign with the one secret key in this GNUPGHOME (default: the build key)',
+    )
+    .action((o: Common & { darksiteKey?: string }) =>
+      run(async () => {
+        const log = new Logger({ quiet: !!o.json });
+        const exec = new SystemExecutor(log);
+        const supplied = await checkDebs(exec, o.deb);
+        const signingKey = o.darksiteKey ? await suppliedSigningKey(exec, o.darksiteKey) : undefined;
+        const mirror = o.mirror ?? hostMirror();
+        const index = await loadSuiteIndex(exec, mirror, o.suite);
+        const deb = moduleDebPath(kernelFacts(index));
+        const r = await buildDarksite(exec, log, index, {
+          mirror,
+          suite: o.suite,
+          profile: o.profile,
+          extra: o.packages.split(',').filter(Boolean),
+          localDebs: existsSync(deb) ? [deb] : [],
+          supplied,
+          ...(signingKey ? { signingKey } : {}),
+        });
+        return {
+          exitCode: 0,
+          json: r,
+          text: `${r.dir} (${r.packages} packages, ${(r.bytes / 1e6).toFixed(0)} MB)`,
+        };
+      }, !!o.json),
+    );
 
   ds.command('verify <dir>')
     .description('check the signature, the index and every .deb like apt would')

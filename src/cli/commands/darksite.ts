@@ -5,8 +5,9 @@ import { kernelFacts, moduleDebPath } from '../../build/zfs-module.ts';
 import { SystemExecutor } from '../../core/exec.ts';
 import { Logger } from '../../core/log.ts';
 import { buildDarksite } from '../../darksite/darksite.ts';
-import { listRepo, suppliedSigningKey, verifyRepo } from '../../darksite/repo.ts';
+import { listRepo, REPO, suppliedSigningKey, verifyRepo } from '../../darksite/repo.ts';
 import { resolverIndexWith, resolveSet } from '../../darksite/resolve.ts';
+import { DEFAULT_LISTEN, parseListen, servedSourcesLine, serveRepo } from '../../darksite/serve.ts';
 import { inspectDebs, type SuppliedDeb, suppliedLabel } from '../../darksite/supplied.ts';
 import { hostMirror, loadSuiteIndex } from '../../debian/archive.ts';
 import { type CommandResult, choice } from '../output.ts';
@@ -132,4 +133,37 @@ export function darksiteCommand(program: Command, run: Run) {
         return { exitCode: 0, json: l, text: l.map((p) => `${p.name}=${p.version} ${p.arch}`).join('\n') };
       }, !!o.json),
     );
+
+  ds.command('serve <dir>')
+    .description('serve a darksite over HTTP, read-only, to other machines and tools (kpkg, apt)')
+    .option('--listen <host:port>', 'address to listen on', DEFAULT_LISTEN)
+    .option('--public', 'allow a non-loopback --listen address')
+    .option('--json', 'print one line {"url":…,"dir":…} once listening')
+    .action((dir: string, o: { listen: string; public?: boolean; json?: boolean }) => {
+      const json = !!o.json;
+      serve(dir, o).catch((e: unknown) => run(() => Promise.reject(e), json));
+    });
+}
+
+/** Runs until SIGINT/SIGTERM; errors before listening go through the common error path. */
+async function serve(dir: string, o: { listen: string; public?: boolean; json?: boolean }): Promise<void> {
+  const s = await serveRepo(dir, { ...parseListen(o.listen), ...(o.public ? { public: true } : {}) });
+  if (o.json) process.stdout.write(`${JSON.stringify({ url: s.url, dir: s.dir })}\n`);
+  else
+    process.stdout.write(
+      [
+        `serving ${s.dir} at ${s.url} (read-only; Ctrl-C stops)`,
+        `key:    ${s.url}${REPO.keyring}`,
+        ...s.suites.map(
+          (suite) => `source: ${servedSourcesLine(s.url, suite, `/usr/share/keyrings/${REPO.keyring}`)}`,
+        ),
+        '',
+      ].join('\n'),
+    );
+  await new Promise<void>((ok) => {
+    process.once('SIGINT', ok);
+    process.once('SIGTERM', ok);
+  });
+  await s.close();
+  process.exit(0);
 }

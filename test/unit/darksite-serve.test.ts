@@ -1,0 +1,190 @@
+/**
+ * `kldload darksite serve`: a real signed repository (.debs made by dpkg-deb, apt-ftparchive,
+ * gpg) served over HTTP on a free loopback port, with real apt in a scratch root as the client.
+ */
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { EXIT, KldloadError } from '../../src/core/errors.ts';
+import { SystemExecutor } from '../../src/core/exec.ts';
+import { Logger } from '../../src/core/log.ts';
+import { ensureSigningKey, makeScratchRoot, REPO, scratchApt, writeRepo } from '../../src/darksite/repo.ts';
+import {
+  isLoopback,
+  parseListen,
+  type Serving,
+  servedSourcesLine,
+  serveRepo,
+} from '../../src/darksite/serve.ts';
+import { inspectDebs } from '../../src/darksite/supplied.ts';
+import { killAgent, makeDeb } from './darksite-helpers.ts';
+
+const exec = new SystemExecutor();
+const work = mkdtempSync(join(tmpdir(), 'kl-serve-'));
+const repo = join(work, 'repo');
+const suite = 'trixie';
+let s: Serving;
+
+before(async () => {
+  const debs = join(work, 'debs');
+  mkdirSync(debs);
+  const supplied = await inspectDebs(exec, [
+    {
+      path: makeDeb(debs, { name: 'kl-serve-app', version: '1.0', depends: 'kl-serve-lib (>= 2)' }),
+      from: '--deb',
+    },
+    { path: makeDeb(debs, { name: 'kl-serve-lib', version: '2.1', arch: 'amd64' }), from: '--deb' },
+  ]);
+  const key = await ensureSigningKey(exec, join(work, 'gnupg'));
+  await writeRepo(exec, new Logger({ quiet: true }), { dir: repo, suite, debs: supplied, key });
+  s = await serveRepo(repo, { host: '127.0.0.1', port: 0 });
+});
+
+after(async () => {
+  await s?.close();
+  killAgent(join(work, 'gnupg'));
+});
+
+/** One raw HTTP request (the path goes out exactly as written, `..` included). */
+function http(
+  method: string,
+  path: string,
+): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: Buffer }> {
+  const u = new URL(s.url);
+  return new Promise((ok, fail) => {
+    const req = request({ host: u.hostname, port: u.port, method, path }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () =>
+        ok({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }),
+      );
+    });
+    req.on('error', fail);
+    req.end();
+  });
+}
+
+test('--listen parsing and the loopback rule', () => {
+  assert.deepEqual(parseListen('127.0.0.1:3142'), { host: '127.0.0.1', port: 3142 });
+  assert.deepEqual(parseListen('[::1]:0'), { host: '::1', port: 0 });
+  assert.deepEqual(parseListen(':8080'), { host: '127.0.0.1', port: 8080 });
+  assert.throws(() => parseListen('127.0.0.1'), /expected HOST:PORT/);
+  assert.throws(() => parseListen('127.0.0.1:70000'), /expected HOST:PORT/);
+  for (const h of ['127.0.0.1', '127.1.2.3', '::1', 'localhost']) assert.ok(isLoopback(h), h);
+  for (const h of ['0.0.0.0', '192.0.2.10', '::', 'example.org']) assert.ok(!isLoopback(h), h);
+});
+
+test('apt updates from the served darksite with signed-by and installs from it', async () => {
+  assert.match(s.url, /^http:\/\/127\.0\.0\.1:\d+\/$/);
+  assert.deepEqual(s.suites, [suite]);
+  const root = join(work, 'apt');
+  makeScratchRoot(root, servedSourcesLine(s.url, suite, join(repo, REPO.keyring)));
+  // The scratch root is private to this test: apt's _apt download user may not enter it.
+  const apt = [...scratchApt(root), '-o', 'APT::Sandbox::User=root'];
+  const up = await exec.run(['apt-get', ...apt, 'update'], { check: false });
+  assert.equal(up.exitCode, 0, up.all);
+  assert.match(up.all, new RegExp(`Get:\\d+ ${s.url.replace(/\/$/, '')} ${suite} InRelease`));
+  assert.doesNotMatch(up.all, /^(W|E):/m);
+  const sim = await exec.run(['apt-get', ...apt, '-s', 'install', 'kl-serve-app'], { check: false });
+  assert.equal(sim.exitCode, 0, sim.all);
+  assert.match(sim.all, /^Inst kl-serve-lib \(2\.1 /m);
+  assert.match(sim.all, /^Inst kl-serve-app \(1\.0 /m);
+  // The .debs themselves over HTTP, checked by apt against the signed index.
+  const dl = await exec.run(['apt-get', ...apt, '-y', '--download-only', 'install', 'kl-serve-app'], {
+    check: false,
+  });
+  assert.equal(dl.exitCode, 0, dl.all);
+});
+
+test('read-only and byte-exact: GET/HEAD with Content-Length, 404, no escape, 405', async () => {
+  const pk = `dists/${suite}/main/binary-amd64/Packages.gz`;
+  const file = readFileSync(join(repo, pk));
+  const get = await http('GET', `/${pk}`);
+  assert.equal(get.status, 200);
+  assert.equal(get.headers['content-length'], String(file.length));
+  assert.equal(get.headers['content-encoding'], undefined, 'a client would unpack it');
+  assert.deepEqual(get.body, file);
+  const head = await http('HEAD', `/dists/${suite}/InRelease`);
+  assert.equal(head.status, 200);
+  assert.equal(
+    head.headers['content-length'],
+    String(statSync(join(repo, 'dists', suite, 'InRelease')).size),
+  );
+  assert.equal(head.body.length, 0);
+  for (const path of [
+    '/dists/nope/InRelease',
+    '/dists/',
+    '/',
+    '/../../../../etc/passwd',
+    '/%2e%2e/%2e%2e/%2e%2e/etc/passwd',
+    `/dists/${suite}/..%2f..%2f..%2f..%2fetc/passwd`,
+  ]) {
+    const r = await http('GET', path);
+    assert.equal(r.status, 404, path);
+    assert.doesNotMatch(r.body.toString(), /root:/);
+  }
+  for (const method of ['POST', 'PUT', 'DELETE']) {
+    const r = await http(method, `/dists/${suite}/InRelease`);
+    assert.equal(r.status, 405, method);
+    assert.equal(r.headers.allow, 'GET, HEAD');
+  }
+});
+
+test('refused: a non-loopback address without --public, a folder that is not a darksite', async () => {
+  await assert.rejects(serveRepo(repo, { host: '0.0.0.0', port: 0 }), (e: unknown) => {
+    assert.ok(e instanceof KldloadError);
+    assert.equal(e.exitCode, EXIT.badInput);
+    assert.match(e.message, /0\.0\.0\.0:0: not a loopback address; add --public/);
+    return true;
+  });
+  await assert.rejects(serveRepo(work, { host: '127.0.0.1', port: 0 }), /not a darksite repository/);
+});
+
+test('the CLI prints one JSON line when listening, serves, and stops on SIGTERM', async () => {
+  const child = spawn(
+    'node',
+    ['dist/kldload.mjs', 'darksite', 'serve', repo, '--listen', '127.0.0.1:0', '--json'],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  try {
+    const line = await new Promise<string>((ok, fail) => {
+      let buf = '';
+      child.stdout.setEncoding('utf8');
+      child.stdout.on('data', (c: string) => {
+        buf += c;
+        if (buf.includes('\n')) ok(buf.slice(0, buf.indexOf('\n')));
+      });
+      child.on('exit', (code) => fail(new Error(`serve exited ${code} before listening`)));
+      setTimeout(() => fail(new Error('serve did not start in 20 s')), 20_000).unref();
+    });
+    const info = JSON.parse(line) as { url: string; dir: string };
+    assert.deepEqual(Object.keys(info), ['url', 'dir']);
+    assert.equal(info.dir, repo);
+    const res = await fetch(`${info.url}dists/${suite}/InRelease`);
+    assert.equal(res.status, 200);
+    assert.match(await res.text(), /BEGIN PGP SIGNED MESSAGE/);
+    const code = await new Promise<number | null>((ok) => {
+      child.on('exit', ok);
+      child.kill('SIGTERM');
+    });
+    assert.equal(code, 0);
+  } finally {
+    child.kill('SIGKILL');
+  }
+  const pub = spawnSync(
+    'node',
+    ['dist/kldload.mjs', 'darksite', 'serve', repo, '--listen', '0.0.0.0:0', '--json'],
+    {
+      encoding: 'utf8',
+      timeout: 20_000,
+    },
+  );
+  assert.equal(pub.status, EXIT.badInput);
+  assert.match((JSON.parse(pub.stdout) as { error: string }).error, /not a loopback address; add --public/);
+});

@@ -5,9 +5,20 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readSync,
+  rmSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { MEDIUM } from '../../src/build/iso.ts';
 import { SystemExecutor } from '../../src/core/exec.ts';
 import { Logger } from '../../src/core/log.ts';
 import { cacheDir } from '../../src/core/paths.ts';
@@ -125,6 +136,88 @@ test(
     assert.match(serial, /is not empty \(.*\)\. Set KLDLOAD_FORCE_WIPE=1/);
     assert.match(serial, /KLDLOAD-INSTALL-FAIL step=preflight/);
     execFileSync('qemu-img', ['compare', '-q', overlay, installed]);
+  },
+);
+
+/** A file's single data extent on the ISO, as xorriso reports it (`-find … -exec report_lba`). */
+function isoExtent(iso: string, dir: string, name: string): { path: string; lba: number; size: number } {
+  const out = execFileSync(
+    'xorriso',
+    ['-indev', iso, '-find', dir, '-type', 'f', '-name', name, '-exec', 'report_lba', '--'],
+    { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  // "File data lba:  0 ,   145558 ,       29 ,    59392 , '/kldload/apt/pool/…/tree_….deb'"
+  const rows = [
+    ...out.matchAll(/^File data lba:\s*(\d+)\s*,\s*(\d+)\s*,\s*\d+\s*,\s*(\d+)\s*,\s*'([^']+)'/gm),
+  ];
+  assert.equal(rows.length, 1, `want one extent of ${dir}/${name} on ${iso}:\n${out}`);
+  const [, xt, lba, size, path] = rows[0] as RegExpMatchArray;
+  assert.equal(xt, '0');
+  return { path: path as string, lba: Number(lba), size: Number(size) };
+}
+
+function isoExtract(iso: string, path: string, to: string): Buffer {
+  rmSync(to, { force: true });
+  execFileSync('xorriso', ['-osirrox', 'on', '-indev', iso, '-extract', path, to], { stdio: 'ignore' });
+  return readFileSync(to);
+}
+
+test(
+  "a tampered darksite (one flipped byte in tree's .deb on the ISO): the install stops at 'packages' with apt's Hash Sum mismatch",
+  { timeout: 1800_000 },
+  async () => {
+    // The copy differs from the built ISO in exactly one byte, in the middle of the .deb's data: the
+    // boot setup, the signed Release and the Packages index are the ones the build wrote.
+    const deb = isoExtent(ISO, `/${MEDIUM.apt}/pool`, 'tree_*.deb');
+    const tampered = join(WORK, 'tampered.iso');
+    execFileSync('cp', ['--reflink=auto', ISO, tampered]);
+    const at = deb.lba * 2048 + Math.floor(deb.size / 2);
+    const fd = openSync(tampered, 'r+');
+    try {
+      const b = Buffer.alloc(1);
+      assert.equal(readSync(fd, b, 0, 1, at), 1);
+      b[0] = (b[0] as number) ^ 0xff;
+      assert.equal(writeSync(fd, b, 0, 1, at), 1);
+    } finally {
+      closeSync(fd);
+    }
+    const good = isoExtract(ISO, deb.path, join(WORK, 'tree-good.deb'));
+    const bad = isoExtract(tampered, deb.path, join(WORK, 'tree-tampered.deb'));
+    assert.equal(bad.length, good.length);
+    const diff = [...good.keys()].filter((i) => good[i] !== bad[i]);
+    assert.deepEqual(diff, [Math.floor(deb.size / 2)], 'want exactly one flipped byte in the .deb');
+
+    const disk = join(WORK, 'neg-tamper.qcow2');
+    execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', disk, '16G']);
+    const r = await installPhase(exec, quietLog, {
+      iso: tampered,
+      workDir: WORK,
+      answersFile: answersFile('tamper', `${GOOD}KLDLOAD_EXTRA_PACKAGES=tree\n`),
+      disk,
+      timeoutSec: 1500,
+      name: 'neg-tamper',
+    });
+    assert.ok(!r.ok, 'the install succeeded from a tampered darksite');
+    assert.ok(r.refused, `the installer did not fail with its marker: ${r.detail}`);
+    const serial = readFileSync(r.serialLog, 'utf8');
+    // The tampered ISO booted and the installer ran up to the step that installs the extras.
+    assert.match(serial, /==> \[1\/\d+\] preflight:/);
+    assert.match(serial, /network done in/);
+    assert.match(serial, /==> \[\d+\/\d+\] packages: install tree from the signed darksite/);
+    // The verdict names the step, the failing command and apt's own reason.
+    assert.match(serial, /install failed in step 'packages'/);
+    assert.match(serial, /command: \$ chroot \/mnt apt-get .* install -y --no-install-recommends tree/);
+    assert.match(
+      serial,
+      /E: Failed to fetch file:\S+\/pool\/main\/t\/tree\/tree_\S+\.deb\s+Hash Sum mismatch/,
+    );
+    assert.match(serial, /Hashes of expected file:/);
+    // The failure path ran its cleanup (unmount, destroy the half-made pool, clear partition tables).
+    assert.match(serial, /cleaning up: unmount, destroy the half-made pool/);
+    assert.match(serial, /KLDLOAD-INSTALL-FAIL step=packages/);
+    assert.doesNotMatch(serial, /KLDLOAD-INSTALL-OK/);
+    assert.doesNotMatch(serial, /neg-Secret-123/, 'password reached the console');
+    rmSync(tampered, { force: true });
   },
 );
 

@@ -13,9 +13,9 @@ HOST="$(hostname)"
 kl_phase "datasets"
 # Content, logs and certificates each get a dataset: own snapshots, quotas and rollback. They exist
 # before the package so nginx's own files land inside them.
-ensure_dataset "${POOL}/srv/www" mountpoint=/srv/www
-ensure_dataset "${POOL}/srv/certs" mountpoint=/srv/certs
-ensure_dataset "${POOL}/var/log/nginx" com.sun:auto-snapshot=false
+ensure_dataset "${POOL}/srv/www" mountpoint=/srv/www recordsize=16K compression=zstd atime=off
+ensure_dataset "${POOL}/srv/certs" mountpoint=/srv/certs recordsize=4K
+ensure_dataset "${POOL}/var/log/nginx" recordsize=128K compression=zstd com.sun:auto-snapshot=false
 
 kl_phase "packages"
 pkg_install nginx nftables
@@ -48,44 +48,11 @@ else
 fi
 
 kl_phase "firewall"
-cat >/etc/nftables.conf <<'NFT'
-#!/usr/sbin/nft -f
-# Written by the kldload web role: ssh, http, https in; everything else dropped.
-flush ruleset
-table inet filter {
-  chain input {
-    type filter hook input priority filter; policy drop;
-    ct state established,related accept
-    iif lo accept
-    meta l4proto { icmp, ipv6-icmp } accept
-    udp dport { 68, 546 } accept
-    tcp dport { 22, 80, 443 } accept
-  }
-  chain forward {
-    type filter hook forward priority filter; policy drop;
-  }
-}
-NFT
-systemctl enable --now nftables.service
-systemctl reload-or-restart nftables.service
+fw_allow web tcp 80,443
+fw_apply
 
 kl_phase "snapshots"
-mkdir -p /etc/sanoid
-if ! grep -q "^\[${POOL}/srv/www\]" /etc/sanoid/sanoid.conf 2>/dev/null; then
-  cat >>/etc/sanoid/sanoid.conf <<SANOID
-[${POOL}/srv/www]
-  use_template = web
-  recursive = yes
-
-[template_web]
-  hourly = 24
-  daily = 14
-  monthly = 3
-  autosnap = yes
-  autoprune = yes
-SANOID
-fi
-systemctl enable --now sanoid.timer
+snapshot_schedule "${POOL}/srv/www" hourly=24 daily=14 monthly=3 recursive=yes
 
 kl_phase "service"
 systemctl enable nginx.service
@@ -97,5 +64,5 @@ verify_service_active nginx.service
 verify_port_listening 80
 verify_http http://127.0.0.1/ "kldload web role"
 verify_dataset "${POOL}/srv/www" mountpoint=/srv/www
-verify_service_active nftables.service
+verify_cmd "firewall: table inet kldload is loaded" nft list table inet kldload
 verify_summary

@@ -15,6 +15,7 @@ import { basename, join } from 'node:path';
 import { EXIT, KldloadError } from '../core/errors.ts';
 import { cacheDir } from '../core/paths.ts';
 import { postinstallLibDir } from '../postinstall/check.ts';
+import { BASE_PROVIDES, parseHeader } from '../postinstall/roles.ts';
 import { type PackageEntry, profilesDir, readPackageSet } from './package-sets.ts';
 
 /** The role library shipped with kldload: roles/<name>/role.sh and roles/<name>/packages.list. */
@@ -39,6 +40,51 @@ function checkRoles(roles: string[]): void {
       `--role ${unknown.join(', ')}: no such role; available: ${have.join(', ')}`,
       EXIT.badInput,
     );
+}
+
+function header(role: string, key: string): string[] {
+  const h = parseHeader(readFileSync(join(rolesDir(), role, 'role.sh'), 'utf8'));
+  return (h.get(key) ?? []).map((w) => w.word);
+}
+
+/**
+ * The selected roles plus every library role they need: a role whose `# requires:` names something
+ * no selected role (nor the base system) provides pulls in the library role that provides it
+ * (`--role xmpp` brings postgres and web). Order: as given, additions after their dependents' request.
+ */
+export function expandRoles(roles: string[], log?: (msg: string) => void): string[] {
+  checkRoles(roles);
+  const library = availableRoles();
+  const out = [...new Set(roles)];
+  for (let i = 0; i < out.length; i++) {
+    const role = out[i] as string;
+    for (const need of header(role, 'requires')) {
+      if (BASE_PROVIDES.includes(need)) continue;
+      if (out.some((r) => header(r, 'provides').includes(need))) continue;
+      const by = library.find((r) => header(r, 'provides').includes(need));
+      if (!by)
+        throw new KldloadError(
+          `--role ${role}: requires '${need}', which no library role provides; add a role that provides it to --payload`,
+          EXIT.badInput,
+        );
+      out.push(by);
+      log?.(`role ${role} requires '${need}': adding role ${by}`);
+    }
+  }
+  return out;
+}
+
+/**
+ * Packages Debian does not carry that ROLES use when the user supplies their .debs (`# wants-debs:`):
+ * role → names missing from HAVE. The build warns; the roles say the same on first boot.
+ */
+export function missingWantedDebs(roles: string[], have: Set<string>): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  for (const r of roles) {
+    const missing = header(r, 'wants-debs').filter((n) => !have.has(n));
+    if (missing.length) out.set(r, missing);
+  }
+  return out;
 }
 
 /** Packages the selected roles install on first boot: they go onto the darksite. */

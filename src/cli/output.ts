@@ -20,3 +20,13 @@ export function choice(allowed: readonly string[]) {
     return v;
   };
 }
+
+/** commander option parser for a whole number in [min, max]. */
+export function intIn(min: number, max: number) {
+  return (v: string) => {
+    const n = Number(v);
+    if (!/^\d+$/.test(v) || n < min || n > max)
+      throw new InvalidArgumentError(`must be a whole number from ${min} to ${max}`);
+    return n;
+  };
+}

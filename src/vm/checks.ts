@@ -30,6 +30,8 @@ sec firstboot-status; kldload firstboot status --json 2>&1 | tr -d ' \n'; echo
 sec pg; cd /; if command -v psql >/dev/null; then runuser -u postgres -- psql -tAc 'select 41+1' 2>&1; zfs get -H -o value recordsize "$POOL/postgres" 2>&1; fi
 sec role-log; grep -cE 'verification: all [0-9]+ checks passed' /var/log/kldload/postinstall.log 2>/dev/null || true
 sec darksite-left; test -e /var/lib/kldload/darksite && echo present || echo gone
+sec role-times; grep -ho '=== role [^ ]* done in [0-9]*s' /var/log/kldload/postinstall.log 2>/dev/null || true
+sec docker-run; if command -v docker >/dev/null; then for t in $(docker image ls --format '{{.Repository}}:{{.Tag}}' | grep '^kldload/'); do docker run --rm --network none "$t" 2>&1; done; fi
 `;
 
 export function parseReport(text: string): Map<string, string> {
@@ -62,6 +64,8 @@ export interface Expect {
   extra?: string[];
   /** Roles built into the ISO (--role), which first boot must have run and verified. */
   roles?: string[];
+  /** Container images built into the ISO (--image). */
+  images?: string[];
 }
 
 /** Dataset tree and properties the install promises (seed 003/004 and the spine issue). */
@@ -177,6 +181,13 @@ export function evaluate(report: Map<string, string>, e: Expect): CheckResult[] 
       r('darksite-left'),
     );
   }
+  if (roles.includes('docker') && e.images?.length) {
+    check(
+      'docker: an image from the ISO runs (zfs storage driver)',
+      r('docker-run').includes('kldload-image-ok'),
+      r('docker-run') || 'no output',
+    );
+  }
   if (roles.includes('postgres')) {
     const [answer, recordsize] = r('pg').split('\n');
     check(
@@ -195,5 +206,15 @@ export function evaluate(report: Map<string, string>, e: Expect): CheckResult[] 
     /^vfat\n(.*\n)*BOOTX64\.EFI/m.test(r('esp')),
     r('esp').replace(/\n/g, ' '),
   );
+  return out;
+}
+
+/** "=== role 25-docker.sh done in 81s" lines of the guest's postinstall.log → { docker: 81 }. */
+export function roleSeconds(report: Map<string, string>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const line of (report.get('role-times') ?? '').split('\n')) {
+    const m = /^=== role \d+-(.+)\.sh done in (\d+)s$/.exec(line.trim());
+    if (m?.[1] && m[2]) out[m[1]] = Number(m[2]);
+  }
   return out;
 }

@@ -5,7 +5,7 @@ import { EXIT, KldloadError } from '../core/errors.ts';
 import type { Executor } from '../core/exec.ts';
 import type { Logger } from '../core/log.ts';
 import { SEED_LABEL } from '../live/answers-source.ts';
-import { type CheckResult, evaluate, GUEST_REPORT, parseReport } from './checks.ts';
+import { type CheckResult, evaluate, GUEST_REPORT, parseReport, roleSeconds } from './checks.ts';
 import { freePort, ovmfArgs, QEMU_BASE, runVm } from './qemu.ts';
 
 export const TARGET_SERIAL = 'kltarget';
@@ -20,6 +20,8 @@ export interface TestOptions {
   bootTimeoutSec: number;
   /** Also reboot once and prove the first-boot script did not run again. */
   reboot: boolean;
+  /** Guest memory in MiB for the boots of the installed disk (roles like docker + prometheus want more). */
+  memoryMiB?: number;
 }
 
 export interface Phase {
@@ -35,6 +37,8 @@ export interface TestResult {
   checks: CheckResult[];
   workDir: string;
   logs: string[];
+  /** Seconds each role took on first boot, from the guest's postinstall.log. */
+  roleSeconds?: Record<string, number>;
 }
 
 export const DEFAULT_TEST_ANSWERS = `# kldload test: answers for the VM proof
@@ -197,7 +201,7 @@ async function isoImageInfo(
   exec: Executor,
   iso: string,
   work: string,
-): Promise<{ roles?: string[] } | undefined> {
+): Promise<{ roles?: string[]; images?: string[] } | undefined> {
   const out = join(work, 'image.json');
   const r = await exec.run(
     ['xorriso', '-osirrox', 'on', '-indev', iso, '-extract', '/kldload/image.json', out],
@@ -206,7 +210,7 @@ async function isoImageInfo(
     },
   );
   return r.exitCode === 0 && existsSync(out)
-    ? (JSON.parse(readFileSync(out, 'utf8')) as { roles?: string[] })
+    ? (JSON.parse(readFileSync(out, 'utf8')) as { roles?: string[]; images?: string[] })
     : undefined;
 }
 
@@ -288,7 +292,7 @@ export async function runTest(exec: Executor, log: Logger, o: TestOptions): Prom
     args: [
       ...QEMU_BASE,
       '-m',
-      '2048',
+      String(o.memoryMiB ?? 2048),
       ...ovmfArgs(join(W, 'vars-boot.fd')),
       '-drive',
       `file=${overlay},if=none,id=t,format=qcow2,cache=unsafe`,
@@ -319,6 +323,7 @@ export async function runTest(exec: Executor, log: Logger, o: TestOptions): Prom
     postinstallRuns: 1,
     extra: a.KLDLOAD_EXTRA_PACKAGES ?? [],
     roles,
+    images: image?.images ?? [],
   };
   const password = a.KLDLOAD_PASSWORD;
   /** Waits for boot to finish (first-boot service included), then reads the guest's report. */
@@ -339,7 +344,9 @@ export async function runTest(exec: Executor, log: Logger, o: TestOptions): Prom
   };
   if (up) {
     const t1 = Date.now();
-    res.checks.push(...evaluate(await report('boot1'), expect));
+    const first = await report('boot1');
+    res.checks.push(...evaluate(first, expect));
+    res.roleSeconds = roleSeconds(first);
     if (webPort) res.checks.push(await webCheck(webPort));
     phases.push({ name: 'checks', seconds: (Date.now() - t1) / 1000, ok: res.checks.every((c) => c.ok) });
     if (o.reboot) {
@@ -379,6 +386,9 @@ export function renderTest(r: TestResult): string {
         `phase ${p.name.padEnd(11)} ${p.seconds.toFixed(0).padStart(5)}s ${p.ok ? 'ok' : 'FAILED'}${p.detail ? ` (${p.detail})` : ''}`,
     ),
     ...r.checks.map((c) => `${c.ok ? 'PASS' : 'FAIL'} ${c.name}${c.detail ? ` — ${c.detail}` : ''}`),
+    ...Object.entries(r.roleSeconds ?? {}).map(
+      ([role, s]) => `role ${role.padEnd(12)} ${String(s).padStart(5)}s on first boot`,
+    ),
     `logs: ${r.logs.join(' ')}`,
     r.ok ? 'RESULT: PASS' : 'RESULT: FAIL',
   ];

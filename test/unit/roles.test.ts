@@ -4,13 +4,39 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } fro
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { assemblePayload, availableRoles, rolePackages, rolesDir } from '../../src/build/roles.ts';
+import {
+  assemblePayload,
+  availableRoles,
+  expandRoles,
+  missingWantedDebs,
+  rolePackages,
+  rolesDir,
+} from '../../src/build/roles.ts';
+import { SystemExecutor } from '../../src/core/exec.ts';
 import { safeRemove } from '../../src/core/fs.ts';
+import { resolveProfile, resolverIndex } from '../../src/darksite/resolve.ts';
+import { hostMirror, loadSuiteIndex } from '../../src/debian/archive.ts';
 import { check } from '../../src/postinstall/check.ts';
 
-test('the role library ships web and postgres, each with a package list', () => {
+const LIBRARY = [
+  'bastion',
+  'ci-runner',
+  'docker',
+  'k8s-node',
+  'mail',
+  'monitoring',
+  'nfs',
+  'postgres',
+  'vpn-gateway',
+  'web',
+  'workstation',
+  'xmpp',
+];
+
+test('the role library ships every role of the issue, each with a package list', () => {
   const roles = availableRoles();
-  for (const r of ['web', 'postgres']) {
+  assert.deepEqual(roles, LIBRARY);
+  for (const r of roles) {
     assert.ok(roles.includes(r), `${r} missing from ${rolesDir()}`);
     assert.ok(existsSync(join(rolesDir(), r, 'packages.list')));
   }
@@ -73,3 +99,54 @@ test('--image: tarballs go to images/ in the payload; anything else is refused',
   assert.throws(() => assemblePayload(undefined, [], [join(dir, 'notatar.tar')]), /not a tar archive/);
   assert.throws(() => assemblePayload(undefined, [], [join(dir, 'missing.tar')]), /no such file/);
 });
+
+test('a role pulls in the library roles it requires; roles the base provides for need nothing', () => {
+  const notes: string[] = [];
+  assert.deepEqual(
+    expandRoles(['xmpp'], (m) => notes.push(m)),
+    ['xmpp', 'postgres', 'web'],
+  );
+  assert.deepEqual(notes, [
+    "role xmpp requires 'postgres': adding role postgres",
+    "role xmpp requires 'web': adding role web",
+  ]);
+  assert.deepEqual(expandRoles(['ci-runner']), ['ci-runner', 'docker']);
+  assert.deepEqual(
+    expandRoles(['docker', 'ci-runner']),
+    ['docker', 'ci-runner'],
+    'already selected: nothing added',
+  );
+  assert.deepEqual(expandRoles(['web', 'web']), ['web'], 'duplicates collapse');
+  assert.throws(() => expandRoles(['nosuch']), /--role nosuch: no such role/);
+});
+
+test('packages Debian lacks are named per role when not supplied', () => {
+  const none = missingWantedDebs(['k8s-node', 'ci-runner', 'monitoring', 'web'], new Set());
+  assert.deepEqual(Object.fromEntries(none), {
+    'k8s-node': ['kubeadm', 'kubelet', 'cri-tools'],
+    'ci-runner': ['gitlab-runner'],
+    monitoring: ['grafana'],
+  });
+  const some = missingWantedDebs(['k8s-node', 'ci-runner'], new Set(['kubeadm', 'kubelet', 'gitlab-runner']));
+  assert.deepEqual(Object.fromEntries(some), { 'k8s-node': ['cri-tools'] });
+});
+
+test(
+  'real trixie index: every role package list resolves, for the server and the core profile',
+  { timeout: 300_000 },
+  async () => {
+    const ri = resolverIndex(await loadSuiteIndex(new SystemExecutor(), hostMirror(), 'trixie'));
+    for (const profile of ['server', 'core']) {
+      const r = resolveProfile(
+        ri,
+        profile,
+        rolePackages(availableRoles()).map((p) => p.name),
+      );
+      assert.deepEqual(
+        r.errors.map((e) => `${e.message} (${e.chain.join(' ← ')})`),
+        [],
+        profile,
+      );
+    }
+  },
+);

@@ -243,6 +243,39 @@ retry() {
   done
 }
 
+# apt options that make the darksite the only source, when it is on disk (one per line).
+_kl_apt_src() {
+  local list="${KLDLOAD_DARKSITE_LIST:-/etc/kldload/darksite.list}"
+  if [[ -r "$list" ]]; then
+    mkdir -p /run/kldload/apt-empty.d
+    printf '%s\n' -o "Dir::Etc::SourceList=${list}" -o Dir::Etc::SourceParts=/run/kldload/apt-empty.d
+  fi
+}
+
+_kl_apt_update() {
+  local -a src
+  if [[ -z "$_KL_APT_UPDATED" && "${KLDLOAD_APT_UPDATE:-1}" != 0 ]]; then
+    mapfile -t src < <(_kl_apt_src)
+    retry "${1:-3}" "${2:-5}" apt-get "${src[@]}" update -q
+    _KL_APT_UPDATED=1
+  fi
+}
+
+# pkg_available PACKAGE — true when apt (on first boot: the darksite) can install PACKAGE. For
+# packages Debian does not carry and the user may supply as .deb files (kubeadm, gitlab-runner).
+pkg_available() {
+  local -a src
+  local cand
+  case "${KLDLOAD_DISTRO:-debian}" in
+    debian | ubuntu) ;;
+    *) die "pkg_available: only apt-based distros are supported (KLDLOAD_DISTRO=${KLDLOAD_DISTRO})" ;;
+  esac
+  _kl_apt_update
+  mapfile -t src < <(_kl_apt_src)
+  cand="$(apt-cache "${src[@]}" policy "$1" 2>/dev/null | awk '$1 == "Candidate:" { print $2; exit }')" || cand=""
+  [[ -n "$cand" && "$cand" != "(none)" ]]
+}
+
 # pkg_install PACKAGE… — install with the distro's package manager (retried: mirrors hiccup).
 pkg_install() {
   if (($# == 0)); then
@@ -255,16 +288,9 @@ pkg_install() {
       local -x DEBIAN_FRONTEND=noninteractive APT_LISTCHANGES_FRONTEND=none
       # On first boot the darksite (the ISO's signed repository, copied to the disk) is the only
       # source: nothing is downloaded at deploy time, and a missing network cannot fail a role.
-      local -a src=()
-      local list="${KLDLOAD_DARKSITE_LIST:-/etc/kldload/darksite.list}"
-      if [[ -r "$list" ]]; then
-        mkdir -p /run/kldload/apt-empty.d
-        src=(-o "Dir::Etc::SourceList=${list}" -o Dir::Etc::SourceParts=/run/kldload/apt-empty.d)
-      fi
-      if [[ -z "$_KL_APT_UPDATED" && "${KLDLOAD_APT_UPDATE:-1}" != 0 ]]; then
-        retry "$tries" "$delay" apt-get "${src[@]}" update -q
-        _KL_APT_UPDATED=1
-      fi
+      local -a src
+      _kl_apt_update "$tries" "$delay"
+      mapfile -t src < <(_kl_apt_src)
       retry "$tries" "$delay" apt-get "${src[@]}" install -y -q --no-install-recommends \
         -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold "$@"
       ;;
@@ -522,6 +548,202 @@ verify_summary() {
     return 1
   fi
   log "verification: all ${KL_VERIFY_PASSED} checks passed"
+}
+
+# verify_cmd DESCRIPTION COMMAND… — PASS when COMMAND succeeds; FAIL shows its last output lines.
+verify_cmd() {
+  if (($# < 2)); then
+    _kl_fail "usage: verify_cmd DESCRIPTION COMMAND…"
+    return 1
+  fi
+  local what=$1 out rc=0
+  shift
+  out="$("$@" 2>&1)" || rc=$?
+  if ((rc == 0)); then
+    _kl_pass "$what"
+    return 0
+  fi
+  _kl_fail "${what} (exit ${rc}: $(printf '%s' "$out" | tail -n 3 | tr '\n' ' '))"
+  return 1
+}
+
+# ── Secrets ──────────────────────────────────────────────────────────────────────────────────────────
+
+# secret_get NAME [LENGTH=32] — print the secret NAME, generating it on first use into
+# $KLDLOAD_SECRETS_DIR/NAME (0600 under a 0700 root-only folder). Never logged: capture it with $(…).
+secret_get() {
+  local name=$1 len=${2:-32} dir="${KLDLOAD_SECRETS_DIR:-/root/kldload-secrets}" value
+  if ! [[ "$name" =~ ^[A-Za-z0-9_.-]+$ && "$len" =~ ^[0-9]+$ ]]; then
+    die "secret_get: NAME must be [A-Za-z0-9_.-]+ and LENGTH a number (got '${name}' '${len}')"
+  fi
+  if [[ ! -s "${dir}/${name}" ]]; then
+    (umask 077 && mkdir -p -- "$dir")
+    # head closes the pipe early on purpose; tr's SIGPIPE is not an error here.
+    value="$(set +o pipefail && LC_ALL=C tr -dc 'A-Za-z0-9' </dev/urandom | head -c "$len")"
+    (umask 077 && printf '%s\n' "$value" >"${dir}/${name}.tmp" && mv -f -- "${dir}/${name}.tmp" "${dir}/${name}")
+    # To stderr: stdout is the secret itself, for $(…).
+    log "secret ${name}: generated into ${dir}/${name} (0600)" >&2
+  fi
+  head -n 1 -- "${dir}/${name}"
+}
+
+# ── Firewall ─────────────────────────────────────────────────────────────────────────────────────────
+# Roles add rules; fw_apply turns all of them into one nftables table, `inet kldload`. Only that table
+# is ever replaced: rules of docker, kube-proxy or libvirt in their own tables stay. The base input
+# policy is drop with established, loopback, ICMP, DHCP and SSH allowed.
+#   fw_allow web tcp 80,443                 input: accept these ports (any source)
+#   fw_allow nfs tcp 2049 10.0.0.0/8        input: accept from a network only
+#   fw_rule vpn forward 'iifname "wg0" accept'
+#   fw_rule vpn postrouting 'oifname "eth0" masquerade'
+#   fw_apply
+
+_kl_fw_dir() {
+  printf '%s\n' "${KLDLOAD_FW_DIR:-/etc/kldload/nftables.d}"
+}
+
+# fw_rule NAME CHAIN RULE — add RULE (nft syntax) to CHAIN (input, forward, prerouting, postrouting)
+# under NAME (usually the role). Adding the same rule again changes nothing.
+fw_rule() {
+  if (($# != 3)); then
+    die "usage: fw_rule NAME CHAIN 'RULE'"
+  fi
+  local name=$1 chain=$2 rule=$3 dir file
+  if ! [[ "$name" =~ ^[A-Za-z0-9_-]+$ ]]; then
+    die "fw_rule: NAME '${name}' must be [A-Za-z0-9_-]+"
+  fi
+  case "$chain" in
+    input | forward | prerouting | postrouting) ;;
+    *) die "fw_rule: CHAIN '${chain}' must be input, forward, prerouting or postrouting" ;;
+  esac
+  local open="${rule//[^\{]/}" close="${rule//[^\}]/}"
+  if [[ -z "${rule//[[:space:]]/}" || "$rule" == *$'\n'* || "$rule" == *\;* || ${#open} -ne ${#close} ]]; then
+    die "fw_rule: one rule per call: no newline or semicolon, balanced braces (got '${rule}')"
+  fi
+  dir="$(_kl_fw_dir)"
+  file="${dir}/${name}.${chain}"
+  mkdir -p -- "$dir"
+  if ! grep -qxF -- "$rule" "$file" 2>/dev/null; then
+    printf '%s\n' "$rule" >>"$file"
+    log "firewall: ${chain} += ${rule} (${name})"
+  fi
+}
+
+# fw_allow NAME tcp|udp PORT[,PORT|LOW-HIGH…] [SOURCE_CIDR] — accept incoming connections.
+fw_allow() {
+  if (($# < 3 || $# > 4)); then
+    die "usage: fw_allow NAME tcp|udp PORTS [SOURCE_CIDR]"
+  fi
+  local name=$1 proto=$2 ports=$3 from=${4:-} rule p
+  local -a set
+  if [[ "$proto" != tcp && "$proto" != udp ]]; then
+    die "fw_allow: protocol '${proto}' must be tcp or udp"
+  fi
+  IFS=, read -r -a set <<<"$ports"
+  for p in "${set[@]}"; do
+    if ! [[ "$p" =~ ^[0-9]{1,5}(-[0-9]{1,5})?$ ]]; then
+      die "fw_allow: port '${p}' must be a number or LOW-HIGH"
+    fi
+  done
+  rule="${proto} dport { ${ports//,/, } } accept"
+  if [[ -n "$from" ]]; then
+    if [[ "$from" =~ ^[0-9.]+(/[0-9]{1,2})?$ ]]; then
+      rule="ip saddr ${from} ${rule}"
+    elif [[ "$from" =~ ^[0-9A-Fa-f:]+(/[0-9]{1,3})?$ ]]; then
+      rule="ip6 saddr ${from} ${rule}"
+    else
+      die "fw_allow: source '${from}' must be an IPv4 or IPv6 address or CIDR"
+    fi
+  fi
+  fw_rule "$name" input "$rule"
+}
+
+# Prints the rule files of CHAIN as indented lines, each group headed by its name.
+_kl_fw_chain_rules() {
+  local chain=$1 f
+  for f in "$(_kl_fw_dir)"/*."$chain"; do
+    if [[ -s "$f" ]]; then
+      printf '    # %s\n' "$(basename -- "$f" ".${chain}")"
+      sed 's/^/    /' -- "$f"
+    fi
+  done
+}
+
+# fw_apply — write $KLDLOAD_NFT_CONF (/etc/nftables.conf), check it with nft -c, load it, and enable
+# nftables.service so it is loaded at boot. Loaded with `nft -f`, never `systemctl restart nftables`:
+# the unit's stop action flushes the whole ruleset, other tables included.
+fw_apply() {
+  local conf="${KLDLOAD_NFT_CONF:-/etc/nftables.conf}" fwd pre post tmp
+  fwd="$(_kl_fw_chain_rules forward)"
+  pre="$(_kl_fw_chain_rules prerouting)"
+  post="$(_kl_fw_chain_rules postrouting)"
+  tmp="${conf}.kldload-new"
+  {
+    printf '#!/usr/sbin/nft -f\n'
+    printf '# Written by kldload fw_apply from %s/*.{input,forward,prerouting,postrouting}.\n' "$(_kl_fw_dir)"
+    printf '# Edit those files (or call fw_allow / fw_rule) and run fw_apply again; do not edit this file.\n'
+    printf '# Only the table inet kldload is replaced; tables of docker, kube-proxy and others are left alone.\n'
+    printf 'table inet kldload\ndelete table inet kldload\n'
+    printf 'table inet kldload {\n'
+    printf '  chain input {\n    type filter hook input priority filter; policy drop;\n'
+    printf '    ct state established,related accept\n    ct state invalid drop\n    iif lo accept\n'
+    printf '    meta l4proto { icmp, ipv6-icmp } accept\n    udp dport { 68, 546 } accept\n'
+    printf '    tcp dport 22 accept\n'
+    _kl_fw_chain_rules input
+    printf '  }\n'
+    if [[ -n "$fwd" ]]; then
+      # Forwarding is refused unless a role allows it (a VPN hub, a router).
+      printf '  chain forward {\n    type filter hook forward priority filter; policy drop;\n'
+      printf '    ct state established,related accept\n%s\n  }\n' "$fwd"
+    fi
+    if [[ -n "$pre" ]]; then
+      printf '  chain prerouting {\n    type nat hook prerouting priority dstnat; policy accept;\n%s\n  }\n' "$pre"
+    fi
+    if [[ -n "$post" ]]; then
+      printf '  chain postrouting {\n    type nat hook postrouting priority srcnat; policy accept;\n%s\n  }\n' "$post"
+    fi
+    printf '}\n'
+  } >"$tmp"
+  if ! nft -c -f "$tmp"; then
+    die "fw_apply: nft rejected the generated rules (kept in ${tmp}); fix the rule files in $(_kl_fw_dir)"
+  fi
+  mv -f -- "$tmp" "$conf"
+  nft -f "$conf"
+  systemctl enable nftables.service
+  log "firewall: ${conf} loaded (table inet kldload)"
+}
+
+# ── Snapshot schedules ───────────────────────────────────────────────────────────────────────────────
+
+# snapshot_schedule DATASET [key=value…] — a sanoid policy for DATASET (hourly= daily= monthly=
+# yearly= autosnap= autoprune= recursive=), written once to $KLDLOAD_SANOID_CONF; sanoid.timer enabled.
+# autoprune=no keeps every snapshot (an audit trail).
+snapshot_schedule() {
+  if (($# < 1)); then
+    die "usage: snapshot_schedule DATASET [key=value…]"
+  fi
+  local ds=$1 kv conf="${KLDLOAD_SANOID_CONF:-/etc/sanoid/sanoid.conf}"
+  shift
+  for kv in "$@"; do
+    if ! [[ "$kv" =~ ^(hourly|daily|weekly|monthly|yearly|frequently|autosnap|autoprune|recursive)=[A-Za-z0-9]+$ ]]; then
+      die "snapshot_schedule: '${kv}' is not one of hourly= daily= weekly= monthly= yearly= frequently= autosnap= autoprune= recursive="
+    fi
+  done
+  mkdir -p -- "$(dirname -- "$conf")"
+  if grep -qxF -- "[${ds}]" "$conf" 2>/dev/null; then
+    log "snapshots: ${ds} already scheduled in ${conf}"
+  else
+    {
+      printf '\n[%s]\n' "$ds"
+      if [[ " $* " != *" autosnap="* ]]; then
+        printf '  autosnap = yes\n'
+      fi
+      for kv in "$@"; do
+        printf '  %s = %s\n' "${kv%%=*}" "${kv#*=}"
+      done
+    } >>"$conf"
+    log "snapshots: ${ds} scheduled (${*:-sanoid defaults})"
+  fi
+  systemctl enable --now sanoid.timer
 }
 
 # ── Manifest ─────────────────────────────────────────────────────────────────────────────────────────

@@ -5,7 +5,7 @@ import { Logger } from '../../core/log.ts';
 import { cacheDir } from '../../core/paths.ts';
 import { utcStamp } from '../../live/facts.ts';
 import { renderTest, runTest } from '../../vm/harness.ts';
-import type { CommandResult } from '../output.ts';
+import { type CommandResult, intIn } from '../output.ts';
 
 export function testCommand(
   program: Command,
@@ -19,9 +19,10 @@ export function testCommand(
       'answers.env to install with (needs KLDLOAD_PASSWORD; disk and ssh key are set by the test)',
     )
     .option('--workdir <dir>', 'where disks and serial logs are kept')
-    .option('--install-timeout <s>', 'seconds for the install phase', '1800')
-    .option('--boot-timeout <s>', 'seconds for each boot', '900')
+    .option('--install-timeout <s>', 'seconds for the install phase', intIn(60, 86400), 1800)
+    .option('--boot-timeout <s>', 'seconds for each boot', intIn(60, 86400), 900)
     .option('--no-reboot', 'skip the second boot')
+    .option('--memory <MiB>', 'guest memory for the installed system', intIn(1024, 16384), 2048)
     .option('--json', 'machine-readable result')
     .action(
       (
@@ -29,9 +30,10 @@ export function testCommand(
         o: {
           answers?: string;
           workdir?: string;
-          installTimeout: string;
-          bootTimeout: string;
+          installTimeout: number;
+          bootTimeout: number;
           reboot: boolean;
+          memory: number;
           json?: boolean;
         },
       ) =>
@@ -42,9 +44,10 @@ export function testCommand(
             iso,
             workDir,
             ...(o.answers ? { answers: o.answers } : {}),
-            installTimeoutSec: Number(o.installTimeout),
-            bootTimeoutSec: Number(o.bootTimeout),
+            installTimeoutSec: o.installTimeout,
+            bootTimeoutSec: o.bootTimeout,
             reboot: o.reboot,
+            memoryMiB: o.memory,
           });
           return { exitCode: r.ok ? 0 : 1, json: r, text: renderTest(r) };
         }, !!o.json),

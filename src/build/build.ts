@@ -12,7 +12,14 @@ import { inspectDebs, payloadDebs, type SuppliedDeb } from '../darksite/supplied
 import { loadSuiteIndex } from '../debian/archive.ts';
 import { check, formatFinding, postinstallLibDir } from '../postinstall/check.ts';
 import { writeIso } from './iso.ts';
-import { type Profile, profilePackages, profilesDir } from './package-sets.ts';
+import {
+  entryText,
+  mergeEntries,
+  type PackageEntry,
+  type Profile,
+  profilePackages,
+  profilesDir,
+} from './package-sets.ts';
 import { assemblePayload, rolePackages } from './roles.ts';
 import { ensureRootfs, type RootfsSpec } from './rootfs.ts';
 import { ensureZfsModuleDeb, type KernelFacts, kernelFacts, moduleDebPath } from './zfs-module.ts';
@@ -40,6 +47,8 @@ export interface BuildOptions {
 /** Darksite inputs checked before any work: the user's .debs and signing key. */
 interface DarksiteInputs {
   supplied: SuppliedDeb[];
+  /** Profile, --packages and role entries with their file:line and backports pins. */
+  packageSet: PackageEntry[];
   signingKey?: SigningKey;
 }
 
@@ -212,9 +221,13 @@ export async function build(exec: Executor, log: Logger, o: BuildOptions): Promi
         ...o,
         ...(payload ? { payload } : {}),
         // Role packages ride on the darksite; first boot installs them offline.
-        extraPackages: [...o.extraPackages, ...rolePackages(o.roles).map((p) => p.name)],
+        extraPackages: [...o.extraPackages, ...rolePackages(o.roles).map(entryText)],
       },
-      { supplied, ...(signingKey ? { signingKey } : {}) },
+      {
+        supplied,
+        packageSet: mergeEntries([...profilePackages(o.profile, o.extraPackages), ...rolePackages(o.roles)]),
+        ...(signingKey ? { signingKey } : {}),
+      },
     );
   } finally {
     release();
@@ -251,6 +264,7 @@ async function buildLocked(
         extra: o.extraPackages,
         localDebs: [deb],
         supplied: ds.supplied,
+        packageSet: ds.packageSet,
         ...(ds.signingKey ? { signingKey: ds.signingKey } : {}),
       }),
     (d) => d.cached,

@@ -13,6 +13,36 @@ export interface PackageEntry {
   name: string;
   /** Where the name came from, for error messages: file:line. */
   from: string;
+  /** `name/backports`: the darksite takes it (and the dependencies that need it) from <suite>-backports. */
+  pin?: 'backports';
+}
+
+const BACKPORTS = '/backports';
+const ENTRY_RULE =
+  'a Debian package name (lowercase a-z 0-9 + - .), optionally name=version or name/backports';
+
+/** One word of a package set (`name`, `name=version`, `name/backports`), or undefined if invalid. */
+export function parseEntry(word: string, from: string): PackageEntry | undefined {
+  const pinned = word.endsWith(BACKPORTS);
+  const name = pinned ? word.slice(0, -BACKPORTS.length) : word;
+  if (!NAME.test(name) || (pinned && name.includes('='))) return undefined;
+  return pinned ? { name, from, pin: 'backports' } : { name, from };
+}
+
+/** How an entry is written in a set file or --packages (the inverse of parseEntry). */
+export function entryText(p: PackageEntry): string {
+  return p.pin ? `${p.name}/${p.pin}` : p.name;
+}
+
+/** One entry per name, first mention kept; a backports pin anywhere pins the name. */
+export function mergeEntries(list: readonly PackageEntry[]): PackageEntry[] {
+  const out = new Map<string, PackageEntry>();
+  for (const p of list) {
+    const had = out.get(p.name);
+    if (!had) out.set(p.name, p);
+    else if (p.pin && !had.pin) out.set(p.name, { ...had, pin: p.pin, from: p.from });
+  }
+  return [...out.values()];
 }
 
 /** The repository's profiles/ folder, both from source (src/build) and from the bundle (dist/). */
@@ -41,13 +71,10 @@ export function readPackageSet(file: string, seen = new Set<string>()): PackageE
         out.push(...readPackageSet(join(dirname(abs), inc[1]), seen));
         return;
       }
-      for (const name of line.split(/\s+/)) {
-        if (!NAME.test(name))
-          throw new KldloadError(
-            `${where}: '${name}' is not a valid Debian package name (lowercase a-z 0-9 + - .)`,
-            EXIT.badInput,
-          );
-        out.push({ name, from: where });
+      for (const word of line.split(/\s+/)) {
+        const e = parseEntry(word, where);
+        if (!e) throw new KldloadError(`${where}: '${word}' is not ${ENTRY_RULE}`, EXIT.badInput);
+        out.push(e);
       }
     });
   return out;
@@ -55,15 +82,10 @@ export function readPackageSet(file: string, seen = new Set<string>()): PackageE
 
 export function profilePackages(profile: string, extra: string[] = []): PackageEntry[] {
   const list = readPackageSet(join(profilesDir(), `${profile}.list`));
-  for (const name of extra) {
-    if (!NAME.test(name))
-      throw new KldloadError(`--packages: '${name}' is not a valid Debian package name`, EXIT.badInput);
-    list.push({ name, from: '--packages' });
+  for (const word of extra) {
+    const e = parseEntry(word, '--packages');
+    if (!e) throw new KldloadError(`--packages: '${word}' is not ${ENTRY_RULE}`, EXIT.badInput);
+    list.push(e);
   }
-  const seen = new Set<string>();
-  return list.filter((p) => {
-    if (seen.has(p.name)) return false;
-    seen.add(p.name);
-    return true;
-  });
+  return mergeEntries(list);
 }

@@ -5,15 +5,18 @@ import { EXIT, KldloadError } from '../core/errors.ts';
 import type { Executor } from '../core/exec.ts';
 import type { Logger } from '../core/log.ts';
 import { cacheDir, contentKey } from '../core/paths.ts';
-import type { SuiteIndex } from '../debian/archive.ts';
-import { parseControl } from '../debian/control.ts';
+import { loadSuiteIndex, type SuiteIndex } from '../debian/archive.ts';
+import { parseControl, type Stanza } from '../debian/control.ts';
+import { type BackportsChoice, pinBackports } from './backports.ts';
 import { fetchDebs } from './fetch.ts';
 import { ensureSigningKey, type RepoDeb, type SigningKey, simulateInstall, writeRepo } from './repo.ts';
 import {
+  buildIndex,
   type ProfileResolution,
+  type Request,
   type ResolveError,
   type ResolveOptions,
-  resolverIndexWith,
+  resolverIndex,
   resolveSet,
 } from './resolve.ts';
 import { type SuppliedDeb, suppliedLabel } from './supplied.ts';
@@ -51,6 +54,56 @@ export interface DarksiteResult {
   supplied: { name: string; version: string; arch: string; file: string }[];
   /** Fingerprint of the key that signed the repository. */
   signer: string;
+  /** Packages taken from <suite>-backports (name/backports pins and what they need). */
+  backports: DarksiteResolution['backports'];
+}
+
+export interface DarksiteResolution extends ProfileResolution {
+  /** Packages taken from <suite>-backports, with why (a pin's file:line, or the dependency). */
+  backports: { name: string; version: string; reason: string }[];
+}
+
+/**
+ * The darksite's closure: the requests over the suite's index, with `name/backports` pins taken
+ * from <suite>-backports (fetched and verified only when a pin asks for it) and the user's .debs
+ * as candidates that replace archive packages of the same name.
+ */
+export async function resolveDarksite(
+  exec: Executor,
+  index: SuiteIndex,
+  o: { requests: readonly Request[]; supplied?: readonly SuppliedDeb[]; resolve?: ResolveOptions },
+): Promise<DarksiteResolution> {
+  const supplied = o.supplied ?? [];
+  const pins = o.requests.filter((r) => r.pin === 'backports');
+  let stanzas: readonly Stanza[] | undefined;
+  let bpo: BackportsChoice | undefined;
+  if (pins.length) {
+    const b = await loadSuiteIndex(exec, index.mirror, `${index.suite}-backports`);
+    bpo = pinBackports(
+      { stanzas: index.packages, index: resolverIndex(index) },
+      b.packages,
+      pins,
+      index.suite,
+    );
+    stanzas = bpo.stanzas;
+  }
+  if (supplied.length) {
+    const names = new Set(supplied.map((d) => d.name));
+    stanzas = [
+      ...(stanzas ?? index.packages).filter((s) => !names.has(s.get('Package') ?? '')),
+      ...supplied.map((d) => d.stanza),
+    ];
+  }
+  const ri = stanzas ? buildIndex(stanzas) : resolverIndex(index);
+  const res = resolveSet(ri, o.requests, o.resolve);
+  const chosen = bpo?.chosen ?? new Map<string, string>();
+  return {
+    ...res,
+    errors: [...(bpo?.errors ?? []), ...res.errors],
+    backports: res.packages
+      .filter((p) => chosen.has(p.name) && !supplied.some((d) => d.name === p.name))
+      .map((p) => ({ name: p.name, version: p.version, reason: chosen.get(p.name) ?? '' })),
+  };
 }
 
 /** A resolver failure, worded for the user: a supplied .deb's missing dependency names the file. */
@@ -89,14 +142,11 @@ export async function buildDarksite(
     ...(o.packageSet ?? profilePackages(o.profile, o.extra)),
     ...supplied.map((d) => ({ name: d.name, from: suppliedLabel(d) })),
   ];
-  const res = resolveSet(
-    resolverIndexWith(
-      index,
-      supplied.map((d) => d.stanza),
-    ),
+  const res = await resolveDarksite(exec, index, {
     requests,
-    o.resolve,
-  );
+    supplied,
+    ...(o.resolve ? { resolve: o.resolve } : {}),
+  });
   if (res.errors.length)
     throw new KldloadError(
       `darksite: cannot resolve ${o.profile}:\n${res.errors.map((e) => `  ${resolveErrorText(e, supplied)}`).join('\n')}`,
@@ -124,6 +174,7 @@ export async function buildDarksite(
     resolution: { warnings: res.warnings, totals: res.totals },
     supplied: supplied.map((d) => ({ name: d.name, version: d.version, arch: d.arch, file: d.path })),
     signer: signing.fingerprint,
+    backports: res.backports,
   };
   if (existsSync(join(dir, 'dists', o.suite, 'InRelease'))) {
     log.info(`darksite: cached repository ${key} (${base.packages} packages)`);

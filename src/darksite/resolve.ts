@@ -63,6 +63,8 @@ export interface ResolverIndex {
 export interface Request {
   name: string;
   from: string;
+  /** `name/backports` in a package set: see backports.ts (the resolver itself ignores it). */
+  pin?: 'backports';
 }
 
 export interface ResolveOptions {
@@ -488,20 +490,6 @@ export function resolverIndex(index: SuiteIndex, arch = 'amd64'): ResolverIndex 
  * zfs-modules, so zfs-initramfs / zfsutils-linux never pull zfs-dkms and a compiler onto the mirror.
  */
 export const LOCAL_PROVIDES = ['zfs-modules'] as const;
-
-/**
- * The resolver index of a suite plus local packages (supplied .debs, as Packages stanzas). A local
- * package replaces the archive's package of the same name, Provides included.
- */
-export function resolverIndexWith(
-  index: SuiteIndex,
-  local: readonly Stanza[],
-  arch = 'amd64',
-): ResolverIndex {
-  if (!local.length) return resolverIndex(index, arch);
-  const names = new Set(local.map((s) => s.get('Package')));
-  return buildIndex([...index.packages.filter((s) => !names.has(s.get('Package'))), ...local], arch);
-}
 
 /** The closure of explicit requests with count and download size. */
 export function resolveSet(

@@ -71,19 +71,26 @@ export async function loadSuiteIndex(
   }
   const packages: Stanza[] = [];
   for (const comp of components) {
-    const rel = `${comp}/binary-${arch}/Packages.gz`;
-    const want = sums.get(rel);
-    if (!want) throw new KldloadError(`${suite} Release does not list ${rel}`);
-    const cached = join(dir, `${want}.gz`);
-    let data: Uint8Array;
-    if (existsSync(cached)) data = readFileSync(cached);
-    else {
-      data = await fetchBytes(`${mirror}/dists/${suite}/${rel}`);
+    // Suites list different encodings (trixie: .gz; trixie-backports: .xz and plain only).
+    const base = `${comp}/binary-${arch}/Packages`;
+    const ext = ['.gz', '.xz', ''].find((e) => sums.has(`${base}${e}`));
+    if (ext === undefined) throw new KldloadError(`${suite} Release does not list ${base}(.gz|.xz)`);
+    const rel = `${base}${ext}`;
+    const want = sums.get(rel) as string;
+    const cached = join(dir, `${want}${ext}`);
+    if (!existsSync(cached)) {
+      const data = await fetchBytes(`${mirror}/dists/${suite}/${rel}`);
       if (sha256(data) !== want) throw new KldloadError(`${rel}: SHA256 mismatch against the signed Release`);
       writeFileSync(`${cached}.tmp`, data);
       renameSync(`${cached}.tmp`, cached);
     }
-    packages.push(...parseControl(gunzipSync(data).toString('utf8')));
+    const text =
+      ext === '.gz'
+        ? gunzipSync(readFileSync(cached)).toString('utf8')
+        : ext === '.xz'
+          ? (await exec.run(['xz', '-dc', cached])).stdout
+          : readFileSync(cached, 'utf8');
+    packages.push(...parseControl(text));
   }
   return { mirror, suite, release, packages };
 }

@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -51,6 +51,7 @@ before(async () => {
 
 after(() => {
   for (const h of homes) killAgent(h);
+  rmSync(work, { recursive: true, force: true });
 });
 
 const opts = (signingKey?: SigningKey): DarksiteOptions => ({

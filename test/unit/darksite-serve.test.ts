@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -47,6 +47,7 @@ before(async () => {
 after(async () => {
   await s?.close();
   killAgent(join(work, 'gnupg'));
+  rmSync(work, { recursive: true, force: true });
 });
 
 /** One raw HTTP request (the path goes out exactly as written, `..` included). */

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -78,7 +78,10 @@ before(async () => {
   ]);
 });
 
-after(() => killAgent(join(work, 'gnupg')));
+after(() => {
+  killAgent(join(work, 'gnupg'));
+  rmSync(work, { recursive: true, force: true });
+});
 
 const opts = (s: SuppliedDeb[]): DarksiteOptions => ({
   mirror,

@@ -4,9 +4,8 @@ import { PROFILES, profilePackages } from '../../build/package-sets.ts';
 import { kernelFacts, moduleDebPath } from '../../build/zfs-module.ts';
 import { SystemExecutor } from '../../core/exec.ts';
 import { Logger } from '../../core/log.ts';
-import { buildDarksite } from '../../darksite/darksite.ts';
+import { buildDarksite, resolveDarksite } from '../../darksite/darksite.ts';
 import { listRepo, REPO, suppliedSigningKey, verifyRepo } from '../../darksite/repo.ts';
-import { resolverIndexWith, resolveSet } from '../../darksite/resolve.ts';
 import { DEFAULT_LISTEN, parseListen, servedSourcesLine, serveRepo } from '../../darksite/serve.ts';
 import { inspectDebs, type SuppliedDeb, suppliedLabel } from '../../darksite/supplied.ts';
 import { hostMirror, loadSuiteIndex } from '../../debian/archive.ts';
@@ -57,19 +56,17 @@ export function darksiteCommand(program: Command, run: Run) {
         const supplied = await checkDebs(exec, o.deb);
         const index = await loadSuiteIndex(exec, o.mirror ?? hostMirror(), o.suite);
         const t0 = performance.now();
-        const r = resolveSet(
-          resolverIndexWith(
-            index,
-            supplied.map((d) => d.stanza),
-          ),
-          [
+        const r = await resolveDarksite(exec, index, {
+          requests: [
             ...profilePackages(o.profile, o.packages.split(',').filter(Boolean)),
             ...supplied.map((d) => ({ name: d.name, from: suppliedLabel(d) })),
           ],
-        );
+          supplied,
+        });
         const ms = performance.now() - t0;
         const text = [
           ...r.packages.map((p) => `${p.name}=${p.version} ${p.arch} ${p.size} ${p.sha256}`),
+          ...r.backports.map((b) => `backports: ${b.name}=${b.version} (${b.reason})`),
           ...r.errors.map((e) => `ERROR ${e.message} (${e.chain.join(' ← ')})`),
           `${r.totals.count} packages, ${(r.totals.bytes / 1e6).toFixed(1)} MB, resolved in ${ms.toFixed(0)} ms`,
         ].join('\n');

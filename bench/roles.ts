@@ -89,6 +89,9 @@ for (const g of wanted) {
     join(work, `test-${g}`),
     '--memory',
     '3072',
+    // First boot installs every role of the group under TCG: allow it 50 minutes.
+    '--boot-timeout',
+    '3000',
     '--no-reboot',
   ]);
   const checks = (test.json.checks ?? []) as { name: string; ok: boolean; detail: string }[];

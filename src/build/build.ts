@@ -1,5 +1,5 @@
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { validateAnswersFile } from '../answers/validate.ts';
 import { EXIT, KldloadError } from '../core/errors.ts';
 import type { Executor } from '../core/exec.ts';
@@ -20,7 +20,7 @@ import {
   profilePackages,
   profilesDir,
 } from './package-sets.ts';
-import { assemblePayload, rolePackages } from './roles.ts';
+import { assemblePayload, expandRoles, missingWantedDebs, rolePackages } from './roles.ts';
 import { ensureRootfs, type RootfsSpec } from './rootfs.ts';
 import { ensureZfsModuleDeb, type KernelFacts, kernelFacts, moduleDebPath } from './zfs-module.ts';
 
@@ -63,6 +63,8 @@ export interface ImageInfo {
   roles: string[];
   /** Names of the packages supplied as .deb files (--deb, payload debs/) that the darksite carries. */
   suppliedDebs: string[];
+  /** File names of the container images (--image) in /root/darksite/images. */
+  images: string[];
 }
 
 export interface BuildResult {
@@ -207,7 +209,8 @@ export async function build(exec: Executor, log: Logger, o: BuildOptions): Promi
     ...payloadDebs(o.payload),
   ]);
   const signingKey = o.darksiteKey ? await suppliedSigningKey(exec, o.darksiteKey) : undefined;
-  const payload = assemblePayload(o.payload, o.roles, o.images ?? []);
+  const roles = expandRoles(o.roles, (m) => log.info(m));
+  const payload = assemblePayload(o.payload, roles, o.images ?? []);
   if (payload) await checkPayload(exec, log, payload);
   const release = await takeBuildLock(cacheDir('build.lock'), cacheDir('tmp'), (mp) => {
     log.info(`cleaning up after an interrupted build: umount ${mp}`);
@@ -219,13 +222,14 @@ export async function build(exec: Executor, log: Logger, o: BuildOptions): Promi
       log,
       {
         ...o,
+        roles,
         ...(payload ? { payload } : {}),
         // Role packages ride on the darksite; first boot installs them offline.
-        extraPackages: [...o.extraPackages, ...rolePackages(o.roles).map(entryText)],
+        extraPackages: [...o.extraPackages, ...rolePackages(roles).map(entryText)],
       },
       {
         supplied,
-        packageSet: mergeEntries([...profilePackages(o.profile, o.extraPackages), ...rolePackages(o.roles)]),
+        packageSet: mergeEntries([...profilePackages(o.profile, o.extraPackages), ...rolePackages(roles)]),
         ...(signingKey ? { signingKey } : {}),
       },
     );
@@ -295,7 +299,12 @@ async function buildLocked(
     layer: target.info.key,
     roles: o.roles,
     suppliedDebs: darksite.supplied.map((d) => d.name),
+    images: (o.images ?? []).map((i) => basename(i)),
   };
+  for (const [role, names] of missingWantedDebs(o.roles, new Set(image.suppliedDebs)))
+    log.info(
+      `WARNING: role ${role}: ${names.join(', ')} not supplied (Debian does not package them); the role runs without them. Supply them with --deb FILE.deb`,
+    );
   const imageJson = cacheDir('tmp', `image-${contentKey(image)}.json`);
   mkdirSync(cacheDir('tmp'), { recursive: true });
   writeFileSync(imageJson, `${JSON.stringify(image, null, 1)}\n`);

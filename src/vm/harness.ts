@@ -333,7 +333,7 @@ export async function runTest(exec: Executor, log: Logger, o: TestOptions): Prom
       ssh,
       user,
       password,
-      'timeout 900 systemctl is-system-running --wait >/dev/null; true',
+      `timeout ${o.bootTimeoutSec} systemctl is-system-running --wait >/dev/null; true`,
     );
     const rep = await guestRoot(exec, ssh, user, password, GUEST_REPORT, {
       POOL: a.KLDLOAD_POOL_NAME,

@@ -69,6 +69,9 @@ for (const g of wanted) {
     'build',
     '--profile',
     'server',
+    // The test answers install tree at install time (KLDLOAD_EXTRA_PACKAGES).
+    '--packages',
+    'tree',
     ...roles.flatMap((r) => ['--role', r]),
     '--image',
     image,

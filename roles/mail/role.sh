@@ -76,6 +76,11 @@ postconf -P "submission/inet/syslog_name=postfix/submission" \
   "submission/inet/smtpd_tls_security_level=encrypt" \
   "submission/inet/smtpd_sasl_auth_enable=yes" \
   "submission/inet/smtpd_recipient_restrictions=permit_sasl_authenticated,reject"
+# Mail for root (cron, smartd, zed) reaches the administrator.
+if [[ -n "$MAILUSER" ]] && ! grep -q '^root:' /etc/aliases; then
+  echo "root: ${MAILUSER}" >>/etc/aliases
+fi
+newaliases
 postfix check
 
 kl_phase "dovecot"

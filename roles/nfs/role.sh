@@ -62,17 +62,23 @@ exported() { exportfs -v | grep -q "^/srv/exports/share"; }
 only_v4() { grep -q -- '-3' /proc/fs/nfsd/versions && grep -q '+4' /proc/fs/nfsd/versions; }
 # A real client mount over TCP from this host's own address (inside the allowed network).
 mount_write_read() {
-  local mnt
+  local mnt ok=1
   mnt="$(mktemp -d)"
-  mount -t nfs4 -o proto=tcp,port=2049,timeo=100 "${SELF}:/srv/exports/share" "$mnt"
-  echo "kldload nfs $(date -u +%FT%TZ)" >"${mnt}/.kldload-verify"
-  local ok=0
-  grep -q "kldload nfs" /srv/exports/share/.kldload-verify || ok=1
-  rm -f "${mnt}/.kldload-verify"
+  if ! mount -t nfs4 -o proto=tcp,port=2049,timeo=100 "${SELF}:/srv/exports/share" "$mnt"; then
+    rmdir "$mnt"
+    return 1
+  fi
+  if echo "kldload nfs $(date -u +%FT%TZ)" >"${mnt}/.kldload-verify" &&
+    grep -q "kldload nfs" /srv/exports/share/.kldload-verify; then
+    ok=0
+  fi
+  rm -f "${mnt}/.kldload-verify" /srv/exports/share/.kldload-verify
   umount "$mnt"
   rmdir "$mnt"
   return "$ok"
 }
+# Right after nfsd starts, NFSv4 is in its grace period and may refuse new opens for a while.
+retry 9 10 mount_write_read || true
 verify_service_active nfs-server.service
 verify_port_listening 2049
 verify_dataset "${POOL}/exports/share" recordsize=1M

@@ -75,7 +75,6 @@ sql_database: "${DB}"
 sql_username: "${DB}"
 sql_password: "${DB_PASS}"
 # ejabberd creates and upgrades its own tables in the database.
-new_sql_schema: true
 update_sql_schema: true
 auth_method: sql
 auth_password_format: scram
@@ -110,16 +109,6 @@ api_permissions:
     from: ejabberd_ctl
     who: all
     what: "*"
-  "admin access":
-    who:
-      access:
-        allow:
-          - acl: loopback
-          - acl: admin
-    what:
-      - "*"
-      - "!stop"
-      - "!start"
 shaper:
   normal:
     rate: 3000
@@ -247,8 +236,7 @@ server {
     }
 }
 NGINX
-# nginx reads the key from the same file as ejabberd.
-usermod -aG ejabberd www-data
+# nginx's master process (root) reads the key from the same file as ejabberd.
 ln -sfn ../sites-available/kldload-xmpp /etc/nginx/sites-enabled/kldload-xmpp
 nginx -t
 systemctl reload-or-restart nginx.service

@@ -126,7 +126,7 @@ UserID opendkim
 TrustAnchorFile /usr/share/dns/root.key
 InternalHosts 127.0.0.1, ::1
 CONF
-log "dkim: publish this TXT record: $(tr -d '\n\t' <"/etc/dkimkeys/${SELECTOR}.txt" | tr -s ' ')"
+log "dkim: publish this TXT record: $(tr '\n\t' '  ' <"/etc/dkimkeys/${SELECTOR}.txt" | tr -s ' ')"
 
 kl_phase "firewall"
 fw_allow mail tcp 25,587,143,993

@@ -67,8 +67,8 @@ kl_phase "snapshots"
 snapshot_schedule "${POOL}/ci/cache" hourly=0 daily=7 monthly=0
 
 kl_phase "verify"
-in_docker_group() { id -nG "$CI_USER" | grep -qw docker; }
-docker_as_ci() { runuser -u "$CI_USER" -- docker info --format '{{.Driver}}' | grep -qx zfs; }
+in_docker_group() { id -nG "$CI_USER" | grep -w docker >/dev/null; }
+docker_as_ci() { runuser -u "$CI_USER" -- docker info --format '{{.Driver}}' | grep -x zfs >/dev/null; }
 verify_dataset "${POOL}/ci/cache" mountpoint=/srv/ci/cache recordsize=1M
 verify_dataset "${POOL}/ci/builds" mountpoint=/srv/ci/builds
 verify_cmd "user ${CI_USER} is in the docker group" in_docker_group

@@ -88,7 +88,7 @@ kl_phase "verify"
 verify_service_active docker.service
 verify_dataset "${POOL}/docker" mountpoint=/var/lib/docker
 driver_is_zfs() { [[ "$(docker info --format '{{.Driver}}')" == zfs ]]; }
-in_docker_group() { id -nG "$DEPLOY_USER" | grep -qw docker; }
+in_docker_group() { id -nG "$DEPLOY_USER" | grep -w docker >/dev/null; }
 # A container's filesystem is a ZFS clone of the image's top layer: creating one proves the driver.
 container_fs() {
   local id

@@ -104,7 +104,7 @@ fw_apply
 kl_phase "verify"
 module_loaded() { [[ -d "/sys/module/$1" ]]; }
 sysctl_is() { [[ "$(sysctl -n "$1")" == "$2" ]]; }
-systemd_cgroups() { containerd config dump | grep -q 'SystemdCgroup = true'; }
+systemd_cgroups() { containerd config dump | grep 'SystemdCgroup = true' >/dev/null; }
 run_image() {
   local out
   out="$(ctr -n k8s.io run --rm --net-host "$1" "kldload-verify-$$")"

@@ -166,7 +166,7 @@ delivered() {
   done
   [[ -n "$f" ]] || { echo "not delivered to ${VMAIL}/${u}/new"; postqueue -p; return 1; }
   grep -q '^DKIM-Signature: .*d=' "$f" || { echo "delivered, but not DKIM-signed"; return 1; }
-  doveadm search -u "$u" mailbox INBOX header Subject "$id" | grep -q .
+  doveadm search -u "$u" mailbox INBOX header Subject "$id" | grep . >/dev/null
 }
 verify_service_active postfix.service
 verify_service_active dovecot.service

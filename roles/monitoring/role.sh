@@ -86,7 +86,7 @@ fi
 kl_phase "verify"
 # The first scrape happens within one interval after Prometheus is ready.
 node_target_up() {
-  curl -fsS --max-time 5 "${PROM}/api/v1/query?query=up%7Bjob%3D%22node%22%7D" | grep -q '"value":\[[0-9.]*,"1"\]'
+  curl -fsS --max-time 5 "${PROM}/api/v1/query?query=up%7Bjob%3D%22node%22%7D" | grep '"value":\[[0-9.]*,"1"\]' >/dev/null
 }
 retry 20 3 curl -fsS --max-time 5 -o /dev/null "${PROM}/-/ready"
 retry 30 3 node_target_up || true

@@ -58,7 +58,7 @@ wait_for_service nfs-server.service 60
 zfs share -a
 
 kl_phase "verify"
-exported() { exportfs -v | grep -q "^/srv/exports/share"; }
+exported() { exportfs -v | grep "^/srv/exports/share" >/dev/null; }
 only_v4() { grep -q -- '-3' /proc/fs/nfsd/versions && grep -q '+4' /proc/fs/nfsd/versions; }
 # A real client mount over TCP from this host's own address (inside the allowed network).
 mount_write_read() {
@@ -68,8 +68,13 @@ mount_write_read() {
     rmdir "$mnt"
     return 1
   fi
-  if echo "kldload nfs $(date -u +%FT%TZ)" >"${mnt}/.kldload-verify" &&
-    grep -q "kldload nfs" /srv/exports/share/.kldload-verify; then
+  # Written as an unprivileged user, as clients do: client root is squashed to nobody, and the
+  # client kernel's fs.protected_regular refuses root an O_TRUNC open of a file nobody owns in a
+  # sticky directory.
+  if setpriv --reuid=nobody --regid=nogroup --clear-groups \
+    sh -c 'echo "kldload nfs" >"$1/.kldload-verify"' sh "$mnt" &&
+    grep -q "kldload nfs" /srv/exports/share/.kldload-verify &&
+    [[ "$(stat -c %U /srv/exports/share/.kldload-verify)" == nobody ]]; then
     ok=0
   fi
   rm -f "${mnt}/.kldload-verify" /srv/exports/share/.kldload-verify
@@ -77,8 +82,6 @@ mount_write_read() {
   rmdir "$mnt"
   return "$ok"
 }
-# Right after nfsd starts, NFSv4 is in its grace period and may refuse new opens for a while.
-retry 9 10 mount_write_read || true
 verify_service_active nfs-server.service
 verify_port_listening 2049
 verify_dataset "${POOL}/exports/share" recordsize=1M

@@ -26,7 +26,7 @@ pkg_install postgresql
 kl_phase "cluster"
 VER="$(find /usr/lib/postgresql -mindepth 1 -maxdepth 1 -printf '%f\n' | sort -V | tail -n1)"
 chown postgres:postgres /var/lib/postgresql /var/lib/postgresql/wal
-if ! pg_lsclusters -h | grep -q "^${VER} main "; then
+if ! pg_lsclusters -h | grep "^${VER} main " >/dev/null; then
   pg_createcluster "$VER" main -d "/var/lib/postgresql/${VER}/main" -- --waldir="/var/lib/postgresql/wal/${VER}-main"
 fi
 MEM_MB=$(($(awk '/^MemTotal:/ {print $2}' /proc/meminfo) / 1024))

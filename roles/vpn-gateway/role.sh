@@ -151,7 +151,7 @@ wait_for_service wg-quick@wg0.service 30
 kl_phase "verify"
 listening() { [[ "$(wg show wg0 listen-port)" == "$PORT" ]]; }
 forwarding() { [[ "$(sysctl -n net.ipv4.ip_forward)" == 1 ]]; }
-nat_rule() { nft list chain inet kldload postrouting | grep -q "masquerade"; }
+nat_rule() { nft list chain inet kldload postrouting | grep "masquerade" >/dev/null; }
 # A client made and removed again: exercises add-vpn-client (keys, address, QR) end to end.
 client_roundtrip() {
   local pub
@@ -160,9 +160,9 @@ client_roundtrip() {
   [[ -s /etc/wireguard/clients/kldload-verify.png ]]
   grep -q "^Endpoint = .*:${PORT}$" /etc/wireguard/clients/kldload-verify.conf
   pub="$(awk '/^PrivateKey/ { print $3 }' /etc/wireguard/clients/kldload-verify.conf | wg pubkey)"
-  wg show wg0 peers | grep -qxF "$pub"
+  wg show wg0 peers | grep -xF "$pub" >/dev/null
   remove-vpn-client kldload-verify >/dev/null
-  ! wg show wg0 peers | grep -qxF "$pub"
+  ! wg show wg0 peers | grep -xF "$pub" >/dev/null
 }
 verify_service_active wg-quick@wg0.service
 verify_cmd "wg0 listens on udp ${PORT}" listening

@@ -34,8 +34,12 @@ chown "$DEV": "${HOME_DIR}/projects" "${HOME_DIR}/vms"
 
 kl_phase "defaults"
 if [[ ! -e "${HOME_DIR}/.gitconfig" ]]; then
-  runuser -u "$DEV" -- git config --global init.defaultBranch main
-  runuser -u "$DEV" -- git config --global pull.rebase true
+  # runuser keeps root's HOME and working directory; git must see the user's own.
+  (
+    cd "$HOME_DIR"
+    runuser -u "$DEV" -- env HOME="$HOME_DIR" git config --global init.defaultBranch main
+    runuser -u "$DEV" -- env HOME="$HOME_DIR" git config --global pull.rebase true
+  )
 fi
 
 kl_phase "snapshot"

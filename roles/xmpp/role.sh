@@ -195,7 +195,7 @@ retry 30 2 ejabberdctl status >/dev/null
 
 kl_phase "admin"
 ADMIN_PASS="$(secret_get xmpp-admin-password 24)"
-if ! ejabberdctl registered_users "$DOMAIN" | grep -qx "$ADMIN"; then
+if ! ejabberdctl registered_users "$DOMAIN" | grep -x "$ADMIN" >/dev/null; then
   ejabberdctl register "$ADMIN" "$DOMAIN" "$ADMIN_PASS" >/dev/null
   log "admin: ${ADMIN}@${DOMAIN} registered; password in /root/kldload-secrets/xmpp-admin-password"
 fi
@@ -255,7 +255,7 @@ starttls() {
 }
 login() { ejabberdctl check_password "$ADMIN" "$DOMAIN" "$(secret_get xmpp-admin-password)"; }
 bosh_via_nginx() {
-  curl -fsSk --max-time 10 --resolve "${DOMAIN}:443:127.0.0.1" "https://${DOMAIN}/bosh" | grep -qi bosh
+  curl -fsSk --max-time 10 --resolve "${DOMAIN}:443:127.0.0.1" "https://${DOMAIN}/bosh" | grep -i bosh >/dev/null
 }
 verify_service_active ejabberd.service
 verify_port_listening 5222

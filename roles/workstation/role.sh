@@ -36,7 +36,7 @@ kl_phase "defaults"
 if [[ ! -e "${HOME_DIR}/.gitconfig" ]]; then
   # runuser keeps root's HOME and working directory; git must see the user's own.
   (
-    cd "$HOME_DIR"
+    cd "$HOME_DIR" || exit 1
     runuser -u "$DEV" -- env HOME="$HOME_DIR" git config --global init.defaultBranch main
     runuser -u "$DEV" -- env HOME="$HOME_DIR" git config --global pull.rebase true
   )

@@ -57,9 +57,6 @@ export class Logger {
   }
 }
 
-/** A logger that only prints to stderr; for commands that have no log file. */
-export const consoleLogger = (quiet = false): Logger => new Logger({ quiet });
-
 /** Prints "label: still running (Ns)" every `everySec` while `work` runs: long steps never go silent. */
 export async function withHeartbeat<T>(
   log: Logger,

@@ -91,6 +91,7 @@ export async function guestRoot(
   password: string,
   script: string,
   env: Record<string, string> = {},
+  timeoutMs = 900_000,
 ) {
   const envs = Object.entries(env)
     .map(([k, v]) => `${k}=${v}`)
@@ -107,7 +108,7 @@ export async function guestRoot(
       input: `${password}\n`,
       secretInput: true,
       check: false,
-      timeoutMs: 900_000,
+      timeoutMs,
     },
   );
 }
@@ -326,15 +327,24 @@ export async function runTest(exec: Executor, log: Logger, o: TestOptions): Prom
     images: image?.images ?? [],
   };
   const password = a.KLDLOAD_PASSWORD;
-  /** Waits for boot to finish (first-boot service included), then reads the guest's report. */
-  const report = async (name: string) => {
-    await guestRoot(
-      exec,
-      ssh,
-      user,
-      password,
-      `timeout ${o.bootTimeoutSec} systemctl is-system-running --wait >/dev/null; true`,
-    );
+  /**
+   * Waits for boot to finish (first-boot service included), then reads the guest's report. Polled in
+   * short ssh calls: one long `--wait` would outlive guestRoot's own timeout on a slow first boot.
+   */
+  const report = async (name: string, until: number) => {
+    while (Date.now() < until && running) {
+      const st = await guestRoot(
+        exec,
+        ssh,
+        user,
+        password,
+        'timeout 60 systemctl is-system-running --wait',
+        {},
+        90_000,
+      );
+      if (!/^(starting|initializing)?$/.test(st.stdout.trim())) break;
+      await new Promise((r) => setTimeout(r, 10_000));
+    }
     const rep = await guestRoot(exec, ssh, user, password, GUEST_REPORT, {
       POOL: a.KLDLOAD_POOL_NAME,
       EXTRA: `'${expect.extra.join(' ')}'`,
@@ -344,7 +354,7 @@ export async function runTest(exec: Executor, log: Logger, o: TestOptions): Prom
   };
   if (up) {
     const t1 = Date.now();
-    const first = await report('boot1');
+    const first = await report('boot1', deadline);
     res.checks.push(...evaluate(first, expect));
     res.roleSeconds = roleSeconds(first);
     if (webPort) res.checks.push(await webCheck(webPort));
@@ -360,7 +370,7 @@ export async function runTest(exec: Executor, log: Logger, o: TestOptions): Prom
         detail: 'no ssh after reboot',
       };
       if (back) {
-        const c = evaluate(await report('boot2'), expect);
+        const c = evaluate(await report('boot2', Date.now() + o.bootTimeoutSec * 1000), expect);
         const runs = c.find((x) => x.name.startsWith('postinstall'));
         const failed = c.find((x) => x.name.startsWith('systemctl --failed'));
         again = {

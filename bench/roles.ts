@@ -8,6 +8,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { availableRoles } from '../src/build/roles.ts';
 import { cacheDir } from '../src/core/paths.ts';
@@ -60,6 +61,21 @@ const wanted = process.argv.slice(2).length ? process.argv.slice(2) : Object.key
 const groups: Record<string, unknown>[] = [];
 const roleSeconds: Record<string, number> = {};
 let ok = true;
+const out = join('bench/results', `roles-${stamp}.json`);
+/** Written after every group, so an interrupted run keeps what it measured. */
+function save(done: boolean): void {
+  const result = {
+    stamp,
+    machine: { cpus: cpus().length, accel: 'tcg', guest_memory_mib: 3072 },
+    note: 'first-boot seconds per role under QEMU TCG (no KVM); packages come from the darksite on the disk, offline',
+    complete: done,
+    ok,
+    role_first_boot_s: roleSeconds,
+    groups,
+  };
+  mkdirSync('bench/results', { recursive: true });
+  writeFileSync(out, `${JSON.stringify(result, null, 2)}\n`);
+}
 for (const g of wanted) {
   const roles = GROUPS[g];
   if (!roles) throw new Error(`unknown group ${g}; groups: ${Object.keys(GROUPS).join(', ')}`);
@@ -82,6 +98,7 @@ for (const g of wanted) {
     ok = false;
     console.log(`group ${g}: BUILD FAILED\n${build.tail}`);
     groups.push({ group: g, roles, build_ok: false });
+    save(false);
     continue;
   }
   console.log(`group ${g}: built in ${build.seconds.toFixed(0)} s; kldload test`);
@@ -119,18 +136,9 @@ for (const g of wanted) {
     role_first_boot_s: secs,
     failed_checks: checks.filter((c) => !c.ok),
   });
+  save(false);
 }
 
-const result = {
-  stamp,
-  machine: { cpus: (await import('node:os')).cpus().length, accel: 'tcg', guest_memory_mib: 3072 },
-  note: 'first-boot seconds per role under QEMU TCG (no KVM); packages come from the darksite on the disk, offline',
-  ok,
-  role_first_boot_s: roleSeconds,
-  groups,
-};
-mkdirSync('bench/results', { recursive: true });
-const out = join('bench/results', `roles-${stamp}.json`);
-writeFileSync(out, `${JSON.stringify(result, null, 2)}\n`);
+save(true);
 console.log(`${ok ? 'RESULT: PASS' : 'RESULT: FAIL'} (${out})`);
 process.exit(ok ? 0 : 1);

@@ -59,6 +59,11 @@ test('each check fails on the fault it names', () => {
     failing((t) => t.replace('@@postinstall-runs\n1', '@@postinstall-runs\n2')),
     ['postinstall.sh ran exactly once'],
   );
+  // Without the test payload's recording role: counted from firstboot.log's start lines.
+  const unrecorded = (starts: string) => (t: string) =>
+    t.replace('@@postinstall-runs\n1', `@@postinstall-runs\nnone\n@@firstboot-starts\n${starts}`);
+  assert.deepEqual(failing(unrecorded('1')), []);
+  assert.deepEqual(failing(unrecorded('2')), ['postinstall.sh ran exactly once']);
   assert.deepEqual(
     failing((t) => t.replace('@@failed\n', '@@failed\nzfs-mount.service loaded failed failed\n')),
     ['systemctl --failed is empty'],

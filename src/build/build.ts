@@ -65,6 +65,8 @@ export interface ImageInfo {
   suppliedDebs: string[];
   /** File names of the container images (--image) in /root/darksite/images. */
   images: string[];
+  /** The --packages entries: what KLDLOAD_EXTRA_PACKAGES can ask for beyond the profile. */
+  extraPackages: string[];
 }
 
 export interface BuildResult {
@@ -300,6 +302,7 @@ async function buildLocked(
     roles: o.roles,
     suppliedDebs: darksite.supplied.map((d) => d.name),
     images: (o.images ?? []).map((i) => basename(i)),
+    extraPackages: o.extraPackages,
   };
   for (const [role, names] of missingWantedDebs(o.roles, new Set(image.suppliedDebs)))
     log.info(

@@ -6,10 +6,8 @@ import type { Executor } from '../core/exec.ts';
 import type { Logger } from '../core/log.ts';
 import { SEED_LABEL } from '../live/answers-source.ts';
 import { type CheckResult, evaluate, GUEST_REPORT, parseReport, roleSeconds } from './checks.ts';
+import { BootError, type BootRecord, Machine, renderBoots, TARGET_DISK, TARGET_SERIAL } from './machine.ts';
 import { freePort, ovmfArgs, QEMU_BASE, runVm } from './qemu.ts';
-
-export const TARGET_SERIAL = 'kltarget';
-export const TARGET_DISK = `/dev/disk/by-id/virtio-${TARGET_SERIAL}`;
 
 export interface TestOptions {
   iso: string;
@@ -39,6 +37,8 @@ export interface TestResult {
   logs: string[];
   /** Seconds each role took on first boot, from the guest's postinstall.log. */
   roleSeconds?: Record<string, number>;
+  /** Every start of the installed disk, with how long each reboot took. */
+  boots?: BootRecord[];
 }
 
 export const DEFAULT_TEST_ANSWERS = `# kldload test: answers for the VM proof
@@ -49,9 +49,26 @@ KLDLOAD_ROOT_PASSWORD=kl-root-Secret-9
 KLDLOAD_TIMEZONE=Europe/Berlin
 KLDLOAD_LOCALE=en_US.UTF-8
 KLDLOAD_PROFILE=server
-# Installed at install time from the signed darksite on the ISO (the build adds it with --packages).
-KLDLOAD_EXTRA_PACKAGES=tree
 `;
+
+/** The image facts kldload test reads from the ISO (kldload/image.json, written by the build). */
+export interface IsoImage {
+  roles?: string[];
+  images?: string[];
+  /** Names given with build --packages: the only extras the darksite is sure to carry. */
+  extraPackages?: string[];
+}
+
+/**
+ * The built-in test answers, fitted to the ISO under test: extra packages are asked for only when the
+ * build put them on the darksite (a plain ISO has none, and asking would fail at step 'packages').
+ */
+export function testAnswers(image: IsoImage | undefined): string {
+  const extras = (image?.extraPackages ?? []).map((p) => p.replace(/\/backports$/, ''));
+  return extras.length
+    ? `${DEFAULT_TEST_ANSWERS}# Installed at install time from the signed darksite on the ISO (build --packages).\nKLDLOAD_EXTRA_PACKAGES="${extras.join(' ')}"\n`
+    : DEFAULT_TEST_ANSWERS;
+}
 
 /** Replaces or appends KEY=value lines, leaving the rest of the user's file as written. */
 export function overrideAnswers(text: string, set: Record<string, string>): string {
@@ -62,73 +79,6 @@ export function overrideAnswers(text: string, set: Record<string, string>): stri
   return `${lines.join('\n')}\n${Object.entries(set)
     .map(([k, v]) => `${k}="${v}"`)
     .join('\n')}\n`;
-}
-
-export const sshOpts = (key: string, port: number) => [
-  '-i',
-  key,
-  '-p',
-  String(port),
-  '-o',
-  'StrictHostKeyChecking=no',
-  '-o',
-  'UserKnownHostsFile=/dev/null',
-  '-o',
-  'LogLevel=ERROR',
-  '-o',
-  'BatchMode=yes',
-  '-o',
-  'ConnectTimeout=10',
-  '-o',
-  'ServerAliveInterval=15',
-];
-
-/** Runs a script as root in the guest: sudo takes the password from stdin, the script comes base64 in argv. */
-export async function guestRoot(
-  exec: Executor,
-  ssh: string[],
-  user: string,
-  password: string,
-  script: string,
-  env: Record<string, string> = {},
-  timeoutMs = 900_000,
-) {
-  const envs = Object.entries(env)
-    .map(([k, v]) => `${k}=${v}`)
-    .join(' ');
-  const b64 = Buffer.from(script).toString('base64');
-  return exec.run(
-    [
-      'ssh',
-      ...ssh,
-      `${user}@127.0.0.1`,
-      `sudo -S -p '' env ${envs} bash -c "echo ${b64} | base64 -d | bash"`,
-    ],
-    {
-      input: `${password}\n`,
-      secretInput: true,
-      check: false,
-      timeoutMs,
-    },
-  );
-}
-
-export async function waitForSsh(
-  exec: Executor,
-  ssh: string[],
-  user: string,
-  deadline: number,
-  alive: () => boolean,
-): Promise<boolean> {
-  while (Date.now() < deadline && alive()) {
-    const r = await exec.run(['ssh', ...ssh, `${user}@127.0.0.1`, 'true'], {
-      check: false,
-      timeoutMs: 30_000,
-    });
-    if (r.exitCode === 0) return true;
-    await new Promise((res) => setTimeout(res, 5000));
-  }
-  return false;
 }
 
 export interface InstallOutcome {
@@ -198,11 +148,7 @@ export async function installPhase(
 }
 
 /** The image facts the ISO carries (kldload/image.json), read with xorriso without mounting. */
-async function isoImageInfo(
-  exec: Executor,
-  iso: string,
-  work: string,
-): Promise<{ roles?: string[]; images?: string[] } | undefined> {
+async function isoImageInfo(exec: Executor, iso: string, work: string): Promise<IsoImage | undefined> {
   const out = join(work, 'image.json');
   const r = await exec.run(
     ['xorriso', '-osirrox', 'on', '-indev', iso, '-extract', '/kldload/image.json', out],
@@ -211,7 +157,7 @@ async function isoImageInfo(
     },
   );
   return r.exitCode === 0 && existsSync(out)
-    ? (JSON.parse(readFileSync(out, 'utf8')) as { roles?: string[]; images?: string[] })
+    ? (JSON.parse(readFileSync(out, 'utf8')) as IsoImage)
     : undefined;
 }
 
@@ -242,12 +188,16 @@ export async function runTest(exec: Executor, log: Logger, o: TestOptions): Prom
   const phases: Phase[] = [];
   const res: TestResult = { ok: false, phases, checks: [], workDir: W, logs: [] };
 
+  // The ISO's own description says what it carries: the test answers ask only for that.
+  const image = await isoImageInfo(exec, o.iso, W);
+  const roles = image?.roles ?? [];
+
   // Answers: the user's (validated) or the built-in test answers, pointed at the test disk.
   const key = join(W, 'id_ed25519');
   if (!existsSync(key))
     await exec.run(['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-C', 'kldload-test', '-f', key]);
   const pub = readFileSync(`${key}.pub`, 'utf8').trim();
-  const base = o.answers ? readFileSync(o.answers, 'utf8') : DEFAULT_TEST_ANSWERS;
+  const base = o.answers ? readFileSync(o.answers, 'utf8') : testAnswers(image);
   const text = overrideAnswers(base, { KLDLOAD_DISK: TARGET_DISK, KLDLOAD_SSH_PUBKEY: pub });
   const v = validateAnswersText(text, o.answers ?? 'test answers');
   if (!v.ok) throw new KldloadError(v.errors.map((e) => e.text).join('\n'), EXIT.badInput);
@@ -276,115 +226,80 @@ export async function runTest(exec: Executor, log: Logger, o: TestOptions): Prom
   // Phase 2: the installed disk alone (fresh NVRAM: proves the fallback loader path), SSH forwarded.
   const overlay = join(W, 'boot.qcow2');
   await exec.run(['qemu-img', 'create', '-q', '-f', 'qcow2', '-b', disk, '-F', 'qcow2', overlay]);
-  const port = await freePort();
-  const image = await isoImageInfo(exec, o.iso, W);
-  const roles = image?.roles ?? [];
   const webPort = roles.includes('web') ? await freePort() : undefined;
-  const ssh = sshOpts(key, port);
-  const bootLog = join(W, 'boot-serial.log');
-  res.logs.push(bootLog);
-  let stop: () => void = () => undefined;
-  const stopped = new Promise<void>((r) => {
-    stop = r;
-  });
-  let running = true;
-  log.info(`boot: installed disk under OVMF; ssh on 127.0.0.1:${port}; serial → ${bootLog}`);
-  const vm = runVm(exec, {
-    args: [
-      ...QEMU_BASE,
-      '-m',
-      String(o.memoryMiB ?? 2048),
-      ...ovmfArgs(join(W, 'vars-boot.fd')),
-      '-drive',
-      `file=${overlay},if=none,id=t,format=qcow2,cache=unsafe`,
-      '-device',
-      `virtio-blk-pci,drive=t,serial=${TARGET_SERIAL}`,
-      '-nic',
-      `user,model=virtio-net-pci,hostfwd=tcp:127.0.0.1:${port}-:22${webPort ? `,hostfwd=tcp:127.0.0.1:${webPort}-:80` : ''}`,
-    ],
-    serialLog: bootLog,
-    timeoutSec: o.bootTimeoutSec,
-    stopWhen: stopped,
-  }).finally(() => {
-    running = false;
-  });
-  const user = a.KLDLOAD_USERNAME;
-  const t0 = Date.now();
-  const deadline = Date.now() + o.bootTimeoutSec * 1000;
-  const up = await waitForSsh(exec, ssh, user, deadline, () => running);
-  phases.push({
-    name: 'first-boot',
-    seconds: (Date.now() - t0) / 1000,
-    ok: up,
-    detail: up ? 'ssh reachable' : 'no ssh',
-  });
-  const expect = {
-    pool: a.KLDLOAD_POOL_NAME,
-    secrets: [a.KLDLOAD_PASSWORD, a.KLDLOAD_ROOT_PASSWORD ?? ''].filter(Boolean),
-    postinstallRuns: 1,
-    extra: a.KLDLOAD_EXTRA_PACKAGES ?? [],
-    roles,
-    images: image?.images ?? [],
-  };
   const password = a.KLDLOAD_PASSWORD;
-  /**
-   * Waits for boot to finish (first-boot service included), then reads the guest's report. Polled in
-   * short ssh calls: one long `--wait` would outlive guestRoot's own timeout on a slow first boot.
-   */
-  const report = async (name: string, until: number) => {
-    while (Date.now() < until && running) {
-      const st = await guestRoot(
-        exec,
-        ssh,
-        user,
-        password,
-        'timeout 60 systemctl is-system-running --wait',
-        {},
-        90_000,
-      );
-      if (!/^(starting|initializing)?$/.test(st.stdout.trim())) break;
-      await new Promise((r) => setTimeout(r, 10_000));
-    }
-    const rep = await guestRoot(exec, ssh, user, password, GUEST_REPORT, {
-      POOL: a.KLDLOAD_POOL_NAME,
-      EXTRA: `'${expect.extra.join(' ')}'`,
+  const m = await Machine.start(
+    exec,
+    {
+      disk: overlay,
+      workDir: W,
+      name: 'boot',
+      key,
+      user: a.KLDLOAD_USERNAME,
+      password,
+      memoryMiB: o.memoryMiB ?? 2048,
+      cache: 'unsafe',
+      ...(webPort ? { webPort } : {}),
+      log,
+    },
+    'first boot',
+  );
+  res.boots = m.boots;
+  try {
+    const t0 = Date.now();
+    const up = await m.up(o.bootTimeoutSec);
+    phases.push({
+      name: 'first-boot',
+      seconds: (Date.now() - t0) / 1000,
+      ok: up,
+      detail: up ? 'ssh reachable' : `no ssh (${m.current.serialLog})`,
     });
-    writeFileSync(join(W, `report-${name}.txt`), rep.stdout);
-    return parseReport(rep.stdout);
-  };
-  if (up) {
+    if (!up) return res;
+    const expect = {
+      pool: a.KLDLOAD_POOL_NAME,
+      secrets: [a.KLDLOAD_PASSWORD, a.KLDLOAD_ROOT_PASSWORD ?? ''].filter(Boolean),
+      postinstallRuns: 1,
+      extra: a.KLDLOAD_EXTRA_PACKAGES ?? [],
+      roles,
+      images: image?.images ?? [],
+    };
+    /** Waits for the end of boot (first-boot service included), then reads the guest's report. */
+    const report = async (name: string) => {
+      await m.settled(o.bootTimeoutSec);
+      const rep = await m.root(GUEST_REPORT, {
+        POOL: a.KLDLOAD_POOL_NAME,
+        EXTRA: `'${expect.extra.join(' ')}'`,
+      });
+      writeFileSync(join(W, `report-${name}.txt`), rep.stdout);
+      return parseReport(rep.stdout);
+    };
     const t1 = Date.now();
-    const first = await report('boot1', deadline);
+    const first = await report('boot1');
     res.checks.push(...evaluate(first, expect));
     res.roleSeconds = roleSeconds(first);
     if (webPort) res.checks.push(await webCheck(webPort));
     phases.push({ name: 'checks', seconds: (Date.now() - t1) / 1000, ok: res.checks.every((c) => c.ok) });
     if (o.reboot) {
       const t2 = Date.now();
-      await guestRoot(exec, ssh, user, a.KLDLOAD_PASSWORD, 'systemctl reboot');
-      await new Promise((r) => setTimeout(r, 15_000));
-      const back = await waitForSsh(exec, ssh, user, Date.now() + o.bootTimeoutSec * 1000, () => running);
-      let again: CheckResult = {
-        name: 'reboot: first-boot did not run again',
-        ok: false,
-        detail: 'no ssh after reboot',
-      };
-      if (back) {
-        const c = evaluate(await report('boot2', Date.now() + o.bootTimeoutSec * 1000), expect);
+      const name = 'reboot: first-boot did not run again';
+      let again: CheckResult;
+      try {
+        await m.reboot('reboot check', { upSec: o.bootTimeoutSec });
+        const c = evaluate(await report('boot2'), expect);
         const runs = c.find((x) => x.name.startsWith('postinstall'));
         const failed = c.find((x) => x.name.startsWith('systemctl --failed'));
-        again = {
-          name: 'reboot: first-boot did not run again',
-          ok: !!runs?.ok && !!failed?.ok,
-          detail: `${runs?.detail}; failed=${failed?.detail}`,
-        };
+        again = { name, ok: !!runs?.ok && !!failed?.ok, detail: `${runs?.detail}; failed=${failed?.detail}` };
+      } catch (e) {
+        if (!(e instanceof BootError)) throw e;
+        again = { name, ok: false, detail: e.message };
       }
       res.checks.push(again);
       phases.push({ name: 'reboot', seconds: (Date.now() - t2) / 1000, ok: again.ok });
     }
+  } finally {
+    await m.stop();
+    res.logs.push(...m.boots.map((b) => b.serialLog));
   }
-  stop();
-  await vm;
   res.ok = phases.every((p) => p.ok) && res.checks.length > 0 && res.checks.every((c) => c.ok);
   return res;
 }
@@ -399,6 +314,7 @@ export function renderTest(r: TestResult): string {
     ...Object.entries(r.roleSeconds ?? {}).map(
       ([role, s]) => `role ${role.padEnd(12)} ${String(s).padStart(5)}s on first boot`,
     ),
+    ...renderBoots(r.boots ?? []),
     `logs: ${r.logs.join(' ')}`,
     r.ok ? 'RESULT: PASS' : 'RESULT: FAIL',
   ];

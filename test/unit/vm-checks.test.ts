@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
+import { validateAnswersText } from '../../src/answers/validate.ts';
 import { evaluate, parseReport } from '../../src/vm/checks.ts';
-import { overrideAnswers } from '../../src/vm/harness.ts';
+import { overrideAnswers, testAnswers } from '../../src/vm/harness.ts';
 
 // A report captured from a real installed guest (kldload test, 2026-11-22), trimmed to what checks read.
 const REPORT = readFileSync('test/fixtures/vm/report-boot1.txt', 'utf8');
@@ -107,4 +108,19 @@ test('overrideAnswers replaces keys and keeps the rest', () => {
     KLDLOAD_DISK: '/dev/vda',
   });
   assert.equal(out, '# c\nKLDLOAD_HOSTNAME=x\nKLDLOAD_DISK="/dev/vda"\n');
+});
+
+test('the built-in test answers ask only for extras the ISO carries', () => {
+  const fit = (image: Parameters<typeof testAnswers>[0]) => {
+    const v = validateAnswersText(
+      overrideAnswers(testAnswers(image), { KLDLOAD_DISK: '/dev/vda' }),
+      'test answers',
+    );
+    assert.ok(v.ok, JSON.stringify(v.ok ? '' : v.errors));
+    return v.answers.KLDLOAD_EXTRA_PACKAGES ?? [];
+  };
+  // A plain `kldload build` ISO: no --packages, so no extras (asking failed at step 'packages').
+  assert.deepEqual(fit(undefined), []);
+  assert.deepEqual(fit({ roles: [], extraPackages: [] }), []);
+  assert.deepEqual(fit({ extraPackages: ['tree', 'htop/backports'] }), ['tree', 'htop']);
 });

@@ -23,8 +23,8 @@ import { SystemExecutor } from '../../src/core/exec.ts';
 import { Logger } from '../../src/core/log.ts';
 import { cacheDir } from '../../src/core/paths.ts';
 import { utcStamp } from '../../src/live/facts.ts';
-import { bootDisk } from '../../src/vm/boot.ts';
-import { installPhase, TARGET_DISK } from '../../src/vm/harness.ts';
+import { installPhase } from '../../src/vm/harness.ts';
+import { Machine, renderBoots, TARGET_DISK } from '../../src/vm/machine.ts';
 
 const CLI = 'dist/kldload.mjs';
 /** The ISO under test: server profile, one darksite extra, two library roles (same as scripts/e2e.sh). */
@@ -69,6 +69,8 @@ test('kldload test: offline install, the disk boots alone, every check passes', 
   assert.equal(r.status, 0, `kldload test failed:\n${r.stdout}\n${r.stderr.slice(-3000)}`);
   assert.match(r.stdout, /RESULT: PASS/);
   assert.doesNotMatch(r.stdout, /^FAIL /m);
+  // The reboot check went through the reboot helper: a second QEMU start on the same disk, timed.
+  assert.match(r.stdout, /^boot 2 \(reboot check\): ssh after \d+s/m);
 });
 
 const exec = new SystemExecutor();
@@ -231,44 +233,47 @@ test(
     assert.ok(existsSync(installed), 'needs the disk installed by the kldload test above');
     const disk = join(WORK, 'powercut.qcow2');
     execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', '-b', installed, '-F', 'qcow2', disk]);
-    const o = {
-      disk,
-      workDir: WORK,
-      key: join(WORK, 'test', 'id_ed25519'),
-      user: 'admin',
-      password: TEST_PASSWORD,
-      timeoutSec: 1200,
-    };
-    const first = await bootDisk(exec, { ...o, name: 'powercut-1' });
-    assert.ok(await first.up(900), 'no ssh on the first boot');
-    // Cut the power once a role is installing packages (first boot is busy on the disk).
-    let busy = '';
-    for (let i = 0; i < 120 && !/phase: (packages|cluster|site)/.test(busy); i++) {
-      busy = (
-        await first.root(
-          'grep -h "phase:" /var/log/kldload/postinstall.log 2>/dev/null | tail -n1; systemctl is-active kldload-firstboot.service || true',
-        )
-      ).stdout;
-      await new Promise((r) => setTimeout(r, 2000));
-    }
-    assert.match(busy, /activating/, `first boot was not running when the power was cut: ${busy}`);
-    await first.stop();
-
-    const second = await bootDisk(exec, { ...o, name: 'powercut-2' });
+    const m = await Machine.start(
+      exec,
+      {
+        disk,
+        workDir: WORK,
+        name: 'powercut',
+        key: join(WORK, 'test', 'id_ed25519'),
+        user: 'admin',
+        password: TEST_PASSWORD,
+        log: quietLog,
+      },
+      'first boot',
+    );
     try {
-      assert.ok(await second.up(900), 'no ssh after the power cut');
-      const r = await second.root(
-        'timeout 1200 systemctl is-system-running --wait; kldload firstboot status --json | tr -d " \\n"; echo; grep -c "verification: all" /var/log/kldload/postinstall.log; wc -l < /var/lib/kldload-test/postinstall-runs',
+      await m.mustBeUp(900);
+      // Cut the power once a role is installing packages (first boot is busy on the disk).
+      let busy = '';
+      for (let i = 0; i < 120 && !/phase: (packages|cluster|site)/.test(busy); i++) {
+        busy = (
+          await m.root(
+            'grep -h "phase:" /var/log/kldload/postinstall.log 2>/dev/null | tail -n1; systemctl is-active kldload-firstboot.service || true',
+          )
+        ).stdout;
+        await new Promise((r) => setTimeout(r, 2000));
+      }
+      assert.match(busy, /activating/, `first boot was not running when the power was cut: ${busy}`);
+      // Same disk, same EFI variables: only the power went away.
+      await m.powerCut('after the power cut');
+      await m.mustBeUp(900);
+      assert.equal(await m.settled(1200), 'running');
+      const r = await m.root(
+        'kldload firstboot status --json | tr -d " \\n"; echo; grep -c "verification: all" /var/log/kldload/postinstall.log; wc -l < /var/lib/kldload-test/postinstall-runs',
       );
-      const [running, status, verified, runs] = r.stdout.trim().split('\n');
-      assert.equal(running, 'running', r.all);
-      assert.match(status ?? '', /"status":"ok"/);
+      const [status, verified, runs] = r.stdout.trim().split('\n');
+      assert.match(status ?? '', /"status":"ok"/, r.all);
       assert.ok(Number(verified) >= 2, `role verifications: ${verified}`);
       assert.equal(runs, '1', 'a role that completed before the cut ran again');
 
       // A deliberately failing postinstall: status names line and command, the system stays up,
       // and run --again after the fix succeeds.
-      const fail = await second.root(
+      const fail = await m.root(
         'cp /root/darksite/postinstall.sh /root/postinstall.good && printf "#!/bin/bash\\necho step one\\nfalse --deliberate\\n" > /root/darksite/postinstall.sh && kldload firstboot run --again >/dev/null; kldload firstboot status; kldload firstboot status --json | tr -d " \\n"',
       );
       assert.match(
@@ -276,13 +281,14 @@ test(
         /failed: \/root\/darksite\/postinstall\.sh line 3: false --deliberate \(exit 1\)/,
       );
       assert.match(fail.stdout, /"line":"3","command":"false--deliberate"/);
-      const fixed = await second.root(
+      const fixed = await m.root(
         'cp /root/postinstall.good /root/darksite/postinstall.sh && kldload firstboot run --again && kldload firstboot status && systemctl is-system-running',
       );
       assert.equal(fixed.exitCode, 0, fixed.all);
       assert.match(fixed.stdout, /^ok$/m);
     } finally {
-      await second.stop();
+      await m.stop();
+      for (const line of renderBoots(m.boots)) console.log(`# ${line}`);
     }
   },
 );

@@ -1,0 +1,126 @@
+/**
+ * Reboot robustness: one installed disk, rebooted N times in a row (default 10) through the harness's
+ * reboot helper (QEMU with -no-reboot, restarted on the same disk and EFI variables). After each boot
+ * the root dataset and `systemctl is-system-running` are read from the guest. Writes every reboot's
+ * times to bench/results/reboots-<stamp>.json. `npm run bench:reboots` (about 2 minutes a reboot
+ * under TCG on 2 cores).
+ *
+ *   node --import tsx bench/reboots.ts [TEST_WORKDIR] [N]
+ *
+ * TEST_WORKDIR is a `kldload test --workdir` folder (target.qcow2, id_ed25519, answers.env); default:
+ * the newest one under the cache that has an installed disk. The disk is used through an overlay.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { validateAnswersText } from '../src/answers/validate.ts';
+import { SystemExecutor } from '../src/core/exec.ts';
+import { Logger } from '../src/core/log.ts';
+import { cacheDir } from '../src/core/paths.ts';
+import { utcStamp } from '../src/live/facts.ts';
+import { BootError, Machine, renderBoots } from '../src/vm/machine.ts';
+
+function newestTestDir(): string {
+  const root = cacheDir('vm');
+  const found: string[] = [];
+  const walk = (d: string, depth: number) => {
+    if (existsSync(join(d, 'target.qcow2')) && existsSync(join(d, 'answers.env'))) found.push(d);
+    if (depth > 0)
+      for (const e of readdirSync(d, { withFileTypes: true }))
+        if (e.isDirectory()) walk(join(d, e.name), depth - 1);
+  };
+  if (existsSync(root)) walk(root, 2);
+  const best = found.sort(
+    (a, b) => statSync(join(b, 'target.qcow2')).mtimeMs - statSync(join(a, 'target.qcow2')).mtimeMs,
+  )[0];
+  if (!best)
+    throw new Error(`no kldload test workdir with target.qcow2 under ${root}: run kldload test first`);
+  return best;
+}
+
+const src = process.argv[2] ?? newestTestDir();
+const n = Number(process.argv[3] ?? 10);
+const v = validateAnswersText(readFileSync(join(src, 'answers.env'), 'utf8'), join(src, 'answers.env'));
+if (!v.ok || !v.answers.KLDLOAD_PASSWORD) throw new Error(`${src}/answers.env: unusable for ssh + sudo`);
+const stamp = utcStamp();
+const work = cacheDir('vm', `reboots-${stamp}`);
+mkdirSync(work, { recursive: true });
+const disk = join(work, 'disk.qcow2');
+execFileSync('qemu-img', [
+  'create',
+  '-q',
+  '-f',
+  'qcow2',
+  '-b',
+  join(src, 'target.qcow2'),
+  '-F',
+  'qcow2',
+  disk,
+]);
+const log = new Logger({ file: join(work, 'bench.log') });
+const exec = new SystemExecutor(log);
+const m = await Machine.start(
+  exec,
+  {
+    disk,
+    workDir: work,
+    name: 'rb',
+    key: join(src, 'id_ed25519'),
+    user: v.answers.KLDLOAD_USERNAME,
+    password: v.answers.KLDLOAD_PASSWORD,
+    log,
+  },
+  'first boot',
+);
+const pool = v.answers.KLDLOAD_POOL_NAME;
+const health: { boot: number; root: string; state: string }[] = [];
+let failure: string | undefined;
+const probe = async () => {
+  const state = await m.settled(900);
+  const root = (await m.root('findmnt -no SOURCE /')).stdout.trim();
+  health.push({ boot: m.current.n, root, state });
+  console.log(`boot ${m.current.n}: root=${root} state=${state} ssh after ${m.current.upSec?.toFixed(1)}s`);
+  if (root !== `${pool}/ROOT/default` || state !== 'running')
+    throw new Error(`boot ${m.current.n} unhealthy: ${root} ${state}`);
+};
+try {
+  await m.mustBeUp(900);
+  await probe();
+  for (let i = 1; i <= n; i++) {
+    await m.reboot(`reboot ${i}`, { upSec: 900 });
+    await probe();
+  }
+} catch (e) {
+  failure = e instanceof BootError || e instanceof Error ? e.message : String(e);
+  console.error(`FAIL: ${failure}`);
+} finally {
+  await m.stop().catch(() => undefined);
+}
+const reboots = m.boots.slice(1).map((b, i) => ({
+  reboot: i + 1,
+  down_s: m.boots[i]?.downSec,
+  up_s: b.upSec,
+  serial_log: b.serialLog,
+}));
+const ok = !failure && reboots.length === n && reboots.every((r) => r.up_s !== undefined);
+const up = reboots.map((r) => r.up_s ?? Number.NaN);
+const result = {
+  bench: 'reboots',
+  stamp,
+  source_disk: join(src, 'target.qcow2'),
+  wanted: n,
+  came_back: reboots.filter((r) => r.up_s !== undefined).length,
+  ok,
+  ...(failure ? { failure } : {}),
+  up_s_min: Math.min(...up),
+  up_s_max: Math.max(...up),
+  up_s_mean: up.reduce((a, b) => a + b, 0) / (up.length || 1),
+  reboots,
+  health,
+};
+for (const line of renderBoots(m.boots)) console.log(line);
+mkdirSync('bench/results', { recursive: true });
+const out = join('bench/results', `reboots-${stamp}.json`);
+writeFileSync(out, `${JSON.stringify(result, null, 1)}\n`);
+console.log(`${ok ? 'PASS' : 'FAIL'} ${result.came_back}/${n} reboots came back → ${out}`);
+process.exit(ok ? 0 : 1);

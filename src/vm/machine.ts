@@ -1,0 +1,300 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { KldloadError, tail } from '../core/errors.ts';
+import type { Executor, RunResult } from '../core/exec.ts';
+import type { Logger } from '../core/log.ts';
+import { freePort, ovmfArgs, QEMU_BASE, runVm, type VmOutcome } from './qemu.ts';
+
+export const TARGET_SERIAL = 'kltarget';
+export const TARGET_DISK = `/dev/disk/by-id/virtio-${TARGET_SERIAL}`;
+
+export const sshOpts = (key: string, port: number) => [
+  '-i',
+  key,
+  '-p',
+  String(port),
+  '-o',
+  'StrictHostKeyChecking=no',
+  '-o',
+  'UserKnownHostsFile=/dev/null',
+  '-o',
+  'LogLevel=ERROR',
+  '-o',
+  'BatchMode=yes',
+  '-o',
+  'ConnectTimeout=10',
+  '-o',
+  'ServerAliveInterval=15',
+];
+
+/** Runs a script as root in the guest: sudo takes the password from stdin, the script comes base64 in argv. */
+export async function guestRoot(
+  exec: Executor,
+  ssh: string[],
+  user: string,
+  password: string,
+  script: string,
+  env: Record<string, string> = {},
+  timeoutMs = 900_000,
+) {
+  const envs = Object.entries(env)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(' ');
+  const b64 = Buffer.from(script).toString('base64');
+  return exec.run(
+    [
+      'ssh',
+      ...ssh,
+      `${user}@127.0.0.1`,
+      `sudo -S -p '' env ${envs} bash -c "echo ${b64} | base64 -d | bash"`,
+    ],
+    {
+      input: `${password}\n`,
+      secretInput: true,
+      check: false,
+      timeoutMs,
+    },
+  );
+}
+
+export async function waitForSsh(
+  exec: Executor,
+  ssh: string[],
+  user: string,
+  deadline: number,
+  alive: () => boolean,
+): Promise<boolean> {
+  while (Date.now() < deadline && alive()) {
+    const r = await exec.run(['ssh', ...ssh, `${user}@127.0.0.1`, 'true'], {
+      check: false,
+      timeoutMs: 30_000,
+    });
+    if (r.exitCode === 0) return true;
+    await sleep(5000);
+  }
+  return false;
+}
+
+export interface MachineOptions {
+  /** The installed disk (qcow2); every boot of this machine runs on it. */
+  disk: string;
+  workDir: string;
+  /** Prefix of the serial logs and of the EFI variables file. */
+  name: string;
+  key: string;
+  user: string;
+  password: string;
+  memoryMiB?: number;
+  /**
+   * writeback (default): a kill looks like a power cut to the guest without corrupting the image.
+   * unsafe: faster, for disks nobody pulls the plug on.
+   */
+  cache?: 'writeback' | 'unsafe';
+  /** Also forward this host port to the guest's port 80. */
+  webPort?: number;
+  /** Safety net for one QEMU process; the bounded waits below are what normally end a stuck boot. */
+  processLimitSec?: number;
+  log?: Logger;
+}
+
+/** One start of QEMU on the machine's disk, and how the boot before it ended. */
+export interface BootRecord {
+  n: number;
+  /** Why this boot happened: 'first boot', 'reboot check', 'reboot 3', 'power cut'… */
+  phase: string;
+  serialLog: string;
+  /** reboot: seconds from `systemctl reboot` until QEMU exited (the guest shut down). */
+  downSec?: number;
+  /** Seconds from QEMU's start until ssh answered (undefined: not waited for, or never). */
+  upSec?: number;
+}
+
+/** A boot that did not come back in its bound: names the phase and the serial log, with its tail. */
+export class BootError extends KldloadError {
+  constructor(phase: string, what: string, serialLog: string) {
+    const last = existsSync(serialLog) ? tail(readFileSync(serialLog, 'utf8'), 15) : '(no serial log)';
+    super(`${phase}: ${what}; serial log ${serialLog}, last lines:\n${last}`);
+    this.name = 'BootError';
+  }
+}
+
+/**
+ * An installed disk booted under OVMF with ssh forwarded to 127.0.0.1. QEMU runs with -no-reboot:
+ * a guest reset ends the process instead of going back through the firmware (under TCG a warm reset
+ * was seen to spin in OVMF forever), and `reboot` starts a fresh QEMU on the same disk and the same
+ * EFI variables file, where one-shot entries and boot counting live.
+ */
+export class Machine {
+  readonly boots: BootRecord[] = [];
+  readonly ssh: string[];
+  private vm: Promise<VmOutcome> | undefined;
+  private stopVm: () => void = () => undefined;
+  private running = false;
+
+  private constructor(
+    private readonly exec: Executor,
+    private readonly o: MachineOptions,
+    readonly port: number,
+  ) {
+    this.ssh = sshOpts(o.key, port);
+  }
+
+  /** Starts QEMU (does not wait for ssh: call up()). */
+  static async start(exec: Executor, o: MachineOptions, phase = 'boot'): Promise<Machine> {
+    const m = new Machine(exec, o, await freePort());
+    m.launch(phase);
+    return m;
+  }
+
+  get alive(): boolean {
+    return this.running;
+  }
+
+  get current(): BootRecord {
+    const b = this.boots[this.boots.length - 1];
+    if (!b) throw new KldloadError('machine never started');
+    return b;
+  }
+
+  private launch(phase: string): void {
+    const n = this.boots.length + 1;
+    const serialLog = join(this.o.workDir, `${this.o.name}-${n}-serial.log`);
+    this.boots.push({ n, phase, serialLog });
+    const stopped = new Promise<void>((r) => {
+      this.stopVm = r;
+    });
+    this.running = true;
+    const fwd = `hostfwd=tcp:127.0.0.1:${this.port}-:22${this.o.webPort ? `,hostfwd=tcp:127.0.0.1:${this.o.webPort}-:80` : ''}`;
+    this.o.log?.info(
+      `${phase}: booting ${this.o.disk}; ssh on 127.0.0.1:${this.port}; serial → ${serialLog}`,
+    );
+    this.vm = runVm(this.exec, {
+      args: [
+        ...QEMU_BASE,
+        '-m',
+        String(this.o.memoryMiB ?? 2048),
+        '-no-reboot',
+        ...ovmfArgs(join(this.o.workDir, `${this.o.name}-vars.fd`)),
+        '-drive',
+        `file=${this.o.disk},if=none,id=t,format=qcow2,cache=${this.o.cache ?? 'writeback'}`,
+        '-device',
+        `virtio-blk-pci,drive=t,serial=${TARGET_SERIAL}`,
+        '-nic',
+        `user,model=virtio-net-pci,${fwd}`,
+      ],
+      serialLog,
+      timeoutSec: this.o.processLimitSec ?? 4 * 3600,
+      stopWhen: stopped,
+    }).finally(() => {
+      this.running = false;
+    });
+  }
+
+  /** Waits until ssh answers, at most timeoutSec; false if QEMU ended or the time ran out. */
+  async up(timeoutSec: number): Promise<boolean> {
+    const t0 = Date.now();
+    const ok = await waitForSsh(this.exec, this.ssh, this.o.user, t0 + timeoutSec * 1000, () => this.running);
+    if (ok && this.current.upSec === undefined) this.current.upSec = (Date.now() - t0) / 1000;
+    return ok;
+  }
+
+  /** Like up(), but a boot that does not come back is killed and reported with its serial log. */
+  async mustBeUp(timeoutSec: number): Promise<void> {
+    if (await this.up(timeoutSec)) return;
+    const why = this.running ? `no ssh within ${timeoutSec}s` : 'QEMU ended before ssh answered';
+    const end = await this.stop();
+    throw new BootError(
+      this.current.phase,
+      `${why}${end.end === 'fail-pattern' ? ` (${end.pattern})` : ''}`,
+      this.current.serialLog,
+    );
+  }
+
+  /** Root shell in the guest: stdout, stderr and exit code of a bash script. */
+  root(script: string, env: Record<string, string> = {}, timeoutMs?: number): Promise<RunResult> {
+    return guestRoot(this.exec, this.ssh, this.o.user, this.o.password, script, env, timeoutMs);
+  }
+
+  /**
+   * Waits for the end of boot (first-boot service included) in short ssh calls: one long `--wait`
+   * would outlive guestRoot's own timeout on a slow first boot. Returns the last state seen.
+   */
+  async settled(timeoutSec: number): Promise<string> {
+    const until = Date.now() + timeoutSec * 1000;
+    let state = '';
+    while (Date.now() < until && this.running) {
+      const st = await this.root('timeout 60 systemctl is-system-running --wait', {}, 90_000);
+      state = st.stdout.trim();
+      if (!/^(starting|initializing)?$/.test(state)) break;
+      await sleep(10_000);
+    }
+    return state;
+  }
+
+  /**
+   * Reboots the guest and waits for ssh. The guest's reset ends QEMU (-no-reboot); a guest that does
+   * not go down within downSec is killed, one that does not come back within upSec too, and either
+   * failure names the phase and the serial log. Returns the record of the new boot.
+   */
+  async reboot(phase: string, o: { downSec?: number; upSec: number }): Promise<BootRecord> {
+    const downSec = o.downSec ?? 300;
+    const t0 = Date.now();
+    const before = this.current;
+    // ssh may be cut by the shutdown itself: its exit code says nothing.
+    await this.root('systemctl reboot', {}, 60_000);
+    const exited = await within(this.vm, downSec);
+    if (!exited) {
+      await this.stop();
+      throw new BootError(
+        before.phase,
+        `the guest did not go down within ${downSec}s of 'systemctl reboot'`,
+        before.serialLog,
+      );
+    }
+    before.downSec = (Date.now() - t0) / 1000;
+    this.launch(phase);
+    await this.mustBeUp(o.upSec);
+    const b = this.current;
+    this.o.log?.info(
+      `${phase}: down in ${before.downSec.toFixed(1)}s, ssh after ${b.upSec?.toFixed(1)}s (${b.serialLog})`,
+    );
+    return b;
+  }
+
+  /** Pulls the plug (QEMU killed: unflushed guest writes are lost) and powers on again. */
+  async powerCut(phase: string): Promise<BootRecord> {
+    await this.stop();
+    this.launch(phase);
+    return this.current;
+  }
+
+  /** Stops QEMU (killed); resolves with how the last run ended. */
+  async stop(): Promise<VmOutcome> {
+    this.stopVm();
+    const vm = this.vm;
+    if (!vm) throw new KldloadError('machine never started');
+    return vm;
+  }
+}
+
+/** true if `p` settled within `sec` seconds; the timer is cleared either way (no lingering wait). */
+async function within(p: Promise<unknown> | undefined, sec: number): Promise<boolean> {
+  const ac = new AbortController();
+  try {
+    return await Promise.race([
+      (p ?? Promise.resolve()).then(() => true),
+      sleep(sec * 1000, false, { signal: ac.signal }),
+    ]);
+  } finally {
+    ac.abort();
+  }
+}
+
+/** One line per boot for test logs: which reboot took how long. */
+export function renderBoots(boots: BootRecord[]): string[] {
+  return boots.map(
+    (b) =>
+      `boot ${b.n} (${b.phase}): ${b.upSec === undefined ? 'no ssh' : `ssh after ${b.upSec.toFixed(0)}s`}${b.downSec === undefined ? '' : `, then down in ${b.downSec.toFixed(0)}s`} — ${b.serialLog}`,
+  );
+}

@@ -1,0 +1,112 @@
+/**
+ * The reboot helper's bounds, with a scripted QEMU and ssh (the real ones reboot in test/vm and in
+ * bench/reboots.ts): a guest that hangs on its way down, or never comes back, is killed and the
+ * failure names the phase and the serial log with its last lines; a good reboot starts QEMU again on
+ * the same disk and the same EFI variables.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import type { Executor, RunOptions, RunResult } from '../../src/core/exec.ts';
+import { BootError, Machine, renderBoots } from '../../src/vm/machine.ts';
+
+type Guest = { down: 'exit' | 'hang'; sshAfterBoot: (n: number) => boolean };
+
+/** QEMU prints a boot, then waits: for `systemctl reboot` (exit or hang) or for its kill signal. */
+class FakeVmExecutor implements Executor {
+  readonly qemu: string[][] = [];
+  killed = 0;
+  private rebootAsked: () => void = () => undefined;
+  constructor(private readonly g: Guest) {}
+
+  async run(argv: string[], o: RunOptions = {}): Promise<RunResult> {
+    if (argv[0] === 'qemu-system-x86_64') {
+      this.qemu.push(argv);
+      const n = this.qemu.length;
+      o.onLine?.(`BdsDxe: starting Boot0001 (boot ${n})`);
+      const asked = new Promise<void>((r) => {
+        this.rebootAsked = r;
+      });
+      const aborted = new Promise<void>((r) => o.signal?.addEventListener('abort', () => r()));
+      await Promise.race([
+        asked.then(async () => {
+          o.onLine?.('reboot: Restarting system');
+          // -no-reboot: the reset ends QEMU; a hang keeps it spinning until killed.
+          if (this.g.down === 'hang') await aborted;
+        }),
+        aborted,
+      ]);
+      if (o.signal?.aborted) this.killed++;
+      return { exitCode: o.signal?.aborted ? 143 : 0, stdout: '', all: '' };
+    }
+    if (argv[0] === 'ssh') {
+      const cmd = argv[argv.length - 1] ?? '';
+      if (cmd.includes(Buffer.from('systemctl reboot').toString('base64'))) {
+        this.rebootAsked();
+        return { exitCode: 255, stdout: '', all: 'Connection closed' };
+      }
+      const ok = this.g.sshAfterBoot(this.qemu.length);
+      return { exitCode: ok ? 0 : 255, stdout: '', all: '' };
+    }
+    throw new Error(`unexpected command ${argv.join(' ')}`);
+  }
+}
+
+function machine(exec: Executor) {
+  const workDir = mkdtempSync(join(tmpdir(), 'kl-machine-'));
+  return Machine.start(
+    exec,
+    { disk: join(workDir, 'disk.qcow2'), workDir, name: 'm', key: '/nonexistent', user: 'u', password: 'p' },
+    'first boot',
+  );
+}
+
+test('a reboot starts QEMU again on the same disk and EFI variables, with -no-reboot', async () => {
+  const fake = new FakeVmExecutor({ down: 'exit', sshAfterBoot: () => true });
+  const m = await machine(fake);
+  await m.mustBeUp(10);
+  const b = await m.reboot('reboot 1', { downSec: 5, upSec: 10 });
+  await m.stop();
+  assert.equal(b.n, 2);
+  assert.equal(fake.qemu.length, 2);
+  const [one, two] = fake.qemu.map((a) => a.join(' '));
+  assert.equal(one, two, 'the second start differs from the first');
+  assert.match(one ?? '', /-no-reboot/);
+  assert.match(one ?? '', /file=[^ ]*m-vars\.fd/);
+  assert.equal(m.boots[0]?.phase, 'first boot');
+  assert.ok((m.boots[0]?.downSec ?? -1) >= 0);
+  assert.equal(m.boots[1]?.phase, 'reboot 1');
+  assert.match(renderBoots(m.boots).join('\n'), /boot 1 \(first boot\): ssh after \d+s, then down in \d+s/);
+  assert.equal(fake.killed, 1, 'only the final stop kills QEMU');
+});
+
+test('a guest that hangs on its way down is killed, and the error names the phase and the serial log', async () => {
+  const fake = new FakeVmExecutor({ down: 'hang', sshAfterBoot: () => true });
+  const m = await machine(fake);
+  await m.mustBeUp(10);
+  const t0 = Date.now();
+  await assert.rejects(m.reboot('reboot 1', { downSec: 1, upSec: 10 }), (e: unknown) => {
+    assert.ok(e instanceof BootError);
+    assert.match(e.message, /^first boot: the guest did not go down within 1s of 'systemctl reboot'/);
+    assert.match(e.message, /serial log \S+m-1-serial\.log, last lines:\n.*reboot: Restarting system/s);
+    return true;
+  });
+  assert.ok(Date.now() - t0 < 5000, 'the bound was not kept');
+  assert.equal(fake.killed, 1, 'the hung QEMU was not killed');
+  assert.equal(m.alive, false);
+});
+
+test('a guest that does not come back is killed, and the error names the reboot', async () => {
+  const fake = new FakeVmExecutor({ down: 'exit', sshAfterBoot: (n) => n === 1 });
+  const m = await machine(fake);
+  await m.mustBeUp(10);
+  await assert.rejects(m.reboot('reboot check', { downSec: 5, upSec: 1 }), (e: unknown) => {
+    assert.ok(e instanceof BootError);
+    assert.match(e.message, /^reboot check: no ssh within 1s; serial log \S+m-2-serial\.log/);
+    return true;
+  });
+  assert.equal(fake.killed, 1);
+  assert.equal(m.alive, false);
+});

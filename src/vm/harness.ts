@@ -97,7 +97,16 @@ export interface InstallOutcome {
 export async function installPhase(
   exec: Executor,
   log: Logger,
-  o: { iso: string; workDir: string; answersFile: string; disk: string; timeoutSec: number; name?: string },
+  o: {
+    iso: string;
+    workDir: string;
+    answersFile: string;
+    disk: string;
+    timeoutSec: number;
+    name?: string;
+    /** bios: QEMU's default SeaBIOS (legacy boot), as many VM hosts and older servers still start. */
+    firmware?: 'uefi' | 'bios';
+  },
 ): Promise<InstallOutcome> {
   const name = o.name ?? 'install';
   // Seed volume: a FAT image labelled KLDLOADSEED, made without mounting anything on the host.
@@ -116,7 +125,7 @@ export async function installPhase(
       '-nic',
       'none',
       '-no-reboot',
-      ...ovmfArgs(join(o.workDir, `${name}-vars.fd`)),
+      ...(o.firmware === 'bios' ? [] : ovmfArgs(join(o.workDir, `${name}-vars.fd`))),
       '-drive',
       `file=${resolve(o.iso)},media=cdrom,readonly=on,if=none,id=cd`,
       '-device',

@@ -48,10 +48,15 @@ function writeState(s: FirstbootState, p: FirstbootPaths = PATHS): void {
   writeFileSync(p.state, `${JSON.stringify(s, null, 1)}\n`);
 }
 
-/** The manifest as environment variables (read as data, like answers). */
+/**
+ * The manifest as environment variables, read as data by the one env-file codec. A line it refuses
+ * (only a hand edit can make one) is named in the first-boot log, not dropped silently.
+ */
 export function manifestEnv(p: FirstbootPaths = PATHS): Record<string, string> {
   if (!existsSync(p.manifest)) return {};
-  const { entries } = parseEnvText(readFileSync(p.manifest, 'utf8'));
+  const { entries, errors } = parseEnvText(readFileSync(p.manifest, 'utf8'));
+  for (const e of errors)
+    logTo(p.firstbootLog, `${p.manifest}:${e.line}: ${e.key ? `${e.key}: ` : ''}${e.message}; not passed on`);
   return Object.fromEntries([...entries].map(([k, v]) => [k, v.value]));
 }
 

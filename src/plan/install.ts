@@ -1,3 +1,4 @@
+import { formatEnvLine } from '../answers/parse.ts';
 import type { Answers } from '../answers/schema.ts';
 import { FIELD_KEYS, fieldDef } from '../answers/schema.ts';
 import { EXIT, KldloadError } from '../core/errors.ts';
@@ -81,22 +82,19 @@ export function manifest(a: Answers, f: InstallFacts): string {
         : k === 'KLDLOAD_ESP_SIZE'
           ? `${v}M`
           : String(v);
-    lines.push(`${k}=${quoteEnv(s)}`);
+    lines.push(formatEnvLine(k, s));
   }
-  lines.push(
-    'KLDLOAD_STORAGE_MODE=zfs',
-    `KLDLOAD_KERNEL=${f.kabi}`,
-    `KLDLOAD_HOSTID=${f.hostid}`,
-    `KLDLOAD_FACTORY_SNAPSHOT=${a.KLDLOAD_POOL_NAME}@install-${f.stamp}`,
-    `KLDLOAD_SECURE_BOOT=${f.secureBoot ? 1 : 0}`,
-    `KLDLOAD_TPM_PRESENT=${f.tpm ? 1 : 0}`,
-    `KLDLOAD_BOOTLOADER=${f.zbm ? 'zfsbootmenu' : 'systemd-boot'}`,
-  );
+  const facts: [string, string][] = [
+    ['KLDLOAD_STORAGE_MODE', 'zfs'],
+    ['KLDLOAD_KERNEL', f.kabi],
+    ['KLDLOAD_HOSTID', f.hostid],
+    ['KLDLOAD_FACTORY_SNAPSHOT', `${a.KLDLOAD_POOL_NAME}@install-${f.stamp}`],
+    ['KLDLOAD_SECURE_BOOT', f.secureBoot ? '1' : '0'],
+    ['KLDLOAD_TPM_PRESENT', f.tpm ? '1' : '0'],
+    ['KLDLOAD_BOOTLOADER', f.zbm ? 'zfsbootmenu' : 'systemd-boot'],
+  ];
+  for (const [k, v] of facts) lines.push(formatEnvLine(k, v));
   return `${lines.join('\n')}\n`;
-}
-
-function quoteEnv(s: string): string {
-  return /^[A-Za-z0-9_@%+=:,./-]*$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
 function networkUnit(a: Answers): string {

@@ -102,7 +102,7 @@ test('good fixtures: typed values', () => {
   const raidz = validGood('raidz1-postinstall.env').answers;
   assert.deepEqual(raidz.KLDLOAD_ZFS_DATA_DISKS, ['/dev/vdb', '/dev/vdc']);
   assert.equal(raidz.KLDLOAD_ESP_SIZE, 256);
-  assert.equal(raidz.KLDLOAD_PASSWORD, 'Tr0ub4dor&3', 'trailing comment after an unquoted value is dropped');
+  assert.equal(raidz.KLDLOAD_PASSWORD, 'Tr0ub4dor&3', 'an unquoted value is the rest of the line');
   assert.equal(
     raidz.KLDLOAD_POSTINSTALL_B64,
     '#!/bin/bash\nset -euo pipefail\necho "postinstall ran" > /root/postinstall.done\n',
@@ -221,4 +221,25 @@ test('IPv6 literals are checked by a real parser', () => {
     `${MINIMAL}KLDLOAD_PASSWORD=x\nKLDLOAD_NET_METHOD=static\nKLDLOAD_NET_IP=2001:db8::5/64\nKLDLOAD_NET_GW=fe80::1\nKLDLOAD_NET_DNS="2001:db8::53 9.9.9.9"\n`,
   );
   assert.ok(ok.ok);
+});
+
+test("regression: an unquoted value with ' #' is refused, never cut (it silently became 'Tr0ub4dor')", () => {
+  const r = validateAnswersText(`${MINIMAL}KLDLOAD_PASSWORD=Tr0ub4dor #3 and more\n`);
+  assert.equal(r.ok, false);
+  if (!r.ok) {
+    assert.deepEqual(
+      strip(r.errors).map((e) => [e.line, e.key]),
+      [[4, 'KLDLOAD_PASSWORD']],
+    );
+    assert.match(r.errors[0]?.message ?? '', /refused, not cut.*quote it.*own line/);
+  }
+  const quoted = validateAnswersText(`${MINIMAL}KLDLOAD_PASSWORD='Tr0ub4dor #3 and more'\n`);
+  assert.ok(quoted.ok);
+  if (quoted.ok) assert.equal(quoted.answers.KLDLOAD_PASSWORD, 'Tr0ub4dor #3 and more');
+});
+
+test('an unquoted value is the rest of the line: spaces and a # without a blank before it stay', () => {
+  const r = validateAnswersText(`${MINIMAL}KLDLOAD_PASSWORD=correct horse#1  \n`);
+  assert.ok(r.ok);
+  if (r.ok) assert.equal(r.answers.KLDLOAD_PASSWORD, 'correct horse#1');
 });

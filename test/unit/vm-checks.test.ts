@@ -106,5 +106,5 @@ test('overrideAnswers replaces keys and keeps the rest', () => {
   const out = overrideAnswers('# c\nKLDLOAD_DISK=/dev/sda\nKLDLOAD_HOSTNAME=x\n', {
     KLDLOAD_DISK: '/dev/vda',
   });
-  assert.equal(out, '# c\nKLDLOAD_HOSTNAME=x\nKLDLOAD_DISK="/dev/vda"\n');
+  assert.equal(out, '# c\nKLDLOAD_HOSTNAME=x\nKLDLOAD_DISK=/dev/vda\n');
 });

@@ -91,6 +91,7 @@ test('good fixtures: typed values', () => {
   const mirror = validGood('mirror-encrypted.env').answers;
   assert.equal(mirror.KLDLOAD_ZFS_TOPOLOGY, 'mirror');
   assert.deepEqual(mirror.KLDLOAD_ZFS_DATA_DISKS, [
+    '/dev/disk/by-id/ata-WDC_WD40EFRX-68N32N0_WD-WCC7K1234567',
     '/dev/disk/by-id/ata-WDC_WD40EFRX-68N32N0_WD-WCC7K7654321',
   ]);
   assert.equal(mirror.KLDLOAD_ZFS_ENCRYPT, true);
@@ -100,7 +101,7 @@ test('good fixtures: typed values', () => {
   assert.match(mirror.KLDLOAD_SSH_PUBKEY ?? '', /^ssh-ed25519 AAAAC3NzaC1lZDI1NTE5 ?/);
 
   const raidz = validGood('raidz1-postinstall.env').answers;
-  assert.deepEqual(raidz.KLDLOAD_ZFS_DATA_DISKS, ['/dev/vdb', '/dev/vdc']);
+  assert.deepEqual(raidz.KLDLOAD_ZFS_DATA_DISKS, ['/dev/vda', '/dev/vdb', '/dev/vdc']);
   assert.equal(raidz.KLDLOAD_ESP_SIZE, 256);
   assert.equal(raidz.KLDLOAD_PASSWORD, 'Tr0ub4dor&3', 'an unquoted value is the rest of the line');
   assert.equal(

@@ -124,18 +124,15 @@ export async function runFirstboot(
 
 function readFailure(p: FirstbootPaths): FirstbootState['failure'] {
   if (!existsSync(p.failure)) return undefined;
-  const kv = new Map(
-    readFileSync(p.failure, 'utf8')
-      .split('\n')
-      .filter((l) => l.includes('='))
-      .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)] as [string, string]),
-  );
+  // lib.sh writes the record with kl_env_quote: the same env-file format as the manifest.
+  const { entries } = parseEnvText(readFileSync(p.failure, 'utf8'));
+  const get = (k: string) => entries.get(k)?.value;
   return {
-    line: kv.get('line') ?? '?',
-    command: kv.get('command') ?? '?',
-    file: kv.get('file') ?? '?',
-    exit: kv.get('exit') ?? '?',
-    ...(kv.get('role') ? { role: kv.get('role') } : {}),
+    line: get('line') ?? '?',
+    command: get('command') ?? '?',
+    file: get('file') ?? '?',
+    exit: get('exit') ?? '?',
+    ...(get('role') ? { role: get('role') } : {}),
   };
 }
 

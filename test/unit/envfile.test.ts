@@ -111,6 +111,27 @@ test('round trip: the writer, the TS reader, lib.sh and bash `source` agree on a
   assert.deepEqual(await bashRead(`source ${JSON.stringify(file)}`, names), want, 'bash source');
 });
 
+test("lib.sh's kl_env_quote (the failure record's writer) writes what the TS reader reads back", async () => {
+  const file = join(dir, 'quote-values.txt');
+  writeFileSync(file, AWKWARD.map((v) => `${v}\0`).join(''));
+  const script = join(dir, 'quote.sh');
+  writeFileSync(
+    script,
+    `source "$KLDLOAD_POSTINSTALL_LIB"\ni=0\nwhile IFS= read -r -d '' v; do kl_env_quote "$v"; printf 'KQ_%s=%s\\n' "$i" "$REPLY"; i=$((i + 1)); done < ${JSON.stringify(file)}\n`,
+  );
+  const r = await exec.run(['bash', script], {
+    env: { KLDLOAD_POSTINSTALL_LIB: LIB, KLDLOAD_LOG: '', KLDLOAD_STATE_DIR: join(dir, 'state') },
+    check: false,
+  });
+  assert.equal(r.exitCode, 0, r.all);
+  const { entries, errors } = parseEnvText(r.stdout);
+  assert.deepEqual(errors, []);
+  AWKWARD.forEach((v, i) => {
+    assert.equal(entries.get(`KQ_${i}`)?.value, v, `kl_env_quote ${JSON.stringify(v)}`);
+    assert.equal(r.stdout.split('\n')[i], formatEnvLine(`KQ_${i}`, v), 'the same form as the TS writer');
+  });
+});
+
 test('the writer refuses what one line cannot hold', () => {
   for (const v of ['a\nb', 'a\rb', 'a\0b']) assert.throws(() => formatEnvValue(v), /newline/);
   assert.throws(() => formatEnvLine('1BAD', 'x'), /not a variable name/);

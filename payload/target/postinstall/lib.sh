@@ -191,17 +191,14 @@ _kl_record_failure() {
   _KL_FAILURE_RECORDED=1
   cmd="${cmd//$'\n'/\\n}"
   detail="${detail//$'\n'/\\n}"
-  local -a rec=(
-    "line=${line}"
-    "command=${cmd}"
-    "file=${file}"
-    "exit=${code}"
-    "role=${KLDLOAD_ROLE:-}"
-    "phase=${_KL_PHASE}"
-    "detail=${detail}"
-    "time=$(date -u +%FT%TZ)"
-    "pid=$$"
-  )
+  # One KEY=value line each, in the env-file format `kldload firstboot status` reads (kl_env_quote).
+  local -a rec=()
+  local pair
+  for pair in "line=${line}" "command=${cmd}" "file=${file}" "exit=${code}" "role=${KLDLOAD_ROLE:-}" \
+    "phase=${_KL_PHASE}" "detail=${detail}" "time=$(date -u +%FT%TZ)" "pid=$$"; do
+    kl_env_quote "${pair#*=}"
+    rec+=("${pair%%=*}=${REPLY}")
+  done
   tmp="${f}.tmp.$$"
   { mkdir -p -- "${f%/*}" && printf '%s\n' "${rec[@]}" >"$tmp" && mv -f -- "$tmp" "$f"; } 2>/dev/null ||
     log "(could not write ${f})"
@@ -747,6 +744,26 @@ snapshot_schedule() {
 }
 
 # ── Manifest ─────────────────────────────────────────────────────────────────────────────────────────
+
+# kl_env_quote VALUE — VALUE as written after KEY= in an env file, in REPLY: bare when safe, else '…',
+# else "…" with \" \\ \$ \` escaped (the TypeScript writer's rule; kl_env_value reads it back). Line
+# breaks cannot be held and become the two characters \n (\r likewise).
+kl_env_quote() {
+  local v=$1
+  v="${v//$'\n'/\\n}"
+  v="${v//$'\r'/\\r}"
+  if [[ "$v" =~ ^[A-Za-z0-9_@%+=:,./-]*$ ]]; then
+    REPLY=$v
+  elif [[ "$v" != *"'"* ]]; then
+    REPLY="'${v}'"
+  else
+    v="${v//\\/\\\\}"
+    v="${v//\"/\\\"}"
+    v="${v//\$/\\\$}"
+    v="${v//\`/\\\`}"
+    REPLY="\"${v}\""
+  fi
+}
 
 # kl_env_value RAW — the value of an env-file line's right-hand side, in REPLY; status 1 (and a reason
 # in REPLY) when it is refused. The same rules as the TypeScript codec (src/answers/parse.ts): the rest

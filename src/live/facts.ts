@@ -47,13 +47,13 @@ async function fetchPostinstall(url: string): Promise<string> {
   throw new KldloadError(`KLDLOAD_POSTINSTALL_URL ${url}: cannot fetch after 3 attempts (${String(last)})`);
 }
 
+/** The kernel node behind a disk path; PICKED_DISK (no disk picked yet) stays as it is. */
+const diskReal = (d: string) => (existsSync(d) ? realpathSync(d) : d);
+
 /**
  * Facts of the machine the installer runs on. `live` reads the medium and probes hardware;
  * otherwise (dry-run on any host) placeholders stand where the medium would answer.
  */
-/** The kernel node behind a disk path; PICKED_DISK (no disk picked yet) stays as it is. */
-const diskReal = (d: string) => (existsSync(d) ? realpathSync(d) : d);
-
 export async function gatherFacts(
   a: Answers,
   o: { root: string; live: boolean; logFile: string; bundle: string },

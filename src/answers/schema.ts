@@ -42,6 +42,11 @@ const cidr = z.string().refine(
   },
   { error: 'must be an address with prefix length, such as 10.0.0.50/24' },
 );
+/** The original kldload's form (address, KLDLOAD_NET_PREFIX apart) or ours (address/prefix). */
+const ipMaybeCidr = z.string().refine((v) => (v.includes('/') ? cidr.safeParse(v).success : isIp(v)), {
+  error:
+    'must be an address with prefix length, such as 10.0.0.50/24 (or the address alone with KLDLOAD_NET_PREFIX=24)',
+});
 
 /** The key types sshd accepts in authorized_keys; the base64 blob must name the same type. */
 const SSH_TYPES = [
@@ -65,6 +70,26 @@ const sshKey = z.string().refine(
     error: `must be one OpenSSH public key line: '<type> <base64> [comment]', type one of ${SSH_TYPES.slice(0, 5).join(', ')}`,
   },
 );
+
+/**
+ * One or more OpenSSH key lines on one line (the original kldload's KLDLOAD_ADMIN_SSH_KEYS): a new key
+ * starts where a key type word starts; a literal \n between keys is accepted too.
+ */
+const SPLIT_KEYS = new RegExp(
+  `(?:\\s*\\\\n\\s*|\\s+)(?=(?:${SSH_TYPES.map((t) => t.replace(/[.+]/g, '\\$&')).join('|')})\\s)`,
+);
+export function splitKeys(v: string): string[] {
+  return v
+    .split(SPLIT_KEYS)
+    .map((k) => k.trim())
+    .filter(Boolean);
+}
+const sshKeys = z
+  .string()
+  .refine((v) => splitKeys(v).length > 0 && splitKeys(v).every((k) => sshKey.safeParse(k).success), {
+    error: `must be OpenSSH public key lines ('<type> <base64> [comment]') one after another, type one of ${SSH_TYPES.slice(0, 5).join(', ')}`,
+  })
+  .transform(splitKeys);
 
 /** zpool(8) naming: begins with a letter; letters, digits, _ - . : ; not a vdev keyword. */
 const poolName = z
@@ -185,6 +210,21 @@ export const FIELDS = {
     default: 'trixie',
     help: 'Debian release.',
   },
+  KLDLOAD_SUITE: {
+    schema: z.enum(['trixie', 'bookworm'], { error: "must be 'trixie' or 'bookworm'" }),
+    noManifest: true,
+    help: "The original kldload's name for KLDLOAD_DEBIAN_SUITE; both must agree when both are set.",
+  },
+  KLDLOAD_ENABLE_ZFS: {
+    schema: z.enum(['1'], { error: 'must be 1: this installer always puts the root on ZFS' }),
+    noManifest: true,
+    help: "The original kldload's switch for ZFS on root; always 1 here.",
+  },
+  KLDLOAD_STORAGE_MODE: {
+    schema: z.enum(['zfs'], { error: "must be 'zfs': this installer always puts the root on ZFS" }),
+    noManifest: true,
+    help: "The original kldload's storage mode; always zfs here (the manifest records it).",
+  },
   KLDLOAD_PROFILE: {
     schema: z.enum(['core', 'server', 'desktop'], { error: "must be 'core', 'server' or 'desktop'" }),
     default: 'server',
@@ -195,8 +235,11 @@ export const FIELDS = {
     required: true,
     help: 'Host name (RFC 1123); a dotted name sets the domain too.',
   },
-  KLDLOAD_DISK: { schema: devPath, required: true, help: 'Target disk, e.g. /dev/vda or /dev/disk/by-id/…' },
-  KLDLOAD_USERNAME: { schema: username, required: true, help: 'Administrator account (sudo).' },
+  KLDLOAD_DISK: {
+    schema: devPath,
+    help: 'Target disk, e.g. /dev/vda or /dev/disk/by-id/… (it carries the boot partition). Empty or absent: the installer picks the one eligible disk at preflight (not the boot medium, not the seed volume, not in use, empty unless KLDLOAD_FORCE_WIPE=1) and refuses when there are none or several.',
+  },
+  KLDLOAD_USERNAME: { schema: username, default: 'admin', help: 'Administrator account (sudo).' },
   KLDLOAD_PASSWORD: {
     schema: z.string().min(1, { error: 'must not be empty' }),
     secret: true,
@@ -213,6 +256,14 @@ export const FIELDS = {
     help: 'root password; when unset root is locked.',
   },
   KLDLOAD_SSH_PUBKEY: { schema: sshKey, help: "Public key for the administrator's authorized_keys." },
+  KLDLOAD_ADMIN_SSH_KEYS: {
+    schema: sshKeys,
+    help: "Public keys for the administrator's authorized_keys, one after another on the line (the original kldload's key; adds to KLDLOAD_SSH_PUBKEY).",
+  },
+  KLDLOAD_ADMIN_SSH_PUBKEY: {
+    schema: sshKey,
+    help: "Public key for root's authorized_keys (the original kldload's meaning: root, not the administrator).",
+  },
   KLDLOAD_TIMEZONE: { schema: timezone, default: 'UTC', help: 'IANA time zone.' },
   KLDLOAD_LOCALE: { schema: locale, default: 'en_US.UTF-8', help: 'System locale.' },
   KLDLOAD_KEYBOARD_LAYOUT: {
@@ -221,6 +272,16 @@ export const FIELDS = {
       .regex(/^[a-z]{2,8}(,[a-z]{2,8})*$/, { error: 'must be an XKB layout such as us, de or fr' }),
     default: 'us',
     help: 'Console keyboard layout.',
+  },
+  KLDLOAD_KEYBOARD_VARIANT: {
+    schema: z.string().regex(/^[a-z0-9_-]*(,[a-z0-9_-]*)*$/, {
+      error: 'must be an XKB variant such as dvorak, nodeadkeys or intl',
+    }),
+    help: 'Keyboard variant (XKBVARIANT), e.g. dvorak.',
+  },
+  KLDLOAD_DOMAIN: {
+    schema: hostname,
+    help: 'The name services on this machine advertise in links (the original kldload: Grafana); in the manifest for postinstallers.',
   },
   KLDLOAD_NET_METHOD: {
     schema: z.enum(['dhcp', 'static'], { error: "must be 'dhcp' or 'static'" }),
@@ -234,18 +295,43 @@ export const FIELDS = {
     default: '*',
     help: 'Interface to configure.',
   },
-  KLDLOAD_NET_IP: { schema: cidr, help: 'Static address with prefix, e.g. 10.0.0.50/24.' },
+  KLDLOAD_NET_IP: {
+    schema: ipMaybeCidr,
+    help: 'Static address with prefix, e.g. 10.0.0.50/24 (or the address alone with KLDLOAD_NET_PREFIX).',
+  },
+  KLDLOAD_NET_PREFIX: {
+    schema: z.string().regex(/^(0|[1-9]\d{0,2})$/, {
+      error: 'must be a prefix length such as 24 (0-32 for IPv4, 0-128 for IPv6)',
+    }),
+    noManifest: true,
+    help: 'Prefix length of KLDLOAD_NET_IP when it is written without one (the original kldload keeps them apart).',
+  },
   KLDLOAD_NET_GW: { schema: ip, help: 'Static default gateway.' },
   KLDLOAD_NET_DNS: { schema: dnsList, help: 'Static DNS servers.' },
   KLDLOAD_POOL_NAME: { schema: poolName, default: 'rpool', help: 'Root pool name.' },
+  KLDLOAD_ZFS_POOL: {
+    schema: poolName,
+    noManifest: true,
+    help: "The original kldload's name of the encryption root; it always created rpool. Here the pool (and its encryption root) is KLDLOAD_POOL_NAME: a different value is refused.",
+  },
   KLDLOAD_ZFS_TOPOLOGY: {
-    schema: z.enum(['single', 'mirror', 'raidz1', 'raidz2'], {
-      error: "must be 'single', 'mirror', 'raidz1' or 'raidz2'",
+    schema: z.enum(['single', 'mirror', 'raidz1', 'raidz2', 'mirror-stripe'], {
+      error: "must be 'single', 'mirror', 'raidz1', 'raidz2' or 'mirror-stripe'",
     }),
     default: 'single',
-    help: 'Pool layout over KLDLOAD_DISK plus KLDLOAD_ZFS_DATA_DISKS.',
+    help: 'Pool layout. single: KLDLOAD_DISK. Otherwise the pool is on KLDLOAD_ZFS_DATA_DISKS (mirror-stripe: mirrored pairs).',
   },
-  KLDLOAD_ZFS_DATA_DISKS: { schema: diskList, help: 'Further disks for mirror/raidz, space separated.' },
+  KLDLOAD_ZFS_DATA_DISKS: {
+    schema: diskList,
+    help: "The pool's disks for mirror, raidz and mirror-stripe, space separated, KLDLOAD_DISK among them (every one gets a boot partition).",
+  },
+  KLDLOAD_ZFS_ASHIFT: {
+    schema: z.enum(['9', '10', '11', '12', '13', '14', '15', '16'], {
+      error: 'must be a whole number from 9 to 16 (12 = 4 KiB sectors)',
+    }),
+    default: '12',
+    help: 'Pool ashift (log2 of the sector size).',
+  },
   KLDLOAD_ZFS_ENCRYPT: {
     schema: bool,
     default: '0',
@@ -260,6 +346,18 @@ export const FIELDS = {
     help: 'Encryption passphrase.',
   },
   KLDLOAD_ESP_SIZE: { schema: espSize, default: '512M', help: 'EFI system partition size.' },
+  KLDLOAD_ZBM_TIMEOUT: {
+    schema: z.string().regex(/^(-1|0|[1-9]\d{0,2})$/, {
+      error: 'must be seconds (0-999), 0 for no menu or -1 to wait for a key',
+    }),
+    default: '3',
+    help: 'Boot menu timeout in seconds; 0 = no menu, -1 = wait for a key (systemd-boot; a supplied ZFSBootMenu keeps its own).',
+  },
+  KLDLOAD_DEBIAN_BACKPORTS: {
+    schema: bool,
+    default: '1',
+    help: "1 = <suite>-backports in the installed system's apt sources (apt installs from it only when asked).",
+  },
   KLDLOAD_FORCE_WIPE: { schema: bool, default: '0', help: '1 = erase a disk that is not empty.' },
   KLDLOAD_KEEP_DARKSITE: {
     schema: bool,

@@ -5,9 +5,12 @@ export interface CommandResult {
   exitCode: number;
   json: unknown;
   text: string;
+  /** Lines for stderr in text mode (with --json they are part of `json`). */
+  warnings?: string[];
 }
 
 export function emit(r: CommandResult, asJson: boolean): never {
+  if (!asJson) for (const w of r.warnings ?? []) process.stderr.write(`warning: ${w}\n`);
   if (asJson) process.stdout.write(`${JSON.stringify(r.json, null, 2)}\n`);
   else if (r.text) process.stdout.write(r.text.endsWith('\n') ? r.text : `${r.text}\n`);
   process.exit(r.exitCode);

@@ -48,10 +48,15 @@ function writeState(s: FirstbootState, p: FirstbootPaths = PATHS): void {
   writeFileSync(p.state, `${JSON.stringify(s, null, 1)}\n`);
 }
 
-/** The manifest as environment variables (read as data, like answers). */
+/**
+ * The manifest as environment variables, read as data by the one env-file codec. A line it refuses
+ * (only a hand edit can make one) is named in the first-boot log, not dropped silently.
+ */
 export function manifestEnv(p: FirstbootPaths = PATHS): Record<string, string> {
   if (!existsSync(p.manifest)) return {};
-  const { entries } = parseEnvText(readFileSync(p.manifest, 'utf8'));
+  const { entries, errors } = parseEnvText(readFileSync(p.manifest, 'utf8'));
+  for (const e of errors)
+    logTo(p.firstbootLog, `${p.manifest}:${e.line}: ${e.key ? `${e.key}: ` : ''}${e.message}; not passed on`);
   return Object.fromEntries([...entries].map(([k, v]) => [k, v.value]));
 }
 
@@ -119,18 +124,15 @@ export async function runFirstboot(
 
 function readFailure(p: FirstbootPaths): FirstbootState['failure'] {
   if (!existsSync(p.failure)) return undefined;
-  const kv = new Map(
-    readFileSync(p.failure, 'utf8')
-      .split('\n')
-      .filter((l) => l.includes('='))
-      .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)] as [string, string]),
-  );
+  // lib.sh writes the record with kl_env_quote: the same env-file format as the manifest.
+  const { entries } = parseEnvText(readFileSync(p.failure, 'utf8'));
+  const get = (k: string) => entries.get(k)?.value;
   return {
-    line: kv.get('line') ?? '?',
-    command: kv.get('command') ?? '?',
-    file: kv.get('file') ?? '?',
-    exit: kv.get('exit') ?? '?',
-    ...(kv.get('role') ? { role: kv.get('role') } : {}),
+    line: get('line') ?? '?',
+    command: get('command') ?? '?',
+    file: get('file') ?? '?',
+    exit: get('exit') ?? '?',
+    ...(get('role') ? { role: get('role') } : {}),
   };
 }
 

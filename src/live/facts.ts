@@ -5,6 +5,7 @@ import type { Answers } from '../answers/schema.ts';
 import type { ImageInfo } from '../build/build.ts';
 import { MEDIUM } from '../build/iso.ts';
 import { KldloadError } from '../core/errors.ts';
+import { targetDisks } from '../plan/disks.ts';
 import type { InstallFacts } from '../plan/install.ts';
 
 export const medium = (rel: string) => join(MEDIUM.root, rel);
@@ -46,6 +47,9 @@ async function fetchPostinstall(url: string): Promise<string> {
   throw new KldloadError(`KLDLOAD_POSTINSTALL_URL ${url}: cannot fetch after 3 attempts (${String(last)})`);
 }
 
+/** The kernel node behind a disk path; PICKED_DISK (no disk picked yet) stays as it is. */
+const diskReal = (d: string) => (existsSync(d) ? realpathSync(d) : d);
+
 /**
  * Facts of the machine the installer runs on. `live` reads the medium and probes hardware;
  * otherwise (dry-run on any host) placeholders stand where the medium would answer.
@@ -85,7 +89,7 @@ export async function gatherFacts(
     espGuid: randomUUID(),
     stamp: utcStamp(),
     efiVars: o.live && existsSync('/sys/firmware/efi/efivars'),
-    diskReal: existsSync(a.KLDLOAD_DISK) ? realpathSync(a.KLDLOAD_DISK) : a.KLDLOAD_DISK,
+    diskReal: diskReal(targetDisks(a).boot),
     console: o.live ? cmdline.split(/\s+/).filter((w) => w.startsWith('console=')) : [],
     logFile: o.logFile,
     secureBoot: o.live && secureBoot(),

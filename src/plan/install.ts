@@ -1,9 +1,10 @@
+import { formatEnvLine } from '../answers/parse.ts';
 import type { Answers } from '../answers/schema.ts';
 import { FIELD_KEYS, fieldDef } from '../answers/schema.ts';
 import { EXIT, KldloadError } from '../core/errors.ts';
 import { REPO } from '../darksite/repo.ts';
 import { zfs, zpool } from '../zfs/zfs.ts';
-import { partition } from './disks.ts';
+import { partition, targetDisks } from './disks.ts';
 import { type Action, inTarget, type Plan, run, type Step, write } from './types.ts';
 
 /** Everything besides the answers that decides the plan. Gathered in the live system, fixed in tests. */
@@ -36,8 +37,14 @@ export interface InstallFacts {
   stamp: string;
   /** EFI variables are writable in the live system (booted via UEFI). */
   efiVars: boolean;
-  /** Kernel device behind KLDLOAD_DISK (efibootmgr wants the real node). */
+  /** Kernel device behind the boot disk (efibootmgr wants the real node). */
   diskReal: string;
+  /**
+   * The disk picked at preflight when KLDLOAD_DISK is empty or absent (and no
+   * KLDLOAD_ZFS_DATA_DISKS): the one eligible disk. Unset in a dry run: the plan then shows
+   * PICKED_DISK (src/plan/disks.ts) in its place.
+   */
+  pickedDisk?: string;
   /** console= arguments the live system booted with; the installed system keeps them. */
   console: string[];
   /** The installer log, copied to the target at the end. */
@@ -67,10 +74,12 @@ WantedBy=multi-user.target
 /** The KLDLOAD_* facts of this install, for postinstallers; never a secret. */
 export function manifest(a: Answers, f: InstallFacts): string {
   const lines: string[] = ['# Written by the kldload installer. Facts of this install; no secrets.'];
+  // The disk actually used, also when it was picked at preflight.
+  const effective: Answers = { ...a, KLDLOAD_DISK: targetDisks(a, f.pickedDisk).boot };
   for (const k of FIELD_KEYS) {
     const def = fieldDef(k);
     if (def.secret || def.noManifest) continue;
-    const v = a[k];
+    const v = effective[k];
     if (v === undefined) continue;
     const s = Array.isArray(v)
       ? v.join(' ')
@@ -81,22 +90,19 @@ export function manifest(a: Answers, f: InstallFacts): string {
         : k === 'KLDLOAD_ESP_SIZE'
           ? `${v}M`
           : String(v);
-    lines.push(`${k}=${quoteEnv(s)}`);
+    lines.push(formatEnvLine(k, s));
   }
-  lines.push(
-    'KLDLOAD_STORAGE_MODE=zfs',
-    `KLDLOAD_KERNEL=${f.kabi}`,
-    `KLDLOAD_HOSTID=${f.hostid}`,
-    `KLDLOAD_FACTORY_SNAPSHOT=${a.KLDLOAD_POOL_NAME}@install-${f.stamp}`,
-    `KLDLOAD_SECURE_BOOT=${f.secureBoot ? 1 : 0}`,
-    `KLDLOAD_TPM_PRESENT=${f.tpm ? 1 : 0}`,
-    `KLDLOAD_BOOTLOADER=${f.zbm ? 'zfsbootmenu' : 'systemd-boot'}`,
-  );
+  const facts: [string, string][] = [
+    ['KLDLOAD_STORAGE_MODE', 'zfs'],
+    ['KLDLOAD_KERNEL', f.kabi],
+    ['KLDLOAD_HOSTID', f.hostid],
+    ['KLDLOAD_FACTORY_SNAPSHOT', `${a.KLDLOAD_POOL_NAME}@install-${f.stamp}`],
+    ['KLDLOAD_SECURE_BOOT', f.secureBoot ? '1' : '0'],
+    ['KLDLOAD_TPM_PRESENT', f.tpm ? '1' : '0'],
+    ['KLDLOAD_BOOTLOADER', f.zbm ? 'zfsbootmenu' : 'systemd-boot'],
+  ];
+  for (const [k, v] of facts) lines.push(formatEnvLine(k, v));
   return `${lines.join('\n')}\n`;
-}
-
-function quoteEnv(s: string): string {
-  return /^[A-Za-z0-9_@%+=:,./-]*$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
 function networkUnit(a: Answers): string {
@@ -109,8 +115,9 @@ function networkUnit(a: Answers): string {
 export function planInstall(a: Answers, f: InstallFacts): Plan {
   const R = f.root;
   const pool = a.KLDLOAD_POOL_NAME;
-  const disks = [a.KLDLOAD_DISK, ...(a.KLDLOAD_ZFS_DATA_DISKS ?? [])];
-  const esp = partition(a.KLDLOAD_DISK, 1);
+  const target = targetDisks(a, f.pickedDisk);
+  const disks = target.all;
+  const esp = partition(target.boot, 1);
   const be = `${pool}/ROOT/default`;
   const user = a.KLDLOAD_USERNAME;
   const short = a.KLDLOAD_HOSTNAME.split('.')[0] ?? a.KLDLOAD_HOSTNAME;
@@ -119,15 +126,27 @@ export function planInstall(a: Answers, f: InstallFacts): Plan {
   const steps: Step[] = [];
   const step = (name: string, title: string, actions: Action[]) => steps.push({ name, title, actions });
 
-  step('preflight', 'refuse unsafe targets before the first write', [
-    {
-      kind: 'check',
-      check: 'disk-safe',
-      args: { disks, forceWipe: a.KLDLOAD_FORCE_WIPE },
-      why: 'each disk exists, is not the boot medium, and is empty unless KLDLOAD_FORCE_WIPE=1',
-    },
-    { kind: 'check', check: 'zfs-loads', args: {}, why: 'the zfs module loads in the live system' },
-  ]);
+  const safe = 'each disk exists, is not the boot medium, and is empty unless KLDLOAD_FORCE_WIPE=1';
+  const pick = {
+    answers: '',
+    'data-disks': `KLDLOAD_DISK is empty: the boot partition goes on ${target.boot}, the first of KLDLOAD_ZFS_DATA_DISKS; `,
+    picked: `KLDLOAD_DISK is empty: ${target.boot} was picked at preflight as the one eligible disk; `,
+    'pick-at-preflight': `KLDLOAD_DISK is empty: the one eligible disk is picked here (not the boot medium, not the seed volume, not in use; none or several: refused, listing the candidates) and stands for ${target.boot} below; `,
+  }[target.source];
+  const picking = target.source === 'picked' || target.source === 'pick-at-preflight';
+  step(
+    'preflight',
+    `${picking ? 'pick the target disk, ' : ''}refuse unsafe targets before the first write`,
+    [
+      {
+        kind: 'check',
+        check: 'disk-safe',
+        args: { disks, forceWipe: a.KLDLOAD_FORCE_WIPE },
+        why: `${pick}${safe}`,
+      },
+      { kind: 'check', check: 'zfs-loads', args: {}, why: 'the zfs module loads in the live system' },
+    ],
+  );
 
   if (a.KLDLOAD_FORCE_WIPE)
     step(
@@ -158,14 +177,13 @@ export function planInstall(a: Answers, f: InstallFacts): Plan {
     ...disks.map((d) => run(['mkfs.vfat', '-F', '32', '-n', 'EFI', partition(d, 1)])),
   ]);
 
-  const vdevType = a.KLDLOAD_ZFS_TOPOLOGY === 'single' ? [] : [a.KLDLOAD_ZFS_TOPOLOGY];
   const enc: Record<string, string> = a.KLDLOAD_ZFS_ENCRYPT
     ? { encryption: 'aes-256-gcm', keyformat: 'passphrase', keylocation: 'prompt' }
     : {};
   step('pool', `create ${pool} (${a.KLDLOAD_ZFS_TOPOLOGY}${a.KLDLOAD_ZFS_ENCRYPT ? ', encrypted' : ''})`, [
     run(
-      zpool.create(pool, [...vdevType, ...disks.map((d) => partition(d, 2))], {
-        poolProps: { ashift: '12', autotrim: 'on', cachefile: '/etc/zfs/zpool.cache' },
+      zpool.create(pool, target.vdevs, {
+        poolProps: { ashift: a.KLDLOAD_ZFS_ASHIFT, autotrim: 'on', cachefile: '/etc/zfs/zpool.cache' },
         fsProps: {
           compression: 'lz4',
           acltype: 'posixacl',
@@ -253,8 +271,16 @@ export function planInstall(a: Answers, f: InstallFacts): Plan {
     write(`${R}/etc/timezone`, `${a.KLDLOAD_TIMEZONE}\n`),
     write(
       `${R}/etc/default/keyboard`,
-      `XKBMODEL="pc105"\nXKBLAYOUT="${a.KLDLOAD_KEYBOARD_LAYOUT}"\nXKBVARIANT=""\nXKBOPTIONS=""\nBACKSPACE="guess"\n`,
+      `XKBMODEL="pc105"\nXKBLAYOUT="${a.KLDLOAD_KEYBOARD_LAYOUT}"\nXKBVARIANT="${a.KLDLOAD_KEYBOARD_VARIANT ?? ''}"\nXKBOPTIONS=""\nBACKSPACE="guess"\n`,
     ),
+    ...(a.KLDLOAD_DEBIAN_BACKPORTS
+      ? [
+          write(
+            `${R}/etc/apt/sources.list.d/debian-backports.sources`,
+            `Types: deb\nURIs: http://deb.debian.org/debian\nSuites: ${f.suite}-backports\nComponents: main contrib non-free-firmware\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n`,
+          ),
+        ]
+      : []),
     run(['systemd-machine-id-setup', `--root=${R}`], { unless: ['test', '-s', `${R}/etc/machine-id`] }),
     inTarget(['ssh-keygen', '-A']),
   ]);
@@ -269,13 +295,22 @@ export function planInstall(a: Answers, f: InstallFacts): Plan {
   if (a.KLDLOAD_ROOT_PASSWORD !== undefined)
     pw.push(inTarget(['chpasswd'], { input: `root:${a.KLDLOAD_ROOT_PASSWORD}\n`, secretInput: true }));
   else pw.push(inTarget(['passwd', '--lock', 'root']));
-  const keys: Action[] = a.KLDLOAD_SSH_PUBKEY
+  const adminKeys = [
+    ...(a.KLDLOAD_SSH_PUBKEY ? [a.KLDLOAD_SSH_PUBKEY] : []),
+    ...(a.KLDLOAD_ADMIN_SSH_KEYS ?? []),
+  ];
+  const keys: Action[] = adminKeys.length
     ? [
         { kind: 'mkdir', path: `${R}/home/${user}/.ssh`, mode: 0o700 },
-        write(`${R}/home/${user}/.ssh/authorized_keys`, `${a.KLDLOAD_SSH_PUBKEY}\n`, 0o600),
+        write(`${R}/home/${user}/.ssh/authorized_keys`, `${adminKeys.join('\n')}\n`, 0o600),
         inTarget(['chown', '-R', `${user}:${user}`, `/home/${user}/.ssh`]),
       ]
     : [];
+  if (a.KLDLOAD_ADMIN_SSH_PUBKEY)
+    keys.push(
+      { kind: 'mkdir', path: `${R}/root/.ssh`, mode: 0o700 },
+      write(`${R}/root/.ssh/authorized_keys`, `${a.KLDLOAD_ADMIN_SSH_PUBKEY}\n`, 0o600),
+    );
   step(
     'users',
     `administrator ${user} (sudo), root ${a.KLDLOAD_ROOT_PASSWORD !== undefined ? 'password' : 'locked'}`,
@@ -398,7 +433,10 @@ export function planInstall(a: Answers, f: InstallFacts): Plan {
       inTarget(['bootctl', 'install', '--esp-path=/boot/efi', '--no-variables', '--graceful'], {
         unless: ['chroot', R, 'bootctl', '--esp-path=/boot/efi', 'is-installed'],
       }),
-      write(`${R}/boot/efi/loader/loader.conf`, 'timeout 3\neditor no\n'),
+      write(
+        `${R}/boot/efi/loader/loader.conf`,
+        `timeout ${a.KLDLOAD_ZBM_TIMEOUT === '-1' ? 'menu-force' : a.KLDLOAD_ZBM_TIMEOUT}\neditor no\n`,
+      ),
       inTarget(['kernel-install', 'add', f.kabi, `/boot/vmlinuz-${f.kabi}`, `/boot/initrd.img-${f.kabi}`]),
     );
   }

@@ -1,5 +1,6 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { formatEnvLine } from '../answers/parse.ts';
 import { validateAnswersText } from '../answers/validate.ts';
 import { EXIT, KldloadError } from '../core/errors.ts';
 import type { Executor } from '../core/exec.ts';
@@ -77,7 +78,7 @@ export function overrideAnswers(text: string, set: Record<string, string>): stri
     .filter((l) => !Object.keys(set).some((k) => new RegExp(`^\\s*(export\\s+)?${k}=`).test(l)));
   while (lines.length && lines[lines.length - 1] === '') lines.pop();
   return `${lines.join('\n')}\n${Object.entries(set)
-    .map(([k, v]) => `${k}="${v}"`)
+    .map(([k, v]) => formatEnvLine(k, v))
     .join('\n')}\n`;
 }
 

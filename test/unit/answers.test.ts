@@ -91,6 +91,7 @@ test('good fixtures: typed values', () => {
   const mirror = validGood('mirror-encrypted.env').answers;
   assert.equal(mirror.KLDLOAD_ZFS_TOPOLOGY, 'mirror');
   assert.deepEqual(mirror.KLDLOAD_ZFS_DATA_DISKS, [
+    '/dev/disk/by-id/ata-WDC_WD40EFRX-68N32N0_WD-WCC7K1234567',
     '/dev/disk/by-id/ata-WDC_WD40EFRX-68N32N0_WD-WCC7K7654321',
   ]);
   assert.equal(mirror.KLDLOAD_ZFS_ENCRYPT, true);
@@ -100,9 +101,9 @@ test('good fixtures: typed values', () => {
   assert.match(mirror.KLDLOAD_SSH_PUBKEY ?? '', /^ssh-ed25519 AAAAC3NzaC1lZDI1NTE5 ?/);
 
   const raidz = validGood('raidz1-postinstall.env').answers;
-  assert.deepEqual(raidz.KLDLOAD_ZFS_DATA_DISKS, ['/dev/vdb', '/dev/vdc']);
+  assert.deepEqual(raidz.KLDLOAD_ZFS_DATA_DISKS, ['/dev/vda', '/dev/vdb', '/dev/vdc']);
   assert.equal(raidz.KLDLOAD_ESP_SIZE, 256);
-  assert.equal(raidz.KLDLOAD_PASSWORD, 'Tr0ub4dor&3', 'trailing comment after an unquoted value is dropped');
+  assert.equal(raidz.KLDLOAD_PASSWORD, 'Tr0ub4dor&3', 'an unquoted value is the rest of the line');
   assert.equal(
     raidz.KLDLOAD_POSTINSTALL_B64,
     '#!/bin/bash\nset -euo pipefail\necho "postinstall ran" > /root/postinstall.done\n',
@@ -221,4 +222,25 @@ test('IPv6 literals are checked by a real parser', () => {
     `${MINIMAL}KLDLOAD_PASSWORD=x\nKLDLOAD_NET_METHOD=static\nKLDLOAD_NET_IP=2001:db8::5/64\nKLDLOAD_NET_GW=fe80::1\nKLDLOAD_NET_DNS="2001:db8::53 9.9.9.9"\n`,
   );
   assert.ok(ok.ok);
+});
+
+test("regression: an unquoted value with ' #' is refused, never cut (it silently became 'Tr0ub4dor')", () => {
+  const r = validateAnswersText(`${MINIMAL}KLDLOAD_PASSWORD=Tr0ub4dor #3 and more\n`);
+  assert.equal(r.ok, false);
+  if (!r.ok) {
+    assert.deepEqual(
+      strip(r.errors).map((e) => [e.line, e.key]),
+      [[4, 'KLDLOAD_PASSWORD']],
+    );
+    assert.match(r.errors[0]?.message ?? '', /refused, not cut.*quote it.*own line/);
+  }
+  const quoted = validateAnswersText(`${MINIMAL}KLDLOAD_PASSWORD='Tr0ub4dor #3 and more'\n`);
+  assert.ok(quoted.ok);
+  if (quoted.ok) assert.equal(quoted.answers.KLDLOAD_PASSWORD, 'Tr0ub4dor #3 and more');
+});
+
+test('an unquoted value is the rest of the line: spaces and a # without a blank before it stay', () => {
+  const r = validateAnswersText(`${MINIMAL}KLDLOAD_PASSWORD=correct horse#1  \n`);
+  assert.ok(r.ok);
+  if (r.ok) assert.equal(r.answers.KLDLOAD_PASSWORD, 'correct horse#1');
 });

@@ -8,33 +8,13 @@ import { install } from '../../src/cli/commands/install.ts';
 import { RecordingExecutor } from '../../src/core/exec.ts';
 import { Logger } from '../../src/core/log.ts';
 import { partition } from '../../src/plan/disks.ts';
-import { type InstallFacts, planInstall } from '../../src/plan/install.ts';
+import { planInstall } from '../../src/plan/install.ts';
 import { renderPlan } from '../../src/plan/types.ts';
+import { FACTS } from './plan-facts.ts';
 
 const GOOD = 'test/fixtures/answers/good';
 const BAD = 'test/fixtures/answers/bad';
 const GOLDEN = 'test/fixtures/plans';
-
-/** Fixed facts: a golden plan must not change between runs or machines. */
-export const FACTS: InstallFacts = {
-  root: '/mnt',
-  kabi: '6.12.107+deb13-amd64',
-  suite: 'trixie',
-  image: '/run/live/medium/kldload/target.squashfs',
-  bundle: '/run/live/medium/kldload/kldload.mjs',
-  payloadDir: '/run/live/medium/kldload/darksite',
-  postinstallLib: '/run/live/medium/kldload/postinstall',
-  aptRepo: '/run/live/medium/kldload/apt',
-  hostid: '1abc0fee',
-  espGuid: '6a2c7f3e-0b1d-4c55-9e0f-5d7c2b8a9e11',
-  stamp: '20261122T031800Z',
-  efiVars: true,
-  diskReal: '/dev/vda',
-  console: ['console=tty0', 'console=ttyS0,115200n8'],
-  logFile: '/var/log/kldload/installer.log',
-  secureBoot: false,
-  tpm: false,
-};
 
 function answers(file: string) {
   const v = validateAnswersFile(file);

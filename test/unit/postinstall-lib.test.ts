@@ -20,6 +20,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { parseEnvText } from '../../src/answers/parse.ts';
 import { SystemExecutor } from '../../src/core/exec.ts';
 import {
   BASE_PROVIDES,
@@ -70,13 +71,11 @@ async function bash(script: string, extra: Record<string, string> = {}, dir = fr
   return { ...r, file, dir, state: join(dir, 'state') };
 }
 
+/** An env file (the failure record) read by the one codec; a line it refuses fails the test. */
 function kv(text: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const l of text.split('\n')) {
-    const i = l.indexOf('=');
-    if (i > 0) out[l.slice(0, i)] = l.slice(i + 1);
-  }
-  return out;
+  const { entries, errors } = parseEnvText(text);
+  assert.deepEqual(errors, [], text);
+  return Object.fromEntries([...entries].map(([k, e]) => [k, e.value]));
 }
 
 const failureOf = (state: string) => kv(readFileSync(join(state, 'postinstall-failure'), 'utf8'));

@@ -107,7 +107,7 @@ test('overrideAnswers replaces keys and keeps the rest', () => {
   const out = overrideAnswers('# c\nKLDLOAD_DISK=/dev/sda\nKLDLOAD_HOSTNAME=x\n', {
     KLDLOAD_DISK: '/dev/vda',
   });
-  assert.equal(out, '# c\nKLDLOAD_HOSTNAME=x\nKLDLOAD_DISK="/dev/vda"\n');
+  assert.equal(out, '# c\nKLDLOAD_HOSTNAME=x\nKLDLOAD_DISK=/dev/vda\n');
 });
 
 test('the built-in test answers ask only for extras the ISO carries', () => {

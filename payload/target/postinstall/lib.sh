@@ -191,17 +191,14 @@ _kl_record_failure() {
   _KL_FAILURE_RECORDED=1
   cmd="${cmd//$'\n'/\\n}"
   detail="${detail//$'\n'/\\n}"
-  local -a rec=(
-    "line=${line}"
-    "command=${cmd}"
-    "file=${file}"
-    "exit=${code}"
-    "role=${KLDLOAD_ROLE:-}"
-    "phase=${_KL_PHASE}"
-    "detail=${detail}"
-    "time=$(date -u +%FT%TZ)"
-    "pid=$$"
-  )
+  # One KEY=value line each, in the env-file format `kldload firstboot status` reads (kl_env_quote).
+  local -a rec=()
+  local pair
+  for pair in "line=${line}" "command=${cmd}" "file=${file}" "exit=${code}" "role=${KLDLOAD_ROLE:-}" \
+    "phase=${_KL_PHASE}" "detail=${detail}" "time=$(date -u +%FT%TZ)" "pid=$$"; do
+    kl_env_quote "${pair#*=}"
+    rec+=("${pair%%=*}=${REPLY}")
+  done
   tmp="${f}.tmp.$$"
   { mkdir -p -- "${f%/*}" && printf '%s\n' "${rec[@]}" >"$tmp" && mv -f -- "$tmp" "$f"; } 2>/dev/null ||
     log "(could not write ${f})"
@@ -748,23 +745,115 @@ snapshot_schedule() {
 
 # ── Manifest ─────────────────────────────────────────────────────────────────────────────────────────
 
+# kl_env_quote VALUE — VALUE as written after KEY= in an env file, in REPLY: bare when safe, else '…',
+# else "…" with \" \\ \$ \` escaped (the TypeScript writer's rule; kl_env_value reads it back). Line
+# breaks cannot be held and become the two characters \n (\r likewise).
+kl_env_quote() {
+  local v=$1
+  v="${v//$'\n'/\\n}"
+  v="${v//$'\r'/\\r}"
+  if [[ "$v" =~ ^[A-Za-z0-9_@%+=:,./-]*$ ]]; then
+    REPLY=$v
+  elif [[ "$v" != *"'"* ]]; then
+    REPLY="'${v}'"
+  else
+    v="${v//\\/\\\\}"
+    v="${v//\"/\\\"}"
+    v="${v//\$/\\\$}"
+    v="${v//\`/\\\`}"
+    REPLY="\"${v}\""
+  fi
+}
+
+# kl_env_value RAW — the value of an env-file line's right-hand side, in REPLY; status 1 (and a reason
+# in REPLY) when it is refused. The same rules as the TypeScript codec (src/answers/parse.ts): the rest
+# of the line, blanks trimmed; '…' literal; "…" with \" \\ \$ \` only; unquoted, ' #' is refused
+# (never cut); $NAME, ${…}, $(…) and backticks are refused, never expanded.
+kl_env_value() {
+  local s=$1 out='' c n i rest
+  local -r sq="'" expands='[A-Za-z0-9_{@*#?$!-]'
+  if [[ "$s" =~ ^[[:space:]]+# ]]; then
+    REPLY="has ' #' in an unquoted value"
+    return 1
+  fi
+  s="${s#"${s%%[![:space:]]*}"}"
+  s="${s%"${s##*[![:space:]]}"}"
+  if [[ "${s:0:1}" == "$sq" ]]; then
+    rest="${s:1}"
+    if [[ "$rest" != *"$sq"* ]]; then
+      REPLY='unterminated single quote'
+      return 1
+    fi
+    out="${rest%%"$sq"*}"
+    rest="${rest#*"$sq"}"
+    if [[ -n "$rest" && ! "$rest" =~ ^[[:space:]]+# ]]; then
+      REPLY='text after the closing quote'
+      return 1
+    fi
+    REPLY=$out
+    return 0
+  fi
+  if [[ "${s:0:1}" == '"' ]]; then
+    for ((i = 1; i < ${#s}; i++)); do
+      c="${s:i:1}"
+      n="${s:i+1:1}"
+      if [[ "$c" == "\\" ]]; then
+        if [[ -n "$n" && "\"\\\$\`" == *"$n"* ]]; then
+          out+=$n
+          i=$((i + 1))
+        else
+          out+=$c
+        fi
+      elif [[ "$c" == '`' || ("$c" == '$' && "$n" =~ $expands) || ("$c" == '$' && "$n" == '(') ]]; then
+        REPLY='contains an expansion, which is never done'
+        return 1
+      elif [[ "$c" == '"' ]]; then
+        rest="${s:i+1}"
+        if [[ -z "$rest" || "$rest" =~ ^[[:space:]]+# ]]; then
+          REPLY=$out
+          return 0
+        fi
+        break
+      else
+        out+=$c
+      fi
+    done
+    REPLY='unterminated double quote (or text after it)'
+    return 1
+  fi
+  if [[ "$s" =~ [[:space:]]# ]]; then
+    REPLY="has ' #' in an unquoted value"
+    return 1
+  fi
+  for ((i = 0; i < ${#s}; i++)); do
+    c="${s:i:1}"
+    n="${s:i+1:1}"
+    if [[ "$c" == '`' || ("$c" == '$' && "$n" =~ $expands) || ("$c" == '$' && "$n" == '(') ]]; then
+      REPLY='contains an expansion, which is never done'
+      return 1
+    fi
+  done
+  REPLY=$s
+}
+
 # kl_load_manifest [FILE] — export KEY=value lines of the install manifest that are not already set.
-# The file is read as data (never sourced); surrounding quotes are removed.
+# The file is read as data (never sourced) by kl_env_value; a line it refuses is named in a warning.
 kl_load_manifest() {
-  local file=${1:-${KLDLOAD_MANIFEST:-/etc/kldload/install-manifest.env}} raw key value
+  local file=${1:-${KLDLOAD_MANIFEST:-/etc/kldload/install-manifest.env}} raw key n=0
   if [[ ! -r "$file" ]]; then
     return 0
   fi
   while IFS= read -r raw || [[ -n "$raw" ]]; do
+    n=$((n + 1))
     raw="${raw%$'\r'}"
     if [[ "$raw" =~ ^[[:space:]]*(export[[:space:]]+)?([A-Za-z_][A-Za-z0-9_]*)=(.*)$ ]]; then
       key="${BASH_REMATCH[2]}"
-      value="${BASH_REMATCH[3]}"
-      if [[ "$value" =~ ^\"(.*)\"$ || "$value" =~ ^\'(.*)\'$ ]]; then
-        value="${BASH_REMATCH[1]}"
+      if ! kl_env_value "${BASH_REMATCH[3]}"; then
+        warn "${file}:${n}: ${key}: ${REPLY}; not exported"
+        continue
       fi
       if [[ -z "${!key+set}" ]]; then
-        export "$key=$value"
+        export "$key=$REPLY"
       fi
     fi
   done <"$file"

@@ -7,6 +7,7 @@ import { type Executor, SystemExecutor } from '../../core/exec.ts';
 import { Logger } from '../../core/log.ts';
 import { findAnswers } from '../../live/answers-source.ts';
 import { gatherFacts } from '../../live/facts.ts';
+import { PICKED_DISK, targetDisks } from '../../plan/disks.ts';
 import { FIRST_WRITING_STEP, planInstall } from '../../plan/install.ts';
 import { renderPlan } from '../../plan/types.ts';
 import type { CommandResult } from '../output.ts';
@@ -61,13 +62,17 @@ async function installInner(o: InstallOpts, deps: InstallDeps): Promise<CommandR
     throw new KldloadError('--config FILE is required (or --live on the installer medium)', EXIT.badInput);
   // Validation comes before the first write: bad answers never touch a disk.
   const v = validateAnswersFile(config);
+  const warnings = v.warnings.map((w) => w.text);
+  // On the medium the console and the installer log are where a human looks.
+  if (o.live) for (const w of warnings) log.info(`warning: ${w}`);
   if (!v.ok) {
     const text = v.errors.map((e) => e.text).join('\n');
     if (o.live) log.info(`${text}\nKLDLOAD-INSTALL-FAIL step=answers`);
     return {
       exitCode: EXIT.badInput,
-      json: { ok: false, errors: v.errors.map(({ text: _t, ...e }) => e) },
+      json: { ok: false, errors: v.errors.map(({ text: _t, ...e }) => e), warnings },
       text,
+      warnings,
     };
   }
   const a = v.answers;
@@ -82,14 +87,21 @@ async function installInner(o: InstallOpts, deps: InstallDeps): Promise<CommandR
   if (o.dryRun)
     return {
       exitCode: EXIT.ok,
-      json: { ok: true, plan: JSON.parse(log.redact(JSON.stringify(redactPlan(plan)))) },
+      json: { ok: true, warnings, plan: JSON.parse(log.redact(JSON.stringify(redactPlan(plan)))) },
       text: renderPlan(plan, o.root),
+      warnings,
     };
   if (process.getuid?.() !== 0) throw new KldloadError('install must run as root', EXIT.badInput);
   if (!existsSync(facts.image))
     throw new KldloadError(`${facts.image}: target image missing; run install from the kldload medium`);
+  const disk = targetDisks(a, facts.pickedDisk).boot;
+  if (disk === PICKED_DISK)
+    throw new KldloadError(
+      'KLDLOAD_DISK is empty and no disk was picked; set KLDLOAD_DISK=/dev/disk/by-id/… (see lsblk)',
+      EXIT.badInput,
+    );
   log.info(
-    `kldload install: ${a.KLDLOAD_HOSTNAME} on ${a.KLDLOAD_DISK} (${a.KLDLOAD_PROFILE}, ${facts.suite}, kernel ${facts.kabi})`,
+    `kldload install: ${a.KLDLOAD_HOSTNAME} on ${disk} (${a.KLDLOAD_PROFILE}, ${facts.suite}, kernel ${facts.kabi})`,
   );
   const t0 = Date.now();
   const r = await applyPlan(exec, log, plan, { root: o.root, cleanupFrom: FIRST_WRITING_STEP });

@@ -38,6 +38,12 @@ export interface InstallFacts {
   efiVars: boolean;
   /** Kernel device behind KLDLOAD_DISK (efibootmgr wants the real node). */
   diskReal: string;
+  /** The disk picked at install time when KLDLOAD_DISK is empty (see pickDisk). */
+  pickedDisk?: string;
+  /** Build id of the ISO (image.json): written on the pool after a good install, checked before a wipe. */
+  isoBuild?: string;
+  /** kldload.reinstall=1 on the kernel command line: a human allows wiping a disk this ISO installed. */
+  reinstall?: boolean;
   /** console= arguments the live system booted with; the installed system keeps them. */
   console: string[];
   /** The installer log, copied to the target at the end. */
@@ -105,12 +111,23 @@ function networkUnit(a: Answers): string {
   return `[Match]\n${match}\n\n[Network]\nAddress=${a.KLDLOAD_NET_IP}\nGateway=${a.KLDLOAD_NET_GW}\n${(a.KLDLOAD_NET_DNS ?? []).map((d) => `DNS=${d}`).join('\n')}\n`;
 }
 
+/** The pool comment that marks a disk installed by an ISO: it lives in every ZFS label (zdb -l reads it). */
+export const isoMarker = (buildId: string) => `kldload-iso:${buildId}`;
+
 /** answers + facts → the ordered install plan. Pure: no I/O. */
-export function planInstall(a: Answers, f: InstallFacts): Plan {
+export function planInstall(answers: Answers, f: InstallFacts): Plan {
+  const disk = answers.KLDLOAD_DISK ?? f.pickedDisk;
+  if (!disk)
+    throw new KldloadError(
+      'KLDLOAD_DISK is empty and no disk was picked: nothing to install to',
+      EXIT.badInput,
+    );
+  // From here on the plan, the manifest included, names the disk actually used.
+  const a = { ...answers, KLDLOAD_DISK: disk };
   const R = f.root;
   const pool = a.KLDLOAD_POOL_NAME;
-  const disks = [a.KLDLOAD_DISK, ...(a.KLDLOAD_ZFS_DATA_DISKS ?? [])];
-  const esp = partition(a.KLDLOAD_DISK, 1);
+  const disks = [disk, ...(a.KLDLOAD_ZFS_DATA_DISKS ?? [])];
+  const esp = partition(disk, 1);
   const be = `${pool}/ROOT/default`;
   const user = a.KLDLOAD_USERNAME;
   const short = a.KLDLOAD_HOSTNAME.split('.')[0] ?? a.KLDLOAD_HOSTNAME;
@@ -122,23 +139,34 @@ export function planInstall(a: Answers, f: InstallFacts): Plan {
   step('preflight', 'refuse unsafe targets before the first write', [
     {
       kind: 'check',
-      check: 'disk-safe',
-      args: { disks, forceWipe: a.KLDLOAD_FORCE_WIPE },
-      why: 'each disk exists, is not the boot medium, and is empty unless KLDLOAD_FORCE_WIPE=1',
+      check: 'uefi',
+      args: {},
+      why: 'the machine booted via UEFI: the installed system boots only that way (no legacy BIOS path)',
     },
     { kind: 'check', check: 'zfs-loads', args: {}, why: 'the zfs module loads in the live system' },
+    {
+      kind: 'check',
+      check: 'disk-safe',
+      args: {
+        disks,
+        forceWipe: a.KLDLOAD_FORCE_WIPE,
+        pool,
+        ...(f.isoBuild ? { isoBuild: f.isoBuild, reinstall: !!f.reinstall } : {}),
+      },
+      why: `each disk exists, is not the boot medium or the answers volume, nothing on it is in use (whole holder chain), no other pool is imported as ${pool}, this ISO did not install it already (unless kldload.reinstall=1), and it is empty unless KLDLOAD_FORCE_WIPE=1`,
+    },
   ]);
 
   if (a.KLDLOAD_FORCE_WIPE)
-    step(
-      'wipe',
-      'erase partition tables, filesystem signatures and ZFS labels (KLDLOAD_FORCE_WIPE=1)',
-      disks.flatMap((d) => [
+    step('wipe', 'erase partition tables, filesystem signatures and ZFS labels (KLDLOAD_FORCE_WIPE=1)', [
+      // Preflight let an imported pool of this name through only if it lives on these disks.
+      run(zpool.destroy(pool), { unless: ['sh', '-c', `! ${zpool.exists(pool).join(' ')} >/dev/null 2>&1`] }),
+      ...disks.flatMap((d) => [
         run(zpool.labelclear(partition(d, 2)), { mayFail: true }),
         run(['wipefs', '--all', '--force', d]),
         run(['sgdisk', '--zap-all', d]),
       ]),
-    );
+    ]);
 
   step('partition', `GPT: ${a.KLDLOAD_ESP_SIZE} MiB ESP (FAT32) + ZFS on each disk`, [
     ...disks.flatMap((d, i) => [
@@ -493,6 +521,8 @@ export function planInstall(a: Answers, f: InstallFacts): Plan {
   );
   step('export', 'unmount everything and export the pool for a clean first import', [
     ...unmounts,
+    // Marks the disk as installed by this ISO, so an ISO left attached does not wipe it on the next boot.
+    ...(f.isoBuild ? [run(zpool.set(pool, 'comment', isoMarker(f.isoBuild)))] : []),
     run(zpool.export(pool)),
   ]);
 

@@ -34,6 +34,8 @@ export const FACTS: InstallFacts = {
   logFile: '/var/log/kldload/installer.log',
   secureBoot: false,
   tpm: false,
+  isoBuild: '5eed1e55c0ffee00',
+  reinstall: false,
 };
 
 function answers(file: string) {

@@ -6,7 +6,8 @@ import { EXIT, KldloadError } from '../../core/errors.ts';
 import { type Executor, SystemExecutor } from '../../core/exec.ts';
 import { Logger } from '../../core/log.ts';
 import { findAnswers } from '../../live/answers-source.ts';
-import { gatherFacts } from '../../live/facts.ts';
+import { diskInventory, type Host, pickDisk, systemHost } from '../../live/blockdev.ts';
+import { DISK_PICKED_AT_INSTALL, gatherFacts } from '../../live/facts.ts';
 import { FIRST_WRITING_STEP, planInstall } from '../../plan/install.ts';
 import { renderPlan } from '../../plan/types.ts';
 import type { CommandResult } from '../output.ts';
@@ -26,6 +27,8 @@ export interface InstallOpts {
 export interface InstallDeps {
   exec: Executor;
   log: Logger;
+  /** The machine the disk checks and the disk pick read; default the real one. */
+  host?: Host;
 }
 
 export function defaultDeps(o: InstallOpts): InstallDeps {
@@ -72,11 +75,33 @@ async function installInner(o: InstallOpts, deps: InstallDeps): Promise<CommandR
   }
   const a = v.answers;
   for (const s of secretsOf(a)) log.addSecret(s);
+  const host = deps.host ?? systemHost(exec);
+  let disk = a.KLDLOAD_DISK;
+  if (disk === undefined) {
+    // Only the machine being installed can say which disk; a dry run elsewhere shows a placeholder.
+    if (o.live || !o.dryRun) {
+      const picked = pickDisk(
+        undefined,
+        await diskInventory(host, {
+          forceWipe: a.KLDLOAD_FORCE_WIPE,
+          exclude: a.KLDLOAD_ZFS_DATA_DISKS ?? [],
+          pool: a.KLDLOAD_POOL_NAME,
+        }),
+      );
+      if ('refusal' in picked) {
+        if (o.live) log.info(`${picked.refusal}\nKLDLOAD-INSTALL-FAIL step=preflight`);
+        return { exitCode: EXIT.badInput, json: { ok: false, error: picked.refusal }, text: picked.refusal };
+      }
+      log.info(picked.message);
+      disk = picked.disk;
+    } else disk = DISK_PICKED_AT_INSTALL;
+  }
   const facts = await gatherFacts(a, {
     root: o.root,
     live: !!o.live,
     logFile: INSTALL_LOG,
     bundle: selfBundle(),
+    disk,
   });
   const plan = planInstall(a, facts);
   if (o.dryRun)
@@ -89,10 +114,10 @@ async function installInner(o: InstallOpts, deps: InstallDeps): Promise<CommandR
   if (!existsSync(facts.image))
     throw new KldloadError(`${facts.image}: target image missing; run install from the kldload medium`);
   log.info(
-    `kldload install: ${a.KLDLOAD_HOSTNAME} on ${a.KLDLOAD_DISK} (${a.KLDLOAD_PROFILE}, ${facts.suite}, kernel ${facts.kabi})`,
+    `kldload install: ${a.KLDLOAD_HOSTNAME} on ${disk} (${a.KLDLOAD_PROFILE}, ${facts.suite}, kernel ${facts.kabi})`,
   );
   const t0 = Date.now();
-  const r = await applyPlan(exec, log, plan, { root: o.root, cleanupFrom: FIRST_WRITING_STEP });
+  const r = await applyPlan(exec, log, plan, { root: o.root, cleanupFrom: FIRST_WRITING_STEP, host });
   const seconds = (Date.now() - t0) / 1000;
   if (!r.ok) {
     const msg = failureMessage(r, INSTALL_LOG);

@@ -70,6 +70,12 @@ export async function checkDiskSafe(host: Host, o: DiskSafeArgs): Promise<void> 
       throw refuse(`${d}: holds the ${SEED_LABEL} answers volume; choose another disk`);
     const busy = await inUseReasons(host, tree, pools, allowPool);
     if (busy.length) throw refuse(`${d}: is in use: ${busy.join('; ')}`);
+    const signatures = await diskSignatures(host, tree, real);
+    if (signatures.length && !o.forceWipe)
+      throw refuse(
+        `${d}: is not empty (${signatures.join('; ')}). Set KLDLOAD_FORCE_WIPE=1 to erase it, or choose an empty disk`,
+      );
+    // Without FORCE_WIPE such a disk is refused as not empty above; with it, only a human may reinstall.
     if (o.isoBuild && !o.reinstall) {
       const by = await installedBy(host, tree);
       if (by === o.isoBuild)
@@ -77,11 +83,6 @@ export async function checkDiskSafe(host: Host, o: DiskSafeArgs): Promise<void> 
           `${d}: was installed by this same ISO (build ${by}); it is not wiped again without a human. To boot the installed system, detach the ISO or put the disk first in the boot order. To install again on purpose, choose "install again" in the ISO's boot menu (kldload.reinstall=1 on the kernel command line)`,
         );
     }
-    const signatures = await diskSignatures(host, tree, real);
-    if (signatures.length && !o.forceWipe)
-      throw refuse(
-        `${d}: is not empty (${signatures.join('; ')}). Set KLDLOAD_FORCE_WIPE=1 to erase it, or choose an empty disk`,
-      );
   }
 }
 

@@ -178,6 +178,8 @@ export async function bootDevices(host: Host): Promise<Set<string>> {
 
 /** Imported pools and their leaf vdevs. Fails closed: if zpool cannot answer, nothing is known to be free. */
 export async function importedPools(host: Host): Promise<Map<string, string[]>> {
+  // No zfs module: no pool can be imported (and zpool would fail for that alone).
+  if (!host.realpath('/sys/module/zfs')) return new Map();
   const r = await host.exec.run(zpool.listVdevs(), { check: false });
   if (r.exitCode !== 0)
     throw new KldloadError(`cannot list the imported ZFS pools (zpool list exit ${r.exitCode}):\n${r.all}`);

@@ -186,6 +186,12 @@ test('a foreign rpool: the install stops at preflight, nothing is written and cl
   assert.deepEqual(readdirSync(root), []);
 });
 
+test('without the zfs module no pool can be imported: zpool is not asked', async () => {
+  const { host, exec } = fakeMachine({ ...vm({ zpool: 'garbage' }), zfsLoaded: false });
+  await checkDiskSafe(host, args());
+  assert.ok(!exec.calls.some((c) => c.argv[0] === 'zpool'), 'zpool ran');
+});
+
 // --- c. the whole holder chain -----------------------------------------------------------------------
 
 test('boot medium through a stack: root on LVM on md on sda1+sdb1 refuses sdb, not just md0', async () => {
@@ -299,6 +305,11 @@ test('a disk installed by this same ISO is not wiped again without kldload.reins
   assert.match(
     await refusal(installed, { ...o, forceWipe: false, isoBuild: '0123456789abcdef' }),
     /is not empty/,
+  );
+  // Without FORCE_WIPE the answer stays the plain "not empty" one (the VM negative test expects it).
+  assert.match(
+    await refusal(installed, { ...o, forceWipe: false }),
+    /is not empty \(.*\)\. Set KLDLOAD_FORCE_WIPE=1/,
   );
 });
 

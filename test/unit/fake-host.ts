@@ -24,6 +24,8 @@ export interface Machine {
   zdb?: Record<string, string>;
   /** /sys/firmware/efi exists (booted via UEFI); default true. */
   efi?: boolean;
+  /** /sys/module/zfs exists (module loaded, pools may be imported); default true. */
+  zfsLoaded?: boolean;
 }
 
 export const disk = (name: string, o: Partial<BlockDev> = {}): BlockDev => ({
@@ -63,6 +65,7 @@ export function fakeMachine(m: Machine): { host: Host; exec: RecordingExecutor }
       Object.values(links).includes(cur) ||
       cur in files ||
       (cur === '/sys/firmware/efi' && m.efi !== false) ||
+      (cur === '/sys/module/zfs' && m.zfsLoaded !== false) ||
       ['/sys/block', '/dev/disk/by-id'].includes(cur);
     return known ? cur : undefined;
   };

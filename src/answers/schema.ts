@@ -166,9 +166,9 @@ const cryptHash = z.string().regex(/^\$(y|gy|7|6|5|2[aby])\$[./A-Za-z0-9$,=+-]{2
   error: "must be a crypt(3) hash such as '$6$…' or '$y$…' (make one with: mkpasswd -m yescrypt)",
 });
 
-const url = z
-  .string()
-  .regex(/^https?:\/\/[^\s/$.?#].[^\s]*$/, { error: 'must be an http:// or https:// URL' });
+const url = z.string().regex(/^https?:\/\/[^\s/$.?#].[^\s]*$/, {
+  error: 'must be an https:// URL (or http:// with KLDLOAD_POSTINSTALL_SHA256)',
+});
 
 const b64 = z
   .string()
@@ -372,8 +372,17 @@ export const FIELDS = {
   KLDLOAD_CLUSTER_DOMAIN: { schema: hostname, default: 'infra.local', help: 'Cluster DNS domain.' },
   KLDLOAD_POSTINSTALL_URL: {
     schema: url,
+    // A URL often carries a token (?token=…): it is kept out of logs, plans and the manifest.
+    secret: true,
     noManifest: true,
-    help: 'Postinstaller fetched at install time into /root/darksite/postinstall.sh.',
+    help: 'Postinstaller fetched at install time into /root/darksite/postinstall.sh; https://, or http:// with KLDLOAD_POSTINSTALL_SHA256.',
+  },
+  KLDLOAD_POSTINSTALL_SHA256: {
+    schema: z
+      .string()
+      .regex(/^[0-9a-fA-F]{64}$/, { error: 'must be 64 hex digits (sha256sum postinstall.sh)' })
+      .transform((v) => v.toLowerCase()),
+    help: 'SHA-256 the fetched postinstaller must have; required for an http:// KLDLOAD_POSTINSTALL_URL.',
   },
   KLDLOAD_POSTINSTALL_B64: { schema: b64, noManifest: true, help: 'Postinstaller embedded as base64.' },
   KLDLOAD_EXTRA_PACKAGES: {

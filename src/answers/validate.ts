@@ -218,6 +218,18 @@ export function validateAnswersText(text: string, file = 'answers.env'): Validat
       at('KLDLOAD_POSTINSTALL_B64'),
       'set either KLDLOAD_POSTINSTALL_URL or KLDLOAD_POSTINSTALL_B64, not both',
     );
+  if (a.KLDLOAD_POSTINSTALL_URL?.startsWith('http://') && a.KLDLOAD_POSTINSTALL_SHA256 === undefined)
+    err(
+      'KLDLOAD_POSTINSTALL_URL',
+      at('KLDLOAD_POSTINSTALL_URL'),
+      'http:// can be altered on the way: use https://, or pin the script with KLDLOAD_POSTINSTALL_SHA256=<sha256sum of it>',
+    );
+  if (a.KLDLOAD_POSTINSTALL_SHA256 !== undefined && a.KLDLOAD_POSTINSTALL_URL === undefined)
+    err(
+      'KLDLOAD_POSTINSTALL_SHA256',
+      at('KLDLOAD_POSTINSTALL_SHA256'),
+      'is only used with KLDLOAD_POSTINSTALL_URL',
+    );
   if (a.KLDLOAD_POSTINSTALL_B64 !== undefined && !a.KLDLOAD_POSTINSTALL_B64.startsWith('#!'))
     err(
       'KLDLOAD_POSTINSTALL_B64',

@@ -2,8 +2,9 @@ import { chmodSync, cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:
 import { dirname } from 'node:path';
 import type { Executor } from '../core/exec.ts';
 import type { Logger } from '../core/log.ts';
+import { type Host, systemHost } from '../live/blockdev.ts';
 import { type Action, type Plan, renderAction } from '../plan/types.ts';
-import { checkDiskSafe, checkZfsLoads } from './checks.ts';
+import { checkDiskSafe, checkUefi, checkZfsLoads, type DiskSafeArgs } from './checks.ts';
 import { prependEarly } from './initrd.ts';
 
 export interface ApplyResult {
@@ -16,9 +17,11 @@ export interface ApplyOptions {
   root: string;
   /** Steps from which a failure triggers the plan's cleanup (nothing was written before them). */
   cleanupFrom: Set<string>;
+  /** The machine the checks read (tests stand a fixture machine in); default the real one. */
+  host?: Host;
 }
 
-async function runAction(exec: Executor, a: Action, root: string): Promise<void> {
+async function runAction(exec: Executor, a: Action, root: string, host: Host): Promise<void> {
   switch (a.kind) {
     case 'run': {
       if (a.unless) {
@@ -52,9 +55,9 @@ async function runAction(exec: Executor, a: Action, root: string): Promise<void>
       );
       return;
     case 'check':
-      if (a.check === 'disk-safe')
-        return checkDiskSafe(exec, a.args.disks as string[], a.args.forceWipe as boolean);
+      if (a.check === 'disk-safe') return checkDiskSafe(host, a.args as unknown as DiskSafeArgs);
       if (a.check === 'zfs-loads') return checkZfsLoads(exec);
+      if (a.check === 'uefi') return checkUefi(host);
   }
 }
 
@@ -66,6 +69,7 @@ export async function applyPlan(
   o: ApplyOptions,
 ): Promise<ApplyResult> {
   const result: ApplyResult = { ok: true, steps: [] };
+  const host = o.host ?? systemHost(exec);
   let writing = false;
   for (const [i, s] of plan.steps.entries()) {
     if (o.cleanupFrom.has(s.name)) writing = true;
@@ -75,7 +79,7 @@ export async function applyPlan(
       const shown = renderAction(a, o.root);
       log.detail(shown.split('\n')[0] ?? '');
       try {
-        await runAction(exec, a, o.root);
+        await runAction(exec, a, o.root, host);
       } catch (e) {
         const msg = e instanceof Error ? e.message : String(e);
         result.ok = false;
@@ -91,7 +95,7 @@ export async function applyPlan(
           log.info(
             'cleaning up: unmount, destroy the half-made pool, clear the partition tables this run wrote',
           );
-          for (const c of plan.cleanup) await runAction(exec, c, o.root).catch(() => undefined);
+          for (const c of plan.cleanup) await runAction(exec, c, o.root, host).catch(() => undefined);
         }
         return result;
       }

@@ -1,90 +1,100 @@
-import { existsSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { EXIT, KldloadError } from '../core/errors.ts';
 import type { Executor } from '../core/exec.ts';
+import { SEED_LABEL } from '../live/answers-source.ts';
+import {
+  bootDevices,
+  diskSignatures,
+  disksUnder,
+  flatten,
+  type Host,
+  importedPools,
+  installedBy,
+  inUseReasons,
+  lsblk,
+} from '../live/blockdev.ts';
 
-interface LsblkDev {
-  name: string;
-  path: string;
-  type: string;
-  fstype?: string | null;
-  mountpoints?: (string | null)[];
-  pttype?: string | null;
-  children?: LsblkDev[];
+export { blkidSignatures } from '../live/blockdev.ts';
+
+export interface DiskSafeArgs {
+  disks: string[];
+  forceWipe: boolean;
+  pool: string;
+  /** Build id of the ISO this installer runs from; a disk it already installed is not wiped again. */
+  isoBuild?: string;
+  /** kldload.reinstall=1 on the kernel command line: a human asked to install over such a disk. */
+  reinstall?: boolean;
 }
 
-/** The whole disk that holds a device (a partition's parent), by kernel name. */
-async function parentDisk(exec: Executor, dev: string): Promise<string> {
-  const r = await exec.run(['lsblk', '-no', 'PKNAME', dev], { check: false });
-  const p = r.stdout.trim().split('\n')[0];
-  return p ? `/dev/${p}` : dev;
-}
-
-/** Block devices that carry the running system (live medium or root), as whole-disk paths. */
-export async function bootDisks(exec: Executor): Promise<Set<string>> {
-  const out = new Set<string>();
-  const sources = new Set<string>();
-  for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
-    const f = line.split(' ');
-    const mp = f[4];
-    const src = f[f.indexOf('-') + 2];
-    if (!mp || !src?.startsWith('/dev/')) continue;
-    if (mp === '/' || mp.startsWith('/run/live/') || mp === '/boot' || mp === '/boot/efi') sources.add(src);
-  }
-  for (const s of sources) {
-    const real = existsSync(s) ? realpathSync(s) : s;
-    out.add(real);
-    out.add(await parentDisk(exec, real));
-  }
-  return out;
-}
+const refuse = (msg: string) => new KldloadError(msg, EXIT.badInput);
 
 /**
- * Refuses anything that could cost data: a missing or non-block device, the boot medium, or a disk
- * with any partition table, filesystem signature or ZFS label, unless KLDLOAD_FORCE_WIPE=1.
+ * Refuses anything that could cost data: a missing or non-block device, the boot medium (through
+ * any stack of dm-crypt, LVM, md or loop under the running system), the answers volume, a disk in
+ * use (through the whole holder chain), a pool already imported under the target name that is not
+ * on the target disks, a disk this same ISO installed (unless kldload.reinstall=1), and a disk with
+ * any signature, unless KLDLOAD_FORCE_WIPE=1.
  */
-export async function checkDiskSafe(exec: Executor, disks: string[], forceWipe: boolean): Promise<void> {
-  const boot = await bootDisks(exec);
-  for (const d of disks) {
-    if (!existsSync(d)) throw new KldloadError(`KLDLOAD_DISK ${d}: no such device; see lsblk`, EXIT.badInput);
-    const real = realpathSync(d);
-    if (!statSync(real).isBlockDevice()) throw new KldloadError(`${d}: not a block device`, EXIT.badInput);
-    if (boot.has(real))
-      throw new KldloadError(`${d}: is the boot medium of this system; choose another disk`, EXIT.badInput);
-    const r = await exec.run(['lsblk', '--json', '-o', 'NAME,PATH,TYPE,FSTYPE,PTTYPE,MOUNTPOINTS', real]);
-    const dev = (JSON.parse(r.stdout) as { blockdevices: LsblkDev[] }).blockdevices[0];
-    if (dev?.type !== 'disk')
-      throw new KldloadError(`${d}: is a ${dev?.type ?? 'unknown device'}, not a whole disk`, EXIT.badInput);
-    const mounted = [dev, ...(dev.children ?? [])].flatMap((c) => (c.mountpoints ?? []).filter(Boolean));
-    if (mounted.length)
-      throw new KldloadError(`${d}: is in use (mounted at ${mounted.join(', ')})`, EXIT.badInput);
-    // blkid -p probes the raw device for any signature, ZFS labels included.
-    const probe = await exec.run(['blkid', '-p', '-o', 'export', real], { check: false });
-    const signatures = [
-      ...(dev.pttype ? [`partition table ${dev.pttype}`] : []),
-      ...(dev.children ?? []).map((c) => `partition ${c.path}${c.fstype ? ` (${c.fstype})` : ''}`),
-      ...(probe.exitCode === 0 ? blkidSignatures(probe.stdout) : []),
-    ];
-    if (signatures.length && !forceWipe)
-      throw new KldloadError(
-        `${d}: is not empty (${signatures.join('; ')}). Set KLDLOAD_FORCE_WIPE=1 to erase it, or choose an empty disk`,
-        EXIT.badInput,
+export async function checkDiskSafe(host: Host, o: DiskSafeArgs): Promise<void> {
+  const boot = await bootDevices(host);
+  const pools = await importedPools(host);
+  const targets = new Set(o.disks.map((d) => host.realpath(d) ?? d));
+
+  // A pool imported under the target name would be reused by `zpool create`'s idempotence probe and
+  // destroyed by the cleanup: only one that lives on the target disks, with wiping asked for, may go.
+  const same = pools.get(o.pool);
+  let allowPool: string | undefined;
+  if (same) {
+    const disks = [...(await disksUnder(host, same))];
+    const elsewhere = disks.filter((d) => !targets.has(d));
+    if (!disks.length || elsewhere.length || !o.forceWipe)
+      throw refuse(
+        `a ZFS pool named ${o.pool} is already imported (vdevs ${same.join(', ')}), ${
+          !disks.length || elsewhere.length
+            ? `not only on the target disks (also on ${elsewhere.join(', ') || 'devices that are no disk'})`
+            : 'on the target disks, but KLDLOAD_FORCE_WIPE is not 1'
+        }: the installer neither reuses nor destroys it. Export it (zpool export ${o.pool}) or choose another KLDLOAD_POOL_NAME${
+          disks.length && !elsewhere.length ? '; or set KLDLOAD_FORCE_WIPE=1 to erase it with the disks' : ''
+        }`,
       );
+    allowPool = o.pool;
   }
+
+  for (const d of o.disks) {
+    const real = host.realpath(d);
+    if (!real) throw refuse(`KLDLOAD_DISK ${d}: no such device; see lsblk`);
+    if (!host.isBlockDevice(real)) throw refuse(`${d}: not a block device`);
+    if (boot.has(real)) throw refuse(`${d}: is the boot medium of this system; choose another disk`);
+    const tree = (await lsblk(host, real))[0];
+    if (tree?.type !== 'disk') throw refuse(`${d}: is a ${tree?.type ?? 'unknown device'}, not a whole disk`);
+    if (flatten(tree).some((n) => n.label === SEED_LABEL))
+      throw refuse(`${d}: holds the ${SEED_LABEL} answers volume; choose another disk`);
+    const busy = await inUseReasons(host, tree, pools, allowPool);
+    if (busy.length) throw refuse(`${d}: is in use: ${busy.join('; ')}`);
+    const signatures = await diskSignatures(host, tree, real);
+    if (signatures.length && !o.forceWipe)
+      throw refuse(
+        `${d}: is not empty (${signatures.join('; ')}). Set KLDLOAD_FORCE_WIPE=1 to erase it, or choose an empty disk`,
+      );
+    // Without FORCE_WIPE such a disk is refused as not empty above; with it, only a human may reinstall.
+    if (o.isoBuild && !o.reinstall) {
+      const by = await installedBy(host, tree);
+      if (by === o.isoBuild)
+        throw refuse(
+          `${d}: was installed by this same ISO (build ${by}); it is not wiped again without a human. To boot the installed system, detach the ISO or put the disk first in the boot order. To install again on purpose, choose "install again" in the ISO's boot menu (kldload.reinstall=1 on the kernel command line)`,
+        );
+    }
+  }
+}
+
+/** systemd-boot and ZFSBootMenu are EFI programs: a machine booted the legacy way cannot boot the disk. */
+export function checkUefi(host: Host): void {
+  if (host.realpath('/sys/firmware/efi') === undefined)
+    throw refuse(
+      'this machine booted the installer in legacy BIOS mode (no /sys/firmware/efi), and the installed system boots only via UEFI (systemd-boot); nothing was written. Switch the firmware to UEFI and boot this ISO again: in the firmware setup disable CSM / Legacy boot; QEMU: -bios /usr/share/ovmf/OVMF.fd (Debian package ovmf); libvirt: <os firmware="efi">; Proxmox: BIOS = OVMF (UEFI) plus an EFI disk; VirtualBox: System > Enable EFI; VMware: Firmware = UEFI',
+    );
 }
 
 export async function checkZfsLoads(exec: Executor): Promise<void> {
   const r = await exec.run(['modprobe', 'zfs'], { check: false });
   if (r.exitCode !== 0) throw new KldloadError(`the zfs module does not load in this system:\n${r.all}`);
-}
-
-/** The facts of `blkid -p -o export` worth naming: filesystem, label, partition table. */
-export function blkidSignatures(out: string): string[] {
-  const kv = new Map(out.split('\n').map((l) => l.split('=', 2) as [string, string]));
-  const named: [string, string][] = [
-    ['TYPE', 'filesystem'],
-    ['LABEL', 'label'],
-    ['PTTYPE', 'partition table'],
-  ];
-  const parts = named.filter(([k]) => kv.get(k)).map(([k, what]) => `${what} ${kv.get(k)}`);
-  return parts.length ? [`signature: ${parts.join(', ')}`] : [];
 }

@@ -1,5 +1,7 @@
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
+import { type Answers, FIELD_KEYS, type FieldKey, fieldDef } from '../answers/schema.ts';
 import { validateAnswersFile } from '../answers/validate.ts';
 import { EXIT, KldloadError } from '../core/errors.ts';
 import type { Executor } from '../core/exec.ts';
@@ -67,6 +69,11 @@ export interface ImageInfo {
   images: string[];
   /** The --packages entries: what KLDLOAD_EXTRA_PACKAGES can ask for beyond the profile. */
   extraPackages: string[];
+  /**
+   * Random id of this ISO build. The installer writes it on the pool it made and will not wipe a
+   * disk carrying it again without kldload.reinstall=1 (an ISO left attached must not reinstall forever).
+   */
+  buildId?: string;
 }
 
 export interface BuildResult {
@@ -159,7 +166,30 @@ async function timed<T>(
   return r;
 }
 
-export function checkBuildInputs(o: BuildOptions): void {
+/** What to do instead of embedding a secret in plain text, per key; secrets not listed get the seed-stick advice. */
+const PLAIN_SECRET_ADVICE: Partial<Record<FieldKey, string>> = {
+  KLDLOAD_PASSWORD: "use KLDLOAD_PASSWORD_HASH='$y$…' instead (mkpasswd -m yescrypt)",
+  KLDLOAD_ROOT_PASSWORD:
+    'leave it unset (root stays locked, the administrator has sudo) or set it after the install',
+  KLDLOAD_ZFS_PASSPHRASE:
+    'a passphrase has no hashed form: give the answers on a KLDLOADSEED USB stick at install time instead of embedding them',
+  KLDLOAD_POSTINSTALL_URL:
+    'a token in it is readable too: use a URL without a token (pin it with KLDLOAD_POSTINSTALL_SHA256), or give the answers on a KLDLOADSEED USB stick',
+};
+/** Secret keys whose value is already one-way (a crypt hash): safe enough on the medium. */
+const HASHED_SECRETS = new Set<FieldKey>(['KLDLOAD_PASSWORD_HASH']);
+
+/** One warning per secret that `build --answers` would put on the ISO readable by anyone holding it. */
+export function embeddedSecretWarnings(file: string, a: Answers): string[] {
+  return FIELD_KEYS.filter((k) => fieldDef(k).secret && !HASHED_SECRETS.has(k) && a[k] !== undefined).map(
+    (k) =>
+      `WARNING: --answers ${file}: ${k} goes onto the ISO in plain text (anyone with the ISO can read it); ${
+        PLAIN_SECRET_ADVICE[k] ?? 'give it on a KLDLOADSEED USB stick at install time instead'
+      }`,
+  );
+}
+
+export function checkBuildInputs(o: BuildOptions, warn: (m: string) => void = () => undefined): void {
   if (o.answers) {
     const v = validateAnswersFile(o.answers);
     if (!v.ok)
@@ -167,6 +197,7 @@ export function checkBuildInputs(o: BuildOptions): void {
         `--answers ${o.answers} is invalid; refusing to embed it:\n${v.errors.map((e) => e.text).join('\n')}`,
         EXIT.badInput,
       );
+    for (const w of embeddedSecretWarnings(o.answers, v.answers)) warn(w);
   }
   if (o.payload && !(existsSync(o.payload) && statSync(o.payload).isDirectory()))
     throw new KldloadError(`--payload ${o.payload}: not a directory`, EXIT.badInput);
@@ -205,7 +236,7 @@ async function checkPayload(exec: Executor, log: Logger, payload: string): Promi
 
 /** answers → layers (cached by content) → ISO. Only what changed is rebuilt. */
 export async function build(exec: Executor, log: Logger, o: BuildOptions): Promise<BuildResult> {
-  checkBuildInputs(o);
+  checkBuildInputs(o, (m) => log.info(m));
   const supplied = await inspectDebs(exec, [
     ...(o.debs ?? []).map((path) => ({ path, from: '--deb' })),
     ...payloadDebs(o.payload),
@@ -303,6 +334,7 @@ async function buildLocked(
     suppliedDebs: darksite.supplied.map((d) => d.name),
     images: (o.images ?? []).map((i) => basename(i)),
     extraPackages: o.extraPackages,
+    buildId: randomBytes(8).toString('hex'),
   };
   for (const [role, names] of missingWantedDebs(o.roles, new Set(image.suppliedDebs)))
     log.info(

@@ -63,6 +63,10 @@ menuentry "kldload: live shell (installs nothing)" {
   linux /live/vmlinuz ${common}
   initrd /live/initrd.img
 }
+menuentry "kldload: install again over a disk this ISO installed (erases it)" {
+  linux /live/vmlinuz ${common} kldload.install kldload.reinstall=1
+  initrd /live/initrd.img
+}
 `;
 }
 

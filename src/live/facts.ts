@@ -1,4 +1,4 @@
-import { randomBytes, randomUUID } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Answers } from '../answers/schema.ts';
@@ -32,23 +32,47 @@ function secureBoot(): boolean {
   }
 }
 
-async function fetchPostinstall(url: string): Promise<string> {
+/**
+ * The postinstaller from KLDLOAD_POSTINSTALL_URL, checked against KLDLOAD_POSTINSTALL_SHA256 when given.
+ * The URL may hold a token: no message here names it.
+ */
+export async function fetchPostinstall(
+  url: string,
+  sha256?: string,
+  get: (u: string) => Promise<Response> = (u) => fetch(u, { signal: AbortSignal.timeout(30_000) }),
+): Promise<string> {
   let last: unknown;
-  for (let i = 0; i < 3; i++) {
+  let body: Buffer | undefined;
+  for (let i = 0; i < 3 && !body; i++) {
     try {
-      const r = await fetch(url, { signal: AbortSignal.timeout(30_000) });
+      const r = await get(url);
       if (!r.ok) throw new Error(`HTTP ${r.status}`);
-      return await r.text();
+      body = Buffer.from(await r.arrayBuffer());
     } catch (e) {
       last = e;
-      await new Promise((res) => setTimeout(res, 2000 * (i + 1)));
+      if (i < 2) await new Promise((res) => setTimeout(res, 2000 * (i + 1)));
     }
   }
-  throw new KldloadError(`KLDLOAD_POSTINSTALL_URL ${url}: cannot fetch after 3 attempts (${String(last)})`);
+  if (!body)
+    throw new KldloadError(
+      `KLDLOAD_POSTINSTALL_URL: cannot fetch after 3 attempts (${last instanceof Error ? last.message : String(last)})`,
+    );
+  if (sha256 !== undefined) {
+    const got = createHash('sha256').update(body).digest('hex');
+    if (got !== sha256)
+      throw new KldloadError(
+        `KLDLOAD_POSTINSTALL_URL: the fetched script has sha256 ${got}, KLDLOAD_POSTINSTALL_SHA256 says ${sha256}; refusing to run it`,
+      );
+  }
+  return body.toString('utf8');
 }
 
 /** The kernel node behind a disk path; PICKED_DISK (no disk picked yet) stays as it is. */
 const diskReal = (d: string) => (existsSync(d) ? realpathSync(d) : d);
+/** kldload.reinstall=1 (or bare kldload.reinstall) on the kernel command line. */
+export function reinstallAsked(cmdline: string): boolean {
+  return /(?:^|\s)kldload\.reinstall(?:=1)?(?=\s|$)/.test(cmdline);
+}
 
 /**
  * Facts of the machine the installer runs on. `live` reads the medium and probes hardware;
@@ -56,7 +80,14 @@ const diskReal = (d: string) => (existsSync(d) ? realpathSync(d) : d);
  */
 export async function gatherFacts(
   a: Answers,
-  o: { root: string; live: boolean; logFile: string; bundle: string },
+  o: {
+    root: string;
+    live: boolean;
+    logFile: string;
+    bundle: string;
+    /** The disk picked on this machine when the answers name none (see pickDisk). */
+    pickedDisk?: string;
+  },
 ): Promise<InstallFacts> {
   const img = readImage();
   if (o.live && !img)
@@ -66,8 +97,11 @@ export async function gatherFacts(
     postinstall = { source: 'KLDLOAD_POSTINSTALL_B64', content: a.KLDLOAD_POSTINSTALL_B64 };
   else if (a.KLDLOAD_POSTINSTALL_URL !== undefined)
     postinstall = {
-      source: a.KLDLOAD_POSTINSTALL_URL,
-      content: o.live ? await fetchPostinstall(a.KLDLOAD_POSTINSTALL_URL) : '# (fetched at install time)\n',
+      // The key, not the URL: the URL is a secret (it may carry a token).
+      source: 'KLDLOAD_POSTINSTALL_URL',
+      content: o.live
+        ? await fetchPostinstall(a.KLDLOAD_POSTINSTALL_URL, a.KLDLOAD_POSTINSTALL_SHA256)
+        : '# (fetched at install time)\n',
     };
   const cmdline = existsSync('/proc/cmdline') ? readFileSync('/proc/cmdline', 'utf8') : '';
   const payload = medium(MEDIUM.payload);
@@ -89,7 +123,10 @@ export async function gatherFacts(
     espGuid: randomUUID(),
     stamp: utcStamp(),
     efiVars: o.live && existsSync('/sys/firmware/efi/efivars'),
-    diskReal: diskReal(targetDisks(a).boot),
+    diskReal: diskReal(targetDisks(a, o.pickedDisk).boot),
+    ...(o.pickedDisk !== undefined ? { pickedDisk: o.pickedDisk } : {}),
+    ...(img?.buildId ? { isoBuild: img.buildId } : {}),
+    reinstall: o.live && reinstallAsked(cmdline),
     console: o.live ? cmdline.split(/\s+/).filter((w) => w.startsWith('console=')) : [],
     logFile: o.logFile,
     secureBoot: o.live && secureBoot(),

@@ -41,10 +41,14 @@ export interface InstallFacts {
   diskReal: string;
   /**
    * The disk picked at preflight when KLDLOAD_DISK is empty or absent (and no
-   * KLDLOAD_ZFS_DATA_DISKS): the one eligible disk. Unset in a dry run: the plan then shows
-   * PICKED_DISK (src/plan/disks.ts) in its place.
+   * KLDLOAD_ZFS_DATA_DISKS): the one eligible disk (see pickDisk). Unset in a dry run: the plan then
+   * shows PICKED_DISK (src/plan/disks.ts) in its place.
    */
   pickedDisk?: string;
+  /** Build id of the ISO (image.json): written on the pool after a good install, checked before a wipe. */
+  isoBuild?: string;
+  /** kldload.reinstall=1 on the kernel command line: a human allows wiping a disk this ISO installed. */
+  reinstall?: boolean;
   /** console= arguments the live system booted with; the installed system keeps them. */
   console: string[];
   /** The installer log, copied to the target at the end. */
@@ -111,11 +115,16 @@ function networkUnit(a: Answers): string {
   return `[Match]\n${match}\n\n[Network]\nAddress=${a.KLDLOAD_NET_IP}\nGateway=${a.KLDLOAD_NET_GW}\n${(a.KLDLOAD_NET_DNS ?? []).map((d) => `DNS=${d}`).join('\n')}\n`;
 }
 
+/** The pool comment that marks a disk installed by an ISO: it lives in every ZFS label (zdb -l reads it). */
+export const isoMarker = (buildId: string) => `kldload-iso:${buildId}`;
+
 /** answers + facts → the ordered install plan. Pure: no I/O. */
-export function planInstall(a: Answers, f: InstallFacts): Plan {
+export function planInstall(answers: Answers, f: InstallFacts): Plan {
+  const target = targetDisks(answers, f.pickedDisk);
+  // From here on the plan, the manifest included, names the boot disk actually used.
+  const a = { ...answers, KLDLOAD_DISK: target.boot };
   const R = f.root;
   const pool = a.KLDLOAD_POOL_NAME;
-  const target = targetDisks(a, f.pickedDisk);
   const disks = target.all;
   const esp = partition(target.boot, 1);
   const be = `${pool}/ROOT/default`;
@@ -126,7 +135,6 @@ export function planInstall(a: Answers, f: InstallFacts): Plan {
   const steps: Step[] = [];
   const step = (name: string, title: string, actions: Action[]) => steps.push({ name, title, actions });
 
-  const safe = 'each disk exists, is not the boot medium, and is empty unless KLDLOAD_FORCE_WIPE=1';
   const pick = {
     answers: '',
     'data-disks': `KLDLOAD_DISK is empty: the boot partition goes on ${target.boot}, the first of KLDLOAD_ZFS_DATA_DISKS; `,
@@ -140,24 +148,35 @@ export function planInstall(a: Answers, f: InstallFacts): Plan {
     [
       {
         kind: 'check',
-        check: 'disk-safe',
-        args: { disks, forceWipe: a.KLDLOAD_FORCE_WIPE },
-        why: `${pick}${safe}`,
+        check: 'uefi',
+        args: {},
+        why: 'the machine booted via UEFI: the installed system boots only that way (no legacy BIOS path)',
       },
       { kind: 'check', check: 'zfs-loads', args: {}, why: 'the zfs module loads in the live system' },
+      {
+        kind: 'check',
+        check: 'disk-safe',
+        args: {
+          disks,
+          forceWipe: a.KLDLOAD_FORCE_WIPE,
+          pool,
+          ...(f.isoBuild ? { isoBuild: f.isoBuild, reinstall: !!f.reinstall } : {}),
+        },
+        why: `${pick}each disk exists, is not the boot medium or the answers volume, nothing on it is in use (whole holder chain), no other pool is imported as ${pool}, this ISO did not install it already (unless kldload.reinstall=1), and it is empty unless KLDLOAD_FORCE_WIPE=1`,
+      },
     ],
   );
 
   if (a.KLDLOAD_FORCE_WIPE)
-    step(
-      'wipe',
-      'erase partition tables, filesystem signatures and ZFS labels (KLDLOAD_FORCE_WIPE=1)',
-      disks.flatMap((d) => [
+    step('wipe', 'erase partition tables, filesystem signatures and ZFS labels (KLDLOAD_FORCE_WIPE=1)', [
+      // Preflight let an imported pool of this name through only if it lives on these disks.
+      run(zpool.destroy(pool), { unless: ['sh', '-c', `! ${zpool.exists(pool).join(' ')} >/dev/null 2>&1`] }),
+      ...disks.flatMap((d) => [
         run(zpool.labelclear(partition(d, 2)), { mayFail: true }),
         run(['wipefs', '--all', '--force', d]),
         run(['sgdisk', '--zap-all', d]),
       ]),
-    );
+    ]);
 
   step('partition', `GPT: ${a.KLDLOAD_ESP_SIZE} MiB ESP (FAT32) + ZFS on each disk`, [
     ...disks.flatMap((d, i) => [
@@ -531,6 +550,8 @@ export function planInstall(a: Answers, f: InstallFacts): Plan {
   );
   step('export', 'unmount everything and export the pool for a clean first import', [
     ...unmounts,
+    // Marks the disk as installed by this ISO, so an ISO left attached does not wipe it on the next boot.
+    ...(f.isoBuild ? [run(zpool.set(pool, 'comment', isoMarker(f.isoBuild)))] : []),
     run(zpool.export(pool)),
   ]);
 

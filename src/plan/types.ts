@@ -24,7 +24,7 @@ export type Action =
   | { kind: 'initrd-early'; initrd: string; files: Record<string, string> };
 
 /** Checks are code, not commands: they inspect the live system and refuse with a clear message. */
-export type CheckName = 'disk-safe' | 'zfs-loads';
+export type CheckName = 'uefi' | 'disk-safe' | 'zfs-loads';
 
 export interface Step {
   name: string;

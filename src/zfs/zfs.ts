@@ -31,7 +31,35 @@ export const zpool = {
   destroy: (pool: string) => ['zpool', 'destroy', '-f', pool],
   exists: (pool: string) => ['zpool', 'list', '-H', '-o', 'name', pool],
   labelclear: (dev: string) => ['zpool', 'labelclear', '-f', dev],
+  /** Every imported pool with its vdev tree, leaves as full paths (parse with parseVdevs). */
+  listVdevs: (pool?: string) => ['zpool', 'list', '-v', '-H', '-P', ...(pool ? [pool] : [])],
 };
+
+/** `zdb -l DEV`: the vdev labels of a device, read without importing its pool. */
+export const zdbLabel = (dev: string) => ['zdb', '-l', dev];
+
+/**
+ * `zpool list -v -H -P` → pool name → leaf vdev paths. Pool rows start in column 0, vdev rows with
+ * a tab (scripted mode); leaves are the rows whose name is a path, grouping rows (mirror-0, logs) are not.
+ */
+export function parseVdevs(stdout: string): Map<string, string[]> {
+  const pools = new Map<string, string[]>();
+  let current: string[] | undefined;
+  for (const line of stdout.split('\n')) {
+    if (!line.trim()) continue;
+    const f = line.split('\t');
+    if (!line.startsWith('\t')) {
+      current = [];
+      pools.set(f[0] ?? '', current);
+    } else if (f[1]?.startsWith('/')) current?.push(f[1]);
+  }
+  return pools;
+}
+
+/** The pool comment stored in a `zdb -l` label dump (the comment travels in every vdev label). */
+export function parseLabelComment(stdout: string): string | undefined {
+  return /^\s*comment: '([^']*)'\s*$/m.exec(stdout)?.[1];
+}
 
 export const zfs = {
   create: (ds: string, p: Props = {}) => ['zfs', 'create', ...props('-o', p), ds],

@@ -86,7 +86,7 @@ test('server-debian: the disk is picked at preflight, the admin is admin, a plac
   const pre = plan.steps[0];
   assert.equal(pre?.name, 'preflight');
   assert.match(pre?.title ?? '', /pick the target disk/);
-  const check = pre?.actions[0];
+  const check = pre?.actions.find((x) => x.kind === 'check' && x.check === 'disk-safe');
   assert.ok(check?.kind === 'check' && check.check === 'disk-safe');
   assert.deepEqual(check.args.disks, [PICKED_DISK]);
   assert.match(check.why, /KLDLOAD_DISK is empty: the one eligible disk is picked here/);

@@ -19,4 +19,6 @@ export const FACTS: InstallFacts = {
   logFile: '/var/log/kldload/installer.log',
   secureBoot: false,
   tpm: false,
+  isoBuild: '5eed1e55c0ffee00',
+  reinstall: false,
 };

@@ -6,6 +6,7 @@ import { EXIT, KldloadError } from '../../core/errors.ts';
 import { type Executor, SystemExecutor } from '../../core/exec.ts';
 import { Logger } from '../../core/log.ts';
 import { findAnswers } from '../../live/answers-source.ts';
+import { diskInventory, type Host, pickDisk, systemHost } from '../../live/blockdev.ts';
 import { gatherFacts } from '../../live/facts.ts';
 import { PICKED_DISK, targetDisks } from '../../plan/disks.ts';
 import { FIRST_WRITING_STEP, planInstall } from '../../plan/install.ts';
@@ -27,6 +28,8 @@ export interface InstallOpts {
 export interface InstallDeps {
   exec: Executor;
   log: Logger;
+  /** The machine the disk checks and the disk pick read; default the real one. */
+  host?: Host;
 }
 
 export function defaultDeps(o: InstallOpts): InstallDeps {
@@ -77,11 +80,34 @@ async function installInner(o: InstallOpts, deps: InstallDeps): Promise<CommandR
   }
   const a = v.answers;
   for (const s of secretsOf(a)) log.addSecret(s);
+  const host = deps.host ?? systemHost(exec);
+  let pickedDisk: string | undefined;
+  // No disk named at all (KLDLOAD_ZFS_DATA_DISKS would name the pool's): pick the one eligible disk.
+  // Only the machine being installed can say which; a dry run elsewhere shows PICKED_DISK.
+  if (a.KLDLOAD_DISK === undefined && !a.KLDLOAD_ZFS_DATA_DISKS?.length) {
+    if (o.live || !o.dryRun) {
+      const picked = pickDisk(
+        undefined,
+        await diskInventory(host, {
+          forceWipe: a.KLDLOAD_FORCE_WIPE,
+          exclude: a.KLDLOAD_ZFS_DATA_DISKS ?? [],
+          pool: a.KLDLOAD_POOL_NAME,
+        }),
+      );
+      if ('refusal' in picked) {
+        if (o.live) log.info(`${picked.refusal}\nKLDLOAD-INSTALL-FAIL step=preflight`);
+        return { exitCode: EXIT.badInput, json: { ok: false, error: picked.refusal }, text: picked.refusal };
+      }
+      log.info(picked.message);
+      pickedDisk = picked.disk;
+    }
+  }
   const facts = await gatherFacts(a, {
     root: o.root,
     live: !!o.live,
     logFile: INSTALL_LOG,
     bundle: selfBundle(),
+    ...(pickedDisk !== undefined ? { pickedDisk } : {}),
   });
   const plan = planInstall(a, facts);
   if (o.dryRun)
@@ -104,7 +130,7 @@ async function installInner(o: InstallOpts, deps: InstallDeps): Promise<CommandR
     `kldload install: ${a.KLDLOAD_HOSTNAME} on ${disk} (${a.KLDLOAD_PROFILE}, ${facts.suite}, kernel ${facts.kabi})`,
   );
   const t0 = Date.now();
-  const r = await applyPlan(exec, log, plan, { root: o.root, cleanupFrom: FIRST_WRITING_STEP });
+  const r = await applyPlan(exec, log, plan, { root: o.root, cleanupFrom: FIRST_WRITING_STEP, host });
   const seconds = (Date.now() - t0) / 1000;
   if (!r.ok) {
     const msg = failureMessage(r, INSTALL_LOG);

@@ -10,6 +10,7 @@ import {
   readFileSync,
   readSync,
   statSync,
+  writeFileSync,
 } from 'node:fs';
 import { basename, join } from 'node:path';
 import { EXIT, KldloadError } from '../core/errors.ts';
@@ -120,6 +121,17 @@ function order(role: string): string {
 }
 
 /**
+ * A library role as chosen with --role: `# chosen: build` in its header (after the #! line), so the
+ * dispatcher runs it on every host unless the user's roles/map or KLDLOAD_ROLES selects instead.
+ */
+export function markChosen(text: string): string {
+  const line = '# chosen: build\n';
+  if (!text.startsWith('#!')) return line + text;
+  const nl = text.indexOf('\n') + 1;
+  return text.slice(0, nl) + line + text.slice(nl);
+}
+
+/**
  * The payload that goes onto the ISO: the user's --payload, plus roles/NN-<role>.sh for every
  * --role, plus the dispatcher as postinstall.sh when the user brought none. Without roles the
  * user's folder is used as it is.
@@ -140,8 +152,10 @@ export function assemblePayload(
   for (const img of images) copyFileSync(img, join(dir, 'images', basename(img)));
   if (!roles.length) return dir;
   mkdirSync(join(dir, 'roles'), { recursive: true });
-  for (const r of roles)
-    copyFileSync(join(rolesDir(), r, 'role.sh'), join(dir, 'roles', `${order(r)}-${r}.sh`));
+  for (const r of roles) {
+    const dst = join(dir, 'roles', `${order(r)}-${r}.sh`);
+    writeFileSync(dst, markChosen(readFileSync(join(rolesDir(), r, 'role.sh'), 'utf8')), { mode: 0o755 });
+  }
   if (!existsSync(join(dir, 'postinstall.sh'))) {
     const lib = postinstallLibDir();
     if (!lib) throw new KldloadError('postinstall library (dispatch.sh) not found next to kldload');

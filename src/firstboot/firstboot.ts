@@ -1,7 +1,8 @@
 import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import { parseEnvText } from '../answers/parse.ts';
 import type { Executor } from '../core/exec.ts';
+import { readRoles } from '../postinstall/roles.ts';
 
 export const PATHS = {
   manifest: '/etc/kldload/install-manifest.env',
@@ -29,6 +30,10 @@ export interface FirstbootState {
   script?: string;
   /** Where it failed, from the ERR trap's record. */
   failure?: { line: string; command: string; file: string; exit: string; role?: string };
+  /** Role files in the payload's roles/ and those the dispatcher recorded as done (roles.done). */
+  roles?: { carried: string[]; ran: string[] };
+  /** Things a human should know although the run succeeded (e.g. no role ran). */
+  warnings?: string[];
 }
 
 const now = () => new Date().toISOString();
@@ -95,13 +100,18 @@ export async function runFirstboot(
     logTo(p.postinstallLog, `=== ${p.script} exit ${code}`);
   }
   const failure = code !== 0 ? readFailure(p) : undefined;
+  const roles = rolesOf(p);
+  const warnings = code === 0 && roles ? noRoleRan(roles) : [];
   const final: FirstbootState = {
     ...state,
     status: code === 0 ? 'ok' : 'failed',
     finished: now(),
     exitCode: code,
     ...(failure ? { failure } : {}),
+    ...(roles ? { roles } : {}),
+    ...(warnings.length ? { warnings } : {}),
   };
+  for (const w of warnings) logTo(p.firstbootLog, `first boot: warning: ${w}`);
   writeState(final, p);
   if (code === 0) {
     mkdirSync(dirname(p.done), { recursive: true });
@@ -115,6 +125,34 @@ export async function runFirstboot(
   }
   logTo(p.firstbootLog, `first boot: ${final.status} (exit ${code})`);
   return final;
+}
+
+/**
+ * The roles the payload carries (roles/ next to postinstall.sh, as the dispatcher finds them) and
+ * those recorded in roles.done; undefined when the payload has no roles folder.
+ */
+function rolesOf(p: FirstbootPaths): FirstbootState['roles'] {
+  const dir = join(dirname(p.script), 'roles');
+  if (!existsSync(dir)) return undefined;
+  const carried = readRoles(dir).roles.map((r) => r.file);
+  const doneFile = join(dirname(p.state), 'roles.done');
+  const done = new Set(
+    existsSync(doneFile)
+      ? readFileSync(doneFile, 'utf8')
+          .split('\n')
+          .map((l) => l.split('\t')[0] ?? '')
+      : [],
+  );
+  return { carried, ran: carried.filter((f) => done.has(f)) };
+}
+
+/** A run that carried roles and ran none of them did not do what the ISO was built for. */
+function noRoleRan(r: NonNullable<FirstbootState['roles']>): string[] {
+  if (!r.carried.length || r.ran.length) return [];
+  const n = r.carried.length;
+  return [
+    `none of the ${n} role${n === 1 ? '' : 's'} it carries ran (${r.carried.join(' ')}): the host name selected none; see the plan in ${PATHS.postinstallLog} or run kldload postinstall plan /root/darksite --host NAME`,
+  ];
 }
 
 function readFailure(p: FirstbootPaths): FirstbootState['failure'] {
@@ -135,6 +173,7 @@ function readFailure(p: FirstbootPaths): FirstbootState['failure'] {
 }
 
 export function describeState(s: FirstbootState): string {
+  if (s.status === 'ok' && s.warnings?.length) return `ok, but ${s.warnings.join('; ')}`;
   if (s.status !== 'failed') return s.status;
   const f = s.failure;
   return f

@@ -221,7 +221,7 @@ function roleFindings(dir: string): Finding[] {
   ];
   const seen = new Set<string>();
   for (const p of plans) {
-    const { run } = planRoles(roles, p.selectors);
+    const { run } = planRoles(roles, p.selectors, { chosenRun: !mapFile });
     for (const u of unmetRequirements(run, roles, p.label)) {
       const key = `${u.role.file}\0${u.requirement.line}\0${u.requirement.word}`;
       if (seen.has(key)) continue;

@@ -93,3 +93,29 @@ test('after a successful first boot the darksite copy goes, unless KLDLOAD_KEEP_
     assert.equal(existsSync(p.darksiteList), keep === '1', `keep=${keep}`);
   }
 });
+
+test('a first boot that runs none of the roles it carries says so in its status', async () => {
+  const dispatcher = readFileSync('payload/target/postinstall/dispatch.sh', 'utf8');
+  const p = sandbox(dispatcher);
+  const roles = join(p.script, '..', 'roles');
+  mkdirSync(roles);
+  // A user's payload whose own map names no role of this host (web-01, from the manifest).
+  writeFileSync(join(roles, 'map'), 'web-  frontend\n');
+  for (const f of ['20-backend.sh', '30-worker.sh'])
+    writeFileSync(join(roles, f), '#!/bin/bash\n# provides: thing\ntrue\n');
+  const s = await runFirstboot(exec, { again: false }, p);
+  assert.equal(s.status, 'ok');
+  assert.deepEqual(s.roles, { carried: ['20-backend.sh', '30-worker.sh'], ran: [] });
+  assert.equal(s.warnings?.length, 1);
+  assert.match(s.warnings?.[0] ?? '', /none of the 2 roles it carries ran \(20-backend\.sh 30-worker\.sh\)/);
+  // What `firstboot status` prints (text and --json) reads the same record.
+  assert.deepEqual(readState(p), s);
+  assert.match(describeState(readState(p)), /^ok, but none of the 2 roles it carries ran/);
+
+  // Roles that ran: no warning.
+  writeFileSync(join(roles, 'map'), 'web-  backend\n');
+  const again = await runFirstboot(exec, { again: true }, p);
+  assert.deepEqual(again.roles, { carried: ['20-backend.sh', '30-worker.sh'], ran: ['20-backend.sh'] });
+  assert.equal(again.warnings, undefined);
+  assert.equal(describeState(again), 'ok');
+});

@@ -20,7 +20,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { assemblePayload, availableRoles } from '../../src/build/roles.ts';
 import { SystemExecutor } from '../../src/core/exec.ts';
+import { safeRemove } from '../../src/core/fs.ts';
 import {
   BASE_PROVIDES,
   DEFAULT_ROLE_MAP,
@@ -573,9 +575,9 @@ describe('dispatch.sh', () => {
   const cluster = {
     '00-base.sh': { provides: 'hardening' },
     '30-agent.sh': { shared: true, provides: 'agent' },
-    '10-zfs-datasets-webserver.sh': { requires: 'zfs', provides: 'www-data' },
-    '40-webserver.sh': { requires: 'www-data hardening', provides: 'web' },
-    '40-database.sh': { requires: 'zfs', provides: 'db' },
+    '10-zfs-datasets-web.sh': { requires: 'zfs', provides: 'www-data' },
+    '40-web.sh': { requires: 'www-data hardening', provides: 'web' },
+    '40-postgres.sh': { requires: 'zfs', provides: 'db' },
     '90-verification.sh': { requires: 'hardening agent' },
   };
 
@@ -583,20 +585,14 @@ describe('dispatch.sh', () => {
     const d = rolesDir(cluster);
     const r = await dispatch(d, { KLDLOAD_HOSTNAME: 'web-prod-01.example.com' });
     assert.equal(r.exitCode, 0, r.all);
-    const order = [
-      '00-base.sh',
-      '30-agent.sh',
-      '10-zfs-datasets-webserver.sh',
-      '40-webserver.sh',
-      '90-verification.sh',
-    ];
+    const order = ['00-base.sh', '30-agent.sh', '10-zfs-datasets-web.sh', '40-web.sh', '90-verification.sh'];
     assert.deepEqual(ran(d.state), order);
     assert.deepEqual(done(d.state), order);
-    assert.match(r.stdout, /host web-prod-01: selectors from built-in map: webserver/);
-    assert.match(r.stdout, /not for this host: 40-database\.sh/);
-    assert.match(r.stdout, /=== role 40-webserver\.sh \(4\/5\) start/);
-    assert.match(r.stdout, /=== role 40-webserver\.sh done in \d+s/);
-    assert.match(r.stdout, /\[postinstall:40-webserver\]/);
+    assert.match(r.stdout, /host web-prod-01: selectors from built-in map: web$/m);
+    assert.match(r.stdout, /not for this host: 40-postgres\.sh/);
+    assert.match(r.stdout, /=== role 40-web\.sh \(4\/5\) start/);
+    assert.match(r.stdout, /=== role 40-web\.sh done in \d+s/);
+    assert.match(r.stdout, /\[postinstall:40-web\]/);
     assert.match(r.stdout, /── phase done: shared roles \(\d+s\)/);
     assert.match(r.stdout, /postinstall complete: 5 roles \(0 already done\) in \d+s/);
     assert.equal(existsSync(join(d.state, 'postinstall-failure')), false);
@@ -609,31 +605,31 @@ describe('dispatch.sh', () => {
     assert.deepEqual(ran(d.state), [
       '00-base.sh',
       '30-agent.sh',
-      '10-zfs-datasets-webserver.sh',
-      '40-database.sh',
-      '40-webserver.sh',
+      '10-zfs-datasets-web.sh',
+      '40-postgres.sh',
+      '40-web.sh',
       '90-verification.sh',
     ]);
   });
 
   test('roles/map replaces the built-in map; KLDLOAD_ROLES overrides both', async () => {
     const d = rolesDir(cluster);
-    writeFileSync(join(d.roles, 'map'), '# custom\nweb-  database\n');
+    writeFileSync(join(d.roles, 'map'), '# custom\nweb-  postgres\n');
     const r = await dispatch(d, { KLDLOAD_HOSTNAME: 'web-01' });
     assert.equal(r.exitCode, 0, r.all);
-    assert.deepEqual(ran(d.state), ['00-base.sh', '30-agent.sh', '40-database.sh', '90-verification.sh']);
+    assert.deepEqual(ran(d.state), ['00-base.sh', '30-agent.sh', '40-postgres.sh', '90-verification.sh']);
 
     const e = rolesDir(cluster);
-    const r2 = await dispatch(e, { KLDLOAD_HOSTNAME: 'db-01', KLDLOAD_ROLES: 'webserver' });
+    const r2 = await dispatch(e, { KLDLOAD_HOSTNAME: 'db-01', KLDLOAD_ROLES: 'web' });
     assert.equal(r2.exitCode, 0, r2.all);
-    assert.ok(ran(e.state).includes('40-webserver.sh'));
-    assert.ok(!ran(e.state).includes('40-database.sh'));
+    assert.ok(ran(e.state).includes('40-web.sh'));
+    assert.ok(!ran(e.state).includes('40-postgres.sh'));
   });
 
   test('an unmet requirement stops everything before any role runs, naming role and requirement', async () => {
     const d = rolesDir({
       ...cluster,
-      '40-webserver.sh': { requires: 'www-data docker', provides: 'web' },
+      '40-web.sh': { requires: 'www-data docker', provides: 'web' },
       '20-docker.sh': { provides: 'docker' },
     });
     const r = await dispatch(d, { KLDLOAD_HOSTNAME: 'web-01' });
@@ -641,20 +637,17 @@ describe('dispatch.sh', () => {
     assert.deepEqual(ran(d.state), []);
     assert.match(
       r.stdout,
-      /ERROR: role 40-webserver\.sh requires 'docker', which no earlier role provides \(20-docker\.sh provides it but is not selected for host web-01\)/,
+      /ERROR: role 40-web\.sh requires 'docker', which no earlier role provides \(20-docker\.sh provides it but is not selected for host web-01\)/,
     );
     assert.match(r.stdout, /nothing was run/);
     const f = failureOf(d.state);
-    assert.deepEqual(
-      [f.file, f.line, f.command],
-      [join(d.roles, '40-webserver.sh'), '3', 'requires: docker'],
-    );
+    assert.deepEqual([f.file, f.line, f.command], [join(d.roles, '40-web.sh'), '3', 'requires: docker']);
   });
 
   test('a role that fails stops the run; the next run skips the completed roles', async () => {
     const d = rolesDir({
       ...cluster,
-      '40-webserver.sh': {
+      '40-web.sh': {
         requires: 'www-data',
         provides: 'web',
         body: 'if [[ -e "$KLDLOAD_STATE_DIR/break" ]]; then\n  cat "$KLDLOAD_STATE_DIR/no-such-file"\nfi',
@@ -664,10 +657,10 @@ describe('dispatch.sh', () => {
     writeFileSync(join(d.state, 'break'), '');
     const r1 = await dispatch(d, { KLDLOAD_HOSTNAME: 'web-01' });
     assert.equal(r1.exitCode, 1, r1.all);
-    assert.deepEqual(done(d.state), ['00-base.sh', '30-agent.sh', '10-zfs-datasets-webserver.sh']);
-    assert.match(r1.stdout, /=== role 40-webserver\.sh FAILED \(exit 1\) after \d+s/);
+    assert.deepEqual(done(d.state), ['00-base.sh', '30-agent.sh', '10-zfs-datasets-web.sh']);
+    assert.match(r1.stdout, /=== role 40-web\.sh FAILED \(exit 1\) after \d+s/);
     const f = failureOf(d.state);
-    assert.deepEqual([f.file, f.line, f.role], [join(d.roles, '40-webserver.sh'), '10', '40-webserver']);
+    assert.deepEqual([f.file, f.line, f.role], [join(d.roles, '40-web.sh'), '10', '40-web']);
     assert.equal(f.command, 'cat "$KLDLOAD_STATE_DIR/no-such-file"');
 
     // Power back on, fixed: the three finished roles are skipped, the rest run, the record is gone.
@@ -679,9 +672,9 @@ describe('dispatch.sh', () => {
     assert.deepEqual(ran(d.state), [
       '00-base.sh',
       '30-agent.sh',
-      '10-zfs-datasets-webserver.sh',
-      '40-webserver.sh',
-      '40-webserver.sh',
+      '10-zfs-datasets-web.sh',
+      '40-web.sh',
+      '40-web.sh',
       '90-verification.sh',
     ]);
     assert.equal(existsSync(join(d.state, 'postinstall-failure')), false);
@@ -705,7 +698,7 @@ describe('dispatch.sh', () => {
     assert.deepEqual(r.stdout.trimEnd().split('\n'), [
       '00-base.sh',
       '30-agent.sh',
-      '40-database.sh',
+      '40-postgres.sh',
       '90-verification.sh',
     ]);
     assert.equal(existsSync(d.state), false);
@@ -717,8 +710,75 @@ describe('dispatch.sh', () => {
     writeFileSync(join(d.dir, 'manifest.env'), 'KLDLOAD_DISTRO=debian\nKLDLOAD_HOSTNAME="db-07"\n');
     const r = await dispatch(d, { KLDLOAD_MANIFEST: join(d.dir, 'manifest.env') }, '--plan');
     assert.equal(r.exitCode, 0, r.all);
-    assert.match(r.stdout, /^40-database\.sh$/m);
-    assert.doesNotMatch(r.stdout, /40-webserver/);
+    assert.match(r.stdout, /^40-postgres\.sh$/m);
+    assert.doesNotMatch(r.stdout, /40-web\.sh/);
+  });
+});
+
+describe('roles chosen at build (kldload build --role)', () => {
+  /** dispatch.sh --plan of an assembled payload for HOST, and what planRoles says for the same. */
+  async function plans(payload: string, host: string) {
+    const r = await exec.run(['bash', join(payload, 'postinstall.sh'), '--plan'], {
+      env: envFor(root, { KLDLOAD_HOSTNAME: host }),
+      check: false,
+    });
+    assert.equal(r.exitCode, 0, `${host}: ${r.all}`);
+    const rolesDir = join(payload, 'roles');
+    const { entries, file } = roleMapOf(rolesDir);
+    const ts = planRoles(readRoles(rolesDir).roles, hostSelectors(host, entries), { chosenRun: !file });
+    return { bash: r.stdout.trimEnd().split('\n').filter(Boolean), ts: ts.run.map((x) => x.file) };
+  }
+
+  test('--role web --role postgres run on web-01, db-01 and any other host', async () => {
+    const payload = assemblePayload(undefined, ['web', 'postgres']);
+    assert.ok(payload);
+    try {
+      for (const host of ['web-01', 'db-01', 'cp-1', 'worker-2', 'mon-1', 'misc']) {
+        const p = await plans(payload, host);
+        assert.deepEqual(p.bash, ['20-web.sh', '30-postgres.sh'], host);
+        assert.deepEqual(p.ts, p.bash, host);
+      }
+    } finally {
+      safeRemove(payload);
+    }
+  });
+
+  test("the user's own roles/map decides for the hosts it names", async () => {
+    const user = freshDir('user-payload');
+    mkdirSync(join(user, 'roles'));
+    writeFileSync(join(user, 'roles', 'map'), 'web-  web\ndb-   postgres\n');
+    const payload = assemblePayload(user, ['web', 'postgres']);
+    assert.ok(payload);
+    try {
+      const cases: [string, string[]][] = [
+        ['web-01', ['20-web.sh']],
+        ['db-01', ['30-postgres.sh']],
+        ['misc', ['20-web.sh', '30-postgres.sh']],
+      ];
+      for (const [host, want] of cases) {
+        const p = await plans(payload, host);
+        assert.deepEqual(p.bash, want, host);
+        assert.deepEqual(p.ts, want, host);
+      }
+    } finally {
+      safeRemove(payload);
+    }
+  });
+
+  test('the built-in host-name map selects library roles by their names', () => {
+    const library = availableRoles();
+    for (const e of DEFAULT_ROLE_MAP)
+      for (const sel of e.selectors)
+        assert.ok(
+          library.includes(sel),
+          `built-in map ${e.prefix} → '${sel}': no library role has that name`,
+        );
+    const sel = (host: string) => hostSelectors(host, DEFAULT_ROLE_MAP);
+    assert.deepEqual(sel('web-01'), ['web']);
+    assert.deepEqual(sel('db-01'), ['postgres']);
+    assert.deepEqual(sel('cp-01'), ['k8s-node']);
+    assert.deepEqual(sel('worker-01'), ['k8s-node']);
+    assert.deepEqual(sel('mon-01'), ['monitoring']);
   });
 });
 
@@ -758,9 +818,12 @@ describe('lib.sh and src/postinstall/roles.ts agree', () => {
     const cases: { roles: string; hosts: string[] }[] = [
       { roles: join(FIXTURES, 'good', 'roles'), hosts: ['web-01', 'db-02', 'mon-03', 'cp-1', 'other'] },
     ];
-    // The built-in map, with the seed's role names.
+    // The built-in map, with the seed's role names, the library's, and one chosen at build.
     const d = freshDir('seedroles');
     for (const f of [
+      '40-web.sh',
+      '40-postgres.sh',
+      '28-k8s-node.sh',
       '00-base-hardening.sh',
       '10-zfs-datasets-webserver.sh',
       '10-zfs-datasets-database.sh',
@@ -776,6 +839,7 @@ describe('lib.sh and src/postinstall/roles.ts agree', () => {
       '90-verification.sh',
     ])
       writeFileSync(join(d, f), `#!/bin/bash\n${f.startsWith('30-') ? '# shared: yes\n' : ''}true\n`);
+    writeFileSync(join(d, '35-nfs.sh'), '#!/bin/bash\n# chosen: build\ntrue\n');
     cases.push({ roles: d, hosts: ['cp-1', 'worker-7', 'lb-2', 'mon-1', 'db-1.lan', 'web-x', 'bastion'] });
 
     for (const c of cases) {
@@ -787,7 +851,10 @@ describe('lib.sh and src/postinstall/roles.ts agree', () => {
           check: false,
         });
         assert.equal(r.exitCode, 0, `${host}: ${r.all}`);
-        const ts = planRoles(roles, hostSelectors(host, entries)).run.map((x) => x.file);
+        const { file } = roleMapOf(c.roles);
+        const ts = planRoles(roles, hostSelectors(host, entries), { chosenRun: !file }).run.map(
+          (x) => x.file,
+        );
         assert.deepEqual(r.stdout.trimEnd().split('\n'), ts, host);
       }
     }

@@ -775,6 +775,8 @@ kl_load_manifest() {
 #   # requires: docker datasets     capabilities that an earlier role (or the base system) provides
 #   # provides: webserver           capabilities this role sets up
 #   # shared: yes                   run on every host, before the host's own roles (also: NN = 00-09)
+#   # chosen: build                 chosen with `kldload build --role` (the build writes it): runs on
+#                                   every host unless roles/map or KLDLOAD_ROLES decides instead
 
 # role_meta FILE KEY — the words of every `# KEY:` header line.
 role_meta() {
@@ -820,6 +822,11 @@ role_is_shared() {
   [[ "${v,,}" =~ ^(yes|true|1)$ ]]
 }
 
+# role_is_chosen FILE — chosen at build (`# chosen: build`).
+role_is_chosen() {
+  [[ "$(role_meta "$1" chosen)" == build ]]
+}
+
 # The verification role (NN-verification.sh) always runs, after every other role.
 role_is_final() {
   [[ "$(role_name "$1")" == verification ]]
@@ -841,15 +848,27 @@ role_matches() {
 
 # The hostname-prefix map used when roles/map does not exist. Format of both: `PREFIX SELECTOR…`
 # per line, `#` comments; the first prefix the short hostname starts with wins; `*` matches any host.
-# When no line matches, every role runs.
+# When no line matches, every role runs. The built-in map's selectors are the role library's names
+# (roles/<name>/ of kldload); roles chosen at build run on every host whatever it selects.
 kl_default_role_map() {
   cat <<'MAP'
-cp-      control-plane
-worker-  worker
-lb-      loadbalancer
-mon-     monitoring
-db-      database
-web-     webserver
+web-      web
+db-       postgres
+pg-       postgres
+mon-      monitoring
+cp-       k8s-node
+worker-   k8s-node
+k8s-      k8s-node
+ci-       ci-runner
+docker-   docker
+nfs-      nfs
+vpn-      vpn-gateway
+mail-     mail
+mx-       mail
+bastion-  bastion
+jump-     bastion
+xmpp-     xmpp
+dev-      workstation
 MAP
 }
 

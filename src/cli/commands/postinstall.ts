@@ -106,7 +106,7 @@ export function postinstallCommand(
         const { entries, file } = roleMapOf(rolesDir);
         const selectors = hostSelectors(o.host, entries);
         const entry = matchHost(o.host, entries);
-        const { run: plan, unselected } = planRoles(roles, selectors);
+        const { run: plan, unselected } = planRoles(roles, selectors, { chosenRun: !file });
         const unmet = unmetRequirements(plan, roles, `host ${o.host}`);
         const from = entry
           ? `${file ?? 'built-in map'} line ${entry.line} ('${entry.prefix}')`

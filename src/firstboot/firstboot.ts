@@ -1,6 +1,18 @@
-import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  appendFileSync,
+  closeSync,
+  existsSync,
+  ftruncateSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { dirname, join } from 'node:path';
 import { parseEnvText } from '../answers/parse.ts';
+import { EXIT, KldloadError } from '../core/errors.ts';
 import type { Executor } from '../core/exec.ts';
 import { readRoles } from '../postinstall/roles.ts';
 
@@ -18,6 +30,8 @@ export const PATHS = {
   /** The darksite copied for first-boot roles; removed after success unless KLDLOAD_KEEP_DARKSITE=1. */
   darksiteList: '/etc/kldload/darksite.list',
   darksiteDir: '/var/lib/kldload/darksite',
+  /** Held (flock) for the whole of a run; under /run, so a power cut leaves no stale lock. */
+  lock: '/run/kldload/firstboot.lock',
 };
 
 export type FirstbootPaths = typeof PATHS;
@@ -69,6 +83,38 @@ export async function runFirstboot(
   o: { again: boolean },
   p = PATHS,
 ): Promise<FirstbootState> {
+  const lock = await takeLock(exec, p);
+  try {
+    return await runLocked(exec, o, p);
+  } finally {
+    closeSync(lock);
+  }
+}
+
+/**
+ * An exclusive flock(1) on p.lock, held by this process until the returned fd is closed (flock
+ * locks belong to the open file, which the child shares). A run already holding it is refused:
+ * two dispatchers must never run roles side by side. The fd is close-on-exec, so nothing the
+ * postinstaller starts keeps the lock after the run.
+ */
+async function takeLock(exec: Executor, p: FirstbootPaths): Promise<number> {
+  mkdirSync(dirname(p.lock), { recursive: true });
+  const fd = openSync(p.lock, 'a+', 0o600);
+  const r = await exec.run(['flock', '--nonblock', '--exclusive', '3'], { check: false, fds: [fd] });
+  if (r.exitCode !== 0) {
+    const holder = readFileSync(p.lock, 'utf8').trim();
+    closeSync(fd);
+    throw new KldloadError(
+      `first boot is already running (${holder || 'pid unknown'}); wait for it to finish (kldload firstboot status), then run again if needed`,
+      EXIT.failed,
+    );
+  }
+  ftruncateSync(fd);
+  writeSync(fd, `pid ${process.pid}`);
+  return fd;
+}
+
+async function runLocked(exec: Executor, o: { again: boolean }, p: FirstbootPaths): Promise<FirstbootState> {
   if (existsSync(p.done) && !o.again) return readState(p);
   if (o.again) rmSync(p.done, { force: true });
   rmSync(p.failure, { force: true });

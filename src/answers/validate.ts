@@ -1,5 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { parseEnvText, type RawEntry } from './parse.ts';
+import { checkSetting, type RoleSetting, type RoleSettingValue } from './role-settings.ts';
 import { type Answers, FIELD_KEYS, type FieldKey, fieldDef } from './schema.ts';
 
 export interface AnswerError {
@@ -12,7 +13,14 @@ export interface AnswerError {
 }
 
 export type Validation =
-  | { ok: true; answers: Answers; lines: Partial<Record<FieldKey, number>>; errors: [] }
+  | {
+      ok: true;
+      answers: Answers;
+      lines: Partial<Record<FieldKey, number>>;
+      /** Values of role settings (declared by the roles given to the validator), in file order. */
+      settings: RoleSettingValue[];
+      errors: [];
+    }
   | { ok: false; errors: AnswerError[] };
 
 function distance(a: string, b: string): number {
@@ -38,8 +46,16 @@ function suggest(key: string): string {
   return best && best[1] <= 4 ? `; did you mean ${best[0]}?` : '';
 }
 
-export function validateAnswersText(text: string, file = 'answers.env'): Validation {
+export interface ValidateOptions {
+  /** Settings declared by the roles this answers file is for (on the ISO, or chosen at build). */
+  roleSettings?: readonly RoleSetting[];
+  /** Settings of other roles (the library's): named in the error when the role is not carried. */
+  otherSettings?: readonly RoleSetting[];
+}
+
+export function validateAnswersText(text: string, file = 'answers.env', o: ValidateOptions = {}): Validation {
   const { entries, errors: lineErrors, unreadable } = parseEnvText(text);
+  const declared = new Map((o.roleSettings ?? []).map((s) => [s.key, s]));
   const errors: AnswerError[] = [];
   const err = (key: string | undefined, line: number | undefined, message: string) =>
     errors.push({
@@ -51,8 +67,23 @@ export function validateAnswersText(text: string, file = 'answers.env'): Validat
     });
   for (const e of lineErrors) err(e.key, e.line, e.message);
 
-  for (const [key, { line }] of entries) {
-    if (!(FIELD_KEYS as string[]).includes(key))
+  const settings: RoleSettingValue[] = [];
+  for (const [key, { line, value }] of entries) {
+    const setting = declared.get(key);
+    if (setting) {
+      // Empty means unset (the role's default), like an empty optional answer.
+      if (value === '') continue;
+      const wrong = checkSetting(setting, value);
+      if (wrong) err(key, line, `${setting.secret ? '' : `'${value}' `}${wrong}`);
+      else settings.push({ key, value, secret: setting.secret, role: setting.role });
+    } else if (o.otherSettings?.some((x) => x.key === key)) {
+      const roles = [...new Set(o.otherSettings.filter((x) => x.key === key).map((x) => x.role))];
+      err(
+        key,
+        line,
+        `a setting of role ${roles.join(' or ')}, which ${o.roleSettings ? 'is not chosen' : 'is not on this ISO'}; add --role ${roles[0]} at build or remove the line`,
+      );
+    } else if (!(FIELD_KEYS as string[]).includes(key))
       err(
         key,
         line,
@@ -148,13 +179,13 @@ export function validateAnswersText(text: string, file = 'answers.env'): Validat
       "does not decode to a script (no '#!' first line)",
     );
   if (errors.length) return { ok: false, errors };
-  return { ok: true, answers: a, lines, errors: [] };
+  return { ok: true, answers: a, lines, settings, errors: [] };
 }
 
-export function validateAnswersFile(path: string): Validation {
+export function validateAnswersFile(path: string, o: ValidateOptions = {}): Validation {
   if (!existsSync(path))
     return { ok: false, errors: [{ file: path, message: 'no such file', text: `${path}: no such file` }] };
-  return validateAnswersText(readFileSync(path, 'utf8'), path);
+  return validateAnswersText(readFileSync(path, 'utf8'), path, o);
 }
 
 /** Secret values of these answers, for the logger's redaction list. */

@@ -1,6 +1,7 @@
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
-import { validateAnswersFile } from '../answers/validate.ts';
+import { payloadSettings } from '../answers/role-settings.ts';
+import { type ValidateOptions, validateAnswersFile } from '../answers/validate.ts';
 import { EXIT, KldloadError } from '../core/errors.ts';
 import type { Executor } from '../core/exec.ts';
 import { safeRemove, takeBuildLock } from '../core/fs.ts';
@@ -20,7 +21,14 @@ import {
   profilePackages,
   profilesDir,
 } from './package-sets.ts';
-import { assemblePayload, expandRoles, missingWantedDebs, rolePackages } from './roles.ts';
+import {
+  assemblePayload,
+  availableRoles,
+  expandRoles,
+  librarySettings,
+  missingWantedDebs,
+  rolePackages,
+} from './roles.ts';
 import { ensureRootfs, type RootfsSpec } from './rootfs.ts';
 import { ensureZfsModuleDeb, type KernelFacts, kernelFacts, moduleDebPath } from './zfs-module.ts';
 
@@ -157,9 +165,22 @@ async function timed<T>(
   return r;
 }
 
+/**
+ * Role settings embedded answers may carry: those of the chosen roles (with the ones they pull in)
+ * and of the payload's own roles; the library's others are named in the error when given.
+ */
+export function buildSettings(o: Pick<BuildOptions, 'roles' | 'payload'>): ValidateOptions {
+  const chosen = expandRoles(o.roles);
+  const payloadDir = o.payload && existsSync(o.payload) ? o.payload : undefined;
+  return {
+    roleSettings: [...librarySettings(chosen), ...(payloadDir ? payloadSettings(payloadDir) : [])],
+    otherSettings: librarySettings(availableRoles().filter((r) => !chosen.includes(r))),
+  };
+}
+
 export function checkBuildInputs(o: BuildOptions): void {
   if (o.answers) {
-    const v = validateAnswersFile(o.answers);
+    const v = validateAnswersFile(o.answers, buildSettings(o));
     if (!v.ok)
       throw new KldloadError(
         `--answers ${o.answers} is invalid; refusing to embed it:\n${v.errors.map((e) => e.text).join('\n')}`,
@@ -174,8 +195,8 @@ export function checkBuildInputs(o: BuildOptions): void {
 }
 
 /** Embedded answers may only ask for packages the darksite really carries. */
-function checkEmbeddedExtras(answersFile: string, available: string[]): void {
-  const v = validateAnswersFile(answersFile);
+function checkEmbeddedExtras(answersFile: string, available: string[], settings: ValidateOptions): void {
+  const v = validateAnswersFile(answersFile, settings);
   if (!v.ok) return;
   const have = new Set(available);
   const missing = (v.answers.KLDLOAD_EXTRA_PACKAGES ?? []).filter((n) => !have.has(n));
@@ -277,6 +298,7 @@ async function buildLocked(
     checkEmbeddedExtras(
       o.answers,
       listRepo(darksite.dir, o.suite).map((p) => p.name),
+      buildSettings(o),
     );
   const target = await timed(
     phases,

@@ -13,6 +13,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { basename, join } from 'node:path';
+import { type RoleSetting, settingsFromHeader } from '../answers/role-settings.ts';
 import { EXIT, KldloadError } from '../core/errors.ts';
 import { cacheDir } from '../core/paths.ts';
 import { postinstallLibDir } from '../postinstall/check.ts';
@@ -73,6 +74,14 @@ export function expandRoles(roles: string[], log?: (msg: string) => void): strin
     }
   }
   return out;
+}
+
+/** Settings the library roles NAMES declare (every library role when NAMES is not given). */
+export function librarySettings(names: readonly string[] = availableRoles()): RoleSetting[] {
+  checkRoles([...names]);
+  return names.flatMap(
+    (r) => settingsFromHeader(r, readFileSync(join(rolesDir(), r, 'role.sh'), 'utf8')).settings,
+  );
 }
 
 /**

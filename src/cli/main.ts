@@ -29,8 +29,17 @@ const answers = program.command('answers').description('Answers files (answers.e
 answers
   .command('validate <file>')
   .description('Check an answers file; errors name file:line, the key, and what is allowed')
+  .option(
+    '--role <name>',
+    'a role the ISO carries: its settings are allowed (repeatable; default: every library role)',
+    (v: string, acc: string[]) => [...acc, v],
+    [] as string[],
+  )
+  .option('--payload <dir>', "a payload folder: its roles' settings are allowed")
   .option('--json', 'machine-readable result')
-  .action((file: string, o: { json?: boolean }) => run(() => answersValidate(file), !!o.json));
+  .action((file: string, o: { json?: boolean; role: string[]; payload?: string }) =>
+    run(() => answersValidate(file, o), !!o.json),
+  );
 
 buildCommand(program, run);
 installCommand(program, run);

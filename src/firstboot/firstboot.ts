@@ -30,6 +30,10 @@ export const PATHS = {
   /** The darksite copied for first-boot roles; removed after success unless KLDLOAD_KEEP_DARKSITE=1. */
   darksiteList: '/etc/kldload/darksite.list',
   darksiteDir: '/var/lib/kldload/darksite',
+  /** Role settings from the answers (the installer writes them; see ROLE_SETTINGS in plan/install.ts). */
+  roleSettings: '/etc/kldload/role-settings.env',
+  /** The secret ones, mode 0600: read into the postinstaller's environment, never logged. */
+  roleSecrets: '/etc/kldload/role-secrets.env',
   /** Held (flock) for the whole of a run; under /run, so a power cut leaves no stale lock. */
   lock: '/run/kldload/firstboot.lock',
 };
@@ -69,9 +73,18 @@ function writeState(s: FirstbootState, p: FirstbootPaths = PATHS): void {
 
 /** The manifest as environment variables (read as data, like answers). */
 export function manifestEnv(p: FirstbootPaths = PATHS): Record<string, string> {
-  if (!existsSync(p.manifest)) return {};
-  const { entries } = parseEnvText(readFileSync(p.manifest, 'utf8'));
+  return envFile(p.manifest);
+}
+
+function envFile(path: string): Record<string, string> {
+  if (!existsSync(path)) return {};
+  const { entries } = parseEnvText(readFileSync(path, 'utf8'));
   return Object.fromEntries([...entries].map(([k, v]) => [k, v.value]));
+}
+
+/** What the postinstaller gets: the manifest, then the roles' settings and secrets. */
+export function postinstallEnv(p: FirstbootPaths = PATHS): Record<string, string> {
+  return { ...manifestEnv(p), ...envFile(p.roleSettings), ...envFile(p.roleSecrets) };
 }
 
 /**
@@ -127,7 +140,7 @@ async function runLocked(exec: Executor, o: { again: boolean }, p: FirstbootPath
     const r = await exec.run(['bash', p.script], {
       cwd: dirname(p.script),
       env: {
-        ...manifestEnv(p),
+        ...postinstallEnv(p),
         // This runner already writes the script's output to postinstall.log; lib.sh must not write it twice.
         KLDLOAD_LOG: '',
         KLDLOAD_STATE_DIR: dirname(p.state),

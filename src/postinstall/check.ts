@@ -7,6 +7,7 @@
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { settingsFromHeader } from '../answers/role-settings.ts';
 import { EXIT, KldloadError } from '../core/errors.ts';
 import { type Executor, SystemExecutor } from '../core/exec.ts';
 import {
@@ -183,6 +184,9 @@ function roleFindings(dir: string): Finding[] {
           code: 'header',
           message: `'${w.word}': header words are separated by spaces, not commas`,
         });
+    // Answers are checked against these lines at build and install: a broken one is an error now.
+    for (const e of settingsFromHeader(r.name, r.text).errors)
+      out.push({ file: f(r), line: e.line, level: 'error', code: 'header', message: e.message });
   }
 
   const { entries, file: mapFile } = roleMapOf(rolesDir);

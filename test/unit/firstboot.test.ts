@@ -34,6 +34,8 @@ function sandbox(script: string): FirstbootPaths {
     darksiteList: join(d, 'etc/darksite.list'),
     darksiteDir: join(d, 'darksite-repo'),
     lock: join(d, 'run/firstboot.lock'),
+    roleSettings: join(d, 'etc/role-settings.env'),
+    roleSecrets: join(d, 'etc/role-secrets.env'),
   };
 }
 

@@ -20,7 +20,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { assemblePayload, availableRoles } from '../../src/build/roles.ts';
+import { assemblePayload, availableRoles, rolesDir as availableRolesDir } from '../../src/build/roles.ts';
 import { SystemExecutor } from '../../src/core/exec.ts';
 import { safeRemove } from '../../src/core/fs.ts';
 import {
@@ -911,6 +911,40 @@ fw_apply
         'systemctl enable nftables.service',
       ],
     );
+  });
+
+  test('monitoring: ports open to the allowed sources only; default the local subnet, else this host only', async () => {
+    const ip = [
+      'case "$*" in',
+      '  "-4 route show default") echo "default via 192.168.7.1 dev eth0 proto dhcp" ;;',
+      '  "-4 -o route show dev eth0 scope link") echo "192.168.7.0/24 proto kernel scope link src 192.168.7.20" ;;',
+      'esac',
+    ].join('\n');
+    const dir = freshDir('fw');
+    const s = stubs({ nft: '', systemctl: '', ip });
+    const r = await bash(
+      `${PRELUDE}echo "subnet=$(kl_local_subnet)"
+fw_allow_from monitoring tcp 9090,9100 "$(kl_local_subnet),10.1.2.3"
+fw_allow_from grafana tcp 3000 ""
+fw_apply
+`,
+      fwEnv(dir, s),
+      dir,
+    );
+    assert.equal(r.exitCode, 0, r.all);
+    assert.match(r.stdout, /^subnet=192\.168\.7\.0\/24$/m);
+    const conf = readFileSync(join(dir, 'nftables.conf'), 'utf8');
+    assert.match(conf, /ip saddr 192\.168\.7\.0\/24 tcp dport \{ 9090, 9100 \} accept/);
+    assert.match(conf, /ip saddr 10\.1\.2\.3 tcp dport \{ 9090, 9100 \} accept/);
+    assert.equal(conf.match(/dport \{ 9090, 9100 \}/g)?.length, 2, 'an unrestricted rule');
+    assert.doesNotMatch(conf, /3000/, 'an empty source list opened the port');
+    assert.match(conf, /iif lo accept/, 'this host always reaches its own ports');
+
+    // The role itself: the allowed sources default to the local subnet and every rule names them.
+    const role = readFileSync(join(availableRolesDir(), 'monitoring', 'role.sh'), 'utf8');
+    assert.match(role, /^ALLOW="\$\{KLDLOAD_MONITORING_ALLOW:-\$\(kl_local_subnet\)\}"$/m);
+    assert.doesNotMatch(role, /^\s*fw_allow /m, 'fw_allow without the allowed sources');
+    assert.match(role, /^# setting: KLDLOAD_MONITORING_ALLOW cidrs$/m);
   });
 
   test('no role rules: input policy drop with ssh open, and no forward chain (routing left alone)', async () => {

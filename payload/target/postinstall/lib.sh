@@ -657,6 +657,32 @@ fw_allow() {
   fw_rule "$name" input "$rule"
 }
 
+# fw_allow_from NAME tcp|udp PORTS SOURCE[,SOURCE…] — fw_allow from each source of a comma-separated
+# list (addresses or CIDRs). An empty list opens nothing: only this host (loopback) reaches PORTS.
+fw_allow_from() {
+  if (($# != 4)); then
+    die "usage: fw_allow_from NAME tcp|udp PORTS SOURCE[,SOURCE…]"
+  fi
+  local src
+  local -a list=()
+  IFS=, read -r -a list <<<"$4"
+  for src in "${list[@]}"; do
+    if [[ -n "$src" ]]; then
+      fw_allow "$1" "$2" "$3" "$src"
+    fi
+  done
+}
+
+# kl_local_subnet — the IPv4 network (CIDR) of the interface with the default route, from its
+# link-scope route, e.g. 192.168.1.0/24; prints nothing when there is none.
+kl_local_subnet() {
+  local dev
+  dev="$(ip -4 route show default 2>/dev/null | awk '{ for (i = 1; i < NF; i++) if ($i == "dev") { print $(i + 1); exit } }')"
+  if [[ -n "$dev" ]]; then
+    ip -4 -o route show dev "$dev" scope link 2>/dev/null | awk '$1 ~ /\// { print $1; exit }'
+  fi
+}
+
 # Prints the rule files of CHAIN as indented lines, each group headed by its name.
 _kl_fw_chain_rules() {
   local chain=$1 f

@@ -1,7 +1,11 @@
 import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Command } from 'commander';
+import { payloadSettings, type RoleSetting } from '../../answers/role-settings.ts';
 import { secretsOf, validateAnswersFile } from '../../answers/validate.ts';
 import { applyPlan, failureMessage } from '../../apply/apply.ts';
+import { MEDIUM } from '../../build/iso.ts';
+import { librarySettings } from '../../build/roles.ts';
 import { EXIT, KldloadError } from '../../core/errors.ts';
 import { type Executor, SystemExecutor } from '../../core/exec.ts';
 import { Logger } from '../../core/log.ts';
@@ -60,7 +64,7 @@ async function installInner(o: InstallOpts, deps: InstallDeps): Promise<CommandR
   if (!config)
     throw new KldloadError('--config FILE is required (or --live on the installer medium)', EXIT.badInput);
   // Validation comes before the first write: bad answers never touch a disk.
-  const v = validateAnswersFile(config);
+  const v = validateAnswersFile(config, { roleSettings: installSettings(!!o.live) });
   if (!v.ok) {
     const text = v.errors.map((e) => e.text).join('\n');
     if (o.live) log.info(`${text}\nKLDLOAD-INSTALL-FAIL step=answers`);
@@ -72,13 +76,14 @@ async function installInner(o: InstallOpts, deps: InstallDeps): Promise<CommandR
   }
   const a = v.answers;
   for (const s of secretsOf(a)) log.addSecret(s);
+  for (const s of v.settings) if (s.secret) log.addSecret(s.value);
   const facts = await gatherFacts(a, {
     root: o.root,
     live: !!o.live,
     logFile: INSTALL_LOG,
     bundle: selfBundle(),
   });
-  const plan = planInstall(a, facts);
+  const plan = planInstall(a, facts, v.settings);
   if (o.dryRun)
     return {
       exitCode: EXIT.ok,
@@ -109,9 +114,28 @@ async function installInner(o: InstallOpts, deps: InstallDeps): Promise<CommandR
   return { exitCode: EXIT.ok, json: { ...r, seconds, log: INSTALL_LOG }, text: '' };
 }
 
-/** Plans carry secret stdin (passwords); JSON output shows them as <redacted> like the text form. */
+/**
+ * Role settings the answers may carry: those of the roles on the medium (the payload that goes to
+ * /root/darksite). Off the medium (a dry run on a workstation), the role library's.
+ */
+export function installSettings(live: boolean): RoleSetting[] {
+  const payload = join(MEDIUM.root, MEDIUM.payload);
+  if (existsSync(payload)) return payloadSettings(payload);
+  return live ? [] : librarySettings();
+}
+
+/**
+ * Plans carry secret stdin (passwords) and secret files (role secrets); JSON output shows them
+ * as <redacted> like the text form.
+ */
 function redactPlan<T>(plan: T): T {
-  return JSON.parse(JSON.stringify(plan, (k, v: unknown) => (k === 'input' ? '<redacted>' : v))) as T;
+  return JSON.parse(
+    JSON.stringify(plan, function (this: Record<string, unknown>, k, v: unknown) {
+      if (k === 'input') return '<redacted>';
+      if (k === 'content' && this.secret === true) return '<redacted>';
+      return v;
+    }),
+  ) as T;
 }
 
 export function installCommand(

@@ -4,6 +4,7 @@
 # order: 60
 # requires: base ssh zfs
 # provides: bastion
+# setting: KLDLOAD_BASTION_GROUP name
 # shellcheck source=/dev/null
 source "${KLDLOAD_POSTINSTALL_LIB:-/usr/lib/kldload/postinstall/lib.sh}"
 kl_strict

@@ -5,6 +5,10 @@
 # requires: base zfs docker
 # provides: ci-runner
 # wants-debs: gitlab-runner
+# setting: KLDLOAD_CI_URL url
+# setting: KLDLOAD_CI_TOKEN token secret
+# setting: KLDLOAD_CI_CONCURRENT count
+# setting: KLDLOAD_CI_USER name
 # shellcheck source=/dev/null
 source "${KLDLOAD_POSTINSTALL_LIB:-/usr/lib/kldload/postinstall/lib.sh}"
 kl_strict

@@ -3,6 +3,7 @@
 # order: 25
 # requires: base zfs
 # provides: docker containers
+# setting: KLDLOAD_DOCKER_USER name
 # shellcheck source=/dev/null
 source "${KLDLOAD_POSTINSTALL_LIB:-/usr/lib/kldload/postinstall/lib.sh}"
 kl_strict

@@ -5,6 +5,8 @@
 # requires: base zfs
 # provides: k8s-node containerd
 # wants-debs: kubeadm kubelet cri-tools
+# setting: KLDLOAD_K8S_ROLE one-of:worker,control-plane
+# setting: KLDLOAD_K8S_POD_CIDR cidr4
 # shellcheck source=/dev/null
 source "${KLDLOAD_POSTINSTALL_LIB:-/usr/lib/kldload/postinstall/lib.sh}"
 kl_strict

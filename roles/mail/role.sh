@@ -3,6 +3,8 @@
 # order: 50
 # requires: base zfs
 # provides: mail smtp imap
+# setting: KLDLOAD_MAIL_DOMAIN domain
+# setting: KLDLOAD_DKIM_SELECTOR word
 # shellcheck source=/dev/null
 source "${KLDLOAD_POSTINSTALL_LIB:-/usr/lib/kldload/postinstall/lib.sh}"
 kl_strict

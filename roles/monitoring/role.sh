@@ -4,13 +4,16 @@
 # requires: base zfs
 # provides: monitoring metrics
 # wants-debs: grafana
+# setting: KLDLOAD_MONITORING_ALLOW cidrs
 # shellcheck source=/dev/null
 source "${KLDLOAD_POSTINSTALL_LIB:-/usr/lib/kldload/postinstall/lib.sh}"
 kl_strict
 
 POOL="${KLDLOAD_POOL_NAME:-rpool}"
-# Who may reach Prometheus/Grafana from outside (a CIDR); empty: every source.
-ALLOW="${KLDLOAD_MONITORING_ALLOW:-}"
+# Who may reach Prometheus (9090), the node exporter (9100) and Grafana (3000) from other machines:
+# KLDLOAD_MONITORING_ALLOW, addresses or networks separated by commas; default: the local subnet.
+# This host itself always may (loopback); the firewall drops everyone else.
+ALLOW="${KLDLOAD_MONITORING_ALLOW:-$(kl_local_subnet)}"
 PROM=http://127.0.0.1:9090
 
 kl_phase "datasets"
@@ -63,9 +66,12 @@ YAML
 fi
 
 kl_phase "firewall"
-fw_allow monitoring tcp 9090,9100 ${ALLOW:+"$ALLOW"}
+if [[ -z "$ALLOW" ]]; then
+  log "firewall: no KLDLOAD_MONITORING_ALLOW and no local subnet: only this host reaches Prometheus and the node exporter"
+fi
+fw_allow_from monitoring tcp 9090,9100 "$ALLOW"
 if [[ -n "$GRAFANA" ]]; then
-  fw_allow monitoring tcp 3000 ${ALLOW:+"$ALLOW"}
+  fw_allow_from monitoring tcp 3000 "$ALLOW"
 fi
 fw_apply
 
@@ -98,6 +104,11 @@ verify_port_listening 9100
 verify_http "${PROM}/-/ready"
 verify_http http://127.0.0.1:9100/metrics node_zfs
 verify_cmd "prometheus scrapes the node exporter (up{job=\"node\"} == 1)" node_target_up
+# Every monitoring firewall rule names its sources: none opens the ports to everyone.
+sources_only() {
+  ! grep -v 'saddr' "$(_kl_fw_dir)/monitoring.input" 2>/dev/null | grep -q .
+}
+verify_cmd "monitoring ports open only to ${ALLOW:-this host}" sources_only
 if [[ -n "$GRAFANA" ]]; then
   verify_service_active grafana-server.service
   retry 20 3 curl -fsS --max-time 5 -o /dev/null http://127.0.0.1:3000/api/health || true

@@ -3,17 +3,14 @@
 # order: 35
 # requires: base zfs
 # provides: nfs
+# setting: KLDLOAD_NFS_CLIENTS cidr4
 # shellcheck source=/dev/null
 source "${KLDLOAD_POSTINSTALL_LIB:-/usr/lib/kldload/postinstall/lib.sh}"
 kl_strict
 
 POOL="${KLDLOAD_POOL_NAME:-rpool}"
 # The network allowed to mount, as a CIDR. Default: the subnet of the interface with the default route.
-CLIENTS="${KLDLOAD_NFS_CLIENTS:-}"
-if [[ -z "$CLIENTS" ]]; then
-  dev="$(ip -4 route show default | awk '{ for (i = 1; i < NF; i++) if ($i == "dev") { print $(i + 1); exit } }')"
-  CLIENTS="$(ip -4 -o route show dev "${dev:-none}" scope link 2>/dev/null | awk '$1 ~ /\// { print $1; exit }')"
-fi
+CLIENTS="${KLDLOAD_NFS_CLIENTS:-$(kl_local_subnet)}"
 if ! [[ "$CLIENTS" =~ ^[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+/[0-9]+$ ]]; then
   die "nfs: no client network: set KLDLOAD_NFS_CLIENTS to a CIDR such as 192.168.1.0/24 (got '${CLIENTS}')"
 fi

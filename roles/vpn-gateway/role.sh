@@ -3,6 +3,11 @@
 # order: 45
 # requires: base
 # provides: vpn
+# setting: KLDLOAD_VPN_NET cidr4-24
+# setting: KLDLOAD_VPN_PORT port
+# setting: KLDLOAD_VPN_ENDPOINT host
+# setting: KLDLOAD_VPN_CLIENT_DNS ips
+# setting: KLDLOAD_VPN_CLIENT_ALLOWED_IPS cidrs
 # shellcheck source=/dev/null
 source "${KLDLOAD_POSTINSTALL_LIB:-/usr/lib/kldload/postinstall/lib.sh}"
 kl_strict

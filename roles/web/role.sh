@@ -3,6 +3,7 @@
 # order: 20
 # requires: base zfs
 # provides: web
+# setting: KLDLOAD_CERTBOT_EMAIL email
 # shellcheck source=/dev/null
 source "${KLDLOAD_POSTINSTALL_LIB:-/usr/lib/kldload/postinstall/lib.sh}"
 kl_strict

@@ -4,6 +4,7 @@
 # order: 80
 # requires: base zfs
 # provides: workstation devtools
+# setting: KLDLOAD_WORKSTATION_USER name
 # shellcheck source=/dev/null
 source "${KLDLOAD_POSTINSTALL_LIB:-/usr/lib/kldload/postinstall/lib.sh}"
 kl_strict

@@ -4,6 +4,10 @@
 # order: 70
 # requires: base postgres web
 # provides: xmpp
+# setting: KLDLOAD_XMPP_DOMAIN domain
+# setting: KLDLOAD_XMPP_ADMIN name
+# setting: KLDLOAD_XMPP_CERT_EMAIL email
+# setting: KLDLOAD_XMPP_CF_TOKEN token secret
 # shellcheck source=/dev/null
 source "${KLDLOAD_POSTINSTALL_LIB:-/usr/lib/kldload/postinstall/lib.sh}"
 kl_strict

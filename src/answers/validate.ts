@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { ORIGINAL_INERT, ORIGINAL_INERT_KEYS } from './original.ts';
 import { parseEnvText, type RawEntry } from './parse.ts';
+import { checkSetting, type RoleSetting, type RoleSettingValue } from './role-settings.ts';
 import { type Answers, FIELD_KEYS, type FieldKey, fieldDef } from './schema.ts';
 
 export interface AnswerError {
@@ -21,6 +22,8 @@ export type Validation =
       ok: true;
       answers: Answers;
       lines: Partial<Record<FieldKey, number>>;
+      /** Values of role settings (declared by the roles given to the validator), in file order. */
+      settings: RoleSettingValue[];
       errors: [];
       warnings: AnswerError[];
     }
@@ -51,8 +54,16 @@ function suggest(key: string): string {
 
 const byLine = (x: AnswerError, y: AnswerError) => (x.line ?? 0) - (y.line ?? 0);
 
-export function validateAnswersText(text: string, file = 'answers.env'): Validation {
+export interface ValidateOptions {
+  /** Settings declared by the roles this answers file is for (on the ISO, or chosen at build). */
+  roleSettings?: readonly RoleSetting[];
+  /** Settings of other roles (the library's): named in the error when the role is not carried. */
+  otherSettings?: readonly RoleSetting[];
+}
+
+export function validateAnswersText(text: string, file = 'answers.env', o: ValidateOptions = {}): Validation {
   const { entries, errors: lineErrors, unreadable } = parseEnvText(text);
+  const declared = new Map((o.roleSettings ?? []).map((s) => [s.key, s]));
   const errors: AnswerError[] = [];
   const warnings: AnswerError[] = [];
   const issue = (key: string | undefined, line: number | undefined, message: string): AnswerError => ({
@@ -68,9 +79,24 @@ export function validateAnswersText(text: string, file = 'answers.env'): Validat
     warnings.push(issue(key, line, message));
   for (const e of lineErrors) err(e.key, e.line, e.message);
 
-  for (const [key, { line }] of entries) {
+  const settings: RoleSettingValue[] = [];
+  for (const [key, { line, value }] of entries) {
+    const setting = declared.get(key);
     const inert = ORIGINAL_INERT[key];
-    if (inert) warn(key, line, `has no effect here: ${inert}`);
+    if (setting) {
+      // Empty means unset (the role's default), like an empty optional answer.
+      if (value === '') continue;
+      const wrong = checkSetting(setting, value);
+      if (wrong) err(key, line, `${setting.secret ? '' : `'${value}' `}${wrong}`);
+      else settings.push({ key, value, secret: setting.secret, role: setting.role });
+    } else if (o.otherSettings?.some((x) => x.key === key)) {
+      const roles = [...new Set(o.otherSettings.filter((x) => x.key === key).map((x) => x.role))];
+      err(
+        key,
+        line,
+        `a setting of role ${roles.join(' or ')}, which ${o.roleSettings ? 'is not chosen' : 'is not on this ISO'}; add --role ${roles[0]} at build or remove the line`,
+      );
+    } else if (inert) warn(key, line, `has no effect here: ${inert}`);
     else if (!(FIELD_KEYS as string[]).includes(key))
       err(
         key,
@@ -238,17 +264,17 @@ export function validateAnswersText(text: string, file = 'answers.env'): Validat
     );
   warnings.sort(byLine);
   if (errors.length) return { ok: false, errors, warnings };
-  return { ok: true, answers: a, lines, errors: [], warnings };
+  return { ok: true, answers: a, lines, settings, errors: [], warnings };
 }
 
-export function validateAnswersFile(path: string): Validation {
+export function validateAnswersFile(path: string, o: ValidateOptions = {}): Validation {
   if (!existsSync(path))
     return {
       ok: false,
       errors: [{ file: path, message: 'no such file', text: `${path}: no such file` }],
       warnings: [],
     };
-  return validateAnswersText(readFileSync(path, 'utf8'), path);
+  return validateAnswersText(readFileSync(path, 'utf8'), path, o);
 }
 
 /** Secret values of these answers, for the logger's redaction list. */

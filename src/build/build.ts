@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
+import { payloadSettings } from '../answers/role-settings.ts';
 import { type Answers, FIELD_KEYS, type FieldKey, fieldDef } from '../answers/schema.ts';
-import { validateAnswersFile } from '../answers/validate.ts';
+import { type ValidateOptions, validateAnswersFile } from '../answers/validate.ts';
 import { EXIT, KldloadError } from '../core/errors.ts';
 import type { Executor } from '../core/exec.ts';
 import { safeRemove, takeBuildLock } from '../core/fs.ts';
@@ -22,7 +23,14 @@ import {
   profilePackages,
   profilesDir,
 } from './package-sets.ts';
-import { assemblePayload, expandRoles, missingWantedDebs, rolePackages } from './roles.ts';
+import {
+  assemblePayload,
+  availableRoles,
+  expandRoles,
+  librarySettings,
+  missingWantedDebs,
+  rolePackages,
+} from './roles.ts';
 import { ensureRootfs, type RootfsSpec } from './rootfs.ts';
 import { ensureZfsModuleDeb, type KernelFacts, kernelFacts, moduleDebPath } from './zfs-module.ts';
 
@@ -189,14 +197,28 @@ export function embeddedSecretWarnings(file: string, a: Answers): string[] {
   );
 }
 
+/**
+ * Role settings embedded answers may carry: those of the chosen roles (with the ones they pull in)
+ * and of the payload's own roles; the library's others are named in the error when given.
+ */
+export function buildSettings(o: Pick<BuildOptions, 'roles' | 'payload'>): ValidateOptions {
+  const chosen = expandRoles(o.roles);
+  const payloadDir = o.payload && existsSync(o.payload) ? o.payload : undefined;
+  return {
+    roleSettings: [...librarySettings(chosen), ...(payloadDir ? payloadSettings(payloadDir) : [])],
+    otherSettings: librarySettings(availableRoles().filter((r) => !chosen.includes(r))),
+  };
+}
+
 export function checkBuildInputs(o: BuildOptions, warn: (m: string) => void = () => undefined): void {
   if (o.answers) {
-    const v = validateAnswersFile(o.answers);
+    const v = validateAnswersFile(o.answers, buildSettings(o));
     if (!v.ok)
       throw new KldloadError(
         `--answers ${o.answers} is invalid; refusing to embed it:\n${v.errors.map((e) => e.text).join('\n')}`,
         EXIT.badInput,
       );
+    for (const w of v.warnings) warn(`WARNING: ${w.text}`);
     for (const w of embeddedSecretWarnings(o.answers, v.answers)) warn(w);
   }
   if (o.payload && !(existsSync(o.payload) && statSync(o.payload).isDirectory()))
@@ -207,8 +229,8 @@ export function checkBuildInputs(o: BuildOptions, warn: (m: string) => void = ()
 }
 
 /** Embedded answers may only ask for packages the darksite really carries. */
-function checkEmbeddedExtras(answersFile: string, available: string[]): void {
-  const v = validateAnswersFile(answersFile);
+function checkEmbeddedExtras(answersFile: string, available: string[], settings: ValidateOptions): void {
+  const v = validateAnswersFile(answersFile, settings);
   if (!v.ok) return;
   const have = new Set(available);
   const missing = (v.answers.KLDLOAD_EXTRA_PACKAGES ?? []).filter((n) => !have.has(n));
@@ -310,6 +332,7 @@ async function buildLocked(
     checkEmbeddedExtras(
       o.answers,
       listRepo(darksite.dir, o.suite).map((p) => p.name),
+      buildSettings(o),
     );
   const target = await timed(
     phases,

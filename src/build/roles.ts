@@ -10,8 +10,10 @@ import {
   readFileSync,
   readSync,
   statSync,
+  writeFileSync,
 } from 'node:fs';
 import { basename, join } from 'node:path';
+import { type RoleSetting, settingsFromHeader } from '../answers/role-settings.ts';
 import { EXIT, KldloadError } from '../core/errors.ts';
 import { cacheDir } from '../core/paths.ts';
 import { postinstallLibDir } from '../postinstall/check.ts';
@@ -74,6 +76,14 @@ export function expandRoles(roles: string[], log?: (msg: string) => void): strin
   return out;
 }
 
+/** Settings the library roles NAMES declare (every library role when NAMES is not given). */
+export function librarySettings(names: readonly string[] = availableRoles()): RoleSetting[] {
+  checkRoles([...names]);
+  return names.flatMap(
+    (r) => settingsFromHeader(r, readFileSync(join(rolesDir(), r, 'role.sh'), 'utf8')).settings,
+  );
+}
+
 /**
  * Packages Debian does not carry that ROLES use when the user supplies their .debs (`# wants-debs:`):
  * role → names missing from HAVE. The build warns; the roles say the same on first boot.
@@ -120,6 +130,17 @@ function order(role: string): string {
 }
 
 /**
+ * A library role as chosen with --role: `# chosen: build` in its header (after the #! line), so the
+ * dispatcher runs it on every host unless the user's roles/map or KLDLOAD_ROLES selects instead.
+ */
+export function markChosen(text: string): string {
+  const line = '# chosen: build\n';
+  if (!text.startsWith('#!')) return line + text;
+  const nl = text.indexOf('\n') + 1;
+  return text.slice(0, nl) + line + text.slice(nl);
+}
+
+/**
  * The payload that goes onto the ISO: the user's --payload, plus roles/NN-<role>.sh for every
  * --role, plus the dispatcher as postinstall.sh when the user brought none. Without roles the
  * user's folder is used as it is.
@@ -140,8 +161,10 @@ export function assemblePayload(
   for (const img of images) copyFileSync(img, join(dir, 'images', basename(img)));
   if (!roles.length) return dir;
   mkdirSync(join(dir, 'roles'), { recursive: true });
-  for (const r of roles)
-    copyFileSync(join(rolesDir(), r, 'role.sh'), join(dir, 'roles', `${order(r)}-${r}.sh`));
+  for (const r of roles) {
+    const dst = join(dir, 'roles', `${order(r)}-${r}.sh`);
+    writeFileSync(dst, markChosen(readFileSync(join(rolesDir(), r, 'role.sh'), 'utf8')), { mode: 0o755 });
+  }
   if (!existsSync(join(dir, 'postinstall.sh'))) {
     const lib = postinstallLibDir();
     if (!lib) throw new KldloadError('postinstall library (dispatch.sh) not found next to kldload');

@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { KldloadError } from '../core/errors.ts';
+import { EXIT, KldloadError } from '../core/errors.ts';
 import { answersValidate } from './commands/answers.ts';
 import { buildCommand } from './commands/build.ts';
 import { darksiteCommand } from './commands/darksite.ts';
@@ -7,7 +7,7 @@ import { firstbootCommand } from './commands/firstboot.ts';
 import { installCommand } from './commands/install.ts';
 import { postinstallCommand } from './commands/postinstall.ts';
 import { testCommand } from './commands/test.ts';
-import { emit } from './output.ts';
+import { emit, errorResult } from './output.ts';
 
 const program = new Command()
   .name('kldload')
@@ -20,16 +20,7 @@ function run(fn: () => Promise<import('./output.ts').CommandResult>, json: boole
     (r) => emit(r, json),
     (e: unknown) => {
       const ke = e instanceof KldloadError ? e : undefined;
-      const message = e instanceof Error ? e.message : String(e);
-      emit(
-        {
-          exitCode: ke?.exitCode ?? 1,
-          json: { ok: false, error: message, ...(ke?.details ?? {}) },
-          text: '',
-        },
-        json,
-      );
-      if (!json) process.stderr.write(`kldload: ${message}\n`);
+      emit(errorResult(e, ke?.exitCode ?? EXIT.failed, ke?.details), json);
     },
   );
 }
@@ -38,8 +29,17 @@ const answers = program.command('answers').description('Answers files (answers.e
 answers
   .command('validate <file>')
   .description('Check an answers file; errors name file:line, the key, and what is allowed')
+  .option(
+    '--role <name>',
+    'a role the ISO carries: its settings are allowed (repeatable; default: every library role)',
+    (v: string, acc: string[]) => [...acc, v],
+    [] as string[],
+  )
+  .option('--payload <dir>', "a payload folder: its roles' settings are allowed")
   .option('--json', 'machine-readable result')
-  .action((file: string, o: { json?: boolean }) => run(() => answersValidate(file), !!o.json));
+  .action((file: string, o: { json?: boolean; role: string[]; payload?: string }) =>
+    run(() => answersValidate(file, o), !!o.json),
+  );
 
 buildCommand(program, run);
 installCommand(program, run);

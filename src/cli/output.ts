@@ -9,11 +9,30 @@ export interface CommandResult {
   warnings?: string[];
 }
 
+/**
+ * Prints a result and exits. JSON goes to stdout whatever the outcome (scripts parse it); text
+ * goes to stdout on success and to stderr on failure, so a failure is never silent and never
+ * mixed into output a script captures. A failure without text still says that it failed.
+ */
 export function emit(r: CommandResult, asJson: boolean): never {
   if (!asJson) for (const w of r.warnings ?? []) process.stderr.write(`warning: ${w}\n`);
   if (asJson) process.stdout.write(`${JSON.stringify(r.json, null, 2)}\n`);
-  else if (r.text) process.stdout.write(r.text.endsWith('\n') ? r.text : `${r.text}\n`);
+  else {
+    const text = r.text || (r.exitCode !== 0 ? `kldload: failed (exit ${r.exitCode})` : '');
+    const out = r.exitCode === 0 ? process.stdout : process.stderr;
+    if (text) out.write(text.endsWith('\n') ? text : `${text}\n`);
+  }
   process.exit(r.exitCode);
+}
+
+/** The result of a command that threw: the message (and a KldloadError's details) as a failure. */
+export function errorResult(
+  e: unknown,
+  exitCode: number,
+  details: Record<string, unknown> = {},
+): CommandResult {
+  const message = e instanceof Error ? e.message : String(e);
+  return { exitCode, json: { ok: false, error: message, ...details }, text: `kldload: ${message}` };
 }
 
 /** commander option parser that accepts only the listed values. */

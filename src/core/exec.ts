@@ -17,6 +17,8 @@ export interface RunOptions {
   timeoutMs?: number;
   /** Abort kills the process (SIGTERM); the result then carries a non-zero exit code. */
   signal?: AbortSignal;
+  /** Open file descriptors of this process the command gets as fd 3, 4, … (e.g. `flock 3`). */
+  fds?: number[];
 }
 
 export interface RunResult {
@@ -50,6 +52,10 @@ export class SystemExecutor implements Executor {
       timeout: opts.timeoutMs,
       lines: false,
       ...(opts.signal ? { cancelSignal: opts.signal } : {}),
+      // execa types a numeric stdio entry as 0-9 only; node (and execa at run time) take any open fd.
+      ...(opts.fds?.length
+        ? { stdio: ['pipe', 'pipe', 'pipe', ...opts.fds] as unknown as ['pipe', 'pipe', 'pipe'] }
+        : {}),
     });
     const lines: string[] = [];
     if (proc.all) {

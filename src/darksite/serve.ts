@@ -3,11 +3,12 @@
  * (kpkg on a LAN, apt on a build box). The live installer does not use this: it reads the
  * repository through file: URIs on a read-only bind mount of the medium.
  */
-import { existsSync, readdirSync, statSync } from 'node:fs';
-import { createServer, type OutgoingHttpHeaders, type Server, type ServerResponse } from 'node:http';
+import { existsSync, readdirSync, realpathSync, statSync } from 'node:fs';
+import { realpath, stat } from 'node:fs/promises';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { isIP } from 'node:net';
-import { join, resolve } from 'node:path';
-import sirv from 'sirv';
+import { isAbsolute, join, relative, resolve, sep } from 'node:path';
+import send from 'send';
 import { EXIT, KldloadError } from '../core/errors.ts';
 import { REPO } from './repo.ts';
 
@@ -56,10 +57,13 @@ export interface Serving {
 }
 
 /**
- * Serves `dir` read-only: GET and HEAD of the files it held when serving started (sirv's
- * prebuilt file table, so no path — `..`, encoded or not — reaches outside it), 404 for anything
- * else, 405 for other methods. Files go out byte for byte: a signed Packages.gz is never labelled
- * Content-Encoding: gzip, or an HTTP client would unpack it and fail the signed checksum.
+ * Serves `dir` read-only: GET and HEAD of the regular files under it, looked up on every request
+ * (a file replaced or added while serving goes out as it is now), 404 for anything else — a
+ * folder, a dotfile, a `..` segment (encoded or not), a symbolic link that resolves outside
+ * `dir` — and 405 for other methods. Ranges, conditional requests and ETags come from `send`
+ * (the file layer of Express's serve-static). Files go out byte for byte: a signed Packages.gz
+ * is never labelled Content-Encoding: gzip, or an HTTP client would unpack it and fail the
+ * signed checksum.
  */
 export async function serveRepo(
   dir: string,
@@ -77,18 +81,15 @@ export async function serveRepo(
       `${o.flag ?? '--listen'} ${o.host}:${o.port}: not a loopback address; add --public to serve the darksite to other machines`,
       EXIT.badInput,
     );
-  const files = sirv(abs, { dev: false, etag: true, dotfiles: false, extensions: [] });
+  const files = fileServer(realpathSync(abs));
   const server = createServer((req, res) => {
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.writeHead(405, { Allow: 'GET, HEAD', 'Content-Length': 0 });
       res.end();
       return;
     }
-    keepBytes(res);
-    files(req, res, () => {
-      res.writeHead(404, { 'Content-Type': 'text/plain', 'Content-Length': 10 });
-      res.end('not found\n');
-    });
+    // One request that goes wrong answers 500; it never stops the server for the others.
+    files(req, res).catch(() => answer(res, 500, 'internal error\n'));
   });
   await new Promise<void>((ok, fail) => {
     server.once('error', (e: NodeJS.ErrnoException) =>
@@ -117,21 +118,83 @@ export async function serveRepo(
   };
 }
 
-/** Drops the Content-Encoding sirv derives from a .gz name: the bytes are the payload. */
-function keepBytes(res: ServerResponse): void {
-  const writeHead = res.writeHead.bind(res) as (
-    code: number,
-    headers?: OutgoingHttpHeaders,
-  ) => ServerResponse;
-  const patched = (code: number, headers?: OutgoingHttpHeaders): ServerResponse => {
-    if (headers) {
-      delete headers['Content-Encoding'];
-      if (/\.gz$/.test(res.req.url ?? '')) headers['Content-Type'] = 'application/gzip';
+/**
+ * The file under `root` (a real path) that a request path names, as a path for `send` relative
+ * to `root`, or undefined for 404. Each segment is percent-decoded once (apt writes `+` as
+ * `%2b`); `.`/`..`, dotfiles and NUL are refused before the file system is asked; the real path
+ * (every link resolved) must lie under `root` and be a regular file. Links inside `root` are
+ * followed. What `send` is handed has no links left, so only someone who can write to the
+ * served folder could swap one in between this check and the open.
+ */
+export async function servedPath(root: string, url: string): Promise<string | undefined> {
+  const segments: string[] = [];
+  for (const raw of (url.split(/[?#]/, 1)[0] ?? '').split('/')) {
+    if (!raw) continue;
+    let seg: string;
+    try {
+      seg = decodeURIComponent(raw);
+    } catch {
+      return undefined; // malformed %-escape
     }
-    return writeHead(code, headers);
+    if (seg.startsWith('.') || seg.includes('/') || seg.includes('\0')) return undefined;
+    segments.push(seg);
+  }
+  let real: string;
+  try {
+    real = await realpath(join(root, ...segments));
+    if (!(await stat(real)).isFile()) return undefined;
+  } catch {
+    return undefined; // missing, or a dangling link
+  }
+  const rel = relative(root, real);
+  if (!rel || rel.startsWith('..') || isAbsolute(rel)) return undefined;
+  return `/${rel.split(sep).map(encodeURIComponent).join('/')}`;
+}
+
+/** GET/HEAD handler for the files under `root` (a real path); see serveRepo. */
+function fileServer(root: string) {
+  return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const path = await servedPath(root, req.url ?? '/');
+    if (!path) return answer(res, 404, 'not found\n');
+    send(req, path, {
+      root,
+      index: false,
+      dotfiles: 'ignore',
+      etag: true,
+      lastModified: true,
+      // Indexes change when the darksite is rebuilt: no caching beyond Last-Modified/ETag.
+      cacheControl: false,
+    })
+      .on('error', (e) => {
+        const status = e.status ?? e.statusCode ?? 500;
+        if (status === 416) answer(res, 416, 'range not satisfiable\n', e.headers);
+        else if (status === 412) answer(res, 412, 'precondition failed\n');
+        else if (status >= 500) answer(res, status, 'internal error\n');
+        else answer(res, 404, 'not found\n');
+      })
+      .on('directory', () => answer(res, 404, 'not found\n'))
+      .pipe(res);
   };
-  // ServerResponse.writeHead is overloaded; sirv calls the (code, headers) form only.
-  (res as unknown as { writeHead: typeof patched }).writeHead = patched;
+}
+
+/** A short plain-text answer, unless the response has already begun (then the connection ends). */
+function answer(
+  res: ServerResponse,
+  status: number,
+  body: string,
+  headers: Record<string, string> = {},
+): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  for (const name of res.getHeaderNames()) res.removeHeader(name);
+  res.writeHead(status, {
+    ...headers,
+    'Content-Type': 'text/plain',
+    'Content-Length': Buffer.byteLength(body),
+  });
+  res.end(res.req.method === 'HEAD' ? undefined : body);
 }
 
 /** The apt source line another machine uses for a served darksite (keyring from the same URL). */

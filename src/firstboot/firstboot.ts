@@ -1,7 +1,20 @@
-import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
+import {
+  appendFileSync,
+  closeSync,
+  existsSync,
+  ftruncateSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
+import { dirname, join } from 'node:path';
 import { parseEnvText } from '../answers/parse.ts';
+import { EXIT, KldloadError } from '../core/errors.ts';
 import type { Executor } from '../core/exec.ts';
+import { readRoles } from '../postinstall/roles.ts';
 
 export const PATHS = {
   manifest: '/etc/kldload/install-manifest.env',
@@ -17,6 +30,12 @@ export const PATHS = {
   /** The darksite copied for first-boot roles; removed after success unless KLDLOAD_KEEP_DARKSITE=1. */
   darksiteList: '/etc/kldload/darksite.list',
   darksiteDir: '/var/lib/kldload/darksite',
+  /** Role settings from the answers (the installer writes them; see ROLE_SETTINGS in plan/install.ts). */
+  roleSettings: '/etc/kldload/role-settings.env',
+  /** The secret ones, mode 0600: read into the postinstaller's environment, never logged. */
+  roleSecrets: '/etc/kldload/role-secrets.env',
+  /** Held (flock) for the whole of a run; under /run, so a power cut leaves no stale lock. */
+  lock: '/run/kldload/firstboot.lock',
 };
 
 export type FirstbootPaths = typeof PATHS;
@@ -29,6 +48,10 @@ export interface FirstbootState {
   script?: string;
   /** Where it failed, from the ERR trap's record. */
   failure?: { line: string; command: string; file: string; exit: string; role?: string };
+  /** Role files in the payload's roles/ and those the dispatcher recorded as done (roles.done). */
+  roles?: { carried: string[]; ran: string[] };
+  /** Things a human should know although the run succeeded (e.g. no role ran). */
+  warnings?: string[];
 }
 
 const now = () => new Date().toISOString();
@@ -53,11 +76,25 @@ function writeState(s: FirstbootState, p: FirstbootPaths = PATHS): void {
  * (only a hand edit can make one) is named in the first-boot log, not dropped silently.
  */
 export function manifestEnv(p: FirstbootPaths = PATHS): Record<string, string> {
-  if (!existsSync(p.manifest)) return {};
-  const { entries, errors } = parseEnvText(readFileSync(p.manifest, 'utf8'));
+  return envFile(p.manifest, p.firstbootLog);
+}
+
+/** An env file read by the one codec; a line it refuses (only a hand edit can make one) is logged. */
+function envFile(path: string, log: string): Record<string, string> {
+  if (!existsSync(path)) return {};
+  const { entries, errors } = parseEnvText(readFileSync(path, 'utf8'));
   for (const e of errors)
-    logTo(p.firstbootLog, `${p.manifest}:${e.line}: ${e.key ? `${e.key}: ` : ''}${e.message}; not passed on`);
+    logTo(log, `${path}:${e.line}: ${e.key ? `${e.key}: ` : ''}${e.message}; not passed on`);
   return Object.fromEntries([...entries].map(([k, v]) => [k, v.value]));
+}
+
+/** What the postinstaller gets: the manifest, then the roles' settings and secrets. */
+export function postinstallEnv(p: FirstbootPaths = PATHS): Record<string, string> {
+  return {
+    ...manifestEnv(p),
+    ...envFile(p.roleSettings, p.firstbootLog),
+    ...envFile(p.roleSecrets, p.firstbootLog),
+  };
 }
 
 /**
@@ -69,6 +106,38 @@ export async function runFirstboot(
   o: { again: boolean },
   p = PATHS,
 ): Promise<FirstbootState> {
+  const lock = await takeLock(exec, p);
+  try {
+    return await runLocked(exec, o, p);
+  } finally {
+    closeSync(lock);
+  }
+}
+
+/**
+ * An exclusive flock(1) on p.lock, held by this process until the returned fd is closed (flock
+ * locks belong to the open file, which the child shares). A run already holding it is refused:
+ * two dispatchers must never run roles side by side. The fd is close-on-exec, so nothing the
+ * postinstaller starts keeps the lock after the run.
+ */
+async function takeLock(exec: Executor, p: FirstbootPaths): Promise<number> {
+  mkdirSync(dirname(p.lock), { recursive: true });
+  const fd = openSync(p.lock, 'a+', 0o600);
+  const r = await exec.run(['flock', '--nonblock', '--exclusive', '3'], { check: false, fds: [fd] });
+  if (r.exitCode !== 0) {
+    const holder = readFileSync(p.lock, 'utf8').trim();
+    closeSync(fd);
+    throw new KldloadError(
+      `first boot is already running (${holder || 'pid unknown'}); wait for it to finish (kldload firstboot status), then run again if needed`,
+      EXIT.failed,
+    );
+  }
+  ftruncateSync(fd);
+  writeSync(fd, `pid ${process.pid}`);
+  return fd;
+}
+
+async function runLocked(exec: Executor, o: { again: boolean }, p: FirstbootPaths): Promise<FirstbootState> {
   if (existsSync(p.done) && !o.again) return readState(p);
   if (o.again) rmSync(p.done, { force: true });
   rmSync(p.failure, { force: true });
@@ -81,7 +150,7 @@ export async function runFirstboot(
     const r = await exec.run(['bash', p.script], {
       cwd: dirname(p.script),
       env: {
-        ...manifestEnv(p),
+        ...postinstallEnv(p),
         // This runner already writes the script's output to postinstall.log; lib.sh must not write it twice.
         KLDLOAD_LOG: '',
         KLDLOAD_STATE_DIR: dirname(p.state),
@@ -100,13 +169,18 @@ export async function runFirstboot(
     logTo(p.postinstallLog, `=== ${p.script} exit ${code}`);
   }
   const failure = code !== 0 ? readFailure(p) : undefined;
+  const roles = rolesOf(p);
+  const warnings = code === 0 && roles ? noRoleRan(roles) : [];
   const final: FirstbootState = {
     ...state,
     status: code === 0 ? 'ok' : 'failed',
     finished: now(),
     exitCode: code,
     ...(failure ? { failure } : {}),
+    ...(roles ? { roles } : {}),
+    ...(warnings.length ? { warnings } : {}),
   };
+  for (const w of warnings) logTo(p.firstbootLog, `first boot: warning: ${w}`);
   writeState(final, p);
   if (code === 0) {
     mkdirSync(dirname(p.done), { recursive: true });
@@ -120,6 +194,34 @@ export async function runFirstboot(
   }
   logTo(p.firstbootLog, `first boot: ${final.status} (exit ${code})`);
   return final;
+}
+
+/**
+ * The roles the payload carries (roles/ next to postinstall.sh, as the dispatcher finds them) and
+ * those recorded in roles.done; undefined when the payload has no roles folder.
+ */
+function rolesOf(p: FirstbootPaths): FirstbootState['roles'] {
+  const dir = join(dirname(p.script), 'roles');
+  if (!existsSync(dir)) return undefined;
+  const carried = readRoles(dir).roles.map((r) => r.file);
+  const doneFile = join(dirname(p.state), 'roles.done');
+  const done = new Set(
+    existsSync(doneFile)
+      ? readFileSync(doneFile, 'utf8')
+          .split('\n')
+          .map((l) => l.split('\t')[0] ?? '')
+      : [],
+  );
+  return { carried, ran: carried.filter((f) => done.has(f)) };
+}
+
+/** A run that carried roles and ran none of them did not do what the ISO was built for. */
+function noRoleRan(r: NonNullable<FirstbootState['roles']>): string[] {
+  if (!r.carried.length || r.ran.length) return [];
+  const n = r.carried.length;
+  return [
+    `none of the ${n} role${n === 1 ? '' : 's'} it carries ran (${r.carried.join(' ')}): the host name selected none; see the plan in ${PATHS.postinstallLog} or run kldload postinstall plan /root/darksite --host NAME`,
+  ];
 }
 
 function readFailure(p: FirstbootPaths): FirstbootState['failure'] {
@@ -137,6 +239,7 @@ function readFailure(p: FirstbootPaths): FirstbootState['failure'] {
 }
 
 export function describeState(s: FirstbootState): string {
+  if (s.status === 'ok' && s.warnings?.length) return `ok, but ${s.warnings.join('; ')}`;
   if (s.status !== 'failed') return s.status;
   const f = s.failure;
   return f

@@ -1,4 +1,5 @@
 import { formatEnvLine } from '../answers/parse.ts';
+import type { RoleSettingValue } from '../answers/role-settings.ts';
 import type { Answers } from '../answers/schema.ts';
 import { FIELD_KEYS, fieldDef } from '../answers/schema.ts';
 import { EXIT, KldloadError } from '../core/errors.ts';
@@ -118,8 +119,39 @@ function networkUnit(a: Answers): string {
 /** The pool comment that marks a disk installed by an ISO: it lives in every ZFS label (zdb -l reads it). */
 export const isoMarker = (buildId: string) => `kldload-iso:${buildId}`;
 
+export const ROLE_SETTINGS = '/etc/kldload/role-settings.env';
+export const ROLE_SECRETS = '/etc/kldload/role-secrets.env';
+
+/**
+ * Role settings from the answers, for first boot: the plain ones in role-settings.env (0640), the
+ * secret ones in role-secrets.env (0600, root only; shown as <redacted> in every plan output).
+ */
+export function roleSettingsActions(R: string, settings: readonly RoleSettingValue[]): Action[] {
+  const file = (secret: boolean) => {
+    const lines = settings.filter((s) => s.secret === secret).map((s) => formatEnvLine(s.key, s.value));
+    if (!lines.length) return [];
+    const head = `# Written by the kldload installer: ${secret ? 'secret ' : ''}settings of the roles (from the answers).`;
+    const content = `${head}\n${lines.join('\n')}\n`;
+    const path = `${R}${secret ? ROLE_SECRETS : ROLE_SETTINGS}`;
+    return [
+      {
+        kind: 'write',
+        path,
+        content,
+        mode: secret ? 0o600 : 0o640,
+        ...(secret ? { secret: true } : {}),
+      } satisfies Action,
+    ];
+  };
+  return [...file(false), ...file(true)];
+}
+
 /** answers + facts → the ordered install plan. Pure: no I/O. */
-export function planInstall(answers: Answers, f: InstallFacts): Plan {
+export function planInstall(
+  answers: Answers,
+  f: InstallFacts,
+  settings: readonly RoleSettingValue[] = [],
+): Plan {
   const target = targetDisks(answers, f.pickedDisk);
   // From here on the plan, the manifest included, names the boot disk actually used.
   const a = { ...answers, KLDLOAD_DISK: target.boot };
@@ -524,6 +556,10 @@ export function planInstall(answers: Answers, f: InstallFacts): Plan {
     { kind: 'mkdir', path: `${R}/etc/kldload` },
     write(`${R}/etc/kldload/install-manifest.env`, manifest(a, f), 0o640),
   ]);
+  if (settings.length)
+    step('role-settings', 'settings of the roles for first boot; secrets in a root-only file', [
+      ...roleSettingsActions(R, settings),
+    ]);
 
   const payload: Action[] = [{ kind: 'mkdir', path: `${R}/root/darksite`, mode: 0o700 }];
   if (f.payloadDir) payload.push({ kind: 'copy', from: f.payloadDir, to: `${R}/root/darksite` });

@@ -7,6 +7,7 @@
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { settingsFromHeader } from '../answers/role-settings.ts';
 import { EXIT, KldloadError } from '../core/errors.ts';
 import { type Executor, SystemExecutor } from '../core/exec.ts';
 import {
@@ -183,6 +184,9 @@ function roleFindings(dir: string): Finding[] {
           code: 'header',
           message: `'${w.word}': header words are separated by spaces, not commas`,
         });
+    // Answers are checked against these lines at build and install: a broken one is an error now.
+    for (const e of settingsFromHeader(r.name, r.text).errors)
+      out.push({ file: f(r), line: e.line, level: 'error', code: 'header', message: e.message });
   }
 
   const { entries, file: mapFile } = roleMapOf(rolesDir);
@@ -221,7 +225,7 @@ function roleFindings(dir: string): Finding[] {
   ];
   const seen = new Set<string>();
   for (const p of plans) {
-    const { run } = planRoles(roles, p.selectors);
+    const { run } = planRoles(roles, p.selectors, { chosenRun: !mapFile });
     for (const u of unmetRequirements(run, roles, p.label)) {
       const key = `${u.role.file}\0${u.requirement.line}\0${u.requirement.word}`;
       if (seen.has(key)) continue;

@@ -15,15 +15,31 @@ export interface MapEntry {
   line: number;
 }
 
-/** The hostname-prefix map used when roles/map does not exist (kl_default_role_map in lib.sh). */
-export const DEFAULT_ROLE_MAP: readonly MapEntry[] = [
-  { prefix: 'cp-', selectors: ['control-plane'], line: 1 },
-  { prefix: 'worker-', selectors: ['worker'], line: 2 },
-  { prefix: 'lb-', selectors: ['loadbalancer'], line: 3 },
-  { prefix: 'mon-', selectors: ['monitoring'], line: 4 },
-  { prefix: 'db-', selectors: ['database'], line: 5 },
-  { prefix: 'web-', selectors: ['webserver'], line: 6 },
-];
+/**
+ * The hostname-prefix map used when roles/map does not exist (kl_default_role_map in lib.sh): its
+ * selectors are the role library's names.
+ */
+export const DEFAULT_ROLE_MAP: readonly MapEntry[] = (
+  [
+    ['web-', 'web'],
+    ['db-', 'postgres'],
+    ['pg-', 'postgres'],
+    ['mon-', 'monitoring'],
+    ['cp-', 'k8s-node'],
+    ['worker-', 'k8s-node'],
+    ['k8s-', 'k8s-node'],
+    ['ci-', 'ci-runner'],
+    ['docker-', 'docker'],
+    ['nfs-', 'nfs'],
+    ['vpn-', 'vpn-gateway'],
+    ['mail-', 'mail'],
+    ['mx-', 'mail'],
+    ['bastion-', 'bastion'],
+    ['jump-', 'bastion'],
+    ['xmpp-', 'xmpp'],
+    ['dev-', 'workstation'],
+  ] as const
+).map(([prefix, selector], i) => ({ prefix, selectors: [selector], line: i + 1 }));
 
 /** roles/NN-name.sh, as dispatch.sh accepts it. */
 export const ROLE_FILE = /^([0-9]+)-([A-Za-z0-9][A-Za-z0-9_.-]*)\.sh$/;
@@ -46,6 +62,8 @@ export interface Role {
   shared: boolean;
   /** NN-verification.sh: always runs, last. */
   final: boolean;
+  /** `# chosen: build`: chosen with kldload build --role; runs on every host under the built-in map. */
+  chosen: boolean;
   text: string;
 }
 
@@ -100,6 +118,7 @@ export function roleFromText(file: string, path: string, text: string): Role | u
     provides: header.get('provides') ?? [],
     shared: /^0[0-9]-/.test(file) || ['yes', 'true', '1'].includes(sharedValue),
     final: name === 'verification',
+    chosen: (header.get('chosen') ?? []).map((w) => w.word).join(' ') === 'build',
     text,
   };
 }
@@ -156,10 +175,14 @@ export function roleMatches(name: string, selectors: readonly string[]): boolean
   );
 }
 
-/** Shared roles, then the selected ones, then verification; each group in file order. */
+/**
+ * Shared roles, then the selected ones, then verification; each group in file order. With
+ * `chosenRun` (the selectors come from the built-in map) roles chosen at build are selected too.
+ */
 export function planRoles(
   roles: readonly Role[],
   selectors: readonly string[],
+  o: { chosenRun?: boolean } = {},
 ): { run: Role[]; unselected: Role[] } {
   const shared: Role[] = [];
   const chosen: Role[] = [];
@@ -168,7 +191,7 @@ export function planRoles(
   for (const r of roles) {
     if (r.final) final.push(r);
     else if (r.shared) shared.push(r);
-    else if (roleMatches(r.name, selectors)) chosen.push(r);
+    else if (roleMatches(r.name, selectors) || (o.chosenRun && r.chosen)) chosen.push(r);
     else unselected.push(r);
   }
   return { run: [...shared, ...chosen, ...final], unselected };

@@ -12,6 +12,7 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { FIELD_KEYS, fieldDef } from '../../src/answers/schema.ts';
 import { type AnswerError, secretsOf, validateAnswersText } from '../../src/answers/validate.ts';
+import { librarySettings } from '../../src/build/roles.ts';
 
 const FIXTURES = fileURLToPath(new URL('../fixtures/answers/', import.meta.url));
 const GOOD = join(FIXTURES, 'good');
@@ -24,12 +25,15 @@ const envFiles = (dir: string) =>
 const goodFiles = envFiles(GOOD);
 const badFiles = envFiles(BAD);
 
+/** Fixtures are validated as `kldload answers validate` does by default: with the library's role settings. */
+const LIBRARY_SETTINGS = librarySettings();
+
 function validateFixture(dir: string, name: string) {
   const path = join(dir, name);
   return {
     path,
     text: readFileSync(path, 'utf8'),
-    result: validateAnswersText(readFileSync(path, 'utf8'), path),
+    result: validateAnswersText(readFileSync(path, 'utf8'), path, { roleSettings: LIBRARY_SETTINGS }),
   };
 }
 
@@ -39,7 +43,10 @@ function validGood(name: string) {
   return result;
 }
 
-const SECRET_KEYS = new Set<string>(FIELD_KEYS.filter((k) => fieldDef(k).secret));
+const SECRET_KEYS = new Set<string>([
+  ...FIELD_KEYS.filter((k) => fieldDef(k).secret),
+  ...LIBRARY_SETTINGS.filter((s) => s.secret).map((s) => s.key),
+]);
 
 /** Values of secret keys as written in a fixture (quotes stripped, even an unterminated one). */
 function secretValuesIn(text: string): string[] {

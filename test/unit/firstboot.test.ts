@@ -7,6 +7,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { test } from 'node:test';
+import { KldloadError } from '../../src/core/errors.ts';
 import { SystemExecutor } from '../../src/core/exec.ts';
 import {
   describeState,
@@ -32,6 +33,9 @@ function sandbox(script: string): FirstbootPaths {
     strictEnv: resolve('payload/target/postinstall/strict-env.sh'),
     darksiteList: join(d, 'etc/darksite.list'),
     darksiteDir: join(d, 'darksite-repo'),
+    lock: join(d, 'run/firstboot.lock'),
+    roleSettings: join(d, 'etc/role-settings.env'),
+    roleSecrets: join(d, 'etc/role-secrets.env'),
   };
 }
 
@@ -92,4 +96,60 @@ test('after a successful first boot the darksite copy goes, unless KLDLOAD_KEEP_
     assert.equal(existsSync(p.darksiteDir), keep === '1', `keep=${keep}`);
     assert.equal(existsSync(p.darksiteList), keep === '1', `keep=${keep}`);
   }
+});
+
+test('a first boot that runs none of the roles it carries says so in its status', async () => {
+  const dispatcher = readFileSync('payload/target/postinstall/dispatch.sh', 'utf8');
+  const p = sandbox(dispatcher);
+  const roles = join(p.script, '..', 'roles');
+  mkdirSync(roles);
+  // A user's payload whose own map names no role of this host (web-01, from the manifest).
+  writeFileSync(join(roles, 'map'), 'web-  frontend\n');
+  for (const f of ['20-backend.sh', '30-worker.sh'])
+    writeFileSync(join(roles, f), '#!/bin/bash\n# provides: thing\ntrue\n');
+  const s = await runFirstboot(exec, { again: false }, p);
+  assert.equal(s.status, 'ok');
+  assert.deepEqual(s.roles, { carried: ['20-backend.sh', '30-worker.sh'], ran: [] });
+  assert.equal(s.warnings?.length, 1);
+  assert.match(s.warnings?.[0] ?? '', /none of the 2 roles it carries ran \(20-backend\.sh 30-worker\.sh\)/);
+  // What `firstboot status` prints (text and --json) reads the same record.
+  assert.deepEqual(readState(p), s);
+  assert.match(describeState(readState(p)), /^ok, but none of the 2 roles it carries ran/);
+
+  // Roles that ran: no warning.
+  writeFileSync(join(roles, 'map'), 'web-  backend\n');
+  const again = await runFirstboot(exec, { again: true }, p);
+  assert.deepEqual(again.roles, { carried: ['20-backend.sh', '30-worker.sh'], ran: ['20-backend.sh'] });
+  assert.equal(again.warnings, undefined);
+  assert.equal(describeState(again), 'ok');
+});
+
+test('a second run while one is active is refused with a clear message and changes nothing', async () => {
+  const p = sandbox(
+    [
+      '#!/bin/bash',
+      'echo run >>"$KLDLOAD_STATE_DIR/../runs"',
+      'touch "$KLDLOAD_STATE_DIR/../started"',
+      // Bounded: 20 s at most, then it ends on its own.
+      'for _ in $(seq 200); do [[ -e "$KLDLOAD_STATE_DIR/../release" ]] && break; sleep 0.1; done',
+      '',
+    ].join('\n'),
+  );
+  const top = join(p.state, '../..');
+  const first = runFirstboot(exec, { again: false }, p);
+  for (let i = 0; i < 200 && !existsSync(join(top, 'started')); i++)
+    await new Promise((r) => setTimeout(r, 100));
+  assert.ok(existsSync(join(top, 'started')), 'the first run did not start');
+  await assert.rejects(runFirstboot(exec, { again: true }, p), (e: unknown) => {
+    assert.ok(e instanceof KldloadError);
+    assert.match(e.message, /first boot is already running \(pid \d+\); wait for it to finish/);
+    return true;
+  });
+  assert.equal(readState(p).status, 'running', 'the refused run touched the state');
+  writeFileSync(join(top, 'release'), '');
+  assert.equal((await first).status, 'ok');
+  assert.equal(readFileSync(join(top, 'runs'), 'utf8'), 'run\n');
+  // The lock goes with the run: the next one goes ahead.
+  assert.equal((await runFirstboot(exec, { again: true }, p)).status, 'ok');
+  assert.equal(readFileSync(join(top, 'runs'), 'utf8'), 'run\nrun\n');
 });

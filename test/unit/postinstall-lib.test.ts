@@ -21,7 +21,9 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { parseEnvText } from '../../src/answers/parse.ts';
+import { assemblePayload, availableRoles, rolesDir as availableRolesDir } from '../../src/build/roles.ts';
 import { SystemExecutor } from '../../src/core/exec.ts';
+import { safeRemove } from '../../src/core/fs.ts';
 import {
   BASE_PROVIDES,
   DEFAULT_ROLE_MAP,
@@ -572,9 +574,9 @@ describe('dispatch.sh', () => {
   const cluster = {
     '00-base.sh': { provides: 'hardening' },
     '30-agent.sh': { shared: true, provides: 'agent' },
-    '10-zfs-datasets-webserver.sh': { requires: 'zfs', provides: 'www-data' },
-    '40-webserver.sh': { requires: 'www-data hardening', provides: 'web' },
-    '40-database.sh': { requires: 'zfs', provides: 'db' },
+    '10-zfs-datasets-web.sh': { requires: 'zfs', provides: 'www-data' },
+    '40-web.sh': { requires: 'www-data hardening', provides: 'web' },
+    '40-postgres.sh': { requires: 'zfs', provides: 'db' },
     '90-verification.sh': { requires: 'hardening agent' },
   };
 
@@ -582,20 +584,14 @@ describe('dispatch.sh', () => {
     const d = rolesDir(cluster);
     const r = await dispatch(d, { KLDLOAD_HOSTNAME: 'web-prod-01.example.com' });
     assert.equal(r.exitCode, 0, r.all);
-    const order = [
-      '00-base.sh',
-      '30-agent.sh',
-      '10-zfs-datasets-webserver.sh',
-      '40-webserver.sh',
-      '90-verification.sh',
-    ];
+    const order = ['00-base.sh', '30-agent.sh', '10-zfs-datasets-web.sh', '40-web.sh', '90-verification.sh'];
     assert.deepEqual(ran(d.state), order);
     assert.deepEqual(done(d.state), order);
-    assert.match(r.stdout, /host web-prod-01: selectors from built-in map: webserver/);
-    assert.match(r.stdout, /not for this host: 40-database\.sh/);
-    assert.match(r.stdout, /=== role 40-webserver\.sh \(4\/5\) start/);
-    assert.match(r.stdout, /=== role 40-webserver\.sh done in \d+s/);
-    assert.match(r.stdout, /\[postinstall:40-webserver\]/);
+    assert.match(r.stdout, /host web-prod-01: selectors from built-in map: web$/m);
+    assert.match(r.stdout, /not for this host: 40-postgres\.sh/);
+    assert.match(r.stdout, /=== role 40-web\.sh \(4\/5\) start/);
+    assert.match(r.stdout, /=== role 40-web\.sh done in \d+s/);
+    assert.match(r.stdout, /\[postinstall:40-web\]/);
     assert.match(r.stdout, /── phase done: shared roles \(\d+s\)/);
     assert.match(r.stdout, /postinstall complete: 5 roles \(0 already done\) in \d+s/);
     assert.equal(existsSync(join(d.state, 'postinstall-failure')), false);
@@ -608,31 +604,31 @@ describe('dispatch.sh', () => {
     assert.deepEqual(ran(d.state), [
       '00-base.sh',
       '30-agent.sh',
-      '10-zfs-datasets-webserver.sh',
-      '40-database.sh',
-      '40-webserver.sh',
+      '10-zfs-datasets-web.sh',
+      '40-postgres.sh',
+      '40-web.sh',
       '90-verification.sh',
     ]);
   });
 
   test('roles/map replaces the built-in map; KLDLOAD_ROLES overrides both', async () => {
     const d = rolesDir(cluster);
-    writeFileSync(join(d.roles, 'map'), '# custom\nweb-  database\n');
+    writeFileSync(join(d.roles, 'map'), '# custom\nweb-  postgres\n');
     const r = await dispatch(d, { KLDLOAD_HOSTNAME: 'web-01' });
     assert.equal(r.exitCode, 0, r.all);
-    assert.deepEqual(ran(d.state), ['00-base.sh', '30-agent.sh', '40-database.sh', '90-verification.sh']);
+    assert.deepEqual(ran(d.state), ['00-base.sh', '30-agent.sh', '40-postgres.sh', '90-verification.sh']);
 
     const e = rolesDir(cluster);
-    const r2 = await dispatch(e, { KLDLOAD_HOSTNAME: 'db-01', KLDLOAD_ROLES: 'webserver' });
+    const r2 = await dispatch(e, { KLDLOAD_HOSTNAME: 'db-01', KLDLOAD_ROLES: 'web' });
     assert.equal(r2.exitCode, 0, r2.all);
-    assert.ok(ran(e.state).includes('40-webserver.sh'));
-    assert.ok(!ran(e.state).includes('40-database.sh'));
+    assert.ok(ran(e.state).includes('40-web.sh'));
+    assert.ok(!ran(e.state).includes('40-postgres.sh'));
   });
 
   test('an unmet requirement stops everything before any role runs, naming role and requirement', async () => {
     const d = rolesDir({
       ...cluster,
-      '40-webserver.sh': { requires: 'www-data docker', provides: 'web' },
+      '40-web.sh': { requires: 'www-data docker', provides: 'web' },
       '20-docker.sh': { provides: 'docker' },
     });
     const r = await dispatch(d, { KLDLOAD_HOSTNAME: 'web-01' });
@@ -640,20 +636,17 @@ describe('dispatch.sh', () => {
     assert.deepEqual(ran(d.state), []);
     assert.match(
       r.stdout,
-      /ERROR: role 40-webserver\.sh requires 'docker', which no earlier role provides \(20-docker\.sh provides it but is not selected for host web-01\)/,
+      /ERROR: role 40-web\.sh requires 'docker', which no earlier role provides \(20-docker\.sh provides it but is not selected for host web-01\)/,
     );
     assert.match(r.stdout, /nothing was run/);
     const f = failureOf(d.state);
-    assert.deepEqual(
-      [f.file, f.line, f.command],
-      [join(d.roles, '40-webserver.sh'), '3', 'requires: docker'],
-    );
+    assert.deepEqual([f.file, f.line, f.command], [join(d.roles, '40-web.sh'), '3', 'requires: docker']);
   });
 
   test('a role that fails stops the run; the next run skips the completed roles', async () => {
     const d = rolesDir({
       ...cluster,
-      '40-webserver.sh': {
+      '40-web.sh': {
         requires: 'www-data',
         provides: 'web',
         body: 'if [[ -e "$KLDLOAD_STATE_DIR/break" ]]; then\n  cat "$KLDLOAD_STATE_DIR/no-such-file"\nfi',
@@ -663,10 +656,10 @@ describe('dispatch.sh', () => {
     writeFileSync(join(d.state, 'break'), '');
     const r1 = await dispatch(d, { KLDLOAD_HOSTNAME: 'web-01' });
     assert.equal(r1.exitCode, 1, r1.all);
-    assert.deepEqual(done(d.state), ['00-base.sh', '30-agent.sh', '10-zfs-datasets-webserver.sh']);
-    assert.match(r1.stdout, /=== role 40-webserver\.sh FAILED \(exit 1\) after \d+s/);
+    assert.deepEqual(done(d.state), ['00-base.sh', '30-agent.sh', '10-zfs-datasets-web.sh']);
+    assert.match(r1.stdout, /=== role 40-web\.sh FAILED \(exit 1\) after \d+s/);
     const f = failureOf(d.state);
-    assert.deepEqual([f.file, f.line, f.role], [join(d.roles, '40-webserver.sh'), '10', '40-webserver']);
+    assert.deepEqual([f.file, f.line, f.role], [join(d.roles, '40-web.sh'), '10', '40-web']);
     assert.equal(f.command, 'cat "$KLDLOAD_STATE_DIR/no-such-file"');
 
     // Power back on, fixed: the three finished roles are skipped, the rest run, the record is gone.
@@ -678,9 +671,9 @@ describe('dispatch.sh', () => {
     assert.deepEqual(ran(d.state), [
       '00-base.sh',
       '30-agent.sh',
-      '10-zfs-datasets-webserver.sh',
-      '40-webserver.sh',
-      '40-webserver.sh',
+      '10-zfs-datasets-web.sh',
+      '40-web.sh',
+      '40-web.sh',
       '90-verification.sh',
     ]);
     assert.equal(existsSync(join(d.state, 'postinstall-failure')), false);
@@ -704,7 +697,7 @@ describe('dispatch.sh', () => {
     assert.deepEqual(r.stdout.trimEnd().split('\n'), [
       '00-base.sh',
       '30-agent.sh',
-      '40-database.sh',
+      '40-postgres.sh',
       '90-verification.sh',
     ]);
     assert.equal(existsSync(d.state), false);
@@ -716,8 +709,75 @@ describe('dispatch.sh', () => {
     writeFileSync(join(d.dir, 'manifest.env'), 'KLDLOAD_DISTRO=debian\nKLDLOAD_HOSTNAME="db-07"\n');
     const r = await dispatch(d, { KLDLOAD_MANIFEST: join(d.dir, 'manifest.env') }, '--plan');
     assert.equal(r.exitCode, 0, r.all);
-    assert.match(r.stdout, /^40-database\.sh$/m);
-    assert.doesNotMatch(r.stdout, /40-webserver/);
+    assert.match(r.stdout, /^40-postgres\.sh$/m);
+    assert.doesNotMatch(r.stdout, /40-web\.sh/);
+  });
+});
+
+describe('roles chosen at build (kldload build --role)', () => {
+  /** dispatch.sh --plan of an assembled payload for HOST, and what planRoles says for the same. */
+  async function plans(payload: string, host: string) {
+    const r = await exec.run(['bash', join(payload, 'postinstall.sh'), '--plan'], {
+      env: envFor(root, { KLDLOAD_HOSTNAME: host }),
+      check: false,
+    });
+    assert.equal(r.exitCode, 0, `${host}: ${r.all}`);
+    const rolesDir = join(payload, 'roles');
+    const { entries, file } = roleMapOf(rolesDir);
+    const ts = planRoles(readRoles(rolesDir).roles, hostSelectors(host, entries), { chosenRun: !file });
+    return { bash: r.stdout.trimEnd().split('\n').filter(Boolean), ts: ts.run.map((x) => x.file) };
+  }
+
+  test('--role web --role postgres run on web-01, db-01 and any other host', async () => {
+    const payload = assemblePayload(undefined, ['web', 'postgres']);
+    assert.ok(payload);
+    try {
+      for (const host of ['web-01', 'db-01', 'cp-1', 'worker-2', 'mon-1', 'misc']) {
+        const p = await plans(payload, host);
+        assert.deepEqual(p.bash, ['20-web.sh', '30-postgres.sh'], host);
+        assert.deepEqual(p.ts, p.bash, host);
+      }
+    } finally {
+      safeRemove(payload);
+    }
+  });
+
+  test("the user's own roles/map decides for the hosts it names", async () => {
+    const user = freshDir('user-payload');
+    mkdirSync(join(user, 'roles'));
+    writeFileSync(join(user, 'roles', 'map'), 'web-  web\ndb-   postgres\n');
+    const payload = assemblePayload(user, ['web', 'postgres']);
+    assert.ok(payload);
+    try {
+      const cases: [string, string[]][] = [
+        ['web-01', ['20-web.sh']],
+        ['db-01', ['30-postgres.sh']],
+        ['misc', ['20-web.sh', '30-postgres.sh']],
+      ];
+      for (const [host, want] of cases) {
+        const p = await plans(payload, host);
+        assert.deepEqual(p.bash, want, host);
+        assert.deepEqual(p.ts, want, host);
+      }
+    } finally {
+      safeRemove(payload);
+    }
+  });
+
+  test('the built-in host-name map selects library roles by their names', () => {
+    const library = availableRoles();
+    for (const e of DEFAULT_ROLE_MAP)
+      for (const sel of e.selectors)
+        assert.ok(
+          library.includes(sel),
+          `built-in map ${e.prefix} → '${sel}': no library role has that name`,
+        );
+    const sel = (host: string) => hostSelectors(host, DEFAULT_ROLE_MAP);
+    assert.deepEqual(sel('web-01'), ['web']);
+    assert.deepEqual(sel('db-01'), ['postgres']);
+    assert.deepEqual(sel('cp-01'), ['k8s-node']);
+    assert.deepEqual(sel('worker-01'), ['k8s-node']);
+    assert.deepEqual(sel('mon-01'), ['monitoring']);
   });
 });
 
@@ -757,9 +817,12 @@ describe('lib.sh and src/postinstall/roles.ts agree', () => {
     const cases: { roles: string; hosts: string[] }[] = [
       { roles: join(FIXTURES, 'good', 'roles'), hosts: ['web-01', 'db-02', 'mon-03', 'cp-1', 'other'] },
     ];
-    // The built-in map, with the seed's role names.
+    // The built-in map, with the seed's role names, the library's, and one chosen at build.
     const d = freshDir('seedroles');
     for (const f of [
+      '40-web.sh',
+      '40-postgres.sh',
+      '28-k8s-node.sh',
       '00-base-hardening.sh',
       '10-zfs-datasets-webserver.sh',
       '10-zfs-datasets-database.sh',
@@ -775,6 +838,7 @@ describe('lib.sh and src/postinstall/roles.ts agree', () => {
       '90-verification.sh',
     ])
       writeFileSync(join(d, f), `#!/bin/bash\n${f.startsWith('30-') ? '# shared: yes\n' : ''}true\n`);
+    writeFileSync(join(d, '35-nfs.sh'), '#!/bin/bash\n# chosen: build\ntrue\n');
     cases.push({ roles: d, hosts: ['cp-1', 'worker-7', 'lb-2', 'mon-1', 'db-1.lan', 'web-x', 'bastion'] });
 
     for (const c of cases) {
@@ -786,7 +850,10 @@ describe('lib.sh and src/postinstall/roles.ts agree', () => {
           check: false,
         });
         assert.equal(r.exitCode, 0, `${host}: ${r.all}`);
-        const ts = planRoles(roles, hostSelectors(host, entries)).run.map((x) => x.file);
+        const { file } = roleMapOf(c.roles);
+        const ts = planRoles(roles, hostSelectors(host, entries), { chosenRun: !file }).run.map(
+          (x) => x.file,
+        );
         assert.deepEqual(r.stdout.trimEnd().split('\n'), ts, host);
       }
     }
@@ -843,6 +910,40 @@ fw_apply
         'systemctl enable nftables.service',
       ],
     );
+  });
+
+  test('monitoring: ports open to the allowed sources only; default the local subnet, else this host only', async () => {
+    const ip = [
+      'case "$*" in',
+      '  "-4 route show default") echo "default via 192.168.7.1 dev eth0 proto dhcp" ;;',
+      '  "-4 -o route show dev eth0 scope link") echo "192.168.7.0/24 proto kernel scope link src 192.168.7.20" ;;',
+      'esac',
+    ].join('\n');
+    const dir = freshDir('fw');
+    const s = stubs({ nft: '', systemctl: '', ip });
+    const r = await bash(
+      `${PRELUDE}echo "subnet=$(kl_local_subnet)"
+fw_allow_from monitoring tcp 9090,9100 "$(kl_local_subnet),10.1.2.3"
+fw_allow_from grafana tcp 3000 ""
+fw_apply
+`,
+      fwEnv(dir, s),
+      dir,
+    );
+    assert.equal(r.exitCode, 0, r.all);
+    assert.match(r.stdout, /^subnet=192\.168\.7\.0\/24$/m);
+    const conf = readFileSync(join(dir, 'nftables.conf'), 'utf8');
+    assert.match(conf, /ip saddr 192\.168\.7\.0\/24 tcp dport \{ 9090, 9100 \} accept/);
+    assert.match(conf, /ip saddr 10\.1\.2\.3 tcp dport \{ 9090, 9100 \} accept/);
+    assert.equal(conf.match(/dport \{ 9090, 9100 \}/g)?.length, 2, 'an unrestricted rule');
+    assert.doesNotMatch(conf, /3000/, 'an empty source list opened the port');
+    assert.match(conf, /iif lo accept/, 'this host always reaches its own ports');
+
+    // The role itself: the allowed sources default to the local subnet and every rule names them.
+    const role = readFileSync(join(availableRolesDir(), 'monitoring', 'role.sh'), 'utf8');
+    assert.match(role, /^ALLOW="\$\{KLDLOAD_MONITORING_ALLOW:-\$\(kl_local_subnet\)\}"$/m);
+    assert.doesNotMatch(role, /^\s*fw_allow /m, 'fw_allow without the allowed sources');
+    assert.match(role, /^# setting: KLDLOAD_MONITORING_ALLOW cidrs$/m);
   });
 
   test('no role rules: input policy drop with ssh open, and no forward chain (routing left alone)', async () => {

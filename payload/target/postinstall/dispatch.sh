@@ -3,8 +3,10 @@
 # roles in /root/darksite/roles/NN-name.sh, each as its own bash process, in this order:
 #   1. shared roles (NN 00-09, or a `# shared: yes` header) in numeric order, on every host;
 #   2. the roles the short hostname selects, in numeric order: the first line of roles/map (or of
-#      the built-in map: cp- worker- lb- mon- db- web-) whose prefix the hostname starts with names
-#      the selectors; when no prefix matches, every role runs;
+#      the built-in map: web- db- mon- cp- worker- … name the library's roles) whose prefix the
+#      hostname starts with names the selectors; when no prefix matches, every role runs. Roles
+#      chosen at build (`# chosen: build`, from kldload build --role) run on every host unless
+#      roles/map or KLDLOAD_ROLES selects instead;
 #   3. NN-verification.sh, last.
 # Before anything runs, every `# requires:` word of every role must be a `# provides:` word of a role
 # earlier in that order, or a base capability (KL_BASE_PROVIDES in lib.sh); otherwise nothing runs.
@@ -126,6 +128,8 @@ for b in "${all[@]}"; do
     shared+=("$b")
   elif role_matches "$(role_name "$f")" "${selectors[@]}"; then
     hostroles+=("$b")
+  elif [[ "$why" == "built-in map" ]] && role_is_chosen "$f"; then
+    hostroles+=("$b")
   else
     unselected+=("$b")
   fi
@@ -136,6 +140,9 @@ log "host ${host}: selectors from ${why}: ${selectors[*]:-(none)}"
 log "plan: ${plan[*]:-(no roles)}"
 if ((${#unselected[@]})); then
   log "not for this host: ${unselected[*]}"
+  if ((${#hostroles[@]} == 0)); then
+    warn "none of the ${#unselected[@]} host roles is for host ${host} (selectors ${selectors[*]:-none} from ${why})"
+  fi
 fi
 
 # ── Requirements: checked for the whole plan before anything runs ─────────────────────────────────────

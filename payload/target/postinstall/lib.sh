@@ -654,6 +654,32 @@ fw_allow() {
   fw_rule "$name" input "$rule"
 }
 
+# fw_allow_from NAME tcp|udp PORTS SOURCE[,SOURCE…] — fw_allow from each source of a comma-separated
+# list (addresses or CIDRs). An empty list opens nothing: only this host (loopback) reaches PORTS.
+fw_allow_from() {
+  if (($# != 4)); then
+    die "usage: fw_allow_from NAME tcp|udp PORTS SOURCE[,SOURCE…]"
+  fi
+  local src
+  local -a list=()
+  IFS=, read -r -a list <<<"$4"
+  for src in "${list[@]}"; do
+    if [[ -n "$src" ]]; then
+      fw_allow "$1" "$2" "$3" "$src"
+    fi
+  done
+}
+
+# kl_local_subnet — the IPv4 network (CIDR) of the interface with the default route, from its
+# link-scope route, e.g. 192.168.1.0/24; prints nothing when there is none.
+kl_local_subnet() {
+  local dev
+  dev="$(ip -4 route show default 2>/dev/null | awk '{ for (i = 1; i < NF; i++) if ($i == "dev") { print $(i + 1); exit } }')"
+  if [[ -n "$dev" ]]; then
+    ip -4 -o route show dev "$dev" scope link 2>/dev/null | awk '$1 ~ /\// { print $1; exit }'
+  fi
+}
+
 # Prints the rule files of CHAIN as indented lines, each group headed by its name.
 _kl_fw_chain_rules() {
   local chain=$1 f
@@ -864,6 +890,8 @@ kl_load_manifest() {
 #   # requires: docker datasets     capabilities that an earlier role (or the base system) provides
 #   # provides: webserver           capabilities this role sets up
 #   # shared: yes                   run on every host, before the host's own roles (also: NN = 00-09)
+#   # chosen: build                 chosen with `kldload build --role` (the build writes it): runs on
+#                                   every host unless roles/map or KLDLOAD_ROLES decides instead
 
 # role_meta FILE KEY — the words of every `# KEY:` header line.
 role_meta() {
@@ -909,6 +937,11 @@ role_is_shared() {
   [[ "${v,,}" =~ ^(yes|true|1)$ ]]
 }
 
+# role_is_chosen FILE — chosen at build (`# chosen: build`).
+role_is_chosen() {
+  [[ "$(role_meta "$1" chosen)" == build ]]
+}
+
 # The verification role (NN-verification.sh) always runs, after every other role.
 role_is_final() {
   [[ "$(role_name "$1")" == verification ]]
@@ -930,15 +963,27 @@ role_matches() {
 
 # The hostname-prefix map used when roles/map does not exist. Format of both: `PREFIX SELECTOR…`
 # per line, `#` comments; the first prefix the short hostname starts with wins; `*` matches any host.
-# When no line matches, every role runs.
+# When no line matches, every role runs. The built-in map's selectors are the role library's names
+# (roles/<name>/ of kldload); roles chosen at build run on every host whatever it selects.
 kl_default_role_map() {
   cat <<'MAP'
-cp-      control-plane
-worker-  worker
-lb-      loadbalancer
-mon-     monitoring
-db-      database
-web-     webserver
+web-      web
+db-       postgres
+pg-       postgres
+mon-      monitoring
+cp-       k8s-node
+worker-   k8s-node
+k8s-      k8s-node
+ci-       ci-runner
+docker-   docker
+nfs-      nfs
+vpn-      vpn-gateway
+mail-     mail
+mx-       mail
+bastion-  bastion
+jump-     bastion
+xmpp-     xmpp
+dev-      workstation
 MAP
 }
 

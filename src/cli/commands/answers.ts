@@ -1,9 +1,27 @@
-import { validateAnswersFile } from '../../answers/validate.ts';
+import { payloadSettings } from '../../answers/role-settings.ts';
+import { type ValidateOptions, validateAnswersFile } from '../../answers/validate.ts';
+import { availableRoles, librarySettings } from '../../build/roles.ts';
 import { EXIT } from '../../core/errors.ts';
 import type { CommandResult } from '../output.ts';
 
-export async function answersValidate(file: string): Promise<CommandResult> {
-  const v = validateAnswersFile(file);
+/**
+ * Which role settings an answers file may carry: those of the roles named (--role, with the
+ * payload's own roles); with neither, every library role's.
+ */
+export function validateOptions(o: { role?: string[]; payload?: string }): ValidateOptions {
+  const roles = o.role ?? [];
+  if (!roles.length && !o.payload) return { roleSettings: librarySettings() };
+  return {
+    roleSettings: [...librarySettings(roles), ...(o.payload ? payloadSettings(o.payload) : [])],
+    otherSettings: librarySettings(availableRoles().filter((r) => !roles.includes(r))),
+  };
+}
+
+export async function answersValidate(
+  file: string,
+  o: { role?: string[]; payload?: string } = {},
+): Promise<CommandResult> {
+  const v = validateAnswersFile(file, validateOptions(o));
   // Warnings (keys that have no effect here) never fail validation; each names its key and why.
   const warnings = v.warnings.map(({ text: _t, ...w }) => w);
   const warningLines = v.warnings.map((w) => w.text);

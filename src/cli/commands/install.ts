@@ -1,7 +1,11 @@
 import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Command } from 'commander';
+import { payloadSettings, type RoleSetting } from '../../answers/role-settings.ts';
 import { secretsOf, validateAnswersFile } from '../../answers/validate.ts';
 import { applyPlan, failureMessage } from '../../apply/apply.ts';
+import { MEDIUM } from '../../build/iso.ts';
+import { librarySettings } from '../../build/roles.ts';
 import { EXIT, KldloadError } from '../../core/errors.ts';
 import { type Executor, SystemExecutor } from '../../core/exec.ts';
 import { Logger } from '../../core/log.ts';
@@ -64,7 +68,7 @@ async function installInner(o: InstallOpts, deps: InstallDeps): Promise<CommandR
   if (!config)
     throw new KldloadError('--config FILE is required (or --live on the installer medium)', EXIT.badInput);
   // Validation comes before the first write: bad answers never touch a disk.
-  const v = validateAnswersFile(config);
+  const v = validateAnswersFile(config, { roleSettings: installSettings(!!o.live) });
   const warnings = v.warnings.map((w) => w.text);
   // On the medium the console and the installer log are where a human looks.
   if (o.live) for (const w of warnings) log.info(`warning: ${w}`);
@@ -80,6 +84,7 @@ async function installInner(o: InstallOpts, deps: InstallDeps): Promise<CommandR
   }
   const a = v.answers;
   for (const s of secretsOf(a)) log.addSecret(s);
+  for (const s of v.settings) if (s.secret) log.addSecret(s.value);
   const host = deps.host ?? systemHost(exec);
   let pickedDisk: string | undefined;
   // No disk named at all (KLDLOAD_ZFS_DATA_DISKS would name the pool's): pick the one eligible disk.
@@ -109,7 +114,7 @@ async function installInner(o: InstallOpts, deps: InstallDeps): Promise<CommandR
     bundle: selfBundle(),
     ...(pickedDisk !== undefined ? { pickedDisk } : {}),
   });
-  const plan = planInstall(a, facts);
+  const plan = planInstall(a, facts, v.settings);
   if (o.dryRun)
     return {
       exitCode: EXIT.ok,
@@ -147,9 +152,28 @@ async function installInner(o: InstallOpts, deps: InstallDeps): Promise<CommandR
   return { exitCode: EXIT.ok, json: { ...r, seconds, log: INSTALL_LOG }, text: '' };
 }
 
-/** Plans carry secret stdin (passwords); JSON output shows them as <redacted> like the text form. */
+/**
+ * Role settings the answers may carry: those of the roles on the medium (the payload that goes to
+ * /root/darksite). Off the medium (a dry run on a workstation), the role library's.
+ */
+export function installSettings(live: boolean): RoleSetting[] {
+  const payload = join(MEDIUM.root, MEDIUM.payload);
+  if (existsSync(payload)) return payloadSettings(payload);
+  return live ? [] : librarySettings();
+}
+
+/**
+ * Plans carry secret stdin (passwords) and secret files (role secrets); JSON output shows them
+ * as <redacted> like the text form.
+ */
 function redactPlan<T>(plan: T): T {
-  return JSON.parse(JSON.stringify(plan, (k, v: unknown) => (k === 'input' ? '<redacted>' : v))) as T;
+  return JSON.parse(
+    JSON.stringify(plan, function (this: Record<string, unknown>, k, v: unknown) {
+      if (k === 'input') return '<redacted>';
+      if (k === 'content' && this.secret === true) return '<redacted>';
+      return v;
+    }),
+  ) as T;
 }
 
 export function installCommand(

@@ -1,5 +1,7 @@
+import { existsSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { type Command, InvalidArgumentError } from 'commander';
+import { EXIT, KldloadError } from '../../core/errors.ts';
 import { SystemExecutor } from '../../core/exec.ts';
 import { check, formatFinding } from '../../postinstall/check.ts';
 import {
@@ -92,12 +94,19 @@ export function postinstallCommand(
     .option('--json', 'machine-readable result')
     .action((dir: string, o: { host: string; json?: boolean }) =>
       run(async () => {
-        const rolesDir = rolesDirOf(resolve(dir));
+        const root = resolve(dir);
+        // A mistyped folder would otherwise plan zero roles and look like success.
+        if (!existsSync(root) || !statSync(root).isDirectory())
+          throw new KldloadError(
+            `${dir}: no such folder; give the payload folder or its roles/ folder`,
+            EXIT.badInput,
+          );
+        const rolesDir = rolesDirOf(root);
         const { roles } = readRoles(rolesDir);
         const { entries, file } = roleMapOf(rolesDir);
         const selectors = hostSelectors(o.host, entries);
         const entry = matchHost(o.host, entries);
-        const { run: plan, unselected } = planRoles(roles, selectors);
+        const { run: plan, unselected } = planRoles(roles, selectors, { chosenRun: !file });
         const unmet = unmetRequirements(plan, roles, `host ${o.host}`);
         const from = entry
           ? `${file ?? 'built-in map'} line ${entry.line} ('${entry.prefix}')`

@@ -109,6 +109,27 @@ Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 `;
 }
 
+/**
+ * Files of payload/target/kernel baked into every target image (path on the target → file name):
+ * the ZFS kernel guard (docs/day2.md). In the image, not the install plan, so the first kernel the
+ * installer adds with kernel-install is already guarded.
+ */
+export const TARGET_KERNEL_FILES: Record<string, { file: string; exec: boolean }> = {
+  '/usr/lib/kernel/install.d/85-kldload-zfs-guard.install': {
+    file: '85-kldload-zfs-guard.install',
+    exec: true,
+  },
+  '/usr/lib/kldload/zfs-kernel-reconcile': { file: 'zfs-kernel-reconcile', exec: true },
+  '/etc/apt/apt.conf.d/80kldload-zfs-kernels': { file: '80kldload-zfs-kernels', exec: false },
+};
+
+function targetKernelFiles(): Record<string, string> {
+  const dir = join(profilesDir(), '../payload/target/kernel');
+  return Object.fromEntries(
+    Object.entries(TARGET_KERNEL_FILES).map(([path, f]) => [path, readFileSync(join(dir, f.file), 'utf8')]),
+  );
+}
+
 /** Everything a target layer depends on. Machine identity is stripped: each install makes its own. */
 export function targetSpec(o: BuildOptions, k: KernelFacts, moduleDeb: string): RootfsSpec {
   return {
@@ -119,9 +140,13 @@ export function targetSpec(o: BuildOptions, k: KernelFacts, moduleDeb: string): 
     // The image is the profile alone; --packages go to the darksite, installed on demand.
     packages: [`linux-image-${k.kabi}`, ...profilePackages(o.profile).map((p) => p.name)],
     debs: [moduleDeb],
-    files: { '/etc/apt/sources.list.d/debian.sources': targetSources(o.suite) },
+    files: { '/etc/apt/sources.list.d/debian.sources': targetSources(o.suite), ...targetKernelFiles() },
     customize: [
       'rm -f "$1/etc/apt/sources.list"',
+      // The files are copied with the build host's mode; kernel-install only runs executable plugins.
+      ...Object.entries(TARGET_KERNEL_FILES)
+        .filter(([, f]) => f.exec)
+        .map(([path]) => `chmod 0755 "$1${path}"`),
       // Per-machine identity must never be shared by every machine installed from one ISO.
       'rm -f "$1"/etc/ssh/ssh_host_*_key "$1"/etc/ssh/ssh_host_*_key.pub "$1/etc/hostid" "$1/etc/zfs/zpool.cache"',
       ': > "$1/etc/machine-id"',

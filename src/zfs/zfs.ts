@@ -1,3 +1,4 @@
+import { EXIT, KldloadError } from '../core/errors.ts';
 import type { Executor } from '../core/exec.ts';
 
 /**
@@ -61,13 +62,165 @@ export function parseLabelComment(stdout: string): string | undefined {
   return /^\s*comment: '([^']*)'\s*$/m.exec(stdout)?.[1];
 }
 
+/** Dataset/snapshot name rules (zfs(8) "Naming"): components of [A-Za-z0-9_.:-], `@snap`. */
+const COMPONENT = '[A-Za-z0-9_.:-]+';
+/** A pool name begins with a letter, so no name can ever read as an option (`-r`). */
+const POOL = '[A-Za-z][A-Za-z0-9_.:-]*';
+const DATASET_RE = new RegExp(`^${POOL}(/${COMPONENT})*$`);
+const SNAPSHOT_RE = new RegExp(`^${POOL}(/${COMPONENT})*@${COMPONENT}$`);
+/** User property names: `module:property`, lowercase (zfsprops(7) "User Properties"). */
+const USER_PROP_RE = /^[a-z0-9_.-]+:[a-z0-9_.:-]+$/;
+/** A user property value holds at most 8191 bytes (ZAP_MAXVALUELEN less the NUL). */
+export const USER_PROP_MAX = 8191;
+
+export const isDataset = (s: string) => DATASET_RE.test(s) && s.length < 256;
+export const isSnapshot = (s: string) => SNAPSHOT_RE.test(s) && s.length < 256;
+
+function need(ok: boolean, what: string, value: string, rule: string): void {
+  if (!ok) throw new KldloadError(`${what} ${JSON.stringify(value)}: ${rule}`, EXIT.badInput);
+}
+const dataset = (s: string) =>
+  need(isDataset(s), 'dataset', s, 'pool/path of letters, digits and _ . : - (no spaces)');
+const snapshot = (s: string) =>
+  need(isSnapshot(s), 'snapshot', s, 'dataset@name of letters, digits and _ . : - (no spaces)');
+const target = (s: string) =>
+  need(isDataset(s) || isSnapshot(s), 'dataset or snapshot', s, 'pool/path or pool/path@name');
+
+/**
+ * User properties are refused rather than cut: the value must fit whole, and tabs or newlines would
+ * break the one `-H` parser (they are column and row separators).
+ */
+export function checkUserProps(p: Props): void {
+  for (const [k, v] of Object.entries(p)) {
+    need(USER_PROP_RE.test(k), 'user property', k, 'module:name in lowercase, e.g. org.kldload:cmd');
+    need(!/[\t\n\r]/.test(v), `${k} value`, v, 'no tabs or newlines');
+    need(
+      Buffer.byteLength(v) <= USER_PROP_MAX,
+      `${k} value`,
+      `${v.slice(0, 40)}…`,
+      `at most ${USER_PROP_MAX} bytes`,
+    );
+  }
+}
+
+/** Every argv builder checks its names first: a bad name is refused before anything runs. */
 export const zfs = {
   create: (ds: string, p: Props = {}) => ['zfs', 'create', ...props('-o', p), ds],
   exists: (ds: string) => ['zfs', 'list', '-H', '-o', 'name', ds],
   mount: (ds: string) => ['zfs', 'mount', ds],
-  snapshot: (snap: string, recursive = true) => ['zfs', 'snapshot', ...(recursive ? ['-r'] : []), snap],
+  snapshot: (snap: string, recursive = true, userProps: Props = {}) => {
+    snapshot(snap);
+    checkUserProps(userProps);
+    return ['zfs', 'snapshot', ...(recursive ? ['-r'] : []), ...props('-o', userProps), snap];
+  },
   set: (ds: string, p: Props) => ['zfs', 'set', ...Object.entries(p).map(([k, v]) => `${k}=${v}`), ds],
+  /** Sets user properties only (validated); native properties go through `set`. */
+  setUser: (ds: string, p: Props) => {
+    target(ds);
+    checkUserProps(p);
+    return zfs.set(ds, p);
+  },
+  inherit: (ds: string, prop: string, recursive = false) => {
+    target(ds);
+    return ['zfs', 'inherit', ...(recursive ? ['-r'] : []), prop, ds];
+  },
   unmountAll: () => ['zfs', 'unmount', '-a'],
+  /** A writable dataset from a snapshot; `-p` creates missing parents. */
+  clone: (snap: string, ds: string, p: Props = {}) => {
+    snapshot(snap);
+    dataset(ds);
+    return ['zfs', 'clone', '-p', ...props('-o', p), snap, ds];
+  },
+  promote: (ds: string) => {
+    dataset(ds);
+    return ['zfs', 'promote', ds];
+  },
+  /** Renames a dataset (with its children) or, with `recursive`, a snapshot on every descendant. */
+  rename: (from: string, to: string, recursive = false) => {
+    target(from);
+    target(to);
+    const snaps = isSnapshot(from);
+    if (snaps !== isSnapshot(to))
+      throw new KldloadError(
+        `rename ${from} → ${to}: both must be snapshots or both datasets`,
+        EXIT.badInput,
+      );
+    if (recursive && !snaps)
+      throw new KldloadError(
+        'rename -r applies to snapshots only (datasets move with their children)',
+        EXIT.badInput,
+      );
+    return ['zfs', 'rename', ...(recursive ? ['-r'] : []), from, to];
+  },
+  /**
+   * Destroys a dataset or snapshot. `-r` destroys descendants; `-R` (dependent clones elsewhere) is
+   * never built: nothing outside the named tree may go. `dryRun` prints what would go (`-nvp`).
+   */
+  destroy: (t: string, o: { recursive?: boolean; dryRun?: boolean } = {}) => {
+    target(t);
+    return ['zfs', 'destroy', ...(o.dryRun ? ['-n', '-v', '-p'] : []), ...(o.recursive ? ['-r'] : []), t];
+  },
+  /** Rolls back in place; `destroyNewer` (-r) is required when later snapshots exist. */
+  rollback: (snap: string, destroyNewer = false) => {
+    snapshot(snap);
+    return ['zfs', 'rollback', ...(destroyNewer ? ['-r'] : []), snap];
+  },
+  hold: (tag: string, snap: string, recursive = false) => {
+    snapshot(snap);
+    need(/^[A-Za-z0-9_.:-]+$/.test(tag), 'hold tag', tag, 'letters, digits and _ . : -');
+    return ['zfs', 'hold', ...(recursive ? ['-r'] : []), tag, snap];
+  },
+  release: (tag: string, snap: string, recursive = false) => {
+    snapshot(snap);
+    return ['zfs', 'release', ...(recursive ? ['-r'] : []), tag, snap];
+  },
+  holds: (snap: string, recursive = false) => {
+    snapshot(snap);
+    return ['zfs', 'holds', '-H', '-p', ...(recursive ? ['-r'] : []), snap];
+  },
+  /** `zfs list -Hp` with the given columns; `types` e.g. ['snapshot'], `depth` implies -r. */
+  list: (
+    cols: readonly string[],
+    o: { roots?: string[]; types?: string[]; recursive?: boolean; depth?: number; sortBy?: string } = {},
+  ) => {
+    for (const r of o.roots ?? []) target(r);
+    return [
+      'zfs',
+      'list',
+      '-Hp',
+      '-o',
+      cols.join(','),
+      ...(o.types ? ['-t', o.types.join(',')] : []),
+      ...(o.depth !== undefined ? ['-d', String(o.depth)] : o.recursive ? ['-r'] : []),
+      ...(o.sortBy ? ['-s', o.sortBy] : []),
+      ...(o.roots ?? []),
+    ];
+  },
+  /** `zfs get -Hp` of the named properties (`all` for every one). */
+  get: (t: string, names: readonly string[], recursive = false) => {
+    target(t);
+    return [
+      'zfs',
+      'get',
+      '-Hp',
+      ...(recursive ? ['-r'] : []),
+      '-o',
+      'name,property,value,source',
+      names.join(','),
+      t,
+    ];
+  },
+  /** Files changed between a snapshot and a later snapshot or the live dataset (`-H -F`: type column). */
+  diff: (snap: string, later?: string) => {
+    snapshot(snap);
+    if (later) target(later);
+    return ['zfs', 'diff', '-H', '-F', snap, ...(later ? [later] : [])];
+  },
+  /** Mounts a dataset at any folder, whatever its mountpoint property (what BE tools do). */
+  mountAt: (ds: string, dir: string) => {
+    dataset(ds);
+    return ['mount', '-t', 'zfs', '-o', 'zfsutil', ds, dir];
+  },
 };
 
 export interface PropRow {
@@ -125,4 +278,74 @@ export async function list<K extends string>(
 ): Promise<Record<K, string>[]> {
   const r = await exec.run(['zfs', 'list', '-Hp', '-o', cols.join(','), ...args]);
   return parseList(r.stdout, cols);
+}
+
+/** Rows of `zfs get -Hp` by name → property → value and source; unset (source `-`) is left out. */
+export function propsByName(
+  rows: readonly PropRow[],
+): Map<string, Record<string, { value: string; source: string }>> {
+  const out = new Map<string, Record<string, { value: string; source: string }>>();
+  for (const r of rows) {
+    if (r.source === '-' && r.property.includes(':')) continue;
+    const m = out.get(r.name) ?? {};
+    m[r.property] = { value: r.value, source: r.source };
+    out.set(r.name, m);
+  }
+  return out;
+}
+
+export interface Hold {
+  snapshot: string;
+  tag: string;
+  /** Seconds since the epoch (`-p`). */
+  created: number;
+}
+
+/** `zfs holds -H -p` rows. */
+export function parseHolds(stdout: string): Hold[] {
+  return stdout
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => {
+      const [snapshot = '', tag = '', created = '0'] = l.split('\t');
+      return { snapshot, tag, created: Number(created) };
+    });
+}
+
+export interface DiffRow {
+  /** `-` removed, `+` created, `M` modified, `R` renamed. */
+  change: '-' | '+' | 'M' | 'R';
+  /** `zfs diff -F` file type: F file, / directory, @ symlink, … */
+  type: string;
+  path: string;
+  /** New name of a renamed file. */
+  to?: string;
+}
+
+/** zfs diff prints unprintable bytes (and space, backslash) as \NNN octal: decode them whole. */
+function unescapeDiff(s: string): string {
+  const parts = s
+    .split(/(\\[0-7]{3})/)
+    .map((p) =>
+      /^\\[0-7]{3}$/.test(p) ? Buffer.from([Number.parseInt(p.slice(1), 8)]) : Buffer.from(p, 'utf8'),
+    );
+  return Buffer.concat(parts).toString('utf8');
+}
+
+/** `zfs diff -H -F` rows. */
+export function parseDiff(stdout: string): DiffRow[] {
+  return stdout
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => {
+      const [change = '', type = '', path = '', to] = l.split('\t');
+      if (!['-', '+', 'M', 'R'].includes(change))
+        throw new KldloadError(`zfs diff: unexpected line ${JSON.stringify(l)}`);
+      return {
+        change: change as DiffRow['change'],
+        type,
+        path: unescapeDiff(path),
+        ...(to !== undefined ? { to: unescapeDiff(to) } : {}),
+      };
+    });
 }

@@ -1,0 +1,34 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { test } from 'node:test';
+import { type BuildOptions, TARGET_KERNEL_FILES, targetSpec } from '../../src/build/build.ts';
+
+const opts: BuildOptions = {
+  profile: 'core',
+  suite: 'trixie',
+  mirror: 'http://deb.debian.org/debian',
+  output: 'x.iso',
+  bundle: 'dist/kldload.mjs',
+  extraPackages: [],
+  roles: [],
+};
+const kernel = {
+  kabi: '6.12.57+deb13-amd64',
+  kernelPackage: 'linux-image-6.12.57+deb13-amd64',
+  zfsVersion: '2.3.9',
+};
+
+test('every target image carries the ZFS kernel guard, executable, byte for byte from payload/target/kernel', () => {
+  for (const profile of ['core', 'server', 'desktop'] as const) {
+    const spec = targetSpec({ ...opts, profile }, kernel, '/cache/zfs-modules.deb');
+    for (const [path, f] of Object.entries(TARGET_KERNEL_FILES)) {
+      const want = readFileSync(new URL(`../../payload/target/kernel/${f.file}`, import.meta.url), 'utf8');
+      assert.equal(spec.files[path], want, `${profile}: ${path}`);
+      assert.equal(spec.customize.includes(`chmod 0755 "$1${path}"`), f.exec, `${profile}: mode of ${path}`);
+    }
+    // The plugin must sort after 55-initrd (staging) and before 90-loaderentry (the ESP copy).
+    const plugin = Object.keys(TARGET_KERNEL_FILES).find((p) => p.includes('/install.d/')) ?? '';
+    const name = plugin.split('/').pop() ?? '';
+    assert.ok(name > '55-initrd.install' && name < '90-loaderentry.install', name);
+  }
+});

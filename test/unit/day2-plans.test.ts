@@ -1,0 +1,150 @@
+/**
+ * Day-2 planners (kbe, ksnap rollback): fixed facts → plan text, compared with
+ * test/fixtures/day2-plans/*.plan.txt (KLDLOAD_UPDATE_GOLDEN=1 rewrites them; check the diff).
+ */
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { KldloadError } from '../../src/core/errors.ts';
+import {
+  type BootFacts,
+  idOf,
+  type KernelPair,
+  parseEntry,
+  planBeActivate,
+  planBeCreate,
+  planBeDestroy,
+} from '../../src/day2/be.ts';
+import { planRollback } from '../../src/day2/snap.ts';
+import { type Plan, renderPlan } from '../../src/plan/types.ts';
+
+const GOLDEN = 'test/fixtures/day2-plans';
+const MiB = 1024 * 1024;
+const K = '6.12.57+deb13-amd64';
+const kernel: KernelPair = {
+  version: K,
+  vmlinuz: { path: `/boot/vmlinuz-${K}`, sha256: 'a'.repeat(64), size: 12 * MiB },
+  initrd: { path: `/boot/initrd.img-${K}`, sha256: 'b'.repeat(64), size: 40 * MiB },
+};
+const entries = [
+  parseEntry(
+    '0123456789abcdef0123456789abcdef-6.12.57+deb13-amd64.conf',
+    `title Debian GNU/Linux 13 (trixie)\nversion ${K}\noptions root=ZFS=rpool/ROOT/default boot=zfs rw console=ttyS0\nlinux /0123456789abcdef0123456789abcdef/${K}/linux\ninitrd /0123456789abcdef0123456789abcdef/${K}/initrd.img-${K}\n`,
+  ),
+  parseEntry(
+    'kldload-test+2-1.conf',
+    `options root=ZFS=rpool/ROOT/test boot=zfs rw\nlinux /kldload/aaaaaaaaaaaaaaaa-linux\ninitrd /kldload/bbbbbbbbbbbbbbbb-initrd\n`,
+  ),
+  parseEntry(
+    'kldload-old.conf',
+    `options root=ZFS=rpool/ROOT/old boot=zfs rw\nlinux /kldload/aaaaaaaaaaaaaaaa-linux\ninitrd /kldload/cccccccccccccccc-initrd\n`,
+  ),
+];
+const facts: BootFacts = {
+  pool: 'rpool',
+  bes: ['rpool/ROOT/default', 'rpool/ROOT/test', 'rpool/ROOT/old'],
+  booted: 'rpool/ROOT/default',
+  esp: {
+    path: '/boot/efi',
+    freeBytes: 300 * MiB,
+    files: ['aaaaaaaaaaaaaaaa-linux', 'bbbbbbbbbbbbbbbb-initrd', 'cccccccccccccccc-initrd'],
+  },
+  entries,
+  cmdline: ['boot=zfs', 'rw', 'console=ttyS0'],
+  osName: 'Debian GNU/Linux 13 (trixie)',
+  stamp: '20261122-031800',
+};
+
+function golden(name: string, plan: Plan) {
+  const text = `${renderPlan(plan, '/')}\n`;
+  const file = join(GOLDEN, `${name}.plan.txt`);
+  if (process.env.KLDLOAD_UPDATE_GOLDEN === '1') {
+    mkdirSync(GOLDEN, { recursive: true });
+    writeFileSync(file, text);
+  }
+  assert.ok(existsSync(file), `${file} missing (KLDLOAD_UPDATE_GOLDEN=1 to create)`);
+  assert.equal(
+    text,
+    readFileSync(file, 'utf8'),
+    `plan differs from ${file} (KLDLOAD_UPDATE_GOLDEN=1 to accept)`,
+  );
+}
+
+const refused = (fn: () => unknown, re: RegExp) =>
+  assert.throws(fn, (e: unknown) => e instanceof KldloadError && re.test(e.message));
+
+test('entry files: boot-counting suffix is not part of the id; root and files are read', () => {
+  assert.equal(idOf('kldload-test+2-1.conf'), 'kldload-test.conf');
+  assert.equal(idOf('kldload-test+3.conf'), 'kldload-test.conf');
+  assert.equal(idOf('abc-6.12.57+deb13-amd64.conf'), 'abc-6.12.57+deb13-amd64.conf');
+  assert.equal(entries[1]?.root, 'rpool/ROOT/test');
+  assert.deepEqual(entries[1]?.files, [
+    '/kldload/aaaaaaaaaaaaaaaa-linux',
+    '/kldload/bbbbbbbbbbbbbbbb-initrd',
+  ]);
+});
+
+test('kbe create: snapshot of the booted BE, clone, own root= and token, shared ESP files, +3 entry', () => {
+  golden('be-create', planBeCreate(facts, { name: 'before-risky-change', kernel }));
+  // A kernel pair not yet on the ESP is copied.
+  const fresh = { ...kernel, initrd: { ...kernel.initrd, sha256: 'd'.repeat(64) } };
+  golden(
+    'be-create-from',
+    planBeCreate(facts, { name: 'fromsnap', from: 'rpool/ROOT/test@kpkg-1', kernel: fresh }),
+  );
+});
+
+test('kbe create refuses before any write: bad name, existing BE, foreign snapshot, full ESP', () => {
+  refused(() => planBeCreate(facts, { name: 'a b', kernel }), /boot environment name "a b"/);
+  refused(() => planBeCreate(facts, { name: 'test', kernel }), /boot environment test exists/);
+  refused(
+    () => planBeCreate(facts, { name: 'x', from: 'rpool/home@a', kernel }),
+    /not a snapshot of a boot environment/,
+  );
+  const fresh = { ...kernel, initrd: { ...kernel.initrd, sha256: 'e'.repeat(64) } };
+  refused(
+    () =>
+      planBeCreate({ ...facts, esp: { ...facts.esp, freeBytes: 45 * MiB } }, { name: 'x', kernel: fresh }),
+    /has 45\.0 MiB free; BE x needs 40\.0 MiB more \(\+8\.0 MiB kept free\)\. Destroy a boot environment/,
+  );
+  // Identical files are shared: the same ESP with no room still fits a BE booting the same kernel.
+  planBeCreate({ ...facts, esp: { ...facts.esp, freeBytes: 9 * MiB } }, { name: 'x', kernel });
+});
+
+test('kbe activate / activate --once / destroy', () => {
+  golden('be-activate', planBeActivate(facts, 'test', false));
+  golden('be-activate-once', planBeActivate(facts, 'test', true));
+  golden('be-destroy', planBeDestroy(facts, 'test'));
+  refused(() => planBeDestroy(facts, 'default'), /running boot environment/);
+  refused(() => planBeActivate(facts, 'nope', true), /no boot environment nope/);
+});
+
+test('rollback: the root becomes a new BE (nothing destroyed); data in place only with the flag', () => {
+  golden(
+    'rollback-root',
+    planRollback(facts, {
+      snapshot: 'rpool/ROOT/default@kpkg-20261122-010000',
+      newer: [],
+      destroyNewer: false,
+      kernel,
+    }),
+  );
+  refused(
+    () =>
+      planRollback(facts, {
+        snapshot: 'rpool/home@daily',
+        newer: ['rpool/home@hourly'],
+        destroyNewer: false,
+      }),
+    /destroys the newer snapshot\(s\) rpool\/home@hourly; add --destroy-newer/,
+  );
+  golden(
+    'rollback-data',
+    planRollback(facts, { snapshot: 'rpool/home@daily', newer: ['rpool/home@hourly'], destroyNewer: true }),
+  );
+  refused(
+    () => planRollback(facts, { snapshot: 'rpool@x', newer: [], destroyNewer: false }),
+    /name the boot environment's snapshot \(rpool\/ROOT\/default@x\)/,
+  );
+});

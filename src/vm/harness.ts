@@ -1,6 +1,6 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { formatEnvLine } from '../answers/parse.ts';
+import { formatEnvLine, parseEnvText } from '../answers/parse.ts';
 import { validateAnswersText } from '../answers/validate.ts';
 import { EXIT, KldloadError } from '../core/errors.ts';
 import type { Executor } from '../core/exec.ts';
@@ -13,7 +13,7 @@ import { freePort, ovmfArgs, QEMU_BASE, runVm } from './qemu.ts';
 export interface TestOptions {
   iso: string;
   workDir: string;
-  /** A user answers file; the harness overrides KLDLOAD_DISK and KLDLOAD_SSH_PUBKEY. */
+  /** A user answers file; the harness sets KLDLOAD_SSH_PUBKEY, and KLDLOAD_DISK unless the file leaves it empty. */
   answers?: string;
   installTimeoutSec: number;
   bootTimeoutSec: number;
@@ -208,7 +208,14 @@ export async function runTest(exec: Executor, log: Logger, o: TestOptions): Prom
     await exec.run(['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-C', 'kldload-test', '-f', key]);
   const pub = readFileSync(`${key}.pub`, 'utf8').trim();
   const base = o.answers ? readFileSync(o.answers, 'utf8') : testAnswers(image);
-  const text = overrideAnswers(base, { KLDLOAD_DISK: TARGET_DISK, KLDLOAD_SSH_PUBKEY: pub });
+  // A user file that leaves KLDLOAD_DISK empty keeps it so: the installer's own pick is under test
+  // (the guest has one eligible disk). A disk the file names is one of its own machine: replaced.
+  const pick = o.answers !== undefined && !parseEnvText(base).entries.get('KLDLOAD_DISK')?.value;
+  const text = overrideAnswers(base, {
+    ...(pick ? {} : { KLDLOAD_DISK: TARGET_DISK }),
+    KLDLOAD_SSH_PUBKEY: pub,
+  });
+  if (pick) log.info('KLDLOAD_DISK is empty in the answers: the installer picks the disk');
   const v = validateAnswersText(text, o.answers ?? 'test answers');
   if (!v.ok) throw new KldloadError(v.errors.map((e) => e.text).join('\n'), EXIT.badInput);
   const a = v.answers;

@@ -16,7 +16,7 @@ export function testCommand(
     .description('Prove an ISO in QEMU: unattended offline install, then boot the disk alone and check it')
     .option(
       '--answers <file>',
-      'answers.env to install with (needs KLDLOAD_PASSWORD; disk and ssh key are set by the test)',
+      'answers.env to install with (needs KLDLOAD_PASSWORD; the test sets the ssh key, and the disk unless KLDLOAD_DISK is empty: then the installer picks it)',
     )
     .option('--workdir <dir>', 'where disks and serial logs are kept')
     .option('--install-timeout <s>', 'seconds for the install phase', intIn(60, 86400), 1800)

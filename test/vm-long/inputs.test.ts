@@ -1,0 +1,87 @@
+/**
+ * Input trust, proven in VMs (`npm run e2e:inputs`, about 12 minutes on 2 cores with a warm cache):
+ * an answers file of the original kldload installs unchanged with `KLDLOAD_DISK=` empty (the
+ * installer picks the one eligible disk) and passes `kldload test`; the ISO booted under legacy
+ * BIOS (SeaBIOS) refuses at preflight and leaves the disk untouched.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { SystemExecutor } from '../../src/core/exec.ts';
+import { Logger } from '../../src/core/log.ts';
+import { cacheDir } from '../../src/core/paths.ts';
+import { utcStamp } from '../../src/live/facts.ts';
+import { installPhase } from '../../src/vm/harness.ts';
+import { TARGET_DISK } from '../../src/vm/machine.ts';
+
+const WORK = cacheDir('vm', `inputs-${utcStamp()}`);
+const ISO = join(WORK, 'plain.iso');
+mkdirSync(WORK, { recursive: true });
+const ORIGINAL = 'test/fixtures/answers/original/server-debian.env';
+
+test('build a plain server ISO', { timeout: 3600_000 }, () => {
+  const b = spawnSync('node', ['dist/kldload.mjs', 'build', '--profile', 'server', '-o', ISO], {
+    encoding: 'utf8',
+    maxBuffer: 64 << 20,
+  });
+  assert.equal(b.status, 0, `build failed: ${b.stderr.slice(-3000)}`);
+});
+
+test(
+  "the original kldload's Debian server answers install unchanged: KLDLOAD_DISK= empty picks the one disk",
+  { timeout: 3600_000 },
+  () => {
+    assert.match(readFileSync(ORIGINAL, 'utf8'), /^KLDLOAD_DISK=$/m);
+    const w = join(WORK, 'original');
+    const r = spawnSync('node', ['dist/kldload.mjs', 'test', ISO, '--answers', ORIGINAL, '--workdir', w], {
+      encoding: 'utf8',
+      maxBuffer: 64 << 20,
+    });
+    process.stdout.write(r.stdout);
+    assert.equal(r.status, 0, `kldload test failed:\n${r.stdout}\n${r.stderr.slice(-3000)}`);
+    assert.match(r.stdout, /RESULT: PASS/);
+    const serial = readFileSync(join(w, 'install-serial.log'), 'utf8');
+    assert.match(
+      serial,
+      /KLDLOAD_DISK is empty: installing to \/dev\/vda .*virtio-kltarget.*the only eligible disk/,
+    );
+    // The original's keys that have no effect here were named on the console, one warning each.
+    assert.match(serial, /KLDLOAD_ENABLE_SECURE_BOOT: has no effect here/);
+    assert.match(serial, /KLDLOAD_BUILD_IMAGES: has no effect here/);
+  },
+);
+
+test(
+  'legacy BIOS (SeaBIOS): the ISO boots, the installer refuses at preflight, the disk is untouched',
+  {
+    timeout: 1800_000,
+  },
+  async () => {
+    const disk = join(WORK, 'bios.qcow2');
+    const pristine = join(WORK, 'bios-pristine.qcow2');
+    for (const d of [disk, pristine]) execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', d, '16G']);
+    const answers = join(WORK, 'bios.env');
+    writeFileSync(
+      answers,
+      `KLDLOAD_HOSTNAME=bios-test\nKLDLOAD_DISK=${TARGET_DISK}\nKLDLOAD_PASSWORD=bios-Secret-1\nKLDLOAD_FORCE_WIPE=1\n`,
+    );
+    const r = await installPhase(new SystemExecutor(), new Logger({ file: join(WORK, 'bios.log') }), {
+      iso: ISO,
+      workDir: WORK,
+      answersFile: answers,
+      disk,
+      timeoutSec: 1200,
+      name: 'bios',
+      firmware: 'bios',
+    });
+    assert.ok(r.refused, `installer did not refuse: ${r.detail}`);
+    const serial = readFileSync(r.serialLog, 'utf8');
+    assert.match(serial, /booted the installer in legacy BIOS mode .*nothing was written/);
+    assert.match(serial, /KLDLOAD-INSTALL-FAIL step=preflight/);
+    assert.doesNotMatch(serial, /bios-Secret-1/);
+    // FORCE_WIPE was set, and still nothing was written: the refusal comes before the wipe.
+    execFileSync('qemu-img', ['compare', '-q', disk, pristine]);
+  },
+);

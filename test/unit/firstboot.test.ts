@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { KldloadError } from '../../src/core/errors.ts';
 import { SystemExecutor } from '../../src/core/exec.ts';
@@ -15,28 +15,14 @@ import {
   readState,
   runFirstboot,
 } from '../../src/firstboot/firstboot.ts';
+import { sandboxPaths } from './firstboot-sandbox.ts';
 
 function sandbox(script: string): FirstbootPaths {
   const d = mkdtempSync(join(tmpdir(), 'kl-fb-'));
   mkdirSync(join(d, 'darksite'));
   writeFileSync(join(d, 'darksite/postinstall.sh'), script);
   writeFileSync(join(d, 'manifest.env'), "KLDLOAD_HOSTNAME=web-01\nKLDLOAD_NET_IFACE='*'\n");
-  return {
-    manifest: join(d, 'manifest.env'),
-    script: join(d, 'darksite/postinstall.sh'),
-    done: join(d, 'state/firstboot.done'),
-    state: join(d, 'state/firstboot.json'),
-    postinstallLog: join(d, 'log/postinstall.log'),
-    firstbootLog: join(d, 'log/firstboot.log'),
-    failure: join(d, 'state/postinstall-failure'),
-    lib: resolve('payload/target/postinstall/lib.sh'),
-    strictEnv: resolve('payload/target/postinstall/strict-env.sh'),
-    darksiteList: join(d, 'etc/darksite.list'),
-    darksiteDir: join(d, 'darksite-repo'),
-    lock: join(d, 'run/firstboot.lock'),
-    roleSettings: join(d, 'etc/role-settings.env'),
-    roleSecrets: join(d, 'etc/role-secrets.env'),
-  };
+  return sandboxPaths(d);
 }
 
 const exec = new SystemExecutor();

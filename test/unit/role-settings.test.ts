@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { settingsFromHeader } from '../../src/answers/role-settings.ts';
 import { FIELD_KEYS } from '../../src/answers/schema.ts';
@@ -16,10 +16,11 @@ import { buildSettings } from '../../src/build/build.ts';
 import { availableRoles, librarySettings, rolesDir } from '../../src/build/roles.ts';
 import { RecordingExecutor, SystemExecutor } from '../../src/core/exec.ts';
 import { Logger } from '../../src/core/log.ts';
-import { type FirstbootPaths, runFirstboot } from '../../src/firstboot/firstboot.ts';
+import { runFirstboot } from '../../src/firstboot/firstboot.ts';
 import { ROLE_SECRETS, ROLE_SETTINGS, roleSettingsActions } from '../../src/plan/install.ts';
 import { renderPlan } from '../../src/plan/types.ts';
 import { check } from '../../src/postinstall/check.ts';
+import { sandboxPaths } from './firstboot-sandbox.ts';
 
 const work = mkdtempSync(join(tmpdir(), 'kl-settings-'));
 // The CLI cases run the bundle: build it from this tree first.
@@ -224,22 +225,7 @@ test('first boot: the postinstaller gets the settings and secrets as environment
   const d = join(work, 'fb');
   mkdirSync(join(d, 'darksite'), { recursive: true });
   mkdirSync(join(d, 'etc'));
-  const p: FirstbootPaths = {
-    manifest: join(d, 'manifest.env'),
-    script: join(d, 'darksite/postinstall.sh'),
-    done: join(d, 'state/firstboot.done'),
-    state: join(d, 'state/firstboot.json'),
-    postinstallLog: join(d, 'log/postinstall.log'),
-    firstbootLog: join(d, 'log/firstboot.log'),
-    failure: join(d, 'state/postinstall-failure'),
-    lib: resolve('payload/target/postinstall/lib.sh'),
-    strictEnv: resolve('payload/target/postinstall/strict-env.sh'),
-    darksiteList: join(d, 'etc/darksite.list'),
-    darksiteDir: join(d, 'darksite-repo'),
-    lock: join(d, 'run/firstboot.lock'),
-    roleSettings: join(d, 'etc/role-settings.env'),
-    roleSecrets: join(d, 'etc/role-secrets.env'),
-  };
+  const p = sandboxPaths(d);
   writeFileSync(p.manifest, 'KLDLOAD_HOSTNAME=ci-01\n');
   writeFileSync(p.roleSettings, "KLDLOAD_MONITORING_ALLOW='10.0.0.0/8,192.168.1.0/24'\n");
   writeFileSync(p.roleSecrets, `KLDLOAD_CI_TOKEN=${TOKEN}\n`, { mode: 0o600 });

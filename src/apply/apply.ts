@@ -19,6 +19,8 @@ export interface ApplyOptions {
   cleanupFrom: Set<string>;
   /** The machine the checks read (tests stand a fixture machine in); default the real one. */
   host?: Host;
+  /** What the cleanup does, for the log (default: the installer's). */
+  cleanupNote?: string;
 }
 
 async function runAction(exec: Executor, a: Action, root: string, host: Host): Promise<void> {
@@ -93,7 +95,7 @@ export async function applyPlan(
         if (log.file) log.info(`full log: ${log.file}`);
         if (writing) {
           log.info(
-            'cleaning up: unmount, destroy the half-made pool, clear the partition tables this run wrote',
+            `cleaning up: ${o.cleanupNote ?? 'unmount, destroy the half-made pool, clear the partition tables this run wrote'}`,
           );
           for (const c of plan.cleanup) await runAction(exec, c, o.root, host).catch(() => undefined);
         }

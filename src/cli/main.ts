@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { EXIT, KldloadError } from '../core/errors.ts';
 import { answersValidate } from './commands/answers.ts';
+import { beCommand, snapCommand } from './commands/be.ts';
 import { buildCommand } from './commands/build.ts';
 import { darksiteCommand } from './commands/darksite.ts';
 import { firstbootCommand } from './commands/firstboot.ts';
@@ -47,6 +48,8 @@ testCommand(program, run);
 firstbootCommand(program, run);
 postinstallCommand(program, run);
 darksiteCommand(program, run);
+beCommand(program, run);
+snapCommand(program, run);
 
 program.parseAsync(process.argv).catch((e: unknown) => {
   process.stderr.write(`kldload: ${e instanceof Error ? e.message : String(e)}\n`);

@@ -539,18 +539,26 @@ export function planInstall(
     ]),
   ]);
 
-  step('kldload-tools', 'the kldload bundle (run by Debian nodejs) and the postinstall library', [
-    { kind: 'mkdir', path: `${R}/usr/lib/kldload` },
-    { kind: 'copy', from: f.bundle, to: `${R}/usr/lib/kldload/kldload.mjs` },
-    write(
-      `${R}/usr/sbin/kldload`,
-      '#!/bin/sh\nexec /usr/bin/node /usr/lib/kldload/kldload.mjs "$@"\n',
-      0o755,
-    ),
-    ...(f.postinstallLib
-      ? [{ kind: 'copy', from: f.postinstallLib, to: `${R}/usr/lib/kldload/postinstall` } satisfies Action]
-      : []),
-  ]);
+  step(
+    'kldload-tools',
+    'the kldload bundle (run by Debian nodejs), kbe and ksnap, and the postinstall library',
+    [
+      { kind: 'mkdir', path: `${R}/usr/lib/kldload` },
+      { kind: 'copy', from: f.bundle, to: `${R}/usr/lib/kldload/kldload.mjs` },
+      write(
+        `${R}/usr/sbin/kldload`,
+        '#!/bin/sh\nexec /usr/bin/node /usr/lib/kldload/kldload.mjs "$@"\n',
+        0o755,
+      ),
+      // The seed's short names: thin wrappers, one implementation.
+      ...Object.entries({ kbe: 'be', ksnap: 'snap' }).map(([short, sub]) =>
+        write(`${R}/usr/sbin/${short}`, `#!/bin/sh\nexec /usr/sbin/kldload ${sub} "$@"\n`, 0o755),
+      ),
+      ...(f.postinstallLib
+        ? [{ kind: 'copy', from: f.postinstallLib, to: `${R}/usr/lib/kldload/postinstall` } satisfies Action]
+        : []),
+    ],
+  );
 
   step('manifest', '/etc/kldload/install-manifest.env (no secrets, mode 0640)', [
     { kind: 'mkdir', path: `${R}/etc/kldload` },

@@ -1,0 +1,114 @@
+import { createHash } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync, statfsSync } from 'node:fs';
+import { join } from 'node:path';
+import { EXIT, KldloadError } from '../core/errors.ts';
+import type { Executor } from '../core/exec.ts';
+import { utcStamp } from '../live/facts.ts';
+import { parseList, zfs } from '../zfs/zfs.ts';
+import { type BootEntry, type BootFacts, ESP_DIR, type KernelPair, parseEntry } from './be.ts';
+
+/**
+ * The facts the day-2 planners need, read from the running system. `root` prefixes every file
+ * path so tests read a fixture tree; the zfs calls go through the executor (the one subprocess layer).
+ */
+export interface FactsSource {
+  exec: Executor;
+  /** '' on a real machine. */
+  root?: string;
+  /** The ESP as mounted by the installer (fstab). */
+  esp?: string;
+}
+
+const read = (p: string) => (existsSync(p) ? readFileSync(p, 'utf8') : '');
+
+/** root=ZFS=<dataset> of a kernel command line. */
+export function rootDataset(cmdline: string): string | undefined {
+  return /(?:^|\s)root=ZFS=(\S+)/.exec(cmdline)?.[1];
+}
+
+/** PRETTY_NAME of an os-release file, unquoted. */
+export function prettyName(osRelease: string): string {
+  const v = /^PRETTY_NAME=(.*)$/m.exec(osRelease)?.[1]?.trim() ?? 'Debian GNU/Linux';
+  return v.replace(/^(["'])(.*)\1$/, '$2');
+}
+
+/** Debian kernel versions in the order dpkg would sort the common forms (6.12.9 < 6.12.10). */
+export function newestKernel(versions: string[]): string | undefined {
+  const key = (v: string) => v.split(/[.+-]/).map((p) => (/^\d+$/.test(p) ? p.padStart(8, '0') : p));
+  return [...versions].sort((a, b) => {
+    const [x, y] = [key(a), key(b)];
+    for (let i = 0; i < Math.max(x.length, y.length); i++) {
+      const c = (x[i] ?? '').localeCompare(y[i] ?? '');
+      if (c) return c;
+    }
+    return 0;
+  })[versions.length - 1];
+}
+
+function fileFact(abs: string, path: string) {
+  const data = readFileSync(abs);
+  return { path, sha256: createHash('sha256').update(data).digest('hex'), size: data.length };
+}
+
+/**
+ * The kernel a BE made from `tree` boots: the running one when `tree` holds it, else the newest in
+ * its /boot. Paths in the result are inside the BE (/boot/…), hashes of the files as they are now.
+ */
+export function kernelIn(tree: string, running: string): KernelPair {
+  const boot = join(tree, 'boot');
+  const versions = existsSync(boot)
+    ? readdirSync(boot)
+        .filter((f) => f.startsWith('vmlinuz-'))
+        .map((f) => f.slice('vmlinuz-'.length))
+        .filter((v) => existsSync(join(boot, `initrd.img-${v}`)))
+    : [];
+  const version = versions.includes(running) ? running : newestKernel(versions);
+  if (!version)
+    throw new KldloadError(`${boot}: no kernel with an initrd (vmlinuz-* + initrd.img-*)`, EXIT.failed);
+  return {
+    version,
+    vmlinuz: fileFact(join(boot, `vmlinuz-${version}`), `/boot/vmlinuz-${version}`),
+    initrd: fileFact(join(boot, `initrd.img-${version}`), `/boot/initrd.img-${version}`),
+  };
+}
+
+export async function readBootFacts(s: FactsSource): Promise<BootFacts> {
+  const R = s.root ?? '';
+  const espPath = s.esp ?? '/boot/efi';
+  const booted = rootDataset(read(`${R}/proc/cmdline`));
+  if (!booted)
+    throw new KldloadError(
+      'the running system did not boot from a ZFS boot environment (no root=ZFS= on /proc/cmdline)',
+      EXIT.failed,
+    );
+  const pool = booted.split('/')[0] ?? booted;
+  const ls = await s.exec.run(zfs.list(['name'], { roots: [`${pool}/ROOT`], depth: 1 }));
+  const bes = parseList(ls.stdout, ['name'] as const)
+    .map((r) => r.name)
+    .filter((n) => n !== `${pool}/ROOT`);
+  const espAbs = `${R}${espPath}`;
+  if (!existsSync(join(espAbs, 'loader')))
+    throw new KldloadError(`${espPath}: no systemd-boot ESP mounted there (no loader/)`, EXIT.failed);
+  const entriesDir = join(espAbs, 'loader', 'entries');
+  const entries: BootEntry[] = existsSync(entriesDir)
+    ? readdirSync(entriesDir)
+        .filter((f) => f.endsWith('.conf'))
+        .sort()
+        .map((f) => parseEntry(f, readFileSync(join(entriesDir, f), 'utf8')))
+    : [];
+  const ours = join(espAbs, ESP_DIR);
+  const st = statfsSync(espAbs);
+  return {
+    pool,
+    bes,
+    booted,
+    esp: { path: espPath, freeBytes: st.bavail * st.bsize, files: existsSync(ours) ? readdirSync(ours) : [] },
+    entries,
+    cmdline: read(`${R}/etc/kernel/cmdline`)
+      .trim()
+      .split(/\s+/)
+      .filter((w) => w && !w.startsWith('root=')),
+    osName: prettyName(read(`${R}/etc/os-release`)),
+    stamp: utcStamp(),
+  };
+}

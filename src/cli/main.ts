@@ -6,6 +6,7 @@ import { buildCommand } from './commands/build.ts';
 import { darksiteCommand } from './commands/darksite.ts';
 import { firstbootCommand } from './commands/firstboot.ts';
 import { installCommand } from './commands/install.ts';
+import { pkgCommand } from './commands/pkg.ts';
 import { postinstallCommand } from './commands/postinstall.ts';
 import { testCommand } from './commands/test.ts';
 import { emit, errorResult } from './output.ts';
@@ -50,6 +51,7 @@ postinstallCommand(program, run);
 darksiteCommand(program, run);
 beCommand(program, run);
 snapCommand(program, run);
+pkgCommand(program, run);
 
 program.parseAsync(process.argv).catch((e: unknown) => {
   process.stderr.write(`kldload: ${e instanceof Error ? e.message : String(e)}\n`);

@@ -14,6 +14,7 @@ import { dirname, join } from 'node:path';
 import { parseEnvText } from '../answers/parse.ts';
 import { EXIT, KldloadError } from '../core/errors.ts';
 import type { Executor } from '../core/exec.ts';
+import { NO_HOOK_ENV } from '../day2/pkg.ts';
 import { readRoles } from '../postinstall/roles.ts';
 
 export const PATHS = {
@@ -153,6 +154,8 @@ async function runLocked(exec: Executor, o: { again: boolean }, p: FirstbootPath
         ...postinstallEnv(p),
         // This runner already writes the script's output to postinstall.log; lib.sh must not write it twice.
         KLDLOAD_LOG: '',
+        // Roles' apt runs are part of the install: the factory snapshot covers them, not one each.
+        [NO_HOOK_ENV]: 'firstboot',
         KLDLOAD_STATE_DIR: dirname(p.state),
         KLDLOAD_FAILURE_FILE: p.failure,
         KLDLOAD_POSTINSTALL_LIB: p.lib,

@@ -4,6 +4,7 @@ import type { Answers } from '../answers/schema.ts';
 import { FIELD_KEYS, fieldDef } from '../answers/schema.ts';
 import { EXIT, KldloadError } from '../core/errors.ts';
 import { REPO } from '../darksite/repo.ts';
+import { APT_HOOK, APT_HOOK_CONF } from '../day2/pkg.ts';
 import { zfs, zpool } from '../zfs/zfs.ts';
 import { partition, targetDisks } from './disks.ts';
 import { type Action, inTarget, type Plan, run, type Step, write } from './types.ts';
@@ -541,7 +542,7 @@ export function planInstall(
 
   step(
     'kldload-tools',
-    'the kldload bundle (run by Debian nodejs), kbe and ksnap, and the postinstall library',
+    'the kldload bundle (run by Debian nodejs), kbe, ksnap and kpkg, the APT snapshot hook, and the postinstall library',
     [
       { kind: 'mkdir', path: `${R}/usr/lib/kldload` },
       { kind: 'copy', from: f.bundle, to: `${R}/usr/lib/kldload/kldload.mjs` },
@@ -551,9 +552,12 @@ export function planInstall(
         0o755,
       ),
       // The seed's short names: thin wrappers, one implementation.
-      ...Object.entries({ kbe: 'be', ksnap: 'snap' }).map(([short, sub]) =>
+      ...Object.entries({ kbe: 'be', ksnap: 'snap', kpkg: 'pkg' }).map(([short, sub]) =>
         write(`${R}/usr/sbin/${short}`, `#!/bin/sh\nexec /usr/sbin/kldload ${sub} "$@"\n`, 0o755),
       ),
+      // Plain apt gets kpkg's snapshot; written after the install's own apt runs (and a chroot
+      // without a booted BE makes the hook a no-op anyway).
+      write(`${R}${APT_HOOK_CONF}`, APT_HOOK),
       ...(f.postinstallLib
         ? [{ kind: 'copy', from: f.postinstallLib, to: `${R}/usr/lib/kldload/postinstall` } satisfies Action]
         : []),

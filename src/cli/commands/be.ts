@@ -89,7 +89,7 @@ async function snapshotKernel(exec: Executor, f: BootFacts, snap: string): Promi
 }
 
 /** Prints the plan (--dry-run) or applies it, logging to DAY2_LOG. */
-async function runPlan(
+export async function runDay2Plan(
   plan: Plan,
   o: { dryRun?: boolean; json?: boolean },
   what: string,
@@ -109,7 +109,7 @@ async function runPlan(
   return { exitCode: EXIT.ok, json: { ...r, facts: plan.facts, log: DAY2_LOG }, text: `${what}: done` };
 }
 
-const HELP_EXIT = `
+export const DAY2_HELP_EXIT = `
 Exit status:
   0  done (or, with --dry-run, the plan was printed)
   1  a step failed: the message names the step and the command; the log is ${DAY2_LOG}
@@ -126,7 +126,7 @@ export function beCommand(program: Command, run: (fn: () => Promise<CommandResul
   const be = program
     .command('be')
     .description('Boot environments (kbe): each one a clone of the root with its own boot entry')
-    .addHelpText('after', `${ROLLBACK_RULE}\n${HELP_EXIT}`);
+    .addHelpText('after', `${ROLLBACK_RULE}\n${DAY2_HELP_EXIT}`);
   be.command('list')
     .description('every boot environment: running now, default next, next boot only')
     .option('--json', 'machine-readable result')
@@ -166,7 +166,7 @@ export function beCommand(program: Command, run: (fn: () => Promise<CommandResul
         const running = (await exec.run(['uname', '-r'])).stdout.trim();
         const kernel = o.from ? await snapshotKernel(exec, f, o.from) : kernelIn('/', running);
         const plan = planBeCreate(f, { name, ...(o.from ? { from: o.from } : {}), kernel });
-        return runPlan(plan, o, `be create ${name}`);
+        return runDay2Plan(plan, o, `be create ${name}`);
       }, !!o.json),
     );
 
@@ -177,7 +177,7 @@ export function beCommand(program: Command, run: (fn: () => Promise<CommandResul
     .option('--json', 'machine-readable result')
     .action((name: string, o: { once?: boolean; dryRun?: boolean; json?: boolean }) =>
       run(
-        async () => runPlan(planBeActivate(await facts(), name, !!o.once), o, `be activate ${name}`),
+        async () => runDay2Plan(planBeActivate(await facts(), name, !!o.once), o, `be activate ${name}`),
         !!o.json,
       ),
     );
@@ -187,7 +187,7 @@ export function beCommand(program: Command, run: (fn: () => Promise<CommandResul
     .option('--dry-run', 'print the plan and change nothing')
     .option('--json', 'machine-readable result')
     .action((name: string, o: { dryRun?: boolean; json?: boolean }) =>
-      run(async () => runPlan(planBeDestroy(await facts(), name), o, `be destroy ${name}`), !!o.json),
+      run(async () => runDay2Plan(planBeDestroy(await facts(), name), o, `be destroy ${name}`), !!o.json),
     );
 }
 
@@ -198,7 +198,7 @@ export function snapCommand(
   const snap = program
     .command('snap')
     .description('Snapshots (ksnap): list, roll back')
-    .addHelpText('after', `${ROLLBACK_RULE}\n${HELP_EXIT}`);
+    .addHelpText('after', `${ROLLBACK_RULE}\n${DAY2_HELP_EXIT}`);
 
   snap
     .command('rollback <snapshot>')
@@ -232,7 +232,7 @@ export function snapCommand(
             ...(root ? { kernel: await snapshotKernel(exec, f, target) } : {}),
             ...(o.name ? { name: o.name } : {}),
           });
-          return runPlan(plan, o, `snap rollback ${target}`);
+          return runDay2Plan(plan, o, `snap rollback ${target}`);
         }, !!o.json),
     );
 }

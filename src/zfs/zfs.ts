@@ -232,13 +232,7 @@ export interface PropRow {
 
 /** `zfs get -Hp` rows → records. The only parser of zfs get output. */
 export function parseGet(stdout: string): PropRow[] {
-  return stdout
-    .split('\n')
-    .filter(Boolean)
-    .map((l) => {
-      const [name = '', property = '', value = '', source = ''] = l.split('\t');
-      return { name, property, value, source };
-    });
+  return parseList(stdout, ['name', 'property', 'value', 'source'] as const);
 }
 
 /** `zfs list -Hp -o a,b,c` rows → records keyed by the requested columns. */
@@ -303,13 +297,10 @@ export interface Hold {
 
 /** `zfs holds -H -p` rows. */
 export function parseHolds(stdout: string): Hold[] {
-  return stdout
-    .split('\n')
-    .filter(Boolean)
-    .map((l) => {
-      const [snapshot = '', tag = '', created = '0'] = l.split('\t');
-      return { snapshot, tag, created: Number(created) };
-    });
+  return parseList(stdout, ['snapshot', 'tag', 'created'] as const).map((h) => ({
+    ...h,
+    created: Number(h.created || 0),
+  }));
 }
 
 export interface DiffRow {

@@ -60,6 +60,8 @@ interface DarksiteInputs {
   /** Profile, --packages and role entries with their file:line and backports pins. */
   packageSet: PackageEntry[];
   signingKey?: SigningKey;
+  /** The user's --packages alone (extraPackages here also carries the roles' packages). */
+  requested: string[];
 }
 
 export interface ImageInfo {
@@ -311,6 +313,7 @@ export async function build(exec: Executor, log: Logger, o: BuildOptions): Promi
         supplied,
         packageSet: mergeEntries([...profilePackages(o.profile, o.extraPackages), ...rolePackages(roles)]),
         ...(signingKey ? { signingKey } : {}),
+        requested: o.extraPackages,
       },
     );
   } finally {
@@ -381,7 +384,7 @@ async function buildLocked(
     roles: o.roles,
     suppliedDebs: darksite.supplied.map((d) => d.name),
     images: (o.images ?? []).map((i) => basename(i)),
-    extraPackages: o.extraPackages,
+    extraPackages: ds.requested,
     buildId: randomBytes(8).toString('hex'),
   };
   for (const [role, names] of missingWantedDebs(o.roles, new Set(image.suppliedDebs)))

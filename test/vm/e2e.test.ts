@@ -63,6 +63,12 @@ test('kldload build makes the ISO; a payload-only rebuild reuses every layer', {
 
 test('kldload test: offline install, the disk boots alone, every check passes', { timeout: 3600_000 }, () => {
   kldloadTestPasses(ISO, join(WORK, 'test'));
+  // The ISO describes the extras the user asked for (--packages), not the roles' packages, and the
+  // test answers asked for exactly those.
+  const image = JSON.parse(readFileSync(join(WORK, 'test', 'image.json'), 'utf8')) as {
+    extraPackages: string[];
+  };
+  assert.deepEqual(image.extraPackages, ['tree']);
 });
 
 const exec = new SystemExecutor();

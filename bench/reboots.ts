@@ -18,7 +18,7 @@ import { SystemExecutor } from '../src/core/exec.ts';
 import { Logger } from '../src/core/log.ts';
 import { cacheDir } from '../src/core/paths.ts';
 import { utcStamp } from '../src/live/facts.ts';
-import { BootError, Machine, renderBoots } from '../src/vm/machine.ts';
+import { Machine, renderBoots } from '../src/vm/machine.ts';
 
 function newestTestDir(): string {
   const root = cacheDir('vm');
@@ -83,44 +83,61 @@ const probe = async () => {
   if (root !== `${pool}/ROOT/default` || state !== 'running')
     throw new Error(`boot ${m.current.n} unhealthy: ${root} ${state}`);
 };
+mkdirSync('bench/results', { recursive: true });
+const out = join('bench/results', `reboots-${stamp}.json`);
+/** Written after every boot: a run that is stopped keeps what it measured. */
+const save = () => {
+  const reboots = m.boots.slice(1).map((b, i) => ({
+    reboot: i + 1,
+    down_s: m.boots[i]?.downSec,
+    up_s: b.upSec,
+    serial_log: b.serialLog,
+  }));
+  const back = reboots.filter((r) => r.up_s !== undefined);
+  const up = back.map((r) => r.up_s as number);
+  const ok = !failure && back.length === n;
+  writeFileSync(
+    out,
+    `${JSON.stringify(
+      {
+        bench: 'reboots',
+        stamp,
+        source_disk: join(src, 'target.qcow2'),
+        wanted: n,
+        came_back: back.length,
+        ok,
+        ...(failure ? { failure } : {}),
+        ...(up.length
+          ? {
+              up_s_min: Math.min(...up),
+              up_s_max: Math.max(...up),
+              up_s_mean: up.reduce((a, b) => a + b, 0) / up.length,
+            }
+          : {}),
+        reboots,
+        health,
+      },
+      null,
+      1,
+    )}\n`,
+  );
+  return { ok, back: back.length };
+};
 try {
   await m.mustBeUp(900);
   await probe();
   for (let i = 1; i <= n; i++) {
     await m.reboot(`reboot ${i}`, { upSec: 900 });
     await probe();
+    save();
   }
 } catch (e) {
-  failure = e instanceof BootError || e instanceof Error ? e.message : String(e);
+  failure = e instanceof Error ? e.message : String(e);
   console.error(`FAIL: ${failure}`);
 } finally {
   await m.stop().catch(() => undefined);
 }
-const reboots = m.boots.slice(1).map((b, i) => ({
-  reboot: i + 1,
-  down_s: m.boots[i]?.downSec,
-  up_s: b.upSec,
-  serial_log: b.serialLog,
-}));
-const ok = !failure && reboots.length === n && reboots.every((r) => r.up_s !== undefined);
-const up = reboots.map((r) => r.up_s ?? Number.NaN);
-const result = {
-  bench: 'reboots',
-  stamp,
-  source_disk: join(src, 'target.qcow2'),
-  wanted: n,
-  came_back: reboots.filter((r) => r.up_s !== undefined).length,
-  ok,
-  ...(failure ? { failure } : {}),
-  up_s_min: Math.min(...up),
-  up_s_max: Math.max(...up),
-  up_s_mean: up.reduce((a, b) => a + b, 0) / (up.length || 1),
-  reboots,
-  health,
-};
 for (const line of renderBoots(m.boots)) console.log(line);
-mkdirSync('bench/results', { recursive: true });
-const out = join('bench/results', `reboots-${stamp}.json`);
-writeFileSync(out, `${JSON.stringify(result, null, 1)}\n`);
-console.log(`${ok ? 'PASS' : 'FAIL'} ${result.came_back}/${n} reboots came back → ${out}`);
+const { ok, back } = save();
+console.log(`${ok ? 'PASS' : 'FAIL'} ${back}/${n} reboots came back → ${out}`);
 process.exit(ok ? 0 : 1);

@@ -59,12 +59,13 @@ export interface BootFacts {
   stamp: string;
 }
 
-const BE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,62}$/;
+// No ':' (or anything else VFAT refuses): the name is part of ESP file and folder names.
+const BE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 
 export function checkBeName(name: string): void {
   if (!BE_NAME.test(name))
     throw new KldloadError(
-      `boot environment name ${JSON.stringify(name)}: 1-63 letters, digits and _ . : -, starting with a letter or digit`,
+      `boot environment name ${JSON.stringify(name)}: 1-63 letters, digits and _ . -, starting with a letter or digit`,
       EXIT.badInput,
     );
 }

@@ -20,11 +20,12 @@ export const SNAP_PREFIX = 'kpkg-';
 export const APT_HOOK_CONF = '/etc/apt/apt.conf.d/80kldload-snapshot';
 /**
  * APT's configuration syntax has no escape for a double quote inside a value, so the command holds
- * none: the KLDLOAD_KPKG test is done by the hook itself (kldload pkg apt-hook).
+ * none. The shell tests keep apt working without node (apt can then reinstall it) and skip starting
+ * node at all when kpkg or first boot is the caller.
  */
 export const APT_HOOK = `// kldload: snapshot the running boot environment before dpkg changes anything (kldload pkg
 // apt-hook: once per apt run; not when kpkg or first boot is the caller). KLDLOAD_NO_SNAPSHOT=1 skips it.
-DPkg::Pre-Invoke { "if [ -x /usr/sbin/kldload ]; then /usr/sbin/kldload pkg apt-hook; fi"; };
+DPkg::Pre-Invoke { "if test -x /usr/bin/node && test -x /usr/sbin/kldload && test x\${${NO_HOOK_ENV}:-} = x; then /usr/sbin/kldload pkg apt-hook; fi"; };
 `;
 
 export interface Change {
@@ -84,7 +85,8 @@ export function planPkg(f: PkgFacts, op: PkgOp, pkgs: string[], changes: Change[
   const names = [...new Set(changes.map((c) => c.name))];
   // A user property holds 8191 bytes: a long list is named by count, never cut mid-name.
   const listed = names.join(' ');
-  const packages = listed.length <= 4000 ? listed : `${names.length} packages (see /var/log/apt/history.log)`;
+  const packages =
+    Buffer.byteLength(listed) <= 4000 ? listed : `${names.length} packages (see /var/log/apt/history.log)`;
   return {
     facts: { cmd, changes: changes.length, snapshot: snap },
     steps: [
@@ -98,7 +100,20 @@ export function planPkg(f: PkgFacts, op: PkgOp, pkgs: string[], changes: Change[
       {
         name: 'apt',
         title: `apt-get ${args.join(' ')}`,
-        actions: [run(['env', `${NO_HOOK_ENV}=1`, 'apt-get', '-y', ...args])],
+        // A locally changed conffile keeps the local version (dpkg would otherwise ask on a pipe).
+        actions: [
+          run([
+            'env',
+            `${NO_HOOK_ENV}=1`,
+            'apt-get',
+            '-y',
+            '-o',
+            'Dpkg::Options::=--force-confdef',
+            '-o',
+            'Dpkg::Options::=--force-confold',
+            ...args,
+          ]),
+        ],
       },
     ],
     cleanup: [],

@@ -164,9 +164,7 @@ export function planInstall(
   const user = a.KLDLOAD_USERNAME;
   const short = a.KLDLOAD_HOSTNAME.split('.')[0] ?? a.KLDLOAD_HOSTNAME;
   const fqdn = a.KLDLOAD_HOSTNAME;
-  // panic=10: a boot that fails in the initramfs resets instead of waiting at an (initramfs) prompt,
-  // so boot counting can fall back to the previous entry with no hand at the console.
-  const cmdline = [`root=ZFS=${be}`, 'boot=zfs', 'rw', 'panic=10', ...f.console].join(' ');
+  const cmdline = [`root=ZFS=${be}`, 'boot=zfs', 'rw', ...f.console].join(' ');
   const steps: Step[] = [];
   const step = (name: string, title: string, actions: Action[]) => steps.push({ name, title, actions });
 

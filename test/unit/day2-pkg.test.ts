@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -50,7 +50,7 @@ test('kpkg install: one snapshot of the running BE with the command and packages
     `[1/2] snapshot: rpool/ROOT/default@kpkg-20261130T102551Z: the boot environment before 1 change(s)
     $ zfs snapshot -r -o 'org.kldload:cmd=kpkg install tree' -o org.kldload:packages=tree rpool/ROOT/default@kpkg-20261130T102551Z
 [2/2] apt: apt-get install tree
-    $ env KLDLOAD_KPKG=1 apt-get -y install tree
+    $ env KLDLOAD_KPKG=1 apt-get -y -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold install tree
 [on failure] cleanup:`,
   );
 });
@@ -87,9 +87,26 @@ test('the APT hook file is read by the real apt-config as one Pre-Invoke command
   writeFileSync(conf, APT_HOOK);
   const out = execFileSync('apt-config', ['-c', conf, 'dump', 'DPkg::Pre-Invoke'], { encoding: 'utf8' });
   const cmd = /^DPkg::Pre-Invoke:: "(.*)";$/m.exec(out)?.[1];
-  assert.equal(cmd, 'if [ -x /usr/sbin/kldload ]; then /usr/sbin/kldload pkg apt-hook; fi');
-  // What apt hands to sh parses (sh -n) and does nothing where kldload is missing.
-  execFileSync('sh', ['-n', '-c', cmd ?? 'false']);
+  assert.equal(
+    cmd,
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: a shell parameter expansion, not a template
+    'if test -x /usr/bin/node && test -x /usr/sbin/kldload && test x${KLDLOAD_KPKG:-} = x; then /usr/sbin/kldload pkg apt-hook; fi',
+  );
+  // Run by a real sh with the two programs moved to a scratch folder: kldload is called only when
+  // node is there and neither kpkg nor first boot is the caller.
+  const fake = join(d, 'kldload');
+  const calls = join(d, 'calls');
+  writeFileSync(fake, `#!/bin/sh\necho "$*" >> ${calls}\n`, { mode: 0o755 });
+  const script = (cmd ?? '').replaceAll('/usr/sbin/kldload', fake);
+  const sh = (env: Record<string, string>, node = process.execPath) =>
+    execFileSync('sh', ['-c', script.replaceAll('/usr/bin/node', node)], {
+      env: { PATH: '/usr/bin:/bin', ...env },
+    });
+  sh({});
+  sh({ KLDLOAD_KPKG: '1' });
+  sh({ KLDLOAD_KPKG: 'firstboot' });
+  sh({}, join(d, 'no-node'));
+  assert.equal(readFileSync(calls, 'utf8'), 'pkg apt-hook\n');
 });
 
 test('the hook finds the apt run through sh -c and kldload’s node, and reads comm with spaces', () => {

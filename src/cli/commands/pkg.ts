@@ -83,9 +83,19 @@ async function aptHook(exec: Executor): Promise<CommandResult> {
   const marker = `/run/kldload/apt-hook-${apt}`;
   if (read(marker).trim() === start)
     return { exitCode: EXIT.ok, json: { snapshot: null, why: 'taken earlier in this apt run' }, text: '' };
-  const cmd = read(`/proc/${apt}/cmdline`).split('\0').filter(Boolean).join(' ') || 'apt';
+  const argv = read(`/proc/${apt}/cmdline`)
+    .split('\0')
+    .filter(Boolean)
+    .join(' ')
+    .replace(/[\t\r\n]/g, ' ');
+  // Kept whole or named by its size, never cut: a user property holds 8191 bytes.
+  const cmd = !argv
+    ? 'apt'
+    : Buffer.byteLength(argv) <= 4000
+      ? argv
+      : `apt command line of ${Buffer.byteLength(argv)} bytes (see /var/log/apt/history.log)`;
   const snap = `${ds}@${snapshotName(utcStamp(), await snapshotsOf(exec, ds))}`;
-  const r = await exec.run(zfs.snapshot(snap, true, { 'org.kldload:cmd': cmd.slice(0, 4000) }), {
+  const r = await exec.run(zfs.snapshot(snap, true, { 'org.kldload:cmd': cmd }), {
     check: false,
   });
   if (r.exitCode !== 0)

@@ -106,7 +106,11 @@ test(
     });
     assert.ok(r.refused, `installer did not refuse: ${r.detail}`);
     const serial = readFileSync(r.serialLog, 'utf8');
-    assert.match(serial, /answers\.env:5: KLDLOAD_ZFS_TOPOLOGY: mirror needs at least 1 disk/);
+    // KLDLOAD_ZFS_DATA_DISKS are the pool's disks, KLDLOAD_DISK among them (the original kldload's meaning).
+    assert.match(
+      serial,
+      /answers\.env:5: KLDLOAD_ZFS_TOPOLOGY: mirror needs at least 2 disks in KLDLOAD_ZFS_DATA_DISKS, the pool's disks with KLDLOAD_DISK among them \(has 0\)/,
+    );
     assert.doesNotMatch(serial, /neg-Secret-123/, 'password reached the console');
     // qemu-img compare exits 0 only when the guest-visible contents are identical.
     execFileSync('qemu-img', ['compare', '-q', disk, pristine]);

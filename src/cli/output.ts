@@ -7,6 +7,11 @@ export interface CommandResult {
   text: string;
   /** Lines for stderr in text mode (with --json they are part of `json`). */
   warnings?: string[];
+  /**
+   * The text is the command's report (a status, a test result), not an error message: it goes to
+   * stdout whatever the exit code, which then only says what the report found.
+   */
+  report?: boolean;
 }
 
 /**
@@ -19,7 +24,7 @@ export function emit(r: CommandResult, asJson: boolean): never {
   if (asJson) process.stdout.write(`${JSON.stringify(r.json, null, 2)}\n`);
   else {
     const text = r.text || (r.exitCode !== 0 ? `kldload: failed (exit ${r.exitCode})` : '');
-    const out = r.exitCode === 0 ? process.stdout : process.stderr;
+    const out = r.exitCode === 0 || r.report ? process.stdout : process.stderr;
     if (text) out.write(text.endsWith('\n') ? text : `${text}\n`);
   }
   process.exit(r.exitCode);

@@ -30,6 +30,7 @@ export function firstbootCommand(
           exitCode: s.status === 'failed' ? 1 : 0,
           json: s,
           text: describeState(s),
+          report: true,
         };
       }, !!o.json),
     );

@@ -49,7 +49,7 @@ export function testCommand(
             reboot: o.reboot,
             memoryMiB: o.memory,
           });
-          return { exitCode: r.ok ? 0 : 1, json: r, text: renderTest(r) };
+          return { exitCode: r.ok ? 0 : 1, json: r, text: renderTest(r), report: true };
         }, !!o.json),
     );
 }

@@ -252,16 +252,7 @@ export async function getProps(
   names: string[],
   recursive = false,
 ): Promise<PropRow[]> {
-  const r = await exec.run([
-    'zfs',
-    'get',
-    '-Hp',
-    ...(recursive ? ['-r'] : []),
-    '-o',
-    'name,property,value,source',
-    names.join(','),
-    target,
-  ]);
+  const r = await exec.run(zfs.get(target, names, recursive));
   return parseGet(r.stdout);
 }
 

@@ -19,7 +19,7 @@ export interface FactsSource {
   esp?: string;
 }
 
-const read = (p: string) => (existsSync(p) ? readFileSync(p, 'utf8') : '');
+export const read = (p: string) => (existsSync(p) ? readFileSync(p, 'utf8') : '');
 
 /** root=ZFS=<dataset> of a kernel command line. */
 export function rootDataset(cmdline: string): string | undefined {
@@ -72,15 +72,21 @@ export function kernelIn(tree: string, running: string): KernelPair {
   };
 }
 
-export async function readBootFacts(s: FactsSource): Promise<BootFacts> {
-  const R = s.root ?? '';
-  const espPath = s.esp ?? '/boot/efi';
-  const booted = rootDataset(read(`${R}/proc/cmdline`));
-  if (!booted)
+/** The running boot environment (root=ZFS= of /proc/cmdline); refused when not booted from one. */
+export function bootedDataset(root = ''): string {
+  const ds = rootDataset(read(`${root}/proc/cmdline`));
+  if (!ds)
     throw new KldloadError(
       'the running system did not boot from a ZFS boot environment (no root=ZFS= on /proc/cmdline)',
       EXIT.failed,
     );
+  return ds;
+}
+
+export async function readBootFacts(s: FactsSource): Promise<BootFacts> {
+  const R = s.root ?? '';
+  const espPath = s.esp ?? '/boot/efi';
+  const booted = bootedDataset(R);
   const pool = booted.split('/')[0] ?? booted;
   const ls = await s.exec.run(zfs.list(['name'], { roots: [`${pool}/ROOT`], depth: 1 }));
   const bes = parseList(ls.stdout, ['name'] as const)

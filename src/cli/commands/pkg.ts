@@ -1,8 +1,8 @@
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { EXIT, KldloadError } from '../../core/errors.ts';
 import { type Executor, SystemExecutor } from '../../core/exec.ts';
-import { rootDataset } from '../../day2/facts.ts';
+import { bootedDataset, read, rootDataset } from '../../day2/facts.ts';
 import {
   aptArgs,
   CHANGING,
@@ -17,18 +17,6 @@ import { utcStamp } from '../../live/facts.ts';
 import { parseList, zfs } from '../../zfs/zfs.ts';
 import type { CommandResult } from '../output.ts';
 import { DAY2_HELP_EXIT, runDay2Plan } from './be.ts';
-
-const read = (p: string) => (existsSync(p) ? readFileSync(p, 'utf8') : '');
-
-function booted(): string {
-  const ds = rootDataset(read('/proc/cmdline'));
-  if (!ds)
-    throw new KldloadError(
-      'the running system did not boot from a ZFS boot environment (no root=ZFS= on /proc/cmdline)',
-      EXIT.failed,
-    );
-  return ds;
-}
 
 async function snapshotsOf(exec: Executor, ds: string): Promise<string[]> {
   const r = await exec.run(zfs.list(['name'], { roots: [ds], types: ['snapshot'], depth: 1 }));
@@ -144,7 +132,7 @@ ${DAY2_HELP_EXIT}`,
         run(async () => {
           const exec = new SystemExecutor();
           const args = aptArgs(op as PkgOp, pkgs);
-          const ds = booted();
+          const ds = bootedDataset();
           const changes = await simulate(exec, args);
           const plan = planPkg(
             { booted: ds, stamp: utcStamp(), snapshots: await snapshotsOf(exec, ds) },

@@ -302,6 +302,8 @@ export interface DiffRow {
   path: string;
   /** New name of a renamed file. */
   to?: string;
+  /** Link count change of a modified file (`M … (+1)`: a hard link made or removed). */
+  links?: number;
 }
 
 /** zfs diff prints unprintable bytes (and space, backslash) as \NNN octal: decode them whole. */
@@ -314,20 +316,27 @@ function unescapeDiff(s: string): string {
   return Buffer.concat(parts).toString('utf8');
 }
 
-/** `zfs diff -H -F` rows. */
+/**
+ * `zfs diff -H -F` rows. A fourth column is the new name of an `R` row, or the link count change
+ * `(+N)` of an `M` row (libzfs_diff.c print_link_change), never a path there.
+ */
 export function parseDiff(stdout: string): DiffRow[] {
   return stdout
     .split('\n')
     .filter(Boolean)
     .map((l) => {
-      const [change = '', type = '', path = '', to] = l.split('\t');
+      const [change = '', type = '', path = '', fourth] = l.split('\t');
       if (!['-', '+', 'M', 'R'].includes(change))
+        throw new KldloadError(`zfs diff: unexpected line ${JSON.stringify(l)}`);
+      const links = change === 'M' && fourth !== undefined ? /^\(([+-]\d+)\)$/.exec(fourth)?.[1] : undefined;
+      if (fourth !== undefined && change !== 'R' && links === undefined)
         throw new KldloadError(`zfs diff: unexpected line ${JSON.stringify(l)}`);
       return {
         change: change as DiffRow['change'],
         type,
         path: unescapeDiff(path),
-        ...(to !== undefined ? { to: unescapeDiff(to) } : {}),
+        ...(change === 'R' && fourth !== undefined ? { to: unescapeDiff(fourth) } : {}),
+        ...(links !== undefined ? { links: Number(links) } : {}),
       };
     });
 }

@@ -167,13 +167,18 @@ test('parsers of -Hp output', () => {
     { snapshot: 'rpool/home@a', tag: 'kldload', created: 1763781481 },
   ]);
   assert.deepEqual(
-    parseDiff('M\t/\t/etc\n+\tF\t/etc/my\\040file\n-\t@\t/usr/bin/x\nR\tF\t/a\t/b\\303\\251\n'),
+    parseDiff(
+      'M\t/\t/etc\n+\tF\t/etc/my\\040file\n-\t@\t/usr/bin/x\nR\tF\t/a\t/b\\303\\251\nM\tF\t/etc/ln\t(-1)\n',
+    ),
     [
       { change: 'M', type: '/', path: '/etc' },
       { change: '+', type: 'F', path: '/etc/my file' },
       { change: '-', type: '@', path: '/usr/bin/x' },
       { change: 'R', type: 'F', path: '/a', to: '/bé' },
+      // A link count change is not a rename target.
+      { change: 'M', type: 'F', path: '/etc/ln', links: -1 },
     ],
   );
   assert.throws(() => parseDiff('garbage\n'), /unexpected line/);
+  assert.throws(() => parseDiff('+\tF\t/a\t/b\n'), /unexpected line/);
 });

@@ -1,13 +1,14 @@
 import { Command } from 'commander';
 import { EXIT, KldloadError } from '../core/errors.ts';
 import { answersValidate } from './commands/answers.ts';
-import { beCommand, snapCommand } from './commands/be.ts';
+import { beCommand } from './commands/be.ts';
 import { buildCommand } from './commands/build.ts';
 import { darksiteCommand } from './commands/darksite.ts';
 import { firstbootCommand } from './commands/firstboot.ts';
 import { installCommand } from './commands/install.ts';
 import { pkgCommand } from './commands/pkg.ts';
 import { postinstallCommand } from './commands/postinstall.ts';
+import { snapCommand } from './commands/snap.ts';
 import { testCommand } from './commands/test.ts';
 import { emit, errorResult } from './output.ts';
 

@@ -60,9 +60,9 @@ export function aptArgs(op: PkgOp, pkgs: string[]): string[] {
   return op === 'purge' ? ['remove', '--purge', ...pkgs] : [op, ...pkgs];
 }
 
-/** A snapshot name not yet taken: kpkg-<stamp>, then kpkg-<stamp>-2 … */
-export function snapshotName(stamp: string, taken: readonly string[]): string {
-  const base = `${SNAP_PREFIX}${stamp}`;
+/** A snapshot name not yet taken: kpkg-<stamp>, then kpkg-<stamp>-2 … (ksnap passes its own prefix). */
+export function snapshotName(stamp: string, taken: readonly string[], prefix = SNAP_PREFIX): string {
+  const base = `${prefix}${stamp}`;
   let name = base;
   for (let i = 2; taken.includes(name); i++) name = `${base}-${i}`;
   return name;

@@ -1,8 +1,9 @@
 import { EXIT, KldloadError } from '../core/errors.ts';
 import type { Plan } from '../plan/types.ts';
 import { run } from '../plan/types.ts';
-import { isSnapshot, zfs } from '../zfs/zfs.ts';
+import { type DiffRow, isDataset, isSnapshot, zfs } from '../zfs/zfs.ts';
 import { type BootFacts, entryId, type KernelPair, planBeCreate } from './be.ts';
+import { snapshotName } from './pkg.ts';
 
 /**
  * The one rollback semantic (ksnap rollback, kbe, kupgrade):
@@ -73,4 +74,241 @@ export function planRollback(f: BootFacts, o: RollbackOptions): Plan {
     ],
     cleanup: [],
   };
+}
+
+/* ───────────────────────── ksnap create / destroy / list / diff ───────────────────────── */
+
+export const KSNAP_PREFIX = 'ksnap-';
+
+/** A snapshot argument: refused unless it is dataset@name (ksnap never destroys a dataset or a BE). */
+export function checkSnapshotArg(s: string, what = 'ksnap'): void {
+  if (!isSnapshot(s))
+    throw new KldloadError(
+      `${s}: not a snapshot (dataset@name, see ksnap list); ${what} works on snapshots only — a boot environment goes with kbe destroy`,
+      EXIT.badInput,
+    );
+}
+
+export interface SnapCreateFacts {
+  /** The dataset to snapshot: the one named, the one mounted at the PATH given, or the booted BE. */
+  dataset: string;
+  stamp: string;
+  /** Snapshot names (after @) the dataset has; with `recursive`, those of every dataset below it too. */
+  taken: string[];
+}
+
+export interface SnapCreateOptions {
+  recursive: boolean;
+  /** The name after @; default ksnap-<UTC stamp>, made unique like kpkg's. */
+  name?: string;
+  /** The command line, kept in org.kldload:cmd (what ksnap list shows). */
+  cmd: string;
+}
+
+/** ksnap create: one manual snapshot (with -r the same name on every dataset below), the command kept. */
+export function planSnapCreate(f: SnapCreateFacts, o: SnapCreateOptions): Plan {
+  if (!isDataset(f.dataset))
+    throw new KldloadError(`${f.dataset}: not a dataset (pool/path); see zfs list`, EXIT.badInput);
+  let name = snapshotName(f.stamp, f.taken, KSNAP_PREFIX);
+  if (o.name !== undefined) {
+    if (!isSnapshot(`${f.dataset}@${o.name}`))
+      throw new KldloadError(
+        `--name ${JSON.stringify(o.name)}: letters, digits and _ . : - only (the part after @)`,
+        EXIT.badInput,
+      );
+    if (f.taken.includes(o.name))
+      throw new KldloadError(
+        `${f.dataset}@${o.name} exists${o.recursive ? ' (on it or a dataset below it)' : ''}; choose another --name, or leave it out for ${KSNAP_PREFIX}<stamp>`,
+        EXIT.badInput,
+      );
+    name = o.name;
+  }
+  const snap = `${f.dataset}@${name}`;
+  return {
+    facts: { dataset: f.dataset, snapshot: snap, recursive: o.recursive },
+    steps: [
+      {
+        name: 'snapshot',
+        title: `${snap}${o.recursive ? ' and the same name on every dataset below it' : ''}`,
+        actions: [run(zfs.snapshot(snap, o.recursive, { 'org.kldload:cmd': o.cmd }))],
+      },
+    ],
+    cleanup: [],
+  };
+}
+
+export interface SnapDestroyFacts {
+  snapshot: string;
+  /** Datasets cloned from it (its `clones` property). */
+  clones: string[];
+  /** User holds on it (its `userrefs` property). */
+  holds: number;
+}
+
+/**
+ * ksnap destroy SNAPSHOT: refused while something depends on it. A clone's origin cannot go without
+ * the clone (zfs would need -R, which kldload never builds), and a boot environment is such a clone.
+ */
+export function planSnapDestroy(f: SnapDestroyFacts): Plan {
+  checkSnapshotArg(f.snapshot, 'ksnap destroy');
+  if (f.clones.length) {
+    const pool = f.snapshot.split(/[/@]/)[0] ?? '';
+    const named = f.clones.map((c) => {
+      const be = c.startsWith(`${pool}/ROOT/`) ? c.slice(`${pool}/ROOT/`.length) : '';
+      return be && !be.includes('/')
+        ? `${c} (boot environment ${be}: kbe destroy ${be})`
+        : `${c} (zfs destroy ${c})`;
+    });
+    throw new KldloadError(
+      `${f.snapshot} is the origin of ${named.join(', ')}; destroy ${f.clones.length === 1 ? 'that clone' : 'those clones'} first — the snapshot cannot go while a clone is made from it`,
+      EXIT.badInput,
+      { clones: f.clones },
+    );
+  }
+  if (f.holds > 0)
+    throw new KldloadError(
+      `${f.snapshot} has ${f.holds} hold(s) (see zfs holds ${f.snapshot}); release them first (zfs release TAG ${f.snapshot})`,
+      EXIT.badInput,
+    );
+  return {
+    facts: { snapshot: f.snapshot },
+    steps: [{ name: 'destroy', title: `destroy ${f.snapshot}`, actions: [run(zfs.destroy(f.snapshot))] }],
+    cleanup: [],
+  };
+}
+
+/** The columns ksnap list reads (`zfs list -Hp -t snapshot`): creation in epoch seconds, used in bytes. */
+export const LIST_COLS = ['name', 'creation', 'used', 'org.kldload:cmd'] as const;
+
+export interface SnapshotRow {
+  /** Full name, dataset@name. */
+  snapshot: string;
+  /** The part after @. */
+  name: string;
+  /** Creation time, ISO 8601 UTC. */
+  created: string;
+  /** Bytes only this snapshot holds (freed when it alone is destroyed). */
+  used: number;
+  /** org.kldload:cmd: the command that took it (kpkg, ksnap, kbe, the APT hook); null when unset. */
+  cmd: string | null;
+}
+
+export interface SnapshotGroup {
+  dataset: string;
+  snapshots: SnapshotRow[];
+}
+
+/** The JSON of ksnap list, for --help (kept beside the types it describes). */
+export const LIST_JSON_HELP = `JSON (--json):
+  { "datasets": [ { "dataset": "rpool/ROOT/default",
+                    "snapshots": [ { "snapshot": "rpool/ROOT/default@kpkg-20261130T102551Z",
+                                     "name": "kpkg-20261130T102551Z",
+                                     "created": "2026-11-30T10:25:51Z",
+                                     "used": 1232896,
+                                     "cmd": "kpkg install tree" } ] } ] }
+  datasets in name order, snapshots oldest first; used in bytes (what destroying only this snapshot
+  frees); cmd is org.kldload:cmd, null when the snapshot has none (sanoid's, zfs's own).`;
+
+/** `zfs list -Hp -o name,creation,used,org.kldload:cmd -t snapshot` rows → by dataset (name order), oldest first. */
+export function groupSnapshots(rows: readonly Record<(typeof LIST_COLS)[number], string>[]): SnapshotGroup[] {
+  const by = new Map<string, SnapshotRow[]>();
+  for (const r of rows) {
+    const at = r.name.indexOf('@');
+    if (at < 0) continue;
+    const ds = r.name.slice(0, at);
+    const list = by.get(ds) ?? [];
+    list.push({
+      snapshot: r.name,
+      name: r.name.slice(at + 1),
+      created: new Date(Number(r.creation) * 1000).toISOString().replace(/\.000Z$/, 'Z'),
+      used: Number(r.used) || 0,
+      // zfs prints an unset user property as '-'.
+      cmd: r['org.kldload:cmd'] === '-' || r['org.kldload:cmd'] === '' ? null : r['org.kldload:cmd'],
+    });
+    by.set(ds, list);
+  }
+  return [...by.keys()].sort().map((dataset) => ({ dataset, snapshots: by.get(dataset) ?? [] }));
+}
+
+/** Bytes as zfs prints them (1024-based, three significant digits): 0B, 512B, 1.50K, 12.3M, 300G. */
+export function humanBytes(n: number): string {
+  const units = ['B', 'K', 'M', 'G', 'T', 'P'];
+  let v = n;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  if (i === 0) return `${v}B`;
+  return `${v < 10 ? v.toFixed(2) : v < 100 ? v.toFixed(1) : Math.round(v)}${units[i]}`;
+}
+
+export function renderSnapshots(groups: readonly SnapshotGroup[], of?: string): string {
+  if (!groups.length) return `no snapshots${of ? ` of ${of} or below it` : ''}`;
+  const out: string[] = [];
+  for (const g of groups) {
+    const w = Math.max(4, ...g.snapshots.map((s) => s.name.length));
+    out.push(g.dataset, `  ${'NAME'.padEnd(w)}  CREATED (UTC)        USED   COMMAND`);
+    for (const s of g.snapshots)
+      out.push(
+        `  ${s.name.padEnd(w)}  ${s.created.replace('T', ' ').replace('Z', '')}  ${humanBytes(s.used).padStart(5)}  ${s.cmd ?? '-'}`,
+      );
+  }
+  return out.join('\n');
+}
+
+/**
+ * ksnap diff SNAPSHOT [SNAPSHOT2|DATASET]: zfs compares a snapshot with a later snapshot of the same
+ * dataset, or with that dataset as it is now (the default). Anything else is refused here, by name.
+ */
+export function diffArgv(from: string, to?: string): string[] {
+  checkSnapshotArg(from, 'ksnap diff');
+  const ds = from.slice(0, from.indexOf('@'));
+  if (to !== undefined) {
+    const toDs = isSnapshot(to) ? to.slice(0, to.indexOf('@')) : to;
+    if (!isSnapshot(to) && !isDataset(to))
+      throw new KldloadError(
+        `${to}: not a snapshot or dataset; compare with ${ds}@NAME or ${ds}`,
+        EXIT.badInput,
+      );
+    if (toDs !== ds)
+      throw new KldloadError(
+        `${to} is not of ${ds}: zfs diff compares a snapshot with a later snapshot of the same dataset, or with the dataset itself (${ds})`,
+        EXIT.badInput,
+      );
+  }
+  return zfs.diff(from, to);
+}
+
+/** The JSON of ksnap diff, for --help. */
+export const DIFF_JSON_HELP = `JSON (--json):
+  { "from": "rpool/home@a", "to": "rpool/home",
+    "counts": { "created": 1, "removed": 0, "modified": 1, "renamed": 1 },
+    "changes": [ { "change": "+", "type": "F", "path": "/home/ann/new" },
+                 { "change": "M", "type": "/", "path": "/home/ann" },
+                 { "change": "R", "type": "F", "path": "/home/ann/a", "to": "/home/ann/b" } ] }
+  change: + created, - removed, M modified, R renamed (then "to" is the new path); type: F file,
+  / directory, @ symlink, | fifo, = socket, B/C device; "links" (an M row) is a link count change.`;
+
+const CHANGE_WORD = { '+': 'created', '-': 'removed', M: 'modified', R: 'renamed' } as const;
+
+export function diffCounts(
+  rows: readonly DiffRow[],
+): Record<'created' | 'removed' | 'modified' | 'renamed', number> {
+  const c = { created: 0, removed: 0, modified: 0, renamed: 0 };
+  for (const r of rows) c[CHANGE_WORD[r.change]]++;
+  return c;
+}
+
+/** One line per change: `+ F /path`, `R F /old -> /new`, `M F /path (links +1)`; a count line last. */
+export function renderDiff(rows: readonly DiffRow[]): string {
+  const c = diffCounts(rows);
+  const lines = rows.map(
+    (r) =>
+      `${r.change} ${r.type} ${r.path}${r.to !== undefined ? ` -> ${r.to}` : ''}${r.links !== undefined ? ` (links ${r.links > 0 ? '+' : ''}${r.links})` : ''}`,
+  );
+  lines.push(
+    `${rows.length} change(s): ${c.created} created, ${c.removed} removed, ${c.modified} modified, ${c.renamed} renamed`,
+  );
+  return lines.join('\n');
 }

@@ -55,6 +55,11 @@ const failures: [string[], number, RegExp, RegExp?][] = [
   [['test', `${missing}.iso`], 2, /missing\.iso: no such ISO/],
   [['postinstall', 'check', missing], 2, /missing/],
   [['postinstall', 'plan', missing, '--host', 'web-01'], 2, /missing: no such folder/],
+  // Day 2, on a host that did not boot from a boot environment: names refused before any fact is read.
+  [['snap', 'destroy', 'rpool/ROOT/test'], 2, /rpool\/ROOT\/test: not a snapshot .*kbe destroy/],
+  [['snap', 'diff', 'rpool/home@a', 'rpool/srv'], 2, /rpool\/srv is not of rpool\/home/],
+  [['snap', 'create'], 1, /did not boot from a ZFS boot environment/],
+  [['snap', 'list', 'not a dataset'], 2, /neither a path .* nor a dataset/],
 ];
 
 test('text mode: every failure prints its message to stderr and nothing to stdout', () => {

@@ -1,12 +1,10 @@
 /**
  * Day-2 planners (kbe, ksnap rollback): fixed facts → plan text, compared with
- * test/fixtures/day2-plans/*.plan.txt (KLDLOAD_UPDATE_GOLDEN=1 rewrites them; check the diff).
+ * test/fixtures/day2-plans/*.plan.txt (see day2-golden.ts).
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { test } from 'node:test';
-import { KldloadError } from '../../src/core/errors.ts';
+import { EXIT } from '../../src/core/errors.ts';
 import {
   type BootFacts,
   idOf,
@@ -17,9 +15,8 @@ import {
   planBeDestroy,
 } from '../../src/day2/be.ts';
 import { planRollback } from '../../src/day2/snap.ts';
-import { type Plan, renderPlan } from '../../src/plan/types.ts';
+import { golden, refused } from './day2-golden.ts';
 
-const GOLDEN = 'test/fixtures/day2-plans';
 const MiB = 1024 * 1024;
 const K = '6.12.57+deb13-amd64';
 const kernel: KernelPair = {
@@ -56,24 +53,6 @@ const facts: BootFacts = {
   stamp: '20261122-031800',
 };
 
-function golden(name: string, plan: Plan) {
-  const text = `${renderPlan(plan, '/')}\n`;
-  const file = join(GOLDEN, `${name}.plan.txt`);
-  if (process.env.KLDLOAD_UPDATE_GOLDEN === '1') {
-    mkdirSync(GOLDEN, { recursive: true });
-    writeFileSync(file, text);
-  }
-  assert.ok(existsSync(file), `${file} missing (KLDLOAD_UPDATE_GOLDEN=1 to create)`);
-  assert.equal(
-    text,
-    readFileSync(file, 'utf8'),
-    `plan differs from ${file} (KLDLOAD_UPDATE_GOLDEN=1 to accept)`,
-  );
-}
-
-const refused = (fn: () => unknown, re: RegExp) =>
-  assert.throws(fn, (e: unknown) => e instanceof KldloadError && re.test(e.message));
-
 test('entry files: boot-counting suffix is not part of the id; root and files are read', () => {
   assert.equal(idOf('kldload-test+2-1.conf'), 'kldload-test.conf');
   assert.equal(idOf('kldload-test+3.conf'), 'kldload-test.conf');
@@ -107,6 +86,7 @@ test('kbe create refuses before any write: bad name, existing BE, foreign snapsh
     () =>
       planBeCreate({ ...facts, esp: { ...facts.esp, freeBytes: 45 * MiB } }, { name: 'x', kernel: fresh }),
     /has 45\.0 MiB free; BE x needs 40\.0 MiB more \(\+8\.0 MiB kept free\)\. Destroy a boot environment/,
+    EXIT.failed,
   );
   // Identical files are shared: the same ESP with no room still fits a BE booting the same kernel.
   planBeCreate({ ...facts, esp: { ...facts.esp, freeBytes: 9 * MiB } }, { name: 'x', kernel });

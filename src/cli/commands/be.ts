@@ -13,12 +13,20 @@ import {
   planBeDestroy,
 } from '../../day2/be.ts';
 import { kernelIn, readBootFacts } from '../../day2/facts.ts';
-import { planRollback } from '../../day2/snap.ts';
 import { type Plan, renderPlan } from '../../plan/types.ts';
-import { isSnapshot, parseList, zfs } from '../../zfs/zfs.ts';
+import { isSnapshot } from '../../zfs/zfs.ts';
 import type { CommandResult } from '../output.ts';
 
 export const DAY2_LOG = '/var/log/kldload/day2.log';
+
+/** What a day-2 command reads from: the one executor, and a root prefixing file paths (tests). */
+export interface Day2Env {
+  exec: Executor;
+  /** '' (or unset) on a real machine; a fixture tree in tests. */
+  root?: string;
+  /** UTC stamp for new names; default now. */
+  stamp?: string;
+}
 
 /** systemd-boot's vendor GUID: LoaderEntryDefault / LoaderEntryOneShot live under it. */
 const LOADER_GUID = '4a67b082-0a4c-41cf-b6c7-440b29bb8c4f';
@@ -74,7 +82,7 @@ export function renderBeRows(rows: BeRow[]): string {
 }
 
 /** Reads a snapshot's kernel: through .zfs/snapshot of the booted BE, else a read-only mount. */
-async function snapshotKernel(exec: Executor, f: BootFacts, snap: string): Promise<KernelPair> {
+export async function snapshotKernel(exec: Executor, f: BootFacts, snap: string): Promise<KernelPair> {
   const [ds, name] = snap.split('@') as [string, string];
   const running = (await exec.run(['uname', '-r'])).stdout.trim();
   if (ds === f.booted) return kernelIn(`/.zfs/snapshot/${name}`, running);
@@ -115,7 +123,7 @@ Exit status:
   1  a step failed: the message names the step and the command; the log is ${DAY2_LOG}
   2  bad input or refused (unknown BE, the running BE, not root …): nothing was changed`;
 
-const ROLLBACK_RULE = `
+export const ROLLBACK_RULE = `
 Rollback, the one rule for ksnap, kbe and kupgrade:
   The root is never rolled back in place. The snapshot is cloned into a new boot environment that
   becomes the default; the current state stays as a BE you can boot, inspect or destroy. Nothing is
@@ -188,52 +196,6 @@ export function beCommand(program: Command, run: (fn: () => Promise<CommandResul
     .option('--json', 'machine-readable result')
     .action((name: string, o: { dryRun?: boolean; json?: boolean }) =>
       run(async () => runDay2Plan(planBeDestroy(await facts(), name), o, `be destroy ${name}`), !!o.json),
-    );
-}
-
-export function snapCommand(
-  program: Command,
-  run: (fn: () => Promise<CommandResult>, json: boolean) => void,
-) {
-  const snap = program
-    .command('snap')
-    .description('Snapshots (ksnap): list, roll back')
-    .addHelpText('after', `${ROLLBACK_RULE}\n${DAY2_HELP_EXIT}`);
-
-  snap
-    .command('rollback <snapshot>')
-    .description('the root: into a new BE made the default; a data dataset: in place')
-    .option('--destroy-newer', 'a data dataset: accept that snapshots newer than the target are destroyed')
-    .option('--name <be>', 'name of the BE a root rollback makes (default rollback-<stamp>)')
-    .option('--dry-run', 'print the plan and change nothing')
-    .option('--json', 'machine-readable result')
-    .action(
-      (target: string, o: { destroyNewer?: boolean; name?: string; dryRun?: boolean; json?: boolean }) =>
-        run(async () => {
-          if (!isSnapshot(target))
-            throw new KldloadError(
-              `${target}: not a snapshot (dataset@name); see zfs list -t snapshot`,
-              EXIT.badInput,
-            );
-          const exec = new SystemExecutor();
-          const f = await facts(exec);
-          const ds = target.slice(0, target.indexOf('@'));
-          const ls = await exec.run(
-            zfs.list(['name'], { roots: [ds], types: ['snapshot'], depth: 1, sortBy: 'createtxg' }),
-          );
-          const snaps = parseList(ls.stdout, ['name'] as const).map((r) => r.name);
-          const at = snaps.indexOf(target);
-          if (at < 0) throw new KldloadError(`${target}: no such snapshot`, EXIT.badInput);
-          const root = f.bes.includes(ds);
-          const plan = planRollback(f, {
-            snapshot: target,
-            newer: snaps.slice(at + 1),
-            destroyNewer: !!o.destroyNewer,
-            ...(root ? { kernel: await snapshotKernel(exec, f, target) } : {}),
-            ...(o.name ? { name: o.name } : {}),
-          });
-          return runDay2Plan(plan, o, `snap rollback ${target}`);
-        }, !!o.json),
     );
 }
 

@@ -1,0 +1,33 @@
+/**
+ * Golden plan files of the day-2 planners (test/fixtures/day2-plans/*.plan.txt):
+ * KLDLOAD_UPDATE_GOLDEN=1 rewrites them; check the diff.
+ */
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { EXIT, KldloadError } from '../../src/core/errors.ts';
+import { type Plan, renderPlan } from '../../src/plan/types.ts';
+
+const GOLDEN = 'test/fixtures/day2-plans';
+
+export function golden(name: string, plan: Plan) {
+  const text = `${renderPlan(plan, '/')}\n`;
+  const file = join(GOLDEN, `${name}.plan.txt`);
+  if (process.env.KLDLOAD_UPDATE_GOLDEN === '1') {
+    mkdirSync(GOLDEN, { recursive: true });
+    writeFileSync(file, text);
+  }
+  assert.ok(existsSync(file), `${file} missing (KLDLOAD_UPDATE_GOLDEN=1 to create)`);
+  assert.equal(
+    text,
+    readFileSync(file, 'utf8'),
+    `plan differs from ${file} (KLDLOAD_UPDATE_GOLDEN=1 to accept)`,
+  );
+}
+
+/** A refusal: a KldloadError whose message matches, with exit code 2 (nothing changed) unless told. */
+export const refused = (fn: () => unknown, re: RegExp, exitCode: number = EXIT.badInput) =>
+  assert.throws(
+    fn,
+    (e: unknown) => e instanceof KldloadError && e.exitCode === exitCode && re.test(e.message),
+  );

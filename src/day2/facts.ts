@@ -5,7 +5,14 @@ import { EXIT, KldloadError } from '../core/errors.ts';
 import type { Executor } from '../core/exec.ts';
 import { utcStamp } from '../live/facts.ts';
 import { parseList, zfs } from '../zfs/zfs.ts';
-import { type BootEntry, type BootFacts, ESP_DIR, type KernelPair, parseEntry } from './be.ts';
+import {
+  type BootEntry,
+  type BootFacts,
+  ESP_DIR,
+  type KernelPair,
+  type MountFact,
+  parseEntry,
+} from './be.ts';
 
 /**
  * The facts the day-2 planners need, read from the running system. `root` prefixes every file
@@ -118,3 +125,18 @@ export async function readBootFacts(s: FactsSource): Promise<BootFacts> {
     stamp: utcStamp(),
   };
 }
+
+/** /proc/self/mounts: fields are space-separated, spaces and the like inside them octal (\040). */
+export function parseMounts(text: string): MountFact[] {
+  const un = (s: string) =>
+    s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(Number.parseInt(o, 8)));
+  return text
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => {
+      const [source = '', target = '', fstype = ''] = l.split(' ');
+      return { source: un(source), target: un(target), fstype };
+    });
+}
+
+export const readMounts = (root = '') => parseMounts(read(`${root}/proc/self/mounts`));

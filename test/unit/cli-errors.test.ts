@@ -60,6 +60,8 @@ const failures: [string[], number, RegExp, RegExp?][] = [
   [['snap', 'diff', 'rpool/home@a', 'rpool/srv'], 2, /rpool\/srv is not of rpool\/home/],
   [['snap', 'create'], 1, /did not boot from a ZFS boot environment/],
   [['snap', 'list', 'not a dataset'], 2, /neither a path .* nor a dataset/],
+  [['be', 'rename', 'old', 'a b'], 2, /boot environment name "a b"/, /boot environment name \\"a b\\"/],
+  [['be', 'mount', 'old'], 1, /did not boot from a ZFS boot environment/],
 ];
 
 test('text mode: every failure prints its message to stderr and nothing to stdout', () => {

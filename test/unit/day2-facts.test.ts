@@ -3,14 +3,21 @@
  * and the BE table kbe list prints from them.
  */
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { beRows, efiString, renderBeRows } from '../../src/cli/commands/be.ts';
+import { beMount, beRename, beRows, efiString, renderBeRows } from '../../src/cli/commands/be.ts';
 import { RecordingExecutor } from '../../src/core/exec.ts';
 import { planBeActivate } from '../../src/day2/be.ts';
-import { kernelIn, newestKernel, prettyName, readBootFacts, rootDataset } from '../../src/day2/facts.ts';
+import {
+  kernelIn,
+  newestKernel,
+  parseMounts,
+  prettyName,
+  readBootFacts,
+  rootDataset,
+} from '../../src/day2/facts.ts';
 
 function machine(): string {
   const r = mkdtempSync(join(tmpdir(), 'kl-day2-'));
@@ -117,4 +124,40 @@ test('kbe list: running now, default next and next-boot-only come from the loade
     kind: 'run',
     argv: ['bootctl', '--esp-path=/boot/efi', 'set-oneshot', 'kldload-test.conf'],
   });
+});
+
+test('/proc/self/mounts: octal escapes in mount points are decoded', () => {
+  assert.deepEqual(parseMounts('rpool/ROOT/t /mnt/my\\040be zfs rw,xattr 0 0\nproc /proc proc rw 0 0\n'), [
+    { source: 'rpool/ROOT/t', target: '/mnt/my be', fstype: 'zfs' },
+    { source: 'proc', target: '/proc', fstype: 'proc' },
+  ]);
+});
+
+test('kbe rename / mount read the running system: mounts, and the default entry from LoaderEntryDefault', async () => {
+  const root = machine();
+  mkdirSync(join(root, 'proc/self'), { recursive: true });
+  writeFileSync(
+    join(root, 'proc/self/mounts'),
+    'rpool/ROOT/default / zfs rw,xattr 0 0\nrpool/home /home zfs rw 0 0\n',
+  );
+  // systemd-boot's vendor GUID; 4 attribute bytes, then UTF-16LE, as efivarfs shows it.
+  const vars = join(root, 'sys/firmware/efi/efivars');
+  mkdirSync(vars, { recursive: true });
+  writeFileSync(
+    join(vars, 'LoaderEntryDefault-4a67b082-0a4c-41cf-b6c7-440b29bb8c4f'),
+    Buffer.concat([Buffer.from([7, 0, 0, 0]), Buffer.from('kldload-test.conf\0', 'utf16le')]),
+  );
+  const env = { exec: zfsList, root };
+  const r = await beRename(env, 'test', 'attic', { dryRun: true });
+  assert.equal(r.exitCode, 0);
+  assert.match(r.text, /^ {4}\$ bootctl --esp-path=\/boot\/efi set-default kldload-attic\.conf$/m);
+  assert.match(r.text, /^ {4}write \/boot\/efi\/loader\/entries\/kldload-attic\+2-1\.conf$/m);
+  assert.match(r.text, /^ {4}\$ rm -f \/boot\/efi\/loader\/entries\/kldload-test\+2-1\.conf$/m);
+  const m = await beMount(env, 'test', 'rel/dir', { dryRun: true });
+  assert.match(m.text, new RegExp(`mount -t zfs -o zfsutil rpool/ROOT/test ${process.cwd()}/rel/dir$`, 'm'));
+  appendFileSync(join(root, 'proc/self/mounts'), 'rpool/ROOT/test /mnt/my\\040be zfs rw 0 0\n');
+  await assert.rejects(
+    beRename(env, 'test', 'attic', { dryRun: true }),
+    /test is mounted at \/mnt\/my be; kbe umount test first/,
+  );
 });

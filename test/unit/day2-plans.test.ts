@@ -9,10 +9,15 @@ import {
   type BootFacts,
   idOf,
   type KernelPair,
+  type MountFact,
   parseEntry,
   planBeActivate,
   planBeCreate,
   planBeDestroy,
+  planBeMount,
+  planBeRename,
+  planBeUmount,
+  renameEntry,
 } from '../../src/day2/be.ts';
 import { planRollback } from '../../src/day2/snap.ts';
 import { golden, refused } from './day2-golden.ts';
@@ -127,4 +132,118 @@ test('rollback: the root becomes a new BE (nothing destroyed); data in place onl
     () => planRollback(facts, { snapshot: 'rpool@x', newer: [], destroyNewer: false }),
     /name the boot environment's snapshot \(rpool\/ROOT\/default@x\)/,
   );
+});
+
+const zfsMount = (source: string, target: string): MountFact => ({ source, target, fstype: 'zfs' });
+const running: MountFact[] = [
+  zfsMount('rpool/ROOT/default', '/'),
+  zfsMount('rpool/home', '/home'),
+  { source: '/dev/vda1', target: '/boot/efi', fstype: 'vfat' },
+];
+
+test('kbe mount / umount: a BE at its folder; umount takes a chroot’s mounts below it first', () => {
+  golden('be-mount', planBeMount(facts, running, 'test'));
+  assert.equal(planBeMount(facts, running, 'test', '/mnt/t/').facts.dir, '/mnt/t');
+  refused(
+    () => planBeMount(facts, running, 'default'),
+    /running boot environment: it is mounted at \/ already/,
+  );
+  const mounted = [...running, zfsMount('rpool/ROOT/test', '/run/kldload/be/test')];
+  refused(
+    () => planBeMount(facts, mounted, 'test', '/mnt'),
+    /test is mounted at \/run\/kldload\/be\/test already/,
+  );
+  refused(
+    () => planBeMount(facts, running, 'test', '/home'),
+    /\/home is a mount point already \(rpool\/home\)/,
+  );
+  refused(
+    () => planBeMount(facts, running, 'test', 'rel'),
+    /rel: mount a boot environment at an absolute folder/,
+  );
+  refused(() => planBeMount(facts, running, 'nope'), /no boot environment nope/);
+  golden(
+    'be-umount',
+    planBeUmount(
+      facts,
+      [
+        ...mounted,
+        { source: 'proc', target: '/run/kldload/be/test/proc', fstype: 'proc' },
+        { source: 'udev', target: '/run/kldload/be/test/dev', fstype: 'devtmpfs' },
+        { source: 'devpts', target: '/run/kldload/be/test/dev/pts', fstype: 'devpts' },
+      ],
+      'test',
+    ),
+  );
+  refused(() => planBeUmount(facts, running, 'test'), /test is not mounted/);
+  refused(() => planBeUmount(facts, running, 'default'), /running boot environment \(mounted at \/\)/);
+});
+
+// The BE test as kbe made it: its own entry, and one kernel-install wrote inside it (entry token
+// kldload-test, files in /kldload-test/); LoaderEntryDefault names kbe's entry.
+const withKernelInstall: BootFacts = {
+  ...facts,
+  entries: [
+    ...entries,
+    parseEntry(
+      `kldload-test-${K}+3.conf`,
+      `title      Debian GNU/Linux 13 (trixie)\nversion    ${K}\noptions    root=ZFS=rpool/ROOT/test boot=zfs rw\nlinux      /kldload-test/${K}/linux\ninitrd     /kldload-test/${K}/initrd.img-${K}\n`,
+    ),
+    parseEntry(
+      'kldload-test2+3.conf',
+      'title      Debian (BE test2)\noptions    root=ZFS=rpool/ROOT/test2 boot=zfs rw\nlinux      /kldload/aaaaaaaaaaaaaaaa-linux\n',
+    ),
+  ],
+  bes: [...facts.bes, 'rpool/ROOT/test2'],
+};
+
+test('kbe rename: dataset, root= and entry token inside, entries and their folder, the loader default', () => {
+  golden(
+    'be-rename',
+    planBeRename(
+      withKernelInstall,
+      running,
+      { default: 'kldload-test.conf', oneshot: 'kldload-old.conf' },
+      'test',
+      'attic',
+    ),
+  );
+  // The installer's BE (machine-id entries, no entry token), renamed while another BE runs: its entry
+  // is rewritten in place under the same name, so the loader's default (that id) needs no change.
+  golden(
+    'be-rename-installer',
+    planBeRename(
+      { ...facts, booted: 'rpool/ROOT/test' },
+      [zfsMount('rpool/ROOT/test', '/')],
+      { default: '0123456789abcdef0123456789abcdef-6.12.57+deb13-amd64.conf' },
+      'default',
+      'first',
+    ),
+  );
+  refused(
+    () => planBeRename(facts, running, {}, 'default', 'x'),
+    /default is the running boot environment; boot another one/,
+  );
+  refused(
+    () => planBeRename(facts, running, {}, 'test', 'old'),
+    /boot environment old exists \(rpool\/ROOT\/old\)/,
+  );
+  refused(
+    () => planBeRename(facts, [...running, zfsMount('rpool/ROOT/test', '/mnt')], {}, 'test', 'x'),
+    /test is mounted at \/mnt; kbe umount test first/,
+  );
+  refused(() => planBeRename(facts, running, {}, 'test', 'a:b'), /boot environment name "a:b"/);
+  refused(() => planBeRename(facts, running, {}, 'test', 'test'), /the same name/);
+});
+
+test('kbe rename rewrites only the BE’s own words: root=ZFS= exactly, its folder, kbe’s title', () => {
+  const text =
+    'title x (BE test)\noptions root=ZFS=rpool/ROOT/test root=ZFS=rpool/ROOT/test2 quiet\nlinux /kldload-test/6/linux\ninitrd /kldload-test2/6/initrd\n';
+  assert.equal(
+    renameEntry(text, facts, 'test', 'b'),
+    'title x (BE b)\noptions root=ZFS=rpool/ROOT/b root=ZFS=rpool/ROOT/test2 quiet\nlinux /kldload-b/6/linux\ninitrd /kldload-test2/6/initrd\n',
+  );
+  // test2's entries are not test's: planning a rename of test leaves kldload-test2+3.conf alone.
+  const plan = planBeRename(withKernelInstall, running, {}, 'test', 'b');
+  assert.ok(!JSON.stringify(plan.steps).includes('kldload-test2'), 'touched test2');
 });

@@ -1,4 +1,5 @@
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { applyPlan, failureMessage } from '../../apply/apply.ts';
 import { EXIT, KldloadError } from '../../core/errors.ts';
@@ -6,13 +7,18 @@ import { type Executor, SystemExecutor } from '../../core/exec.ts';
 import { Logger } from '../../core/log.ts';
 import {
   type BootFacts,
+  beMountDir,
+  checkBeName,
   entriesOf,
   type KernelPair,
   planBeActivate,
   planBeCreate,
   planBeDestroy,
+  planBeMount,
+  planBeRename,
+  planBeUmount,
 } from '../../day2/be.ts';
-import { kernelIn, readBootFacts } from '../../day2/facts.ts';
+import { kernelIn, readBootFacts, readMounts } from '../../day2/facts.ts';
 import { type Plan, renderPlan } from '../../plan/types.ts';
 import { isSnapshot } from '../../zfs/zfs.ts';
 import type { CommandResult } from '../output.ts';
@@ -117,6 +123,44 @@ export async function runDay2Plan(
   return { exitCode: EXIT.ok, json: { ...r, facts: plan.facts, log: DAY2_LOG }, text: `${what}: done` };
 }
 
+/** kbe mount NAME [DIR]: a relative DIR is taken from the current folder. */
+export async function beMount(
+  env: Day2Env,
+  name: string,
+  dir: string | undefined,
+  o: { dryRun?: boolean; json?: boolean },
+) {
+  const f = await readBootFacts(env);
+  const plan = planBeMount(f, readMounts(env.root), name, dir === undefined ? undefined : resolve(dir));
+  const r = await runDay2Plan(plan, o, `be mount ${name}`);
+  return r.exitCode === EXIT.ok && !o.dryRun
+    ? { ...r, text: `${name} mounted at ${String(plan.facts.dir)}` }
+    : r;
+}
+
+export async function beUmount(env: Day2Env, name: string, o: { dryRun?: boolean; json?: boolean }) {
+  return runDay2Plan(
+    planBeUmount(await readBootFacts(env), readMounts(env.root), name),
+    o,
+    `be umount ${name}`,
+  );
+}
+
+export async function beRename(
+  env: Day2Env,
+  from: string,
+  to: string,
+  o: { dryRun?: boolean; json?: boolean },
+) {
+  checkBeName(from);
+  checkBeName(to);
+  const f = await readBootFacts(env);
+  const dflt = efiVar('LoaderEntryDefault', env.root);
+  const oneshot = efiVar('LoaderEntryOneShot', env.root);
+  const loader = { ...(dflt ? { default: dflt } : {}), ...(oneshot ? { oneshot } : {}) };
+  return runDay2Plan(planBeRename(f, readMounts(env.root), loader, from, to), o, `be rename ${from} ${to}`);
+}
+
 export const DAY2_HELP_EXIT = `
 Exit status:
   0  done (or, with --dry-run, the plan was printed)
@@ -188,6 +232,56 @@ export function beCommand(program: Command, run: (fn: () => Promise<CommandResul
         async () => runDay2Plan(planBeActivate(await facts(), name, !!o.once), o, `be activate ${name}`),
         !!o.json,
       ),
+    );
+
+  be.command('mount <name> [dir]')
+    .description(`mount NAME read-write at DIR (default ${beMountDir('NAME')}) to inspect or repair it`)
+    .option('--dry-run', 'print the plan and change nothing')
+    .option('--json', 'machine-readable result')
+    .addHelpText(
+      'after',
+      `
+Only the BE's own dataset is mounted: /home, /srv and the other data datasets are shared by every BE.
+To work inside it with chroot, bind /dev, /proc and /sys below DIR first; kbe umount unmounts them too.
+Examples:
+  kbe mount rollback-20261130T102551Z          # at ${beMountDir('rollback-20261130T102551Z')}
+  kbe mount old /mnt/old && ls /mnt/old/etc
+${DAY2_HELP_EXIT}`,
+    )
+    .action((name: string, dir: string | undefined, o: { dryRun?: boolean; json?: boolean }) =>
+      run(() => beMount({ exec: new SystemExecutor() }, name, dir, o), !!o.json),
+    );
+
+  be.command('umount <name>')
+    .description('unmount NAME wherever it is mounted, and what is mounted below it (a chroot’s /dev, /proc)')
+    .option('--dry-run', 'print the plan and change nothing')
+    .option('--json', 'machine-readable result')
+    .addHelpText('after', `\nExample:\n  kbe umount old\n${DAY2_HELP_EXIT}`)
+    .action((name: string, o: { dryRun?: boolean; json?: boolean }) =>
+      run(() => beUmount({ exec: new SystemExecutor() }, name, o), !!o.json),
+    );
+
+  be.command('rename <old> <new>')
+    .description(
+      'rename a boot environment (not the running one) with its boot entries and the loader default',
+    )
+    .option('--dry-run', 'print the plan and change nothing')
+    .option('--json', 'machine-readable result')
+    .addHelpText(
+      'after',
+      `
+Renames <pool>/ROOT/OLD to NEW; inside it, root=ZFS= of /etc/kernel/cmdline and (a BE kbe made)
+/etc/kernel/entry-token, so kernel updates made inside it write entries for NEW; on the ESP its
+entries (kldload-OLD… → kldload-NEW…, root=ZFS=) and its kernel-install folder; and
+LoaderEntryDefault / LoaderEntryOneShot when they named one of its entries. The pool's bootfs
+follows the dataset by itself. Refused for the running BE and for a mounted one (kbe umount it).
+Examples:
+  kbe rename rollback-20261130T102551Z before-upgrade
+  kbe rename old attic --dry-run
+${DAY2_HELP_EXIT}`,
+    )
+    .action((from: string, to: string, o: { dryRun?: boolean; json?: boolean }) =>
+      run(() => beRename({ exec: new SystemExecutor() }, from, to, o), !!o.json),
     );
 
   be.command('destroy <name>')

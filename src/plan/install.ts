@@ -5,7 +5,17 @@ import { FIELD_KEYS, fieldDef } from '../answers/schema.ts';
 import { EXIT, KldloadError } from '../core/errors.ts';
 import { REPO } from '../darksite/repo.ts';
 import { APT_HOOK, APT_HOOK_CONF } from '../day2/pkg.ts';
-import { zfs, zpool } from '../zfs/zfs.ts';
+import {
+  SANOID_BASE,
+  SANOID_COMPOSE,
+  SANOID_COMPOSE_PATH,
+  SANOID_DIR,
+  SANOID_SERVICE_CONF,
+  SANOID_SERVICE_DROPIN,
+  type SnapshotPolicy,
+  sanoidPolicy,
+} from '../day2/sanoid.ts';
+import { type Props, zfs, zpool } from '../zfs/zfs.ts';
 import { partition, targetDisks } from './disks.ts';
 import { type Action, inTarget, type Plan, run, type Step, write } from './types.ts';
 
@@ -147,6 +157,29 @@ export function roleSettingsActions(R: string, settings: readonly RoleSettingVal
   return [...file(false), ...file(true)];
 }
 
+const noSnap = { 'com.sun:auto-snapshot': 'false' };
+
+/**
+ * The dataset tree the installer makes (below the pool, in creation order) and how sanoid snapshots
+ * each (src/day2/sanoid.ts): the datasets step and the sanoid policy are both made from this list.
+ */
+export const DATASETS: readonly { name: string; props: Props; snapshots: SnapshotPolicy }[] = [
+  { name: 'ROOT', props: { canmount: 'off', mountpoint: 'none' }, snapshots: 'boot-environments' },
+  { name: 'ROOT/default', props: { canmount: 'noauto', mountpoint: '/' }, snapshots: 'covered' },
+  { name: 'home', props: { mountpoint: '/home' }, snapshots: 'data' },
+  { name: 'root', props: { mountpoint: '/root' }, snapshots: 'data' },
+  { name: 'srv', props: { mountpoint: '/srv' }, snapshots: 'data' },
+  { name: 'var', props: { canmount: 'off', mountpoint: '/var' }, snapshots: 'covered' },
+  { name: 'var/log', props: {}, snapshots: 'system' },
+  { name: 'var/cache', props: noSnap, snapshots: 'none' },
+  { name: 'var/tmp', props: noSnap, snapshots: 'none' },
+  {
+    name: 'tmp',
+    props: { mountpoint: '/tmp', sync: 'disabled', exec: 'off', setuid: 'off', devices: 'off', ...noSnap },
+    snapshots: 'none',
+  },
+];
+
 /** answers + facts → the ordered install plan. Pure: no I/O. */
 export function planInstall(
   answers: Answers,
@@ -257,29 +290,14 @@ export function planInstall(
     ),
   ]);
 
-  const ds = (name: string, props: Record<string, string>) =>
-    run(zfs.create(`${pool}/${name}`, props), { unless: zfs.exists(`${pool}/${name}`) });
-  const noSnap = { 'com.sun:auto-snapshot': 'false' };
   step('datasets', 'root boot environment and the dataset tree', [
-    ds('ROOT', { canmount: 'off', mountpoint: 'none' }),
-    ds('ROOT/default', { canmount: 'noauto', mountpoint: '/' }),
-    run(zfs.mount(be), { unless: ['mountpoint', '-q', R] }),
-    run(zpool.set(pool, 'bootfs', be)),
-    ds('home', { mountpoint: '/home' }),
-    ds('root', { mountpoint: '/root' }),
-    ds('srv', { mountpoint: '/srv' }),
-    ds('var', { canmount: 'off', mountpoint: '/var' }),
-    ds('var/log', {}),
-    ds('var/cache', noSnap),
-    ds('var/tmp', noSnap),
-    ds('tmp', {
-      mountpoint: '/tmp',
-      sync: 'disabled',
-      exec: 'off',
-      setuid: 'off',
-      devices: 'off',
-      ...noSnap,
-    }),
+    ...DATASETS.flatMap((d) => [
+      run(zfs.create(`${pool}/${d.name}`, d.props), { unless: zfs.exists(`${pool}/${d.name}`) }),
+      // The root is mounted before the rest, which mount below it.
+      ...(d.name === 'ROOT/default'
+        ? [run(zfs.mount(be), { unless: ['mountpoint', '-q', R] }), run(zpool.set(pool, 'bootfs', be))]
+        : []),
+    ]),
   ]);
 
   step('base-os', `unpack the ${f.suite} base image (offline, from the medium)`, [
@@ -561,6 +579,25 @@ export function planInstall(
       ...(f.postinstallLib
         ? [{ kind: 'copy', from: f.postinstallLib, to: `${R}/usr/lib/kldload/postinstall` } satisfies Action]
         : []),
+    ],
+  );
+
+  step(
+    'sanoid',
+    `automatic snapshots: sanoid's policy for the dataset tree (${SANOID_BASE}), composed with what roles add`,
+    [
+      { kind: 'mkdir', path: `${R}${SANOID_DIR}` },
+      write(`${R}${SANOID_BASE}`, sanoidPolicy(pool, DATASETS)),
+      write(`${R}${SANOID_COMPOSE_PATH}`, SANOID_COMPOSE, 0o755),
+      write(`${R}${SANOID_SERVICE_DROPIN}`, SANOID_SERVICE_CONF),
+      // Composed now as well: sanoid.service runs only when sanoid.conf is not empty
+      // (ConditionFileNotEmpty is checked before ExecStartPre could write it).
+      inTarget([SANOID_COMPOSE_PATH]),
+      // The server and desktop profiles carry sanoid; core does not (kpkg install sanoid later finds
+      // the policy ready, and its package enables the timer).
+      inTarget(['systemctl', 'enable', 'sanoid.timer'], {
+        unless: ['sh', '-c', `! test -e ${R}/usr/sbin/sanoid`],
+      }),
     ],
   );
 

@@ -65,6 +65,7 @@ test('plan order follows the recipe', () => {
       'bootloader',
       'fstab-services',
       'kldload-tools',
+      'sanoid',
       'manifest',
       'payload',
       'firstboot',

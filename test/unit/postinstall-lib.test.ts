@@ -24,6 +24,7 @@ import { parseEnvText } from '../../src/answers/parse.ts';
 import { assemblePayload, availableRoles, rolesDir as availableRolesDir } from '../../src/build/roles.ts';
 import { SystemExecutor } from '../../src/core/exec.ts';
 import { safeRemove } from '../../src/core/fs.ts';
+import { SANOID_COMPOSE } from '../../src/day2/sanoid.ts';
 import {
   BASE_PROVIDES,
   DEFAULT_ROLE_MAP,
@@ -984,25 +985,73 @@ fw_apply
       assert.ok(!existsSync(join(dir, 'nftables.d')) || calls(s).length === 0);
     });
 
-  test('snapshot_schedule writes a sanoid policy once; autoprune=no is kept; bad keys are refused', async () => {
+  test('snapshot_schedule: a drop-in per dataset, written once, composed into sanoid.conf; bad input refused', async () => {
     const dir = freshDir('snap');
     const s = stubs({ systemctl: '' });
-    const env = { PATH: s.PATH, STUB_LOG: s.STUB_LOG, KLDLOAD_SANOID_CONF: join(dir, 'sanoid.conf') };
+    const drop = join(dir, 'sanoid.d');
+    mkdirSync(drop);
+    // The installer's drop-in, shortened: the role's section for rpool/srv replaces this one.
+    writeFileSync(
+      join(drop, '00-kldload.conf'),
+      '[template_data]\n  daily = 30\n\n[rpool/srv]\n  use_template = data\n',
+    );
+    const compose = join(dir, 'sanoid-compose');
+    writeFileSync(compose, SANOID_COMPOSE, { mode: 0o755 });
+    const env = {
+      PATH: s.PATH,
+      STUB_LOG: s.STUB_LOG,
+      KLDLOAD_SANOID_DIR: drop,
+      KLDLOAD_SANOID_CONF: join(dir, 'sanoid.conf'),
+      KLDLOAD_SANOID_COMPOSE: compose,
+    };
     const script = `${PRELUDE}snapshot_schedule rpool/audit hourly=24 autoprune=no recursive=yes
 snapshot_schedule rpool/audit hourly=1
-snapshot_schedule rpool/srv/www daily=14
+snapshot_schedule rpool/srv use_template=data daily=14
 `;
     const r = await bash(script, env, dir);
     assert.equal(r.exitCode, 0, r.all);
     assert.equal(
-      readFileSync(join(dir, 'sanoid.conf'), 'utf8'),
-      '\n[rpool/audit]\n  autosnap = yes\n  hourly = 24\n  autoprune = no\n  recursive = yes\n' +
-        '\n[rpool/srv/www]\n  autosnap = yes\n  daily = 14\n',
+      readFileSync(join(drop, '50-rpool_audit.conf'), 'utf8'),
+      '# snapshot_schedule rpool/audit hourly=24 autoprune=no recursive=yes (postinstall)\n' +
+        '[rpool/audit]\n  autosnap = yes\n  hourly = 24\n  autoprune = no\n  recursive = yes\n',
     );
-    assert.ok(calls(s).every((c) => c === 'systemctl enable --now sanoid.timer'));
+    assert.equal(
+      readFileSync(join(dir, 'sanoid.conf'), 'utf8'),
+      [
+        '# Written by kldload (/usr/lib/kldload/sanoid-compose) before every sanoid run, from',
+        `# ${drop}/*.conf in name order. Edit those files, not this one.`,
+        '',
+        `# --- ${drop}/00-kldload.conf`,
+        '[template_data]',
+        '  daily = 30',
+        '',
+        '# [rpool/srv] left out: defined again later',
+        '',
+        `# --- ${drop}/50-rpool_audit.conf`,
+        '# snapshot_schedule rpool/audit hourly=24 autoprune=no recursive=yes (postinstall)',
+        '[rpool/audit]',
+        '  autosnap = yes',
+        '  hourly = 24',
+        '  autoprune = no',
+        '  recursive = yes',
+        '',
+        `# --- ${drop}/50-rpool_srv.conf`,
+        '# snapshot_schedule rpool/srv use_template=data daily=14 (postinstall)',
+        '[rpool/srv]',
+        '  autosnap = yes',
+        '  use_template = data',
+        '  daily = 14',
+        '',
+      ].join('\n'),
+    );
+    assert.match(r.all, /snapshots: rpool\/audit already scheduled in .*50-rpool_audit\.conf/);
+    assert.deepEqual(calls(s), Array(3).fill('systemctl enable --now sanoid.timer'));
     const bad = await bash(`${PRELUDE}snapshot_schedule rpool/x keep=5\n`, env);
     assert.equal(bad.exitCode, 1);
     assert.match(bad.all, /'keep=5' is not one of hourly=/);
+    const badName = await bash(`${PRELUDE}snapshot_schedule '../etc' hourly=1\n`, env);
+    assert.equal(badName.exitCode, 1);
+    assert.match(badName.all, /'\.\.\/etc' is not a dataset name/);
   });
 
   test('secret_get makes a 0600 secret once, prints it, never logs it', async () => {

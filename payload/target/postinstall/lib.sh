@@ -737,34 +737,48 @@ fw_apply() {
 
 # ── Snapshot schedules ───────────────────────────────────────────────────────────────────────────────
 
-# snapshot_schedule DATASET [key=value…] — a sanoid policy for DATASET (hourly= daily= monthly=
-# yearly= autosnap= autoprune= recursive=), written once to $KLDLOAD_SANOID_CONF; sanoid.timer enabled.
-# autoprune=no keeps every snapshot (an audit trail).
+# snapshot_schedule DATASET [key=value…] — a sanoid policy for DATASET (hourly= daily= weekly=
+# monthly= yearly= frequently= autosnap= autoprune= recursive= use_template=) in its own drop-in,
+# $KLDLOAD_SANOID_DIR/50-<dataset>.conf, written once (a second call for the same dataset keeps the first). sanoid reads one file, so
+# sanoid.conf is composed from the drop-ins (sanoid-compose, also run before every sanoid run): this
+# section replaces the installer's for the same dataset (00-kldload.conf) and may use its templates
+# (use_template=data). sanoid.timer enabled. autoprune=no keeps every snapshot (an audit trail).
 snapshot_schedule() {
   if (($# < 1)); then
     die "usage: snapshot_schedule DATASET [key=value…]"
   fi
-  local ds=$1 kv conf="${KLDLOAD_SANOID_CONF:-/etc/sanoid/sanoid.conf}"
+  local ds=$1 kv dir="${KLDLOAD_SANOID_DIR:-/etc/kldload/sanoid.d}"
+  local compose="${KLDLOAD_SANOID_COMPOSE:-/usr/lib/kldload/sanoid-compose}" file
   shift
+  if ! [[ "$ds" =~ ^[A-Za-z][A-Za-z0-9_.:-]*(/[A-Za-z0-9_.:-]+)*$ ]]; then
+    die "snapshot_schedule: '${ds}' is not a dataset name (pool/path of letters, digits and _ . : -)"
+  fi
   for kv in "$@"; do
-    if ! [[ "$kv" =~ ^(hourly|daily|weekly|monthly|yearly|frequently|autosnap|autoprune|recursive)=[A-Za-z0-9]+$ ]]; then
-      die "snapshot_schedule: '${kv}' is not one of hourly= daily= weekly= monthly= yearly= frequently= autosnap= autoprune= recursive="
+    if ! [[ "$kv" =~ ^(hourly|daily|weekly|monthly|yearly|frequently|autosnap|autoprune|recursive|use_template)=[A-Za-z0-9_]+$ ]]; then
+      die "snapshot_schedule: '${kv}' is not one of hourly= daily= weekly= monthly= yearly= frequently= autosnap= autoprune= recursive= use_template="
     fi
   done
-  mkdir -p -- "$(dirname -- "$conf")"
-  if grep -qxF -- "[${ds}]" "$conf" 2>/dev/null; then
-    log "snapshots: ${ds} already scheduled in ${conf}"
+  file="${dir}/50-${ds//\//_}.conf"
+  mkdir -p -- "$dir"
+  if [[ -e "$file" ]]; then
+    log "snapshots: ${ds} already scheduled in ${file}"
   else
     {
-      printf '\n[%s]\n' "$ds"
+      printf '# snapshot_schedule %s%s (%s)\n' "$ds" "${*:+ $*}" "${KLDLOAD_ROLE:-postinstall}"
+      printf '[%s]\n' "$ds"
       if [[ " $* " != *" autosnap="* ]]; then
         printf '  autosnap = yes\n'
       fi
       for kv in "$@"; do
         printf '  %s = %s\n' "${kv%%=*}" "${kv#*=}"
       done
-    } >>"$conf"
-    log "snapshots: ${ds} scheduled (${*:-sanoid defaults})"
+    } >"$file"
+    log "snapshots: ${ds} scheduled (${*:-sanoid defaults}) in ${file}"
+  fi
+  if [[ -x "$compose" ]]; then
+    "$compose"
+  else
+    warn "snapshot_schedule: ${compose} is missing; sanoid.conf is composed at the next sanoid run"
   fi
   systemctl enable --now sanoid.timer
 }

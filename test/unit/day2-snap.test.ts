@@ -229,6 +229,7 @@ test('ksnap create/list refuse what is not a dataset: a non-ZFS path, a missing 
   await rejects(resolveDataset(env, 'rpool/home@x'), /a snapshot; name a dataset or a path/);
   await rejects(snapList(env, 'no such thing', {}), /neither a path .* nor a dataset/);
   assert.deepEqual(parseFindmnt('zfs rpool/ROOT/default\n'), { fstype: 'zfs', source: 'rpool/ROOT/default' });
+  assert.deepEqual(parseFindmnt('zfs rpool/home[/ann]\n'), { fstype: 'zfs', source: 'rpool/home' });
 });
 
 test('ksnap list: the JSON shape --help documents, and a path narrows it to its dataset and those below', async () => {

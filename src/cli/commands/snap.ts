@@ -22,10 +22,13 @@ import { isDataset, isSnapshot, parseDiff, parseGet, parseList, zfs } from '../.
 import type { CommandResult } from '../output.ts';
 import { DAY2_HELP_EXIT, type Day2Env, ROLLBACK_RULE, runDay2Plan, snapshotKernel } from './be.ts';
 
-/** `findmnt -n -r -o FSTYPE,SOURCE -T PATH` → the filesystem holding PATH. */
+/**
+ * `findmnt -n -r -o FSTYPE,SOURCE -T PATH` → the filesystem holding PATH. A bind mount's source
+ * carries the folder it shows in brackets (`rpool/home[/ann]`): the dataset is what precedes them.
+ */
 export function parseFindmnt(stdout: string): { fstype: string; source: string } | undefined {
   const [fstype, source] = (stdout.trim().split('\n')[0] ?? '').split(' ');
-  return fstype && source ? { fstype, source } : undefined;
+  return fstype && source ? { fstype, source: source.replace(/\[.*\]$/, '') } : undefined;
 }
 
 /**

@@ -395,10 +395,10 @@ export function planUpgradeBoot(b: BootFacts, kernel: KernelPair, record: Upgrad
       { name: 'unmount', title: `unmount ${mnt}`, actions: [run(['umount', mnt])] },
       {
         name: 'oneshot',
-        title: `next boot only: ${record.entry} (LoaderEntryOneShot); the default stays ${shortName(b, b.booted)} until that boot reaches multi-user; the attempt recorded in the running BE too (a failed boot comes back here)`,
+        title: `the attempt recorded in the running BE too (a failed boot comes back here), then the next boot only: ${record.entry} (LoaderEntryOneShot); the default boot entry is not changed`,
         actions: [
-          run(['bootctl', `--esp-path=${b.esp.path}`, 'set-oneshot', record.entry]),
           write(UPGRADE_STATE, recordText(record)),
+          run(['bootctl', `--esp-path=${b.esp.path}`, 'set-oneshot', record.entry]),
         ],
       },
     ],
@@ -451,7 +451,7 @@ function entryEvidence(f: ConfirmFacts, name: string): string {
   if (!t)
     return `its entry ${f.entryFile} was marked good (that boot reached multi-user) but was not made the default; make it the default with kbe activate ${name}`;
   if (t.done > 0)
-    return `its entry ${f.entryFile} shows ${t.done} boot attempt(s) that never reached multi-user (a failed boot leaves no journal on the old BE: its root was never mounted read-write)`;
+    return `its entry ${f.entryFile} shows ${t.done} boot attempt(s) that never reached multi-user (its console output is not kept; one that got past the initramfs may be in journalctl --list-boots, /var/log being shared by all BEs)`;
   return `its entry ${f.entryFile} was never started (no boot attempt counted)`;
 }
 
@@ -471,7 +471,7 @@ export function confirmVerdict(f: ConfirmFacts): { verdict: Verdict; why: string
         ...r,
         status: 'done',
         finished: f.now,
-        reason: `booted once and reached multi-user; made the default. ${shortName(f, r.from)} stays as a BE`,
+        reason: `booted once and reached multi-user; made the default. BE ${shortName(f, r.from)} stays as it was`,
       },
     };
   if (!f.bes.includes(r.be)) {
@@ -487,7 +487,7 @@ export function confirmVerdict(f: ConfirmFacts): { verdict: Verdict; why: string
       verdict: 'wait',
       why: `the one-shot boot of ${r.entry} has not happened yet (LoaderEntryOneShot is still set)`,
     };
-  const why = `booted ${running} instead of ${r.name}: ${entryEvidence(f, r.name)}. ${running} stays the default; nothing was destroyed (kbe destroy ${r.name} removes it)`;
+  const why = `booted ${running} instead of ${r.name}: ${entryEvidence(f, r.name)}. The default boot entry is unchanged; nothing was destroyed (kbe destroy ${r.name} removes it)`;
   return { verdict: 'failed', why, record: failedRecord(r, f.now, why) };
 }
 

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, statfsSync } from 'node:fs';
+import { accessSync, constants, existsSync, readdirSync, readFileSync, statfsSync } from 'node:fs';
 import { join } from 'node:path';
 import { EXIT, KldloadError } from '../core/errors.ts';
 import type { Executor } from '../core/exec.ts';
@@ -109,6 +109,13 @@ export async function readBootFacts(s: FactsSource): Promise<BootFacts> {
     .map((r) => r.name)
     .filter((n) => n !== `${pool}/ROOT`);
   const espAbs = `${R}${espPath}`;
+  // The ESP is mounted umask=0077: to anyone but root it looks empty, which is not the fix to name.
+  try {
+    accessSync(espAbs, constants.R_OK | constants.X_OK);
+  } catch {
+    if (existsSync(espAbs))
+      throw new KldloadError(`${espPath}: cannot read the ESP (root only); run this as root`, EXIT.badInput);
+  }
   if (!existsSync(join(espAbs, 'loader')))
     throw new KldloadError(`${espPath}: no systemd-boot ESP mounted there (no loader/)`, EXIT.failed);
   const entriesDir = join(espAbs, 'loader', 'entries');

@@ -102,6 +102,7 @@ async function chooseKernel(exec: Executor, mnt: string) {
 }
 
 async function upgrade(o: { name?: string; dryRun?: boolean; json?: boolean }): Promise<CommandResult> {
+  if (!o.dryRun) needRoot('kldload upgrade');
   const exec = new SystemExecutor();
   const boot = await readBootFacts({ exec });
   const changes = await simulate(exec, ['full-upgrade']);
@@ -142,7 +143,6 @@ async function upgrade(o: { name?: string; dryRun?: boolean; json?: boolean }): 
       text: `${changes.length} package change(s) (${lists})\n${renderPlan(plan, '/')}\n\nthen, with the newest kernel of ${name} whose initramfs holds ZFS (shown: the running ${running.version}):\n${renderPlan(preview, '/')}`,
     };
   }
-  needRoot('kldload upgrade');
   const log = new Logger({ file: DAY2_LOG, quiet: !!o.json });
   log.info(`kldload upgrade: ${changes.length} change(s) into ${name}`);
   const base = pendingRecord(facts, name, undefined, []);

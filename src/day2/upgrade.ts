@@ -43,7 +43,7 @@ export const UPGRADE_STATE = '/var/lib/kldload/upgrade/state.json';
 export const UPGRADE_SNAP_PREFIX = 'kupgrade-';
 /** initramfs-tools' panic(): reboot after this many seconds instead of waiting at (initramfs). */
 export const PANIC_ARG = 'panic=10';
-/** The running system's packages (and the download) are shared with the BE through this dataset. */
+/** Datasets every BE shares, bound into the chroot: the download (/var/cache), the apt/dpkg logs. */
 const SHARED_MOUNTS = ['/var/cache', '/var/log'] as const;
 
 /** The unit that promotes (or gives up on) a pending upgrade once a boot has reached multi-user. */

@@ -55,6 +55,9 @@ const failures: [string[], number, RegExp, RegExp?][] = [
   [['test', `${missing}.iso`], 2, /missing\.iso: no such ISO/],
   [['postinstall', 'check', missing], 2, /missing/],
   [['postinstall', 'plan', missing, '--host', 'web-01'], 2, /missing: no such folder/],
+  // kupgrade's default subcommand takes the options; day-2 commands need a ZFS boot environment.
+  [['upgrade', '--dry-run'], 1, /did not boot from a ZFS boot environment/],
+  [['upgrade', 'status'], 1, /did not boot from a ZFS boot environment/],
 ];
 
 test('text mode: every failure prints its message to stderr and nothing to stdout', () => {

@@ -29,7 +29,7 @@ export function efiString(raw: Buffer | undefined): string | undefined {
   return raw.subarray(4).toString('utf16le').replace(/\0+$/, '') || undefined;
 }
 
-const efiVar = (name: string, root = '') => {
+export const efiVar = (name: string, root = '') => {
   const p = `${root}/sys/firmware/efi/efivars/${name}-${LOADER_GUID}`;
   return efiString(existsSync(p) ? readFileSync(p) : undefined);
 };
@@ -115,7 +115,7 @@ Exit status:
   1  a step failed: the message names the step and the command; the log is ${DAY2_LOG}
   2  bad input or refused (unknown BE, the running BE, not root …): nothing was changed`;
 
-const ROLLBACK_RULE = `
+export const ROLLBACK_RULE = `
 Rollback, the one rule for ksnap, kbe and kupgrade:
   The root is never rolled back in place. The snapshot is cloned into a new boot environment that
   becomes the default; the current state stays as a BE you can boot, inspect or destroy. Nothing is

@@ -130,8 +130,7 @@ export function evaluate(report: Map<string, string>, e: Expect): CheckResult[] 
       .split('\n')
       .map((l) => [l.split('\t')[1] ?? '', l.split('\t')[2] ?? '']),
   );
-  const poolOk =
-    pp.get('ashift') === '12' && pp.get('autotrim') === 'on' && pp.get('bootfs') === be;
+  const poolOk = pp.get('ashift') === '12' && pp.get('autotrim') === 'on' && pp.get('bootfs') === be;
   check('pool ashift=12 autotrim=on bootfs', poolOk, [...pp].map(([k, v]) => `${k}=${v}`).join(' '));
 
   const ird = r('initrd-hostid').split('\n');

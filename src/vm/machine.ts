@@ -199,9 +199,27 @@ export class Machine {
     return ok;
   }
 
-  /** Like up(), but a boot that does not come back is killed and reported with its serial log. */
-  async mustBeUp(timeoutSec: number): Promise<void> {
-    if (await this.up(timeoutSec)) return;
+  /**
+   * Like up(), but a boot that does not come back is killed and reported with its serial log.
+   * `resets`: how many times the guest may reset itself on the way (a failed boot that falls back,
+   * e.g. panic= in the initramfs); QEMU ends on a reset (-no-reboot) and is started again, as the
+   * machine's own firmware would. All of it within timeoutSec.
+   */
+  async mustBeUp(timeoutSec: number, resets = 0): Promise<void> {
+    const until = Date.now() + timeoutSec * 1000;
+    let left = resets;
+    for (;;) {
+      if (await this.up(Math.max(1, (until - Date.now()) / 1000))) return;
+      if (!this.running && left > 0 && Date.now() < until) {
+        const end = await this.vm;
+        if (end?.end === 'exit') {
+          left--;
+          this.launch(`${this.current.phase}, after the guest reset itself`);
+          continue;
+        }
+      }
+      break;
+    }
     const why = this.running ? `no ssh within ${timeoutSec}s` : 'QEMU ended before ssh answered';
     const end = await this.stop();
     throw new BootError(
@@ -237,11 +255,14 @@ export class Machine {
    * not go down within downSec is killed, one that does not come back within upSec too, and either
    * failure names the phase and the serial log. Returns the record of the new boot.
    */
-  async reboot(phase: string, o: { downSec?: number; upSec: number; command?: string }): Promise<BootRecord> {
+  async reboot(
+    phase: string,
+    o: { downSec?: number; upSec: number; command?: string; resets?: number },
+  ): Promise<BootRecord> {
     await this.down(o.command ?? 'systemctl reboot', o.downSec ?? 300);
     const before = this.current;
     this.launch(phase);
-    await this.mustBeUp(o.upSec);
+    await this.mustBeUp(o.upSec, o.resets);
     const b = this.current;
     this.o.log?.info(
       `${phase}: down in ${before.downSec?.toFixed(1)}s, ssh after ${b.upSec?.toFixed(1)}s (${b.serialLog})`,

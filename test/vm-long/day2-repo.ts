@@ -4,7 +4,8 @@
  * the darksite repository writer), copied into the guest. It carries
  * - Debian's newer security kernel (trixie-security: a new ABI, as a plain `apt upgrade` would bring),
  * - the ZFS module package for that ABI (built once with zfs-dkms, cached like the build's own),
- * - two small probe packages made with dpkg-deb.
+ * - two small probe packages made with dpkg-deb,
+ * and a second repository (suite kltest2) with kl-probe 2.0: the newer version kupgrade upgrades to.
  */
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -18,10 +19,13 @@ import { parseRelations } from '../../src/debian/control.ts';
 import { makeDeb } from '../unit/darksite-helpers.ts';
 
 export const SUITE = 'kltest';
+export const SUITE2 = 'kltest2';
 export const SECURITY_MIRROR = 'http://deb.debian.org/debian-security';
 
 export interface Day2Repo {
   dir: string;
+  /** Suite kltest2: kl-probe 2.0 only. */
+  dir2: string;
   /** ABI of the kernel the target was installed with (trixie) and of the newer one (trixie-security). */
   oldAbi: string;
   newAbi: string;
@@ -77,9 +81,23 @@ export async function buildDay2Repo(exec: Executor, log: Logger, work: string): 
       path: makeDeb(probes, { name, version: '1.0' }),
     })),
   ];
+  const key = await ensureSigningKey(exec, join(work, 'repo-key'));
   const dir = join(work, 'repo');
-  const keyHome = join(work, 'repo-key');
-  await writeRepo(exec, log, { dir, suite: SUITE, debs, key: await ensureSigningKey(exec, keyHome) });
-  if (!existsSync(join(dir, 'dists', SUITE, 'InRelease'))) throw new Error(`${dir}: no InRelease written`);
-  return { dir, oldAbi: trixie.kabi, newAbi, zfsModulePackage: `zfs-modules-${newAbi}` };
+  await writeRepo(exec, log, { dir, suite: SUITE, debs, key });
+  const dir2 = join(work, 'repo2');
+  const v2 = join(work, 'probes2');
+  mkdirSync(v2, { recursive: true });
+  const probe2 = makeDeb(v2, { name: 'kl-probe', version: '2.0' });
+  await writeRepo(exec, log, {
+    dir: dir2,
+    suite: SUITE2,
+    debs: [{ name: 'kl-probe', version: '2.0', arch: 'all', path: probe2 }],
+    key,
+  });
+  for (const [d, s] of [
+    [dir, SUITE],
+    [dir2, SUITE2],
+  ] as const)
+    if (!existsSync(join(d, 'dists', s, 'InRelease'))) throw new Error(`${d}: no InRelease written`);
+  return { dir, dir2, oldAbi: trixie.kabi, newAbi, zfsModulePackage: `zfs-modules-${newAbi}` };
 }

@@ -13,7 +13,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { SystemExecutor } from '../../src/core/exec.ts';
@@ -23,13 +23,14 @@ import { utcStamp } from '../../src/live/facts.ts';
 import { evaluate, GUEST_REPORT, parseReport } from '../../src/vm/checks.ts';
 import { DEFAULT_TEST_ANSWERS, installPhase, overrideAnswers } from '../../src/vm/harness.ts';
 import { Machine, renderBoots, TARGET_DISK } from '../../src/vm/machine.ts';
-import { buildDay2Repo, type Day2Repo, SUITE } from './day2-repo.ts';
+import { buildDay2Repo, type Day2Repo, SUITE, SUITE2 } from './day2-repo.ts';
 
 const STAMP = utcStamp();
-const WORK = cacheDir('vm', `day2-${STAMP}`);
+/** KLDLOAD_DAY2_WORK: an earlier run's folder; its installed base disk is reused (no new install). */
+const WORK = process.env.KLDLOAD_DAY2_WORK ?? cacheDir('vm', `day2-${STAMP}`);
 const ISO = join(WORK, 'plain.iso');
 mkdirSync(WORK, { recursive: true });
-const log = new Logger({ file: join(WORK, 'day2.log') });
+const log = new Logger({ file: join(WORK, `day2-${STAMP}.log`) });
 const exec = new SystemExecutor(log);
 const KEY = join(WORK, 'id_ed25519');
 const USER = 'admin';
@@ -71,13 +72,18 @@ test('build a plain server ISO and the signed test repository', { timeout: 3600_
   });
   assert.equal(b.status, 0, `build failed: ${b.stderr.slice(-3000)}`);
   repo = await buildDay2Repo(exec, log, WORK);
-  execFileSync('tar', ['-C', repo.dir, '-cf', join(WORK, 'repo.tar'), '.']);
+  execFileSync('tar', ['-C', repo.dir, '-cf', join(WORK, `${SUITE}.tar`), '.']);
+  execFileSync('tar', ['-C', repo.dir2, '-cf', join(WORK, `${SUITE2}.tar`), '.']);
 });
 
 test(
   'install once: the base disk every scenario overlays (first boot done)',
   { timeout: 3600_000 },
-  async () => {
+  async (t) => {
+    if (process.env.KLDLOAD_DAY2_WORK && existsSync(BASE) && existsSync(KEY)) {
+      t.diagnostic(`reusing the installed base disk ${BASE}`);
+      return;
+    }
     execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'kldload-day2', '-f', KEY]);
     const answers = join(WORK, 'answers.env');
     writeFileSync(
@@ -137,14 +143,17 @@ async function sh(m: Machine, script: string, timeoutMs = 1_200_000): Promise<st
   return r.stdout;
 }
 
-/** The test repository as an apt source of the guest (only its lists are refreshed: no network). */
-async function addRepo(m: Machine): Promise<void> {
-  const tar = await m.push(join(WORK, 'repo.tar'), 'repo.tar');
+/**
+ * A test repository as an apt source of the guest, in the root dataset (/opt: what a kupgrade
+ * chroot of the BE sees too); only its own lists are refreshed (the guest has no network).
+ */
+async function addRepo(m: Machine, suite: string): Promise<void> {
+  const tar = await m.push(join(WORK, `${suite}.tar`), `${suite}.tar`);
   await sh(
     m,
-    `mkdir -p /srv/${SUITE} && tar -C /srv/${SUITE} -xf ${tar}
-echo "deb [signed-by=/srv/${SUITE}/kldload-darksite.gpg] file:/srv/${SUITE} ${SUITE} main" > /etc/apt/sources.list.d/${SUITE}.list
-apt-get update -o Dir::Etc::sourcelist=sources.list.d/${SUITE}.list -o Dir::Etc::sourceparts=- -o APT::Get::List-Cleanup=0`,
+    `mkdir -p /opt/${suite} && tar -C /opt/${suite} -xf ${tar}
+echo "deb [signed-by=/opt/${suite}/kldload-darksite.gpg] file:/opt/${suite} ${suite} main" > /etc/apt/sources.list.d/${suite}.list
+apt-get update -o Dir::Etc::sourcelist=sources.list.d/${suite}.list -o Dir::Etc::sourceparts=- -o APT::Get::List-Cleanup=0`,
   );
 }
 
@@ -170,7 +179,7 @@ test(
       assert.equal(await m.settled(900), 'running');
       const k0 = await kernelOf(m);
       check(S, `the installed kernel is trixie's ${oldAbi}`, () => assert.equal(k0, oldAbi));
-      await addRepo(m);
+      await addRepo(m, SUITE);
       let t0 = Date.now();
       const apt = await m.root(
         'DEBIAN_FRONTEND=noninteractive apt-get install -y linux-image-amd64 2>&1',
@@ -244,7 +253,7 @@ test(
     const BE = `${POOL}/ROOT/default`;
     try {
       assert.equal(await m.settled(900), 'running');
-      await addRepo(m);
+      await addRepo(m, SUITE);
       // kpkg: one snapshot with the command and packages; none for a no-op; plain apt-get: exactly one.
       let S = 'kpkg';
       const s0 = await snapshotsOf(m, BE);
@@ -347,6 +356,143 @@ test(
     } finally {
       await m.stop().catch(() => undefined);
       boots.tools = renderBoots(m.boots);
+    }
+  },
+);
+
+/** Waits until the confirm unit of the boot has run, then returns `kldload upgrade status --json`. */
+async function upgradeStatus(
+  m: Machine,
+): Promise<{ record?: { name?: string; status?: string; reason?: string } }> {
+  await m.settled(900);
+  await sh(
+    m,
+    'for i in $(seq 60); do s=$(systemctl show -P ActiveState kldload-upgrade-confirm.service); [ "$s" = active ] || [ "$s" = failed ] && break; sleep 5; done',
+  );
+  return (await kldload(m, 'upgrade status')) as {
+    record?: { name?: string; status?: string; reason?: string };
+  };
+}
+
+const probeVersion = async (m: Machine, admindir = '/var/lib/dpkg') =>
+  (await sh(m, `dpkg-query --admindir=${admindir} -W -f '\${Version}' kl-probe`)).trim();
+
+test(
+  'kupgrade: a new BE that cannot boot leaves the machine on the old one unattended; a good one boots the new kernel and versions, the old BE untouched',
+  { timeout: 7200_000 },
+  async () => {
+    assert.ok(repo, 'needs the test repository');
+    const { oldAbi, newAbi } = repo;
+    const S = 'kupgrade';
+    const m = await overlayMachine('upgrade');
+    const OLD = `${POOL}/ROOT/default`;
+    try {
+      assert.equal(await m.settled(900), 'running');
+      await addRepo(m, SUITE);
+      await sh(m, 'DEBIAN_FRONTEND=noninteractive apt-get install -y kl-probe=1.0');
+      await addRepo(m, SUITE2);
+
+      // 1. A new BE whose initramfs fails (panic on purpose): the machine comes back on the old BE by itself.
+      let t0 = Date.now();
+      const up1 = (await kldload(m, 'upgrade')) as {
+        ok?: boolean;
+        record?: { name: string; status: string };
+      };
+      const bad = up1.record?.name ?? '';
+      check(
+        S,
+        'kupgrade makes a pending BE (kl-probe 2.0, the new kernel inside it)',
+        () => {
+          assert.equal(up1.ok, true);
+          assert.match(bad, /^upgrade-/);
+          assert.equal(up1.record?.status, 'pending');
+        },
+        (Date.now() - t0) / 1000,
+      );
+      const inBad = await sh(
+        m,
+        `ls /boot/efi/loader/entries/; mkdir -p /run/b && mount -t zfs -o zfsutil,ro ${POOL}/ROOT/${bad} /run/b && dpkg-query --admindir=/run/b/var/lib/dpkg -W -f '\${Version}\\n' kl-probe && ls /run/b/boot; umount /run/b`,
+      );
+      check(S, `the new BE holds kl-probe 2.0 and ${newAbi}; one entry kldload-${bad}+3.conf`, () => {
+        assert.match(inBad, /^2\.0$/m);
+        assert.ok(inBad.includes(`vmlinuz-${newAbi}`), inBad);
+        assert.ok(inBad.includes(`kldload-${bad}+3.conf`), inBad);
+      });
+      assert.equal(await probeVersion(m), '1.0', 'the running BE was modified');
+      // Break its initramfs: an appended cpio overrides scripts/zfs with a panic (the shared file is not touched).
+      await sh(
+        m,
+        `E=$(ls /boot/efi/loader/entries/kldload-${bad}+3.conf); B=/boot/efi/kldload/broken-initrd
+cp "/boot/efi$(awk '$1=="initrd"{print $2}' "$E")" "$B"
+truncate -s $(( ($(stat -c %s "$B") + 3) / 4 * 4 )) "$B"
+mkdir -p /tmp/brk/scripts && printf 'mountroot() { panic "kldload test: initramfs broken on purpose"; }\\n' > /tmp/brk/scripts/zfs
+(cd /tmp/brk && printf 'scripts\\nscripts/zfs\\n' | cpio -o -H newc --quiet) >> "$B"
+sed -i 's|^initrd .*|initrd     /kldload/broken-initrd|' "$E"`,
+      );
+      t0 = Date.now();
+      await m.reboot('kupgrade: broken BE', { upSec: 1200, resets: 2 });
+      const serials = m.boots
+        .slice(-3)
+        .map((b) => (existsSync(b.serialLog) ? readFileSync(b.serialLog, 'utf8') : ''))
+        .join('\n');
+      const st1 = await upgradeStatus(m);
+      const r1 = await rootOf(m);
+      const v1 = await probeVersion(m);
+      check(
+        S,
+        'the broken BE panicked and reset; the machine came back on the old BE unattended, status failed',
+        () => {
+          assert.match(serials, /initramfs broken on purpose/);
+          assert.equal(r1, OLD);
+          assert.equal(v1, '1.0');
+          assert.equal(st1.record?.status, 'failed', JSON.stringify(st1));
+        },
+        (Date.now() - t0) / 1000,
+      );
+      await kldload(m, `be destroy ${bad}`);
+
+      // 2. A good upgrade: the next boot runs the new BE with the new kernel; confirmed, it becomes the default.
+      t0 = Date.now();
+      const up2 = (await kldload(m, 'upgrade')) as { record?: { name: string } };
+      const good = up2.record?.name ?? '';
+      await m.reboot('kupgrade: new BE', { upSec: 900 });
+      const st2 = await upgradeStatus(m);
+      const r2 = await rootOf(m);
+      const k2 = await kernelOf(m);
+      const v2 = await probeVersion(m);
+      const bootfs = (await sh(m, `zpool get -H -o value bootfs ${POOL}`)).trim();
+      check(
+        S,
+        `the new BE boots ${newAbi} with root on ZFS and kl-probe 2.0; confirmed, it is the default`,
+        () => {
+          assert.match(good, /^upgrade-/);
+          assert.equal(r2, `${POOL}/ROOT/${good}`);
+          assert.equal(k2, newAbi);
+          assert.equal(v2, '2.0');
+          assert.equal(st2.record?.status, 'done', JSON.stringify(st2));
+          assert.equal(bootfs, `${POOL}/ROOT/${good}`);
+        },
+        (Date.now() - t0) / 1000,
+      );
+      const old = await sh(
+        m,
+        `mkdir -p /run/old && mount -t zfs -o zfsutil,ro ${OLD} /run/old && dpkg-query --admindir=/run/old/var/lib/dpkg -W -f '\${Version}\\n' kl-probe && ls /run/old/boot; umount /run/old`,
+      );
+      check(S, `the old BE is untouched: kl-probe 1.0, no ${newAbi}`, () => {
+        assert.match(old, /^1\.0$/m);
+        assert.ok(old.includes(`vmlinuz-${oldAbi}`), old);
+        assert.ok(!old.includes(`vmlinuz-${newAbi}`), old);
+      });
+      await m.reboot('kupgrade: default now', { upSec: 900 });
+      const r3 = await rootOf(m);
+      check(S, 'the boot after runs the upgraded BE again (it is the default)', () =>
+        assert.equal(r3, `${POOL}/ROOT/${good}`),
+      );
+      const again = (await kldload(m, 'upgrade')) as { be?: unknown; changes?: number };
+      check(S, 'kupgrade again: nothing to upgrade, no BE made', () => assert.equal(again.be, null));
+    } finally {
+      await m.stop().catch(() => undefined);
+      boots.upgrade = renderBoots(m.boots);
     }
   },
 );

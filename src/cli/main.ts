@@ -10,6 +10,7 @@ import { pkgCommand } from './commands/pkg.ts';
 import { postinstallCommand } from './commands/postinstall.ts';
 import { snapCommand } from './commands/snap.ts';
 import { testCommand } from './commands/test.ts';
+import { upgradeCommand } from './commands/upgrade.ts';
 import { emit, errorResult } from './output.ts';
 
 const program = new Command()
@@ -53,6 +54,7 @@ darksiteCommand(program, run);
 beCommand(program, run);
 snapCommand(program, run);
 pkgCommand(program, run);
+upgradeCommand(program, run);
 
 program.parseAsync(process.argv).catch((e: unknown) => {
   process.stderr.write(`kldload: ${e instanceof Error ? e.message : String(e)}\n`);

@@ -109,7 +109,7 @@ function beEntry(f: BootFacts, name: string, k: KernelPair): string {
 }
 
 /** Copies the kernel pair to the ESP under content names (only what is not there), then the entry. */
-function espSteps(f: BootFacts, name: string, k: KernelPair, dir: string): Step[] {
+export function espSteps(f: BootFacts, name: string, k: KernelPair, dir: string): Step[] {
   const need = [
     { fact: k.vmlinuz, to: contentName(k.vmlinuz.sha256, 'linux') },
     { fact: k.initrd, to: contentName(k.initrd.sha256, 'initrd') },
@@ -182,15 +182,40 @@ export function planBeCreate(f: BootFacts, o: BeCreateOptions): Plan {
       `--from ${snap}: not a snapshot of a boot environment under ${f.pool}/ROOT`,
       EXIT.badInput,
     );
-  const mnt = `/run/kldload/be/${o.name}`;
-  const steps: Step[] = [];
-  if (!o.from)
-    steps.push({
-      name: 'snapshot',
-      title: `snapshot the booted BE: ${snap}`,
-      actions: [run(zfs.snapshot(snap, false, { 'org.kldload:cmd': `kbe create ${o.name}` }))],
-    });
-  steps.push(
+  const mnt = beMount(o.name);
+  const steps: Step[] = [
+    ...cloneSteps(f, o.name, o.from ? { from: snap } : { snapshot: snap, cmd: `kbe create ${o.name}` }),
+    ...espSteps(f, o.name, o.kernel, mnt),
+    { name: 'unmount', title: `unmount ${mnt}`, actions: [run(['umount', mnt])] },
+  ];
+  return { facts: { pool: f.pool, booted: f.booted, be: ds, from: snap }, steps, cleanup: cleanupMount(mnt) };
+}
+
+/** Where a BE being made is mounted while kbe/kupgrade write into it. */
+export const beMount = (name: string) => `/run/kldload/be/${name}`;
+
+/**
+ * The first steps of every new BE (kbe create, rollback, kupgrade): [snapshot the booted BE,] clone,
+ * mount it at beMount(name) and give it its own root= and entry token. It stays mounted.
+ */
+export function cloneSteps(
+  f: BootFacts,
+  name: string,
+  src: { from: string } | { snapshot: string; cmd: string },
+): Step[] {
+  const ds = beDataset(f, name);
+  const mnt = beMount(name);
+  const snap = 'from' in src ? src.from : src.snapshot;
+  return [
+    ...('cmd' in src
+      ? [
+          {
+            name: 'snapshot',
+            title: `snapshot the booted BE: ${snap}`,
+            actions: [run(zfs.snapshot(snap, false, { 'org.kldload:cmd': src.cmd }))],
+          },
+        ]
+      : []),
     {
       name: 'clone',
       title: `${ds} from ${snap} (never mounted at boot by zfs-mount: canmount=noauto)`,
@@ -200,21 +225,18 @@ export function planBeCreate(f: BootFacts, o: BeCreateOptions): Plan {
     },
     {
       name: 'identity',
-      title: `its own root= and entry token, so kernel updates inside ${o.name} write entries for ${o.name}`,
+      title: `its own root= and entry token, so kernel updates inside ${name} write entries for ${name}`,
       actions: [
         { kind: 'mkdir', path: mnt },
         run(zfs.mountAt(ds, mnt)),
         write(`${mnt}/etc/kernel/cmdline`, `${[`root=ZFS=${ds}`, ...f.cmdline].join(' ')}\n`),
-        write(`${mnt}/etc/kernel/entry-token`, `kldload-${o.name}\n`),
+        write(`${mnt}/etc/kernel/entry-token`, `kldload-${name}\n`),
       ],
     },
-    ...espSteps(f, o.name, o.kernel, mnt),
-    { name: 'unmount', title: `unmount ${mnt}`, actions: [run(['umount', mnt])] },
-  );
-  return { facts: { pool: f.pool, booted: f.booted, be: ds, from: snap }, steps, cleanup: cleanupMount(mnt) };
+  ];
 }
 
-const cleanupMount = (mnt: string): Action[] => [
+export const cleanupMount = (mnt: string): Action[] => [
   run(['umount', mnt], { mayFail: true, unless: ['sh', '-c', `! mountpoint -q ${mnt}`] }),
 ];
 

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, statfsSync } from 'node:fs';
+import { accessSync, constants, existsSync, readdirSync, readFileSync, statfsSync } from 'node:fs';
 import { join } from 'node:path';
 import { EXIT, KldloadError } from '../core/errors.ts';
 import type { Executor } from '../core/exec.ts';
@@ -39,18 +39,20 @@ export function prettyName(osRelease: string): string {
   return v.replace(/^(["'])(.*)\1$/, '$2');
 }
 
-/** Debian kernel versions in the order dpkg would sort the common forms (6.12.9 < 6.12.10). */
-export function newestKernel(versions: string[]): string | undefined {
+/** Debian kernel versions, newest first, in the order dpkg would sort the common forms (6.12.9 < 6.12.10). */
+export function kernelsNewestFirst(versions: readonly string[]): string[] {
   const key = (v: string) => v.split(/[.+-]/).map((p) => (/^\d+$/.test(p) ? p.padStart(8, '0') : p));
   return [...versions].sort((a, b) => {
     const [x, y] = [key(a), key(b)];
     for (let i = 0; i < Math.max(x.length, y.length); i++) {
-      const c = (x[i] ?? '').localeCompare(y[i] ?? '');
+      const c = (y[i] ?? '').localeCompare(x[i] ?? '');
       if (c) return c;
     }
     return 0;
-  })[versions.length - 1];
+  });
 }
+
+export const newestKernel = (versions: string[]): string | undefined => kernelsNewestFirst(versions)[0];
 
 function fileFact(abs: string, path: string) {
   const data = readFileSync(abs);
@@ -62,16 +64,30 @@ function fileFact(abs: string, path: string) {
  * its /boot. Paths in the result are inside the BE (/boot/…), hashes of the files as they are now.
  */
 export function kernelIn(tree: string, running: string): KernelPair {
+  const versions = kernelVersionsIn(tree);
+  const version = versions.includes(running) ? running : newestKernel(versions);
+  if (!version)
+    throw new KldloadError(
+      `${join(tree, 'boot')}: no kernel with an initrd (vmlinuz-* + initrd.img-*)`,
+      EXIT.failed,
+    );
+  return kernelPair(tree, version);
+}
+
+/** Kernel versions in <tree>/boot that have an initrd beside them. */
+export function kernelVersionsIn(tree: string): string[] {
   const boot = join(tree, 'boot');
-  const versions = existsSync(boot)
+  return existsSync(boot)
     ? readdirSync(boot)
         .filter((f) => f.startsWith('vmlinuz-'))
         .map((f) => f.slice('vmlinuz-'.length))
         .filter((v) => existsSync(join(boot, `initrd.img-${v}`)))
     : [];
-  const version = versions.includes(running) ? running : newestKernel(versions);
-  if (!version)
-    throw new KldloadError(`${boot}: no kernel with an initrd (vmlinuz-* + initrd.img-*)`, EXIT.failed);
+}
+
+/** One kernel of <tree>/boot with the hashes of its files as they are now (paths inside the tree). */
+export function kernelPair(tree: string, version: string): KernelPair {
+  const boot = join(tree, 'boot');
   return {
     version,
     vmlinuz: fileFact(join(boot, `vmlinuz-${version}`), `/boot/vmlinuz-${version}`),
@@ -100,6 +116,13 @@ export async function readBootFacts(s: FactsSource): Promise<BootFacts> {
     .map((r) => r.name)
     .filter((n) => n !== `${pool}/ROOT`);
   const espAbs = `${R}${espPath}`;
+  // The ESP is mounted umask=0077: to anyone but root it looks empty, which is not the fix to name.
+  try {
+    accessSync(espAbs, constants.R_OK | constants.X_OK);
+  } catch {
+    if (existsSync(espAbs))
+      throw new KldloadError(`${espPath}: cannot read the ESP (root only); run this as root`, EXIT.badInput);
+  }
   if (!existsSync(join(espAbs, 'loader')))
     throw new KldloadError(`${espPath}: no systemd-boot ESP mounted there (no loader/)`, EXIT.failed);
   const entriesDir = join(espAbs, 'loader', 'entries');

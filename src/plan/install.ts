@@ -4,6 +4,7 @@ import type { Answers } from '../answers/schema.ts';
 import { FIELD_KEYS, fieldDef } from '../answers/schema.ts';
 import { EXIT, KldloadError } from '../core/errors.ts';
 import { REPO } from '../darksite/repo.ts';
+import { BOOT_TRIES } from '../day2/be.ts';
 import { APT_HOOK, APT_HOOK_CONF } from '../day2/pkg.ts';
 import {
   SANOID_BASE,
@@ -15,6 +16,13 @@ import {
   type SnapshotPolicy,
   sanoidPolicy,
 } from '../day2/sanoid.ts';
+import {
+  BOOT_OK_UNIT,
+  BOOT_OK_UNIT_TEXT,
+  CONFIRM_UNIT,
+  CONFIRM_UNIT_TEXT,
+  PANIC_ARG,
+} from '../day2/upgrade.ts';
 import { type Props, zfs, zpool } from '../zfs/zfs.ts';
 import { partition, targetDisks } from './disks.ts';
 import { type Action, inTarget, type Plan, run, type Step, write } from './types.ts';
@@ -197,7 +205,9 @@ export function planInstall(
   const user = a.KLDLOAD_USERNAME;
   const short = a.KLDLOAD_HOSTNAME.split('.')[0] ?? a.KLDLOAD_HOSTNAME;
   const fqdn = a.KLDLOAD_HOSTNAME;
-  const cmdline = [`root=ZFS=${be}`, 'boot=zfs', 'rw', ...f.console].join(' ');
+  // panic=10 only with boot counting (systemd-boot, /etc/kernel/tries below): a failed initramfs then
+  // resets and systemd-boot falls back; without counting it would only loop (docs/day2.md).
+  const cmdline = [`root=ZFS=${be}`, 'boot=zfs', 'rw', ...(f.zbm ? [] : [PANIC_ARG]), ...f.console].join(' ');
   const steps: Step[] = [];
   const step = (name: string, title: string, actions: Action[]) => steps.push({ name, title, actions });
 
@@ -500,6 +510,9 @@ export function planInstall(
     );
   } else {
     boot.push(
+      // Boot counting: kernel-install names every entry …+3.conf; systemd-bless-boot (systemd-boot
+      // package) marks it good once kldload-boot-ok.service saw multi-user.target.
+      write(`${R}/etc/kernel/tries`, `${BOOT_TRIES}\n`),
       inTarget(['bootctl', 'install', '--esp-path=/boot/efi', '--no-variables', '--graceful'], {
         unless: ['chroot', R, 'bootctl', '--esp-path=/boot/efi', 'is-installed'],
       }),
@@ -560,7 +573,7 @@ export function planInstall(
 
   step(
     'kldload-tools',
-    'the kldload bundle (run by Debian nodejs), kbe, ksnap and kpkg, the APT snapshot hook, and the postinstall library',
+    'the kldload bundle (run by Debian nodejs), kbe, ksnap, kpkg and kupgrade, the APT snapshot hook, the upgrade-confirm and boot-ok units, and the postinstall library',
     [
       { kind: 'mkdir', path: `${R}/usr/lib/kldload` },
       { kind: 'copy', from: f.bundle, to: `${R}/usr/lib/kldload/kldload.mjs` },
@@ -570,12 +583,17 @@ export function planInstall(
         0o755,
       ),
       // The seed's short names: thin wrappers, one implementation.
-      ...Object.entries({ kbe: 'be', ksnap: 'snap', kpkg: 'pkg' }).map(([short, sub]) =>
+      ...Object.entries({ kbe: 'be', ksnap: 'snap', kpkg: 'pkg', kupgrade: 'upgrade' }).map(([short, sub]) =>
         write(`${R}/usr/sbin/${short}`, `#!/bin/sh\nexec /usr/sbin/kldload ${sub} "$@"\n`, 0o755),
       ),
       // Plain apt gets kpkg's snapshot; written after the install's own apt runs (and a chroot
       // without a booted BE makes the hook a no-op anyway).
       write(`${R}${APT_HOOK_CONF}`, APT_HOOK),
+      // kupgrade's BE becomes the default after a boot that reached multi-user; a boot-counted entry
+      // is good only from multi-user on.
+      write(`${R}/etc/systemd/system/${CONFIRM_UNIT}`, CONFIRM_UNIT_TEXT),
+      write(`${R}/etc/systemd/system/${BOOT_OK_UNIT}`, BOOT_OK_UNIT_TEXT),
+      inTarget(['systemctl', 'enable', CONFIRM_UNIT, BOOT_OK_UNIT]),
       ...(f.postinstallLib
         ? [{ kind: 'copy', from: f.postinstallLib, to: `${R}/usr/lib/kldload/postinstall` } satisfies Action]
         : []),

@@ -57,6 +57,8 @@ export interface CheckResult {
 
 export interface Expect {
   pool: string;
+  /** The boot environment that must be running and be the pool's bootfs (default: default). */
+  be?: string;
   /** Secrets that must not appear in the manifest. */
   secrets: string[];
   /** How many times postinstall.sh must have run by now. */
@@ -105,7 +107,8 @@ export function evaluate(report: Map<string, string>, e: Expect): CheckResult[] 
   const out: CheckResult[] = [];
   const check = (name: string, ok: boolean, detail: string) => out.push({ name, ok, detail });
 
-  check('root is the boot environment on zfs', r('root') === `${e.pool}/ROOT/default zfs`, r('root'));
+  const be = `${e.pool}/ROOT/${e.be ?? 'default'}`;
+  check('root is the boot environment on zfs', r('root') === `${be} zfs`, r('root'));
 
   const props = parseGet(r('zfsget'));
   const missing = expectedProps(e.pool).filter(
@@ -127,8 +130,7 @@ export function evaluate(report: Map<string, string>, e: Expect): CheckResult[] 
       .split('\n')
       .map((l) => [l.split('\t')[1] ?? '', l.split('\t')[2] ?? '']),
   );
-  const poolOk =
-    pp.get('ashift') === '12' && pp.get('autotrim') === 'on' && pp.get('bootfs') === `${e.pool}/ROOT/default`;
+  const poolOk = pp.get('ashift') === '12' && pp.get('autotrim') === 'on' && pp.get('bootfs') === be;
   check('pool ashift=12 autotrim=on bootfs', poolOk, [...pp].map(([k, v]) => `${k}=${v}`).join(' '));
 
   const ird = r('initrd-hostid').split('\n');

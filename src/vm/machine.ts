@@ -199,9 +199,27 @@ export class Machine {
     return ok;
   }
 
-  /** Like up(), but a boot that does not come back is killed and reported with its serial log. */
-  async mustBeUp(timeoutSec: number): Promise<void> {
-    if (await this.up(timeoutSec)) return;
+  /**
+   * Like up(), but a boot that does not come back is killed and reported with its serial log.
+   * `resets`: how many times the guest may reset itself on the way (a failed boot that falls back,
+   * e.g. panic= in the initramfs); QEMU ends on a reset (-no-reboot) and is started again, as the
+   * machine's own firmware would. All of it within timeoutSec.
+   */
+  async mustBeUp(timeoutSec: number, resets = 0): Promise<void> {
+    const until = Date.now() + timeoutSec * 1000;
+    let left = resets;
+    for (;;) {
+      if (await this.up(Math.max(1, (until - Date.now()) / 1000))) return;
+      if (!this.running && left > 0 && Date.now() < until) {
+        const end = await this.vm;
+        if (end?.end === 'exit') {
+          left--;
+          this.launch(`${this.current.phase}, after the guest reset itself`);
+          continue;
+        }
+      }
+      break;
+    }
     const why = this.running ? `no ssh within ${timeoutSec}s` : 'QEMU ended before ssh answered';
     const end = await this.stop();
     throw new BootError(
@@ -237,29 +255,56 @@ export class Machine {
    * not go down within downSec is killed, one that does not come back within upSec too, and either
    * failure names the phase and the serial log. Returns the record of the new boot.
    */
-  async reboot(phase: string, o: { downSec?: number; upSec: number }): Promise<BootRecord> {
-    const downSec = o.downSec ?? 300;
+  async reboot(
+    phase: string,
+    o: { downSec?: number; upSec: number; command?: string; resets?: number },
+  ): Promise<BootRecord> {
+    await this.down(o.command ?? 'systemctl reboot', o.downSec ?? 300);
+    const before = this.current;
+    this.launch(phase);
+    await this.mustBeUp(o.upSec, o.resets);
+    const b = this.current;
+    this.o.log?.info(
+      `${phase}: down in ${before.downSec?.toFixed(1)}s, ssh after ${b.upSec?.toFixed(1)}s (${b.serialLog})`,
+    );
+    return b;
+  }
+
+  /** Shuts the guest down cleanly (QEMU exits); a guest that does not go down in time is killed and named. */
+  async powerOff(downSec = 300): Promise<void> {
+    await this.down('systemctl poweroff', downSec);
+  }
+
+  /**
+   * Runs `command` (a reboot or power-off) as root and waits for QEMU to exit: with -no-reboot a
+   * reset ends the process too. Records how long the guest took to go down.
+   */
+  private async down(command: string, downSec: number): Promise<void> {
     const t0 = Date.now();
     const before = this.current;
     // ssh may be cut by the shutdown itself: its exit code says nothing.
-    await this.root('systemctl reboot', {}, 60_000);
+    await this.root(command, {}, 60_000);
     const exited = await within(this.vm, downSec);
     if (!exited) {
       await this.stop();
       throw new BootError(
         before.phase,
-        `the guest did not go down within ${downSec}s of 'systemctl reboot'`,
+        `the guest did not go down within ${downSec}s of '${command}'`,
         before.serialLog,
       );
     }
     before.downSec = (Date.now() - t0) / 1000;
-    this.launch(phase);
-    await this.mustBeUp(o.upSec);
-    const b = this.current;
-    this.o.log?.info(
-      `${phase}: down in ${before.downSec.toFixed(1)}s, ssh after ${b.upSec?.toFixed(1)}s (${b.serialLog})`,
-    );
-    return b;
+  }
+
+  /** Copies a host file into the guest user's home (scp with the machine's key), returns the guest path. */
+  async push(local: string, name: string): Promise<string> {
+    await this.exec.run([
+      'scp',
+      ...this.ssh.map((x) => (x === '-p' ? '-P' : x)),
+      local,
+      `${this.o.user}@127.0.0.1:${name}`,
+    ]);
+    return `/home/${this.o.user}/${name}`;
   }
 
   /** Pulls the plug (QEMU killed: unflushed guest writes are lost) and powers on again. */

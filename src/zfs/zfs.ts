@@ -28,6 +28,8 @@ export const zpool = {
     ];
   },
   set: (pool: string, prop: string, value: string) => ['zpool', 'set', `${prop}=${value}`, pool],
+  /** One property's value, scripted (`-Hp`): the output is the bare value. */
+  get: (pool: string, prop: string) => ['zpool', 'get', '-Hp', '-o', 'value', prop, pool],
   export: (pool: string) => ['zpool', 'export', pool],
   destroy: (pool: string) => ['zpool', 'destroy', '-f', pool],
   exists: (pool: string) => ['zpool', 'list', '-H', '-o', 'name', pool],

@@ -62,6 +62,9 @@ const failures: [string[], number, RegExp, RegExp?][] = [
   [['snap', 'list', 'not a dataset'], 2, /neither a path .* nor a dataset/],
   [['be', 'rename', 'old', 'a b'], 2, /boot environment name "a b"/, /boot environment name \\"a b\\"/],
   [['be', 'mount', 'old'], 1, /did not boot from a ZFS boot environment/],
+  // kupgrade's default subcommand takes the options; day-2 commands need a ZFS boot environment.
+  [['upgrade', '--dry-run'], 1, /did not boot from a ZFS boot environment/],
+  [['upgrade', 'status'], 1, /did not boot from a ZFS boot environment/],
 ];
 
 test('text mode: every failure prints its message to stderr and nothing to stdout', () => {

@@ -297,6 +297,19 @@ describe(
       );
     });
 
+    test('with /etc/kernel/tries (what the installer writes) entries are boot-counted (+3); the guard still refuses', async () => {
+      const w = world();
+      writeFileSync(join(w.conf, 'tries'), '3\n');
+      initrd(w, OLD, listing(OLD));
+      const ok = await kernelInstall(w, OLD);
+      assert.equal(ok.exitCode, 0, ok.all);
+      assert.deepEqual(entries(w), [`${machineId}-${OLD}+3.conf`]);
+      initrd(w, NEW, listing(NEW, { zfsKo: false }));
+      const refused = await kernelInstall(w, NEW);
+      assert.equal(refused.exitCode, 0, refused.all);
+      assert.deepEqual(entries(w), [`${machineId}-${OLD}+3.conf`], 'no entry, counted or not, without ZFS');
+    });
+
     test('a regenerated initramfs without ZFS never replaces the working one on the ESP', async () => {
       const w = world();
       initrd(w, OLD, listing(OLD));

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { validateAnswersText } from '../../src/answers/validate.ts';
-import { evaluate, parseReport } from '../../src/vm/checks.ts';
+import { type Expect, evaluate, parseReport } from '../../src/vm/checks.ts';
 import { overrideAnswers, testAnswers } from '../../src/vm/harness.ts';
 
 // A report captured from a real installed guest (kldload test, 2026-11-22), trimmed to what checks read.
@@ -21,7 +21,7 @@ test('a real guest report passes every check', () => {
   for (const r of results) assert.ok(r.ok, `${r.name}: ${r.detail}`);
 });
 
-function failing(mutate: (text: string) => string, extra: Partial<typeof expect> = {}): string[] {
+function failing(mutate: (text: string) => string, extra: Partial<Expect> = {}): string[] {
   return evaluate(parseReport(mutate(REPORT)), { ...expect, ...extra })
     .filter((r) => !r.ok)
     .map((r) => r.name);
@@ -123,4 +123,17 @@ test('the built-in test answers ask only for extras the ISO carries', () => {
   assert.deepEqual(fit(undefined), []);
   assert.deepEqual(fit({ roles: [], extraPackages: [] }), []);
   assert.deepEqual(fit({ extraPackages: ['tree', 'htop/backports'] }), ['tree', 'htop']);
+});
+
+test('a rollback BE: root and bootfs are checked against the BE that must be running', () => {
+  const healthy = (t: string) =>
+    t
+      .replace('rpool/ROOT/default zfs', 'rpool/ROOT/healthy zfs')
+      .replace(/(rpool\tbootfs\t)rpool\/ROOT\/default/, '$1rpool/ROOT/healthy');
+  assert.deepEqual(failing(healthy, { be: 'healthy' }), []);
+  // Booted the old BE instead: both name it.
+  assert.deepEqual(
+    failing((t) => t, { be: 'healthy' }),
+    ['root is the boot environment on zfs', 'pool ashift=12 autotrim=on bootfs'],
+  );
 });

@@ -12,7 +12,12 @@ import { test } from 'node:test';
 import type { Executor, RunOptions, RunResult } from '../../src/core/exec.ts';
 import { BootError, Machine, renderBoots } from '../../src/vm/machine.ts';
 
-type Guest = { down: 'exit' | 'hang'; sshAfterBoot: (n: number) => boolean };
+type Guest = {
+  down: 'exit' | 'hang';
+  sshAfterBoot: (n: number) => boolean;
+  /** Boots that fail and reset by themselves (a panic= in the initramfs): QEMU ends on its own. */
+  resetsAt?: number[];
+};
 
 /** QEMU prints a boot, then waits: for `systemctl reboot` (exit or hang) or for its kill signal. */
 class FakeVmExecutor implements Executor {
@@ -26,6 +31,10 @@ class FakeVmExecutor implements Executor {
       this.qemu.push(argv);
       const n = this.qemu.length;
       o.onLine?.(`BdsDxe: starting Boot0001 (boot ${n})`);
+      if (this.g.resetsAt?.includes(n)) {
+        o.onLine?.('Rebooting automatically due to panic= boot argument');
+        return { exitCode: 0, stdout: '', all: '' };
+      }
       const asked = new Promise<void>((r) => {
         this.rebootAsked = r;
       });
@@ -47,7 +56,8 @@ class FakeVmExecutor implements Executor {
         this.rebootAsked();
         return { exitCode: 255, stdout: '', all: 'Connection closed' };
       }
-      const ok = this.g.sshAfterBoot(this.qemu.length);
+      const n = this.qemu.length;
+      const ok = this.g.sshAfterBoot(n) && !this.g.resetsAt?.includes(n);
       return { exitCode: ok ? 0 : 255, stdout: '', all: '' };
     }
     throw new Error(`unexpected command ${argv.join(' ')}`);
@@ -109,4 +119,23 @@ test('a guest that does not come back is killed, and the error names the reboot'
   });
   assert.equal(fake.killed, 1);
   assert.equal(m.alive, false);
+});
+
+test('a boot that resets by itself is started again when the caller allows it, and only then', async () => {
+  const fake = new FakeVmExecutor({ down: 'exit', sshAfterBoot: () => true, resetsAt: [2, 4] });
+  const m = await machine(fake);
+  await m.mustBeUp(10);
+  const b = await m.reboot('broken upgrade', { downSec: 5, upSec: 10, resets: 1 });
+  assert.equal(b.n, 3);
+  assert.equal(b.phase, 'broken upgrade, after the guest reset itself');
+  assert.equal(m.boots[1]?.upSec, undefined, 'the reset boot never answered ssh');
+  assert.match(renderBoots(m.boots).join('\n'), /boot 2 \(broken upgrade\): no ssh/);
+  // Without the allowance the same reset is a failure naming the boot and its serial log.
+  await assert.rejects(m.reboot('plain reboot', { downSec: 5, upSec: 10 }), (e: unknown) => {
+    assert.ok(e instanceof BootError);
+    assert.match(e.message, /^plain reboot: QEMU ended before ssh answered; serial log \S+m-4-serial\.log/);
+    assert.match(e.message, /Rebooting automatically due to panic=/);
+    return true;
+  });
+  assert.equal(fake.qemu.length, 4);
 });

@@ -43,7 +43,7 @@ export function efiString(raw: Buffer | undefined): string | undefined {
   return raw.subarray(4).toString('utf16le').replace(/\0+$/, '') || undefined;
 }
 
-const efiVar = (name: string, root = '') => {
+export const efiVar = (name: string, root = '') => {
   const p = `${root}/sys/firmware/efi/efivars/${name}-${LOADER_GUID}`;
   return efiString(existsSync(p) ? readFileSync(p) : undefined);
 };

@@ -24,7 +24,7 @@ async function snapshotsOf(exec: Executor, ds: string): Promise<string[]> {
 }
 
 /** apt's own refusal (unknown package, conflicts) is bad input: nothing was changed. */
-async function simulate(exec: Executor, args: string[]) {
+export async function simulate(exec: Executor, args: string[]) {
   const r = await exec.run(['apt-get', '-s', ...args], { check: false, env: { LC_ALL: 'C.UTF-8' } });
   if (r.exitCode !== 0)
     throw new KldloadError(

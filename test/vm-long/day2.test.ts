@@ -1,0 +1,498 @@
+/**
+ * Day 2 on ZFS root, proven in QEMU guests with real ZFS, apt and systemd-boot (`npm run e2e:day2`).
+ * One install of a plain server ISO; every scenario starts from a qcow2 overlay of that disk.
+ *
+ * - kernel: Debian's newer security kernel (a new ABI) installed by plain apt-get is held back by
+ *   the guard (no entry, the old kernel keeps booting, root on ZFS); its zfs-modules package makes
+ *   it bootable and the machine then boots it, root on ZFS.
+ * - kpkg: one snapshot with properties; a no-op makes none; plain apt-get makes exactly one.
+ * - rollback: the root is broken, `ksnap rollback` → reboot → healthy; the broken BE still exists.
+ * - kbe activate --once: the next boot runs the new BE, the one after the default again.
+ *
+ * Writes PASS/FAIL per check to bench/results/day2-<stamp>.json.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { SystemExecutor } from '../../src/core/exec.ts';
+import { Logger } from '../../src/core/log.ts';
+import { cacheDir } from '../../src/core/paths.ts';
+import { utcStamp } from '../../src/live/facts.ts';
+import { evaluate, GUEST_REPORT, parseReport } from '../../src/vm/checks.ts';
+import { DEFAULT_TEST_ANSWERS, installPhase, overrideAnswers } from '../../src/vm/harness.ts';
+import { Machine, renderBoots, TARGET_DISK } from '../../src/vm/machine.ts';
+import { buildDay2Repo, type Day2Repo, SUITE, SUITE2 } from './day2-repo.ts';
+
+const STAMP = utcStamp();
+/** KLDLOAD_DAY2_WORK: an earlier run's folder; its installed base disk is reused (no new install). */
+const WORK = process.env.KLDLOAD_DAY2_WORK ?? cacheDir('vm', `day2-${STAMP}`);
+const ISO = join(WORK, 'plain.iso');
+mkdirSync(WORK, { recursive: true });
+const log = new Logger({ file: join(WORK, `day2-${STAMP}.log`) });
+const exec = new SystemExecutor(log);
+const KEY = join(WORK, 'id_ed25519');
+const USER = 'admin';
+const PASSWORD = 'kl-test-Secret-7';
+const POOL = 'rpool';
+const BASE = join(WORK, 'base.qcow2');
+
+/** One row per check, written to bench/results when the file ends (a failed check is recorded too). */
+const results: { scenario: string; check: string; ok: boolean; seconds?: number; detail?: string }[] = [];
+const boots: Record<string, string[]> = {};
+function check(scenario: string, name: string, fn: () => void, seconds?: number) {
+  try {
+    fn();
+    results.push({ scenario, check: name, ok: true, ...(seconds !== undefined ? { seconds } : {}) });
+    console.log(`PASS ${scenario}: ${name}`);
+  } catch (e) {
+    const detail = e instanceof Error ? e.message : String(e);
+    results.push({ scenario, check: name, ok: false, detail });
+    console.log(`FAIL ${scenario}: ${name}: ${detail.split('\n')[0]}`);
+    throw e;
+  }
+}
+after(() => {
+  mkdirSync('bench/results', { recursive: true });
+  const out = join('bench/results', `day2-${STAMP}.json`);
+  const ok = results.length > 0 && results.every((r) => r.ok);
+  writeFileSync(out, `${JSON.stringify({ bench: 'e2e:day2', stamp: STAMP, ok, results, boots }, null, 1)}\n`);
+  console.log(
+    `${ok ? 'PASS' : 'FAIL'} e2e:day2: ${results.filter((r) => r.ok).length}/${results.length} → ${out}`,
+  );
+});
+
+let repo: Day2Repo | undefined;
+
+test('build a plain server ISO and the signed test repository', { timeout: 3600_000 }, async () => {
+  const b = spawnSync('node', ['dist/kldload.mjs', 'build', '--profile', 'server', '-o', ISO], {
+    encoding: 'utf8',
+    maxBuffer: 64 << 20,
+  });
+  assert.equal(b.status, 0, `build failed: ${b.stderr.slice(-3000)}`);
+  repo = await buildDay2Repo(exec, log, WORK);
+  execFileSync('tar', ['-C', repo.dir, '-cf', join(WORK, `${SUITE}.tar`), '.']);
+  execFileSync('tar', ['-C', repo.dir2, '-cf', join(WORK, `${SUITE2}.tar`), '.']);
+});
+
+test(
+  'install once: the base disk every scenario overlays (first boot done)',
+  { timeout: 3600_000 },
+  async (t) => {
+    if (process.env.KLDLOAD_DAY2_WORK && existsSync(BASE) && existsSync(KEY)) {
+      t.diagnostic(`reusing the installed base disk ${BASE}`);
+      return;
+    }
+    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'kldload-day2', '-f', KEY]);
+    const answers = join(WORK, 'answers.env');
+    writeFileSync(
+      answers,
+      overrideAnswers(DEFAULT_TEST_ANSWERS, {
+        KLDLOAD_DISK: TARGET_DISK,
+        KLDLOAD_SSH_PUBKEY: readFileSync(`${KEY}.pub`, 'utf8').trim(),
+      }),
+      { mode: 0o600 },
+    );
+    execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', BASE, '16G']);
+    const inst = await installPhase(exec, log, {
+      iso: ISO,
+      workDir: WORK,
+      answersFile: answers,
+      disk: BASE,
+      timeoutSec: 1800,
+    });
+    assert.ok(inst.ok, `install failed: ${inst.detail}; ${inst.serialLog}`);
+    // First boot once on the base itself, then a clean power-off: scenarios start from a settled system.
+    const m = await machine('base', BASE);
+    try {
+      await m.mustBeUp(900);
+      assert.equal(await m.settled(900), 'running');
+      await m.powerOff();
+    } finally {
+      await m.stop().catch(() => undefined);
+      boots.base = renderBoots(m.boots);
+    }
+  },
+);
+
+async function machine(name: string, disk: string): Promise<Machine> {
+  return Machine.start(
+    exec,
+    { disk, workDir: WORK, name, key: KEY, user: USER, password: PASSWORD, log },
+    name,
+  );
+}
+
+async function overlayMachine(name: string): Promise<Machine> {
+  const disk = join(WORK, `${name}.qcow2`);
+  execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', '-b', BASE, '-F', 'qcow2', disk]);
+  const m = await machine(name, disk);
+  await m.mustBeUp(900);
+  return m;
+}
+
+/** Root script in the guest that must succeed; returns stdout. */
+async function sh(m: Machine, script: string, timeoutMs = 1_200_000): Promise<string> {
+  const r = await m.root(`set -euo pipefail\n${script}`, {}, timeoutMs);
+  assert.equal(
+    r.exitCode,
+    0,
+    `guest script failed (${r.exitCode}):\n${script}\n--- output:\n${r.all.slice(-4000)}`,
+  );
+  return r.stdout;
+}
+
+/**
+ * A test repository as an apt source of the guest, in the root dataset (/opt: what a kupgrade
+ * chroot of the BE sees too); only its own lists are refreshed (the guest has no network).
+ */
+async function addRepo(m: Machine, suite: string): Promise<void> {
+  const tar = await m.push(join(WORK, `${suite}.tar`), `${suite}.tar`);
+  await sh(
+    m,
+    `mkdir -p /opt/${suite} && tar -C /opt/${suite} -xf ${tar}
+echo "deb [signed-by=/opt/${suite}/kldload-darksite.gpg] file:/opt/${suite} ${suite} main" > /etc/apt/sources.list.d/${suite}.list
+apt-get update -o Dir::Etc::sourcelist=sources.list.d/${suite}.list -o Dir::Etc::sourceparts=- -o APT::Get::List-Cleanup=0`,
+  );
+}
+
+const rootOf = async (m: Machine) => (await sh(m, 'findmnt -no SOURCE /')).trim();
+const snapshotsOf = async (m: Machine, ds: string) =>
+  (await sh(m, `zfs list -H -t snapshot -o name -s createtxg -d 1 ${ds}`)).split('\n').filter(Boolean);
+const kernelOf = async (m: Machine) => (await sh(m, 'uname -r')).trim();
+
+async function kldload(m: Machine, args: string): Promise<Record<string, unknown>> {
+  const out = await sh(m, `kldload ${args} --json`);
+  return JSON.parse(out) as Record<string, unknown>;
+}
+
+test(
+  'kernel: a new ABI from plain apt-get is held without its ZFS module, boots with it',
+  { timeout: 5400_000 },
+  async () => {
+    assert.ok(repo, 'needs the test repository');
+    const { oldAbi, newAbi, zfsModulePackage } = repo;
+    const S = 'kernel';
+    const m = await overlayMachine('kernel');
+    try {
+      assert.equal(await m.settled(900), 'running');
+      const k0 = await kernelOf(m);
+      check(S, `the installed kernel is trixie's ${oldAbi}`, () => assert.equal(k0, oldAbi));
+      await addRepo(m, SUITE);
+      let t0 = Date.now();
+      const apt = await m.root(
+        'DEBIAN_FRONTEND=noninteractive apt-get install -y linux-image-amd64 2>&1',
+        {},
+        1_800_000,
+      );
+      check(
+        S,
+        `apt-get install linux-image-amd64 (${newAbi}) succeeds`,
+        () => assert.equal(apt.exitCode, 0, apt.all.slice(-3000)),
+        (Date.now() - t0) / 1000,
+      );
+      const held = await sh(
+        m,
+        `ls /var/lib/kldload/kernel-guard/; ls /boot/efi/loader/entries/; cat /etc/motd.d/kldload-kernel-guard 2>/dev/null || true`,
+      );
+      check(S, 'the guard held the kernel: marker, motd line, no boot entry', () => {
+        assert.match(held, new RegExp(`${newAbi.replace(/[.+]/g, '\\$&')}\\.held`));
+        assert.doesNotMatch(
+          held
+            .split('\n')
+            .filter((l) => l.endsWith('.conf'))
+            .join('\n'),
+          new RegExp(newAbi.replace(/[.+]/g, '\\$&')),
+        );
+        assert.match(apt.all, /kldload/i);
+      });
+      await m.reboot('kernel held', { upSec: 900 });
+      const k1 = await kernelOf(m);
+      const r1 = await rootOf(m);
+      check(S, 'after reboot: still the old kernel, root on ZFS', () => {
+        assert.equal(k1, oldAbi);
+        assert.equal(r1, `${POOL}/ROOT/default`);
+      });
+      t0 = Date.now();
+      await sh(m, `DEBIAN_FRONTEND=noninteractive apt-get install -y ${zfsModulePackage}`, 1_800_000);
+      const entries = await sh(
+        m,
+        `ls /boot/efi/loader/entries/; ls /var/lib/kldload/kernel-guard/ 2>/dev/null || true`,
+      );
+      check(
+        S,
+        `${zfsModulePackage} makes the kernel bootable: entry written, marker gone`,
+        () => {
+          assert.match(entries, new RegExp(`${newAbi.replace(/[.+]/g, '\\$&')}.*\\.conf`));
+          assert.doesNotMatch(entries, /\.held/);
+        },
+        (Date.now() - t0) / 1000,
+      );
+      await m.reboot('new kernel', { upSec: 900 });
+      const k2 = await kernelOf(m);
+      const r2 = await rootOf(m);
+      const state = await m.settled(600);
+      check(S, `after reboot: ${newAbi}, root on ZFS, system running`, () => {
+        assert.equal(k2, newAbi);
+        assert.equal(r2, `${POOL}/ROOT/default`);
+        assert.equal(state, 'running');
+      });
+    } finally {
+      await m.stop().catch(() => undefined);
+      boots.kernel = renderBoots(m.boots);
+    }
+  },
+);
+
+test(
+  'kpkg snapshots, ksnap rollback of a broken root, kbe activate --once',
+  { timeout: 5400_000 },
+  async () => {
+    const m = await overlayMachine('tools');
+    const BE = `${POOL}/ROOT/default`;
+    try {
+      assert.equal(await m.settled(900), 'running');
+      await addRepo(m, SUITE);
+      // kpkg: one snapshot with the command and packages; none for a no-op; plain apt-get: exactly one.
+      let S = 'kpkg';
+      const s0 = await snapshotsOf(m, BE);
+      const inst = await kldload(m, 'pkg install kl-probe');
+      const s1 = await snapshotsOf(m, BE);
+      const made = s1.filter((s) => !s0.includes(s));
+      const props = made[0]
+        ? await sh(m, `zfs get -H -o property,value org.kldload:cmd,org.kldload:packages ${made[0]}`)
+        : '';
+      check(S, 'kpkg install makes one snapshot carrying the command and packages', () => {
+        assert.equal(inst.ok, true);
+        assert.equal(made.length, 1, `new snapshots: ${made.join(' ')}`);
+        assert.match(made[0] ?? '', /@kpkg-/);
+        assert.match(props, /org\.kldload:cmd\t.*install.*kl-probe/);
+        assert.match(props, /org\.kldload:packages\t.*kl-probe/);
+      });
+      const noop = await kldload(m, 'pkg install kl-probe');
+      const s2 = await snapshotsOf(m, BE);
+      check(S, 'a no-op kpkg install makes none', () => {
+        assert.equal(noop.snapshot, null);
+        assert.deepEqual(s2, s1);
+      });
+      await sh(m, 'DEBIAN_FRONTEND=noninteractive apt-get install -y kl-probe-extra');
+      const s3 = await snapshotsOf(m, BE);
+      const byApt = s3.filter((s) => !s2.includes(s));
+      const aptCmd = byApt[0] ? await sh(m, `zfs get -H -o value org.kldload:cmd ${byApt[0]}`) : '';
+      check(S, 'plain apt-get install makes exactly one', () => {
+        assert.equal(byApt.length, 1, `new snapshots: ${byApt.join(' ')}`);
+        assert.match(aptCmd, /apt-get install -y kl-probe-extra/);
+      });
+
+      // Rollback: break the root, roll back to the snapshot apt took, reboot, healthy; the broken BE stays.
+      S = 'rollback';
+      const target = byApt[0] as string;
+      await sh(m, 'rm -rf /usr/lib/systemd/system && test ! -e /usr/lib/systemd/system/ssh.service');
+      const rb = await kldload(m, `snap rollback ${target} --name healthy`);
+      check(S, 'ksnap rollback of the root makes BE healthy the default', () => assert.equal(rb.ok, true));
+      const t0 = Date.now();
+      // Unit files are gone: a normal reboot cannot load reboot.target, so --force (systemd-shutdown).
+      await m.reboot('after rollback', { upSec: 900, command: 'systemctl reboot --force' });
+      const state = await m.settled(900);
+      const root = await rootOf(m);
+      const pk = await sh(
+        m,
+        `dpkg-query -W -f '\${Package} \${db:Status-Status}\\n' kl-probe kl-probe-extra 2>/dev/null || true; test -e /usr/lib/systemd/system/ssh.service && echo units-back`,
+      );
+      // The guest report kldload test reads, against the rollback BE: healthy, first boot not re-run.
+      const rep = await m.root(GUEST_REPORT, { POOL, EXTRA: "''" });
+      writeFileSync(join(WORK, 'report-rollback.txt'), rep.stdout);
+      const bad = evaluate(parseReport(rep.stdout), {
+        pool: POOL,
+        be: 'healthy',
+        secrets: [PASSWORD],
+        postinstallRuns: 1,
+      }).filter((c) => !c.ok);
+      check(
+        S,
+        "after reboot: root is the rollback BE, the guest report is healthy, the snapshot's packages",
+        () => {
+          assert.equal(root, `${POOL}/ROOT/healthy`);
+          assert.equal(state, 'running');
+          assert.deepEqual(
+            bad.map((c) => `${c.name}: ${c.detail}`),
+            [],
+          );
+          assert.match(pk, /kl-probe installed/);
+          assert.doesNotMatch(pk, /kl-probe-extra installed/);
+          assert.match(pk, /units-back/);
+        },
+        (Date.now() - t0) / 1000,
+      );
+      const broken = await sh(
+        m,
+        `zfs list -H -o name ${BE} && mkdir -p /run/broken && mount -t zfs -o zfsutil,ro ${BE} /run/broken && (test -e /run/broken/usr/lib/systemd/system && echo units || echo no-units); umount /run/broken`,
+      );
+      check(S, 'the broken state still exists as a BE (default, units deleted)', () => {
+        assert.match(broken, new RegExp(`^${BE}$`, 'm'));
+        assert.match(broken, /no-units/);
+      });
+
+      // kbe activate --once: next boot NEW, the one after the default again.
+      S = 'once';
+      await kldload(m, 'be create trial');
+      await kldload(m, 'be activate trial --once');
+      const list = (await kldload(m, 'be list')) as {
+        bes: { name: string; once: boolean; default: boolean }[];
+      };
+      check(S, 'kbe list: trial next boot only, healthy the default', () => {
+        assert.equal(list.bes.find((b) => b.name === 'trial')?.once, true);
+        assert.equal(list.bes.find((b) => b.name === 'healthy')?.default, true);
+      });
+      await m.reboot('once: trial', { upSec: 900 });
+      const once = await rootOf(m);
+      check(S, 'the next boot runs trial', () => assert.equal(once, `${POOL}/ROOT/trial`));
+      await m.reboot('once: back to default', { upSec: 900 });
+      const back = await rootOf(m);
+      check(S, 'the boot after runs the default (healthy) again', () =>
+        assert.equal(back, `${POOL}/ROOT/healthy`),
+      );
+    } finally {
+      await m.stop().catch(() => undefined);
+      boots.tools = renderBoots(m.boots);
+    }
+  },
+);
+
+/** Waits until the confirm unit of the boot has run, then returns `kldload upgrade status --json`. */
+async function upgradeStatus(
+  m: Machine,
+): Promise<{ record?: { name?: string; status?: string; reason?: string } }> {
+  await m.settled(900);
+  await sh(
+    m,
+    'for i in $(seq 60); do s=$(systemctl show -P ActiveState kldload-upgrade-confirm.service); [ "$s" = active ] || [ "$s" = failed ] && break; sleep 5; done',
+  );
+  return (await kldload(m, 'upgrade status')) as {
+    record?: { name?: string; status?: string; reason?: string };
+  };
+}
+
+const probeVersion = async (m: Machine, admindir = '/var/lib/dpkg') =>
+  (await sh(m, `dpkg-query --admindir=${admindir} -W -f '\${Version}' kl-probe`)).trim();
+
+test(
+  'kupgrade: a new BE that cannot boot leaves the machine on the old one unattended; a good one boots the new kernel and versions, the old BE untouched',
+  { timeout: 7200_000 },
+  async () => {
+    assert.ok(repo, 'needs the test repository');
+    const { oldAbi, newAbi } = repo;
+    const S = 'kupgrade';
+    const m = await overlayMachine('upgrade');
+    const OLD = `${POOL}/ROOT/default`;
+    try {
+      assert.equal(await m.settled(900), 'running');
+      await addRepo(m, SUITE);
+      await sh(m, 'DEBIAN_FRONTEND=noninteractive apt-get install -y kl-probe=1.0');
+      await addRepo(m, SUITE2);
+
+      // 1. A new BE whose initramfs fails (panic on purpose): the machine comes back on the old BE by itself.
+      let t0 = Date.now();
+      const up1 = (await kldload(m, 'upgrade')) as {
+        ok?: boolean;
+        record?: { name: string; status: string };
+      };
+      const bad = up1.record?.name ?? '';
+      check(
+        S,
+        'kupgrade makes a pending BE (kl-probe 2.0, the new kernel inside it)',
+        () => {
+          assert.equal(up1.ok, true);
+          assert.match(bad, /^upgrade-/);
+          assert.equal(up1.record?.status, 'pending');
+        },
+        (Date.now() - t0) / 1000,
+      );
+      const inBad = await sh(
+        m,
+        `ls /boot/efi/loader/entries/; mkdir -p /run/b && mount -t zfs -o zfsutil,ro ${POOL}/ROOT/${bad} /run/b && dpkg-query --admindir=/run/b/var/lib/dpkg -W -f '\${Version}\\n' kl-probe && ls /run/b/boot; umount /run/b`,
+      );
+      check(S, `the new BE holds kl-probe 2.0 and ${newAbi}; one entry kldload-${bad}+3.conf`, () => {
+        assert.match(inBad, /^2\.0$/m);
+        assert.ok(inBad.includes(`vmlinuz-${newAbi}`), inBad);
+        assert.ok(inBad.includes(`kldload-${bad}+3.conf`), inBad);
+      });
+      assert.equal(await probeVersion(m), '1.0', 'the running BE was modified');
+      // Break its initramfs: an appended cpio overrides scripts/zfs with a panic (the shared file is not touched).
+      await sh(
+        m,
+        `E=$(ls /boot/efi/loader/entries/kldload-${bad}+3.conf); B=/boot/efi/kldload/broken-initrd
+cp "/boot/efi$(awk '$1=="initrd"{print $2}' "$E")" "$B"
+truncate -s $(( ($(stat -c %s "$B") + 3) / 4 * 4 )) "$B"
+mkdir -p /tmp/brk/scripts && printf 'mountroot() { panic "kldload test: initramfs broken on purpose"; }\\n' > /tmp/brk/scripts/zfs
+(cd /tmp/brk && printf 'scripts\\nscripts/zfs\\n' | cpio -o -H newc --quiet) >> "$B"
+sed -i 's|^initrd .*|initrd     /kldload/broken-initrd|' "$E"`,
+      );
+      t0 = Date.now();
+      await m.reboot('kupgrade: broken BE', { upSec: 1200, resets: 2 });
+      const serials = m.boots
+        .slice(-3)
+        .map((b) => (existsSync(b.serialLog) ? readFileSync(b.serialLog, 'utf8') : ''))
+        .join('\n');
+      const st1 = await upgradeStatus(m);
+      const r1 = await rootOf(m);
+      const v1 = await probeVersion(m);
+      check(
+        S,
+        'the broken BE panicked and reset; the machine came back on the old BE unattended, status failed',
+        () => {
+          assert.match(serials, /initramfs broken on purpose/);
+          assert.equal(r1, OLD);
+          assert.equal(v1, '1.0');
+          assert.equal(st1.record?.status, 'failed', JSON.stringify(st1));
+        },
+        (Date.now() - t0) / 1000,
+      );
+      await kldload(m, `be destroy ${bad}`);
+
+      // 2. A good upgrade: the next boot runs the new BE with the new kernel; confirmed, it becomes the default.
+      t0 = Date.now();
+      const up2 = (await kldload(m, 'upgrade')) as { record?: { name: string } };
+      const good = up2.record?.name ?? '';
+      await m.reboot('kupgrade: new BE', { upSec: 900 });
+      const st2 = await upgradeStatus(m);
+      const r2 = await rootOf(m);
+      const k2 = await kernelOf(m);
+      const v2 = await probeVersion(m);
+      const bootfs = (await sh(m, `zpool get -H -o value bootfs ${POOL}`)).trim();
+      check(
+        S,
+        `the new BE boots ${newAbi} with root on ZFS and kl-probe 2.0; confirmed, it is the default`,
+        () => {
+          assert.match(good, /^upgrade-/);
+          assert.equal(r2, `${POOL}/ROOT/${good}`);
+          assert.equal(k2, newAbi);
+          assert.equal(v2, '2.0');
+          assert.equal(st2.record?.status, 'done', JSON.stringify(st2));
+          assert.equal(bootfs, `${POOL}/ROOT/${good}`);
+        },
+        (Date.now() - t0) / 1000,
+      );
+      const old = await sh(
+        m,
+        `mkdir -p /run/old && mount -t zfs -o zfsutil,ro ${OLD} /run/old && dpkg-query --admindir=/run/old/var/lib/dpkg -W -f '\${Version}\\n' kl-probe && ls /run/old/boot; umount /run/old`,
+      );
+      check(S, `the old BE is untouched: kl-probe 1.0, no ${newAbi}`, () => {
+        assert.match(old, /^1\.0$/m);
+        assert.ok(old.includes(`vmlinuz-${oldAbi}`), old);
+        assert.ok(!old.includes(`vmlinuz-${newAbi}`), old);
+      });
+      await m.reboot('kupgrade: default now', { upSec: 900 });
+      const r3 = await rootOf(m);
+      check(S, 'the boot after runs the upgraded BE again (it is the default)', () =>
+        assert.equal(r3, `${POOL}/ROOT/${good}`),
+      );
+      const again = (await kldload(m, 'upgrade')) as { be?: unknown; changes?: number };
+      check(S, 'kupgrade again: nothing to upgrade, no BE made', () => assert.equal(again.be, null));
+    } finally {
+      await m.stop().catch(() => undefined);
+      boots.upgrade = renderBoots(m.boots);
+    }
+  },
+);

@@ -15,7 +15,7 @@ import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import { SystemExecutor } from '../../src/core/exec.ts';
 import { Logger } from '../../src/core/log.ts';
 import { cacheDir } from '../../src/core/paths.ts';
@@ -24,6 +24,7 @@ import { evaluate, GUEST_REPORT, parseReport } from '../../src/vm/checks.ts';
 import { DEFAULT_TEST_ANSWERS, installPhase, overrideAnswers } from '../../src/vm/harness.ts';
 import { Machine, renderBoots, TARGET_DISK } from '../../src/vm/machine.ts';
 import { buildDay2Repo, type Day2Repo, SUITE, SUITE2 } from './day2-repo.ts';
+import { recorder } from './results.ts';
 
 const STAMP = utcStamp();
 /** KLDLOAD_DAY2_WORK: an earlier run's folder; its installed base disk is reused (no new install). */
@@ -38,30 +39,7 @@ const PASSWORD = 'kl-test-Secret-7';
 const POOL = 'rpool';
 const BASE = join(WORK, 'base.qcow2');
 
-/** One row per check, written to bench/results when the file ends (a failed check is recorded too). */
-const results: { scenario: string; check: string; ok: boolean; seconds?: number; detail?: string }[] = [];
-const boots: Record<string, string[]> = {};
-function check(scenario: string, name: string, fn: () => void, seconds?: number) {
-  try {
-    fn();
-    results.push({ scenario, check: name, ok: true, ...(seconds !== undefined ? { seconds } : {}) });
-    console.log(`PASS ${scenario}: ${name}`);
-  } catch (e) {
-    const detail = e instanceof Error ? e.message : String(e);
-    results.push({ scenario, check: name, ok: false, detail });
-    console.log(`FAIL ${scenario}: ${name}: ${detail.split('\n')[0]}`);
-    throw e;
-  }
-}
-after(() => {
-  mkdirSync('bench/results', { recursive: true });
-  const out = join('bench/results', `day2-${STAMP}.json`);
-  const ok = results.length > 0 && results.every((r) => r.ok);
-  writeFileSync(out, `${JSON.stringify({ bench: 'e2e:day2', stamp: STAMP, ok, results, boots }, null, 1)}\n`);
-  console.log(
-    `${ok ? 'PASS' : 'FAIL'} e2e:day2: ${results.filter((r) => r.ok).length}/${results.length} → ${out}`,
-  );
-});
+const { boots, check } = recorder('day2', STAMP);
 
 let repo: Day2Repo | undefined;
 

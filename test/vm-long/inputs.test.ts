@@ -16,8 +16,11 @@ import { utcStamp } from '../../src/live/facts.ts';
 import { installPhase } from '../../src/vm/harness.ts';
 import { TARGET_DISK } from '../../src/vm/machine.ts';
 import { kldloadTestPasses } from '../vm/kldload-test.ts';
+import { recorder } from './results.ts';
 
-const WORK = cacheDir('vm', `inputs-${utcStamp()}`);
+const STAMP = utcStamp();
+const WORK = cacheDir('vm', `inputs-${STAMP}`);
+const { check } = recorder('inputs', STAMP);
 const ISO = join(WORK, 'plain.iso');
 mkdirSync(WORK, { recursive: true });
 const ORIGINAL = 'test/fixtures/answers/original/server-debian.env';
@@ -34,17 +37,24 @@ test(
   "the original kldload's Debian server answers install unchanged: KLDLOAD_DISK= empty picks the one disk",
   { timeout: 3600_000 },
   () => {
+    const S = 'original answers';
     assert.match(readFileSync(ORIGINAL, 'utf8'), /^KLDLOAD_DISK=$/m);
     const w = join(WORK, 'original');
-    kldloadTestPasses(ISO, w, ['--answers', ORIGINAL]);
+    check(S, 'kldload test --answers server-debian.env passes', () => {
+      kldloadTestPasses(ISO, w, ['--answers', ORIGINAL]);
+    });
     const serial = readFileSync(join(w, 'install-serial.log'), 'utf8');
-    assert.match(
-      serial,
-      /KLDLOAD_DISK is empty: installing to \/dev\/vda .*virtio-kltarget.*the only eligible disk/,
+    check(S, 'KLDLOAD_DISK= empty: the installer picked the only eligible disk', () =>
+      assert.match(
+        serial,
+        /KLDLOAD_DISK is empty: installing to \/dev\/vda .*virtio-kltarget.*the only eligible disk/,
+      ),
     );
     // The original's keys that have no effect here were named on the console, one warning each.
-    assert.match(serial, /KLDLOAD_ENABLE_SECURE_BOOT: has no effect here/);
-    assert.match(serial, /KLDLOAD_BUILD_IMAGES: has no effect here/);
+    check(S, 'keys without effect are named, one warning each', () => {
+      assert.match(serial, /KLDLOAD_ENABLE_SECURE_BOOT: has no effect here/);
+      assert.match(serial, /KLDLOAD_BUILD_IMAGES: has no effect here/);
+    });
   },
 );
 
@@ -71,12 +81,17 @@ test(
       name: 'bios',
       firmware: 'bios',
     });
-    assert.ok(r.refused, `installer did not refuse: ${r.detail}`);
-    const serial = readFileSync(r.serialLog, 'utf8');
-    assert.match(serial, /booted the installer in legacy BIOS mode .*nothing was written/);
-    assert.match(serial, /KLDLOAD-INSTALL-FAIL step=preflight/);
-    assert.doesNotMatch(serial, /bios-Secret-1/);
+    const S = 'SeaBIOS';
+    check(S, 'the installer refused at preflight, naming legacy BIOS, no secret on the console', () => {
+      assert.ok(r.refused, `installer did not refuse: ${r.detail}`);
+      const serial = readFileSync(r.serialLog, 'utf8');
+      assert.match(serial, /booted the installer in legacy BIOS mode .*nothing was written/);
+      assert.match(serial, /KLDLOAD-INSTALL-FAIL step=preflight/);
+      assert.doesNotMatch(serial, /bios-Secret-1/);
+    });
     // FORCE_WIPE was set, and still nothing was written: the refusal comes before the wipe.
-    execFileSync('qemu-img', ['compare', '-q', disk, pristine]);
+    check(S, 'the disk is untouched (qemu-img compare with a pristine one)', () => {
+      execFileSync('qemu-img', ['compare', '-q', disk, pristine]);
+    });
   },
 );

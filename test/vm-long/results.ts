@@ -1,0 +1,44 @@
+/**
+ * PASS/FAIL per check for the named e2e commands, printed as it happens and written to
+ * bench/results/<name>-<stamp>.json when the test file ends (failed checks included).
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after } from 'node:test';
+
+export interface CheckRow {
+  scenario: string;
+  check: string;
+  ok: boolean;
+  seconds?: number;
+  detail?: string;
+}
+
+export function recorder(bench: string, stamp: string) {
+  const results: CheckRow[] = [];
+  /** Boot lines (renderBoots) per machine, for the record. */
+  const boots: Record<string, string[]> = {};
+  /** Runs the assertions in `fn`; records and prints the outcome, rethrows a failure. */
+  function check(scenario: string, name: string, fn: () => void, seconds?: number): void {
+    try {
+      fn();
+      results.push({ scenario, check: name, ok: true, ...(seconds !== undefined ? { seconds } : {}) });
+      console.log(`PASS ${scenario}: ${name}`);
+    } catch (e) {
+      const detail = e instanceof Error ? e.message : String(e);
+      results.push({ scenario, check: name, ok: false, detail });
+      console.log(`FAIL ${scenario}: ${name}: ${detail.split('\n')[0]}`);
+      throw e;
+    }
+  }
+  after(() => {
+    mkdirSync('bench/results', { recursive: true });
+    const out = join('bench/results', `${bench}-${stamp}.json`);
+    const ok = results.length > 0 && results.every((r) => r.ok);
+    writeFileSync(out, `${JSON.stringify({ bench: `e2e:${bench}`, stamp, ok, results, boots }, null, 1)}\n`);
+    console.log(
+      `${ok ? 'PASS' : 'FAIL'} e2e:${bench}: ${results.filter((r) => r.ok).length}/${results.length} → ${out}`,
+    );
+  });
+  return { results, boots, check };
+}

@@ -1,10 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { basename, join, resolve } from 'node:path';
-import { payloadSettings } from '../answers/role-settings.ts';
-import { type Answers, FIELD_KEYS, type FieldKey, fieldDef } from '../answers/schema.ts';
-import { type ValidateOptions, validateAnswersFile } from '../answers/validate.ts';
-import { EXIT, KldloadError } from '../core/errors.ts';
+import { mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { basename, resolve } from 'node:path';
 import type { Executor } from '../core/exec.ts';
 import { safeRemove, takeBuildLock } from '../core/fs.ts';
 import type { Logger } from '../core/log.ts';
@@ -12,57 +8,16 @@ import { cacheDir, contentKey } from '../core/paths.ts';
 import { buildDarksite } from '../darksite/darksite.ts';
 import { listRepo, type SigningKey, suppliedSigningKey } from '../darksite/repo.ts';
 import { inspectDebs, payloadDebs, type SuppliedDeb } from '../darksite/supplied.ts';
-import { loadSuiteIndex } from '../debian/archive.ts';
-import { check, formatFinding, postinstallLibDir } from '../postinstall/check.ts';
+import { postinstallLibDir } from '../postinstall/check.ts';
+import { gatherBuildFacts, loadIndexes } from './build-facts.ts';
+import { buildSettings, checkBuildInputs, checkEmbeddedExtras, checkPayload } from './inputs.ts';
 import { writeIso } from './iso.ts';
-import {
-  entryText,
-  mergeEntries,
-  type PackageEntry,
-  type Profile,
-  profilePackages,
-  profilesDir,
-} from './package-sets.ts';
-import {
-  assemblePayload,
-  availableRoles,
-  expandRoles,
-  librarySettings,
-  missingWantedDebs,
-  rolePackages,
-} from './roles.ts';
-import { ensureRootfs, type RootfsSpec } from './rootfs.ts';
-import { ensureZfsModuleDeb, type KernelFacts, kernelFacts, moduleDebPath } from './zfs-module.ts';
-
-export interface BuildOptions {
-  profile: Profile;
-  suite: 'trixie' | 'bookworm';
-  mirror: string;
-  output: string;
-  bundle: string;
-  answers?: string;
-  payload?: string;
-  zbm?: string;
-  extraPackages: string[];
-  /** Roles from the library (roles/<name>), run by the dispatcher on first boot. */
-  roles: string[];
-  /** OCI / docker-save tarballs for /root/darksite/images (roles load them on first boot). */
-  images?: string[];
-  /** The user's .debs for the darksite (--deb); the payload's debs/*.deb count too. */
-  debs?: string[];
-  /** GNUPGHOME whose one secret key signs the darksite (--darksite-key); default the build key. */
-  darksiteKey?: string;
-}
-
-/** Darksite inputs checked before any work: the user's .debs and signing key. */
-interface DarksiteInputs {
-  supplied: SuppliedDeb[];
-  /** Profile, --packages and role entries with their file:line and backports pins. */
-  packageSet: PackageEntry[];
-  signingKey?: SigningKey;
-  /** The user's --packages alone (extraPackages here also carries the roles' packages). */
-  requested: string[];
-}
+import { PUBLIC_MIRROR } from './layers.ts';
+import { entryText, mergeEntries, type Profile, profilePackages } from './package-sets.ts';
+import { type BuildOptions, type BuildPlan, type BuildSpec, layer, planBuild } from './plan.ts';
+import { assemblePayload, expandRoles, missingWantedDebs, rolePackages } from './roles.ts';
+import { ensureRootfs } from './rootfs.ts';
+import { ensureZfsModuleDeb } from './zfs-module.ts';
 
 export interface ImageInfo {
   profile: Profile;
@@ -93,102 +48,6 @@ export interface BuildResult {
   phases: { name: string; seconds: number; cached: boolean }[];
 }
 
-const PUBLIC_MIRROR = 'http://deb.debian.org/debian';
-
-function targetSources(suite: string): string {
-  const sec = suite === 'bookworm' ? 'bookworm-security' : `${suite}-security`;
-  return `Types: deb
-URIs: ${PUBLIC_MIRROR}
-Suites: ${suite} ${suite}-updates
-Components: main contrib non-free-firmware
-Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-
-Types: deb
-URIs: http://security.debian.org/debian-security
-Suites: ${sec}
-Components: main contrib non-free-firmware
-Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-`;
-}
-
-/**
- * Files of payload/target/kernel baked into every target image (path on the target → file name):
- * the ZFS kernel guard (docs/day2.md). In the image, not the install plan, so the first kernel the
- * installer adds with kernel-install is already guarded.
- */
-export const TARGET_KERNEL_FILES: Record<string, { file: string; exec: boolean }> = {
-  '/usr/lib/kernel/install.d/85-kldload-zfs-guard.install': {
-    file: '85-kldload-zfs-guard.install',
-    exec: true,
-  },
-  '/usr/lib/kldload/zfs-kernel-reconcile': { file: 'zfs-kernel-reconcile', exec: true },
-  '/etc/apt/apt.conf.d/80kldload-zfs-kernels': { file: '80kldload-zfs-kernels', exec: false },
-};
-
-function targetKernelFiles(): Record<string, string> {
-  const dir = join(profilesDir(), '../payload/target/kernel');
-  return Object.fromEntries(
-    Object.entries(TARGET_KERNEL_FILES).map(([path, f]) => [path, readFileSync(join(dir, f.file), 'utf8')]),
-  );
-}
-
-/** Everything a target layer depends on. Machine identity is stripped: each install makes its own. */
-export function targetSpec(o: BuildOptions, k: KernelFacts, moduleDeb: string): RootfsSpec {
-  return {
-    name: `target-${o.profile}`,
-    suite: o.suite,
-    mirror: o.mirror,
-    variant: 'important',
-    // The image is the profile alone; --packages go to the darksite, installed on demand.
-    packages: [`linux-image-${k.kabi}`, ...profilePackages(o.profile).map((p) => p.name)],
-    debs: [moduleDeb],
-    files: { '/etc/apt/sources.list.d/debian.sources': targetSources(o.suite), ...targetKernelFiles() },
-    customize: [
-      'rm -f "$1/etc/apt/sources.list"',
-      // The files are copied with the build host's mode; kernel-install only runs executable plugins.
-      ...Object.entries(TARGET_KERNEL_FILES)
-        .filter(([, f]) => f.exec)
-        .map(([path]) => `chmod 0755 "$1${path}"`),
-      // Per-machine identity must never be shared by every machine installed from one ISO.
-      'rm -f "$1"/etc/ssh/ssh_host_*_key "$1"/etc/ssh/ssh_host_*_key.pub "$1/etc/hostid" "$1/etc/zfs/zpool.cache"',
-      ': > "$1/etc/machine-id"',
-      // The initrd is built here, natively, with no hostid in it; the installer puts this machine's
-      // hostid in front as an early segment (update-initramfs under TCG costs minutes).
-      'chroot "$1" update-initramfs -u -k all',
-    ],
-    recipe: 2,
-  };
-}
-
-export function liveSpec(o: BuildOptions, k: KernelFacts, moduleDeb: string): RootfsSpec {
-  return {
-    name: 'live',
-    suite: o.suite,
-    mirror: o.mirror,
-    variant: 'minbase',
-    packages: [`linux-image-${k.kabi}`, ...profilePackages('live').map((p) => p.name)],
-    debs: [moduleDeb],
-    files: {
-      '/etc/systemd/system/kldload-installer.service': readFileSync(
-        join(profilesDir(), '../payload/live/kldload-installer.service'),
-        'utf8',
-      ),
-      '/etc/hostname': 'kldload-live\n',
-    },
-    customize: [
-      'chroot "$1" systemctl enable kldload-installer.service',
-      // The installer must never auto-import pools it finds on the machine's disks (they may be
-      // someone's data), and the import units drag in udev-settle, which stalls the boot.
-      'chroot "$1" systemctl disable zfs-import-cache.service zfs-import-scan.service zfs-mount.service zfs-share.service zfs-zed.service zfs-import.target zfs.target',
-      // The live medium is a console appliance: root logs in without a password for debugging.
-      'chroot "$1" passwd -d root',
-      // live-boot's hooks must be in the initrd that boots the ISO.
-      `chroot "$1" update-initramfs -u -k ${k.kabi}`,
-    ],
-    recipe: 2,
-  };
-}
-
 async function timed<T>(
   phases: BuildResult['phases'],
   name: string,
@@ -201,90 +60,30 @@ async function timed<T>(
   return r;
 }
 
-/** What to do instead of embedding a secret in plain text, per key; secrets not listed get the seed-stick advice. */
-const PLAIN_SECRET_ADVICE: Partial<Record<FieldKey, string>> = {
-  KLDLOAD_PASSWORD: "use KLDLOAD_PASSWORD_HASH='$y$…' instead (mkpasswd -m yescrypt)",
-  KLDLOAD_ROOT_PASSWORD:
-    'leave it unset (root stays locked, the administrator has sudo) or set it after the install',
-  KLDLOAD_ZFS_PASSPHRASE:
-    'a passphrase has no hashed form: give the answers on a KLDLOADSEED USB stick at install time instead of embedding them',
-  KLDLOAD_POSTINSTALL_URL:
-    'a token in it is readable too: use a URL without a token (pin it with KLDLOAD_POSTINSTALL_SHA256), or give the answers on a KLDLOADSEED USB stick',
-};
-/** Secret keys whose value is already one-way (a crypt hash): safe enough on the medium. */
-const HASHED_SECRETS = new Set<FieldKey>(['KLDLOAD_PASSWORD_HASH']);
-
-/** One warning per secret that `build --answers` would put on the ISO readable by anyone holding it. */
-export function embeddedSecretWarnings(file: string, a: Answers): string[] {
-  return FIELD_KEYS.filter((k) => fieldDef(k).secret && !HASHED_SECRETS.has(k) && a[k] !== undefined).map(
-    (k) =>
-      `WARNING: --answers ${file}: ${k} goes onto the ISO in plain text (anyone with the ISO can read it); ${
-        PLAIN_SECRET_ADVICE[k] ?? 'give it on a KLDLOADSEED USB stick at install time instead'
-      }`,
-  );
-}
-
-/**
- * Role settings embedded answers may carry: those of the chosen roles (with the ones they pull in)
- * and of the payload's own roles; the library's others are named in the error when given.
- */
-export function buildSettings(o: Pick<BuildOptions, 'roles' | 'payload'>): ValidateOptions {
-  const chosen = expandRoles(o.roles);
-  const payloadDir = o.payload && existsSync(o.payload) ? o.payload : undefined;
+/** The planner's spec from the options, once roles are expanded and the user's .debs inspected. */
+export function buildSpec(o: BuildOptions, roles: string[], supplied: SuppliedDeb[]): BuildSpec {
   return {
-    roleSettings: [...librarySettings(chosen), ...(payloadDir ? payloadSettings(payloadDir) : [])],
-    otherSettings: librarySettings(availableRoles().filter((r) => !chosen.includes(r))),
+    profile: o.profile,
+    suite: o.suite,
+    mirror: o.mirror,
+    roles,
+    packageSet: mergeEntries([...profilePackages(o.profile, o.extraPackages), ...rolePackages(roles)]),
+    requested: o.extraPackages,
+    supplied,
+    ...(o.darksiteKey ? { darksiteKey: o.darksiteKey } : {}),
+    iso: {
+      output: o.output,
+      bundle: o.bundle,
+      ...(o.answers ? { answers: o.answers } : {}),
+      ...(o.payload ? { payload: o.payload } : {}),
+      ...(o.zbm ? { zbm: o.zbm } : {}),
+      images: o.images ?? [],
+    },
   };
 }
 
-export function checkBuildInputs(o: BuildOptions, warn: (m: string) => void = () => undefined): void {
-  if (o.answers) {
-    const v = validateAnswersFile(o.answers, buildSettings(o));
-    if (!v.ok)
-      throw new KldloadError(
-        `--answers ${o.answers} is invalid; refusing to embed it:\n${v.errors.map((e) => e.text).join('\n')}`,
-        EXIT.badInput,
-      );
-    for (const w of v.warnings) warn(`WARNING: ${w.text}`);
-    for (const w of embeddedSecretWarnings(o.answers, v.answers)) warn(w);
-  }
-  if (o.payload && !(existsSync(o.payload) && statSync(o.payload).isDirectory()))
-    throw new KldloadError(`--payload ${o.payload}: not a directory`, EXIT.badInput);
-  if (o.zbm && !existsSync(o.zbm)) throw new KldloadError(`--zbm ${o.zbm}: no such file`, EXIT.badInput);
-  if (!existsSync(o.bundle)) throw new KldloadError(`kldload bundle ${o.bundle} missing: run npm run bundle`);
-  profilePackages(o.profile, o.extraPackages);
-}
-
-/** Embedded answers may only ask for packages the darksite really carries. */
-function checkEmbeddedExtras(answersFile: string, available: string[], settings: ValidateOptions): void {
-  const v = validateAnswersFile(answersFile, settings);
-  if (!v.ok) return;
-  const have = new Set(available);
-  const missing = (v.answers.KLDLOAD_EXTRA_PACKAGES ?? []).filter((n) => !have.has(n));
-  if (missing.length)
-    throw new KldloadError(
-      `${answersFile}:${v.lines.KLDLOAD_EXTRA_PACKAGES}: KLDLOAD_EXTRA_PACKAGES: ${missing.join(', ')} not on the darksite; add them with --packages`,
-      EXIT.badInput,
-    );
-}
-
-/** A broken postinstaller never goes into an ISO: bash -n, shellcheck and role order, before building. */
-async function checkPayload(exec: Executor, log: Logger, payload: string): Promise<void> {
-  const hasScripts = existsSync(join(payload, 'postinstall.sh')) || existsSync(join(payload, 'roles'));
-  if (!hasScripts) return;
-  const findings = await check(payload, exec);
-  for (const f of findings.filter((x) => x.level !== 'info'))
-    log.info(`postinstall check: ${formatFinding(f)}`);
-  const errors = findings.filter((f) => f.level === 'error');
-  if (errors.length)
-    throw new KldloadError(
-      `--payload ${payload}: the postinstaller has errors; fix them (kldload postinstall check ${payload}):\n${errors.map(formatFinding).join('\n')}`,
-      EXIT.badInput,
-    );
-}
-
-/** answers → layers (cached by content) → ISO. Only what changed is rebuilt. */
-export async function build(exec: Executor, log: Logger, o: BuildOptions): Promise<BuildResult> {
+/** The inputs checks every build starts with (and the dry run too): they touch nothing. */
+async function checkInputs(exec: Executor, log: Logger, o: BuildOptions) {
   checkBuildInputs(o, (m) => log.info(m));
   const supplied = await inspectDebs(exec, [
     ...(o.debs ?? []).map((path) => ({ path, from: '--deb' })),
@@ -292,6 +91,27 @@ export async function build(exec: Executor, log: Logger, o: BuildOptions): Promi
   ]);
   const signingKey = o.darksiteKey ? await suppliedSigningKey(exec, o.darksiteKey) : undefined;
   const roles = expandRoles(o.roles, (m) => log.info(m));
+  return { supplied, signingKey, roles };
+}
+
+/**
+ * `kldload build --dry-run`: the checked inputs, the verified index and the cache as they are →
+ * the plan. Builds nothing, generates no key, takes no build lock, needs no root.
+ */
+export async function planOnly(exec: Executor, log: Logger, o: BuildOptions): Promise<BuildPlan> {
+  const { supplied, signingKey, roles } = await checkInputs(exec, log, o);
+  const spec = buildSpec(o, roles, supplied);
+  const facts = await gatherBuildFacts(exec, spec, await loadIndexes(exec, spec), {
+    cacheRoot: cacheDir(),
+    ...(signingKey ? { signer: signingKey.fingerprint } : {}),
+    warn: (m) => log.info(`WARNING: ${m}`),
+  });
+  return planBuild(spec, facts);
+}
+
+/** answers → plan → layers (cached by content) → ISO. Only what changed is rebuilt. */
+export async function build(exec: Executor, log: Logger, o: BuildOptions): Promise<BuildResult> {
+  const { supplied, signingKey, roles } = await checkInputs(exec, log, o);
   const payload = assemblePayload(o.payload, roles, o.images ?? []);
   if (payload) await checkPayload(exec, log, payload);
   const release = await takeBuildLock(cacheDir('build.lock'), cacheDir('tmp'), (mp) => {
@@ -299,22 +119,19 @@ export async function build(exec: Executor, log: Logger, o: BuildOptions): Promi
     return exec.run(['umount', '--lazy', mp]);
   });
   try {
+    const opts: BuildOptions = {
+      ...o,
+      roles,
+      ...(payload ? { payload } : {}),
+      // Role packages ride on the darksite; first boot installs them offline.
+      extraPackages: [...o.extraPackages, ...rolePackages(roles).map(entryText)],
+    };
     return await buildLocked(
       exec,
       log,
-      {
-        ...o,
-        roles,
-        ...(payload ? { payload } : {}),
-        // Role packages ride on the darksite; first boot installs them offline.
-        extraPackages: [...o.extraPackages, ...rolePackages(roles).map(entryText)],
-      },
-      {
-        supplied,
-        packageSet: mergeEntries([...profilePackages(o.profile, o.extraPackages), ...rolePackages(roles)]),
-        ...(signingKey ? { signingKey } : {}),
-        requested: o.extraPackages,
-      },
+      opts,
+      buildSpec({ ...o, ...(payload ? { payload } : {}) }, roles, supplied),
+      signingKey,
     );
   } finally {
     release();
@@ -322,23 +139,34 @@ export async function build(exec: Executor, log: Logger, o: BuildOptions): Promi
   }
 }
 
+/** The applier: gathers the facts, plans, then runs the builder of every layer in plan order. */
 async function buildLocked(
   exec: Executor,
   log: Logger,
   o: BuildOptions,
-  ds: DarksiteInputs,
+  spec: BuildSpec,
+  signingKey: SigningKey | undefined,
 ): Promise<BuildResult> {
   const phases: BuildResult['phases'] = [];
   const libDir = postinstallLibDir();
-  const index = await timed(phases, 'index', () => loadSuiteIndex(exec, o.mirror, o.suite));
-  const k = kernelFacts(index);
+  const indexes = await timed(phases, 'index', () => loadIndexes(exec, spec));
+  const plan = planBuild(
+    spec,
+    await gatherBuildFacts(exec, spec, indexes, {
+      cacheRoot: cacheDir(),
+      ...(signingKey ? { signer: signingKey.fingerprint } : {}),
+      warn: (m) => log.info(`WARNING: ${m}`),
+    }),
+  );
+  const { index } = indexes;
+  const k = plan.kernel;
   log.info(`suite ${o.suite} ${index.release.get('Version') ?? ''}: kernel ${k.kabi}, zfs ${k.zfsVersion}`);
-  const hadDeb = existsSync(moduleDebPath(k));
+  for (const l of plan.layers) log.detail(`plan: ${l.name} ${l.cached ? 'cached' : 'build'}: ${l.why}`);
   const deb = await timed(
     phases,
     'zfs-module',
     () => ensureZfsModuleDeb(exec, log, { mirror: o.mirror, suite: o.suite, kernel: k }),
-    () => hadDeb,
+    () => layer(plan, 'zfs-module').cached,
   );
   const darksite = await timed(
     phases,
@@ -350,12 +178,16 @@ async function buildLocked(
         profile: o.profile,
         extra: o.extraPackages,
         localDebs: [deb],
-        supplied: ds.supplied,
-        packageSet: ds.packageSet,
-        ...(ds.signingKey ? { signingKey: ds.signingKey } : {}),
+        supplied: spec.supplied,
+        packageSet: spec.packageSet,
+        ...(signingKey ? { signingKey } : {}),
+        resolution: plan.darksite.resolution,
       }),
     (d) => d.cached,
   );
+  // The plan and the builder compute the key with one function; a difference would be a bug.
+  if (plan.darksite.key && plan.darksite.key !== darksite.key)
+    log.info(`WARNING: darksite key ${darksite.key} differs from the planned ${plan.darksite.key}`);
   if (o.answers)
     checkEmbeddedExtras(
       o.answers,
@@ -365,13 +197,13 @@ async function buildLocked(
   const target = await timed(
     phases,
     'target-layer',
-    () => ensureRootfs(exec, log, targetSpec(o, k, deb)),
+    () => ensureRootfs(exec, log, plan.target),
     (l) => l.cached,
   );
   const live = await timed(
     phases,
     'live-layer',
-    () => ensureRootfs(exec, log, liveSpec(o, k, deb)),
+    () => ensureRootfs(exec, log, plan.live),
     (l) => l.cached,
   );
   const image: ImageInfo = {
@@ -384,7 +216,7 @@ async function buildLocked(
     roles: o.roles,
     suppliedDebs: darksite.supplied.map((d) => d.name),
     images: (o.images ?? []).map((i) => basename(i)),
-    extraPackages: ds.requested,
+    extraPackages: spec.requested,
     buildId: randomBytes(8).toString('hex'),
   };
   for (const [role, names] of missingWantedDebs(o.roles, new Set(image.suppliedDebs)))

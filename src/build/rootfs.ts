@@ -46,22 +46,30 @@ export function layerKey(spec: RootfsSpec): string {
   return contentKey({ ...spec, debs: spec.debs.map((d) => d.split('/').pop()) });
 }
 
+/** The layer's folder name under the cache's layers/ (complete once its LAYER_MARKER exists). */
+export function layerDirName(spec: RootfsSpec): string {
+  return `${spec.name}-${layerKey(spec)}`;
+}
+
+/** Written last, after the squashfs: a layer folder without it is not a cached layer. */
+export const LAYER_MARKER = 'info.json';
+
 /**
  * One mmdebstrap run → one zstd squashfs, kept in the cache under its content key. The kernel
  * and initrd are copied out beside it (the live layer boots them from the ISO).
  */
 export async function ensureRootfs(exec: Executor, log: Logger, spec: RootfsSpec): Promise<RootfsLayer> {
   const key = layerKey(spec);
-  const dir = cacheDir('layers', `${spec.name}-${key}`);
+  const dir = cacheDir('layers', layerDirName(spec));
   const layer = (cached: boolean): RootfsLayer => ({
     dir,
     squashfs: join(dir, 'filesystem.squashfs'),
     vmlinuz: join(dir, 'vmlinuz'),
     initrd: join(dir, 'initrd.img'),
-    info: JSON.parse(readFileSync(join(dir, 'info.json'), 'utf8')),
+    info: JSON.parse(readFileSync(join(dir, LAYER_MARKER), 'utf8')),
     cached,
   });
-  if (existsSync(join(dir, 'info.json'))) {
+  if (existsSync(join(dir, LAYER_MARKER))) {
     log.info(`${spec.name}: cached layer ${key}`);
     return layer(true);
   }
@@ -119,7 +127,7 @@ export async function ensureRootfs(exec: Executor, log: Logger, spec: RootfsSpec
       '-quiet',
     ]);
     writeFileSync(
-      join(tmpOut, 'info.json'),
+      join(tmpOut, LAYER_MARKER),
       `${JSON.stringify({ name: spec.name, key, kabi, packages: pkgs.stdout.trim().split('\n') }, null, 1)}\n`,
     );
     mkdirSync(join(dir, '..'), { recursive: true });

@@ -37,8 +37,18 @@ export function kernelFacts(index: SuiteIndex): KernelFacts {
   return { kabi: dep.name.replace(/^linux-image-/, ''), kernelPackage: dep.name, zfsVersion: zfs };
 }
 
+/** The module package's name and version, as its control file says (the darksite key uses them). */
+export function moduleDebFields(k: KernelFacts): { name: string; version: string } {
+  return { name: `zfs-modules-${k.kabi}`, version: k.zfsVersion };
+}
+
+/** The module package's file name under the cache's zfs-modules/ (one per kernel ABI and zfs version). */
+export function moduleDebName(k: KernelFacts): string {
+  return `zfs-modules-${k.kabi}_${k.zfsVersion.replace(/:/g, '%3a')}_amd64.deb`;
+}
+
 export function moduleDebPath(k: KernelFacts): string {
-  return cacheDir('zfs-modules', `zfs-modules-${k.kabi}_${k.zfsVersion.replace(/:/g, '%3a')}_amd64.deb`);
+  return cacheDir('zfs-modules', moduleDebName(k));
 }
 
 /**
@@ -91,8 +101,8 @@ export async function ensureZfsModuleDeb(
     writeFileSync(
       join(pkg, 'DEBIAN/control'),
       [
-        `Package: zfs-modules-${kabi}`,
-        `Version: ${zfsVersion}`,
+        `Package: ${moduleDebFields(opts.kernel).name}`,
+        `Version: ${moduleDebFields(opts.kernel).version}`,
         'Architecture: amd64',
         'Maintainer: kldload <kldload@localhost>',
         `Depends: linux-image-${kabi}`,

@@ -14,6 +14,7 @@ import {
   buildIndex,
   type ProfileResolution,
   type Request,
+  type ResolvedPackage,
   type ResolveError,
   type ResolveOptions,
   resolverIndex,
@@ -39,6 +40,8 @@ export interface DarksiteOptions {
   packageSet?: PackageEntry[];
   /** Resolver options (tests leave out the Priority roots to keep the repository small). */
   resolve?: ResolveOptions;
+  /** The closure, when the caller resolved it already (the build plan): not resolved again. */
+  resolution?: DarksiteResolution;
   concurrency?: number;
 }
 
@@ -73,15 +76,33 @@ export async function resolveDarksite(
   index: SuiteIndex,
   o: { requests: readonly Request[]; supplied?: readonly SuppliedDeb[]; resolve?: ResolveOptions },
 ): Promise<DarksiteResolution> {
+  const backports = needsBackports(o.requests)
+    ? (await loadSuiteIndex(exec, index.mirror, `${index.suite}-backports`)).packages
+    : undefined;
+  return resolveDarksiteWith(index, backports, o);
+}
+
+/** A pin asks for <suite>-backports: its index must be loaded before resolving. */
+export function needsBackports(requests: readonly Request[]): boolean {
+  return requests.some((r) => r.pin === 'backports');
+}
+
+/** resolveDarksite without I/O: the backports index is given (when a pin needs it). */
+export function resolveDarksiteWith(
+  index: SuiteIndex,
+  backports: readonly Stanza[] | undefined,
+  o: { requests: readonly Request[]; supplied?: readonly SuppliedDeb[]; resolve?: ResolveOptions },
+): DarksiteResolution {
   const supplied = o.supplied ?? [];
   const pins = o.requests.filter((r) => r.pin === 'backports');
   let stanzas: readonly Stanza[] | undefined;
   let bpo: BackportsChoice | undefined;
   if (pins.length) {
-    const b = await loadSuiteIndex(exec, index.mirror, `${index.suite}-backports`);
+    if (!backports)
+      throw new KldloadError(`${index.suite}: backports pins need the ${index.suite}-backports index`);
     bpo = pinBackports(
       { stanzas: index.packages, index: resolverIndex(index) },
-      b.packages,
+      backports,
       pins,
       index.suite,
     );
@@ -106,6 +127,54 @@ export async function resolveDarksite(
   };
 }
 
+/** What the darksite requests: the package set (default the profile plus extras) and the supplied .debs. */
+export function darksiteRequests(
+  o: Pick<DarksiteOptions, 'profile' | 'extra' | 'packageSet' | 'supplied'>,
+): Request[] {
+  return [
+    ...(o.packageSet ?? profilePackages(o.profile, o.extra)),
+    ...(o.supplied ?? []).map((d) => ({ name: d.name, from: suppliedLabel(d) })),
+  ];
+}
+
+/** The packages fetched from the mirror: the closure without the supplied ones (they come from the user). */
+export function remotePackages(
+  res: Pick<DarksiteResolution, 'packages'>,
+  supplied: readonly SuppliedDeb[],
+): ResolvedPackage[] {
+  return res.packages.filter((p) => !supplied.some((d) => d.name === p.name && d.sha256 === p.sha256));
+}
+
+/**
+ * The repository's content key: the exact remote .debs, the local ones (name=version), the
+ * supplied files and the signer. The plan (src/build/plan.ts) and buildDarksite both use it.
+ */
+export function darksiteKey(o: {
+  suite: string;
+  remote: readonly Pick<ResolvedPackage, 'sha256'>[];
+  locals: readonly Pick<RepoDeb, 'name' | 'version'>[];
+  supplied: readonly Pick<SuppliedDeb, 'sha256'>[];
+  signer: string;
+}): string {
+  return contentKey({
+    suite: o.suite,
+    pk: o.remote.map((p) => p.sha256),
+    locals: o.locals.map((l) => `${l.name}=${l.version}`),
+    supplied: o.supplied.map((d) => d.sha256).sort(),
+    signer: o.signer,
+  });
+}
+
+/** The repository's folder name in the cache (under darksite/). */
+export function darksiteDirName(suite: string, profile: string, key: string): string {
+  return `${suite}-${profile}-${key}`;
+}
+
+/** A cached repository is complete once its InRelease is signed (writeRepo writes it last). */
+export function darksiteMarker(suite: string): string {
+  return join('dists', suite, 'InRelease');
+}
+
 /** A resolver failure, worded for the user: a supplied .deb's missing dependency names the file. */
 function resolveErrorText(e: ResolveError, supplied: readonly SuppliedDeb[]): string {
   const root = e.chain[e.chain.length - 1] ?? '';
@@ -113,6 +182,19 @@ function resolveErrorText(e: ResolveError, supplied: readonly SuppliedDeb[]): st
   if (deb)
     return `${root}: cannot satisfy '${e.name}' for ${deb.name} ${deb.version} from the Debian archive or the other supplied .debs (${e.message}); supply it with --deb too, or use a build of ${deb.name} that does not need it`;
   return `${e.message} (needed by ${e.chain.join(' ← ')})`;
+}
+
+/** A closure with errors stops the build (exit 2), each error worded for the user. */
+export function assertResolved(
+  profile: string,
+  res: Pick<DarksiteResolution, 'errors'>,
+  supplied: readonly SuppliedDeb[],
+): void {
+  if (res.errors.length)
+    throw new KldloadError(
+      `darksite: cannot resolve ${profile}:\n${res.errors.map((e) => `  ${resolveErrorText(e, supplied)}`).join('\n')}`,
+      EXIT.badInput,
+    );
 }
 
 async function debFields(exec: Executor, path: string): Promise<RepoDeb> {
@@ -138,34 +220,21 @@ export async function buildDarksite(
   o: DarksiteOptions,
 ): Promise<DarksiteResult> {
   const supplied = o.supplied ?? [];
-  const requests = [
-    ...(o.packageSet ?? profilePackages(o.profile, o.extra)),
-    ...supplied.map((d) => ({ name: d.name, from: suppliedLabel(d) })),
-  ];
-  const res = await resolveDarksite(exec, index, {
-    requests,
-    supplied,
-    ...(o.resolve ? { resolve: o.resolve } : {}),
-  });
-  if (res.errors.length)
-    throw new KldloadError(
-      `darksite: cannot resolve ${o.profile}:\n${res.errors.map((e) => `  ${resolveErrorText(e, supplied)}`).join('\n')}`,
-      EXIT.badInput,
-    );
+  const requests = darksiteRequests(o);
+  const res =
+    o.resolution ??
+    (await resolveDarksite(exec, index, {
+      requests,
+      supplied,
+      ...(o.resolve ? { resolve: o.resolve } : {}),
+    }));
+  assertResolved(o.profile, res, supplied);
   // The closure holds the supplied packages themselves: they come from the user, not the mirror.
-  const isSupplied = (p: { name: string; sha256: string }) =>
-    supplied.some((d) => d.name === p.name && d.sha256 === p.sha256);
-  const remote = res.packages.filter((p) => !isSupplied(p));
+  const remote = remotePackages(res, supplied);
   const locals = await Promise.all(o.localDebs.map((d) => debFields(exec, d)));
   const signing = o.signingKey ?? (await ensureSigningKey(exec));
-  const key = contentKey({
-    suite: o.suite,
-    pk: remote.map((p) => p.sha256),
-    locals: locals.map((l) => `${l.name}=${l.version}`),
-    supplied: supplied.map((d) => d.sha256).sort(),
-    signer: signing.fingerprint,
-  });
-  const dir = cacheDir('darksite', `${o.suite}-${o.profile}-${key}`);
+  const key = darksiteKey({ suite: o.suite, remote, locals, supplied, signer: signing.fingerprint });
+  const dir = cacheDir('darksite', darksiteDirName(o.suite, o.profile, key));
   const base = {
     dir,
     key,
@@ -176,7 +245,7 @@ export async function buildDarksite(
     signer: signing.fingerprint,
     backports: res.backports,
   };
-  if (existsSync(join(dir, 'dists', o.suite, 'InRelease'))) {
+  if (existsSync(join(dir, darksiteMarker(o.suite)))) {
     log.info(`darksite: cached repository ${key} (${base.packages} packages)`);
     return { ...base, fetchSeconds: 0, cached: true };
   }

@@ -109,6 +109,18 @@ export async function ensureSigningKey(exec: Executor, home = cacheDir('darksite
 }
 
 /**
+ * The build key's fingerprint if it exists, without making one (a dry run must change nothing):
+ * the key ensureSigningKey would sign with.
+ */
+export async function existingSigningKey(
+  exec: Executor,
+  home = cacheDir('darksite-key'),
+): Promise<string | undefined> {
+  if (!existsSync(home)) return undefined;
+  return (await secretKeys(exec, home)).filter(canSign)[0]?.fingerprint || undefined;
+}
+
+/**
  * A signing key the user supplies (`--darksite-key GNUPGHOME`): the directory must hold exactly
  * one usable secret signing key, and gpg must be able to sign with it unattended. The public key
  * is exported into the cache (the user's GNUPGHOME gets no extra files from kldload).

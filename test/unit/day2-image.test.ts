@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
-import { type BuildOptions, TARGET_KERNEL_FILES, targetSpec } from '../../src/build/build.ts';
+import { TARGET_KERNEL_FILES, targetSpec } from '../../src/build/layers.ts';
+import type { BuildOptions } from '../../src/build/plan.ts';
 
 const opts: BuildOptions = {
   profile: 'core',

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { secretsOf, validateAnswersText } from '../../src/answers/validate.ts';
-import { checkBuildInputs, embeddedSecretWarnings } from '../../src/build/build.ts';
+import { checkBuildInputs, embeddedSecretWarnings } from '../../src/build/inputs.ts';
 import { grubConfig } from '../../src/build/iso.ts';
 import { install } from '../../src/cli/commands/install.ts';
 import { RecordingExecutor } from '../../src/core/exec.ts';

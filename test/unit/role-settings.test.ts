@@ -12,7 +12,7 @@ import { settingsFromHeader } from '../../src/answers/role-settings.ts';
 import { FIELD_KEYS } from '../../src/answers/schema.ts';
 import { validateAnswersText } from '../../src/answers/validate.ts';
 import { applyPlan } from '../../src/apply/apply.ts';
-import { buildSettings } from '../../src/build/build.ts';
+import { buildSettings } from '../../src/build/inputs.ts';
 import { availableRoles, librarySettings, rolesDir } from '../../src/build/roles.ts';
 import { RecordingExecutor, SystemExecutor } from '../../src/core/exec.ts';
 import { Logger } from '../../src/core/log.ts';

@@ -1,0 +1,112 @@
+/**
+ * What the two root filesystem layers are made of: the target image (the installed system) and the
+ * live image (the installer's own system). Each spec is the whole input of its content key.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { type Profile, profilePackages, profilesDir } from './package-sets.ts';
+import type { RootfsSpec } from './rootfs.ts';
+import type { KernelFacts } from './zfs-module.ts';
+
+/** The options a layer depends on (BuildOptions has them all). */
+export interface LayerOptions {
+  profile: Profile;
+  suite: string;
+  mirror: string;
+}
+
+export const PUBLIC_MIRROR = 'http://deb.debian.org/debian';
+
+function targetSources(suite: string): string {
+  const sec = suite === 'bookworm' ? 'bookworm-security' : `${suite}-security`;
+  return `Types: deb
+URIs: ${PUBLIC_MIRROR}
+Suites: ${suite} ${suite}-updates
+Components: main contrib non-free-firmware
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+
+Types: deb
+URIs: http://security.debian.org/debian-security
+Suites: ${sec}
+Components: main contrib non-free-firmware
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+`;
+}
+
+/**
+ * Files of payload/target/kernel baked into every target image (path on the target → file name):
+ * the ZFS kernel guard (docs/day2.md). In the image, not the install plan, so the first kernel the
+ * installer adds with kernel-install is already guarded.
+ */
+export const TARGET_KERNEL_FILES: Record<string, { file: string; exec: boolean }> = {
+  '/usr/lib/kernel/install.d/85-kldload-zfs-guard.install': {
+    file: '85-kldload-zfs-guard.install',
+    exec: true,
+  },
+  '/usr/lib/kldload/zfs-kernel-reconcile': { file: 'zfs-kernel-reconcile', exec: true },
+  '/etc/apt/apt.conf.d/80kldload-zfs-kernels': { file: '80kldload-zfs-kernels', exec: false },
+};
+
+function targetKernelFiles(): Record<string, string> {
+  const dir = join(profilesDir(), '../payload/target/kernel');
+  return Object.fromEntries(
+    Object.entries(TARGET_KERNEL_FILES).map(([path, f]) => [path, readFileSync(join(dir, f.file), 'utf8')]),
+  );
+}
+
+/** Everything a target layer depends on. Machine identity is stripped: each install makes its own. */
+export function targetSpec(o: LayerOptions, k: KernelFacts, moduleDeb: string): RootfsSpec {
+  return {
+    name: `target-${o.profile}`,
+    suite: o.suite,
+    mirror: o.mirror,
+    variant: 'important',
+    // The image is the profile alone; --packages go to the darksite, installed on demand.
+    packages: [`linux-image-${k.kabi}`, ...profilePackages(o.profile).map((p) => p.name)],
+    debs: [moduleDeb],
+    files: { '/etc/apt/sources.list.d/debian.sources': targetSources(o.suite), ...targetKernelFiles() },
+    customize: [
+      'rm -f "$1/etc/apt/sources.list"',
+      // The files are copied with the build host's mode; kernel-install only runs executable plugins.
+      ...Object.entries(TARGET_KERNEL_FILES)
+        .filter(([, f]) => f.exec)
+        .map(([path]) => `chmod 0755 "$1${path}"`),
+      // Per-machine identity must never be shared by every machine installed from one ISO.
+      'rm -f "$1"/etc/ssh/ssh_host_*_key "$1"/etc/ssh/ssh_host_*_key.pub "$1/etc/hostid" "$1/etc/zfs/zpool.cache"',
+      ': > "$1/etc/machine-id"',
+      // The initrd is built here, natively, with no hostid in it; the installer puts this machine's
+      // hostid in front as an early segment (update-initramfs under TCG costs minutes).
+      'chroot "$1" update-initramfs -u -k all',
+    ],
+    recipe: 2,
+  };
+}
+
+export function liveSpec(o: LayerOptions, k: KernelFacts, moduleDeb: string): RootfsSpec {
+  return {
+    name: 'live',
+    suite: o.suite,
+    mirror: o.mirror,
+    variant: 'minbase',
+    packages: [`linux-image-${k.kabi}`, ...profilePackages('live').map((p) => p.name)],
+    debs: [moduleDeb],
+    files: {
+      '/etc/systemd/system/kldload-installer.service': readFileSync(
+        join(profilesDir(), '../payload/live/kldload-installer.service'),
+        'utf8',
+      ),
+      '/etc/hostname': 'kldload-live\n',
+    },
+    customize: [
+      'chroot "$1" systemctl enable kldload-installer.service',
+      // The installer must never auto-import pools it finds on the machine's disks (they may be
+      // someone's data), and the import units drag in udev-settle, which stalls the boot.
+      'chroot "$1" systemctl disable zfs-import-cache.service zfs-import-scan.service zfs-mount.service zfs-share.service zfs-zed.service zfs-import.target zfs.target',
+      // The live medium is a console appliance: root logs in without a password for debugging.
+      'chroot "$1" passwd -d root',
+      // live-boot's hooks must be in the initrd that boots the ISO.
+      `chroot "$1" update-initramfs -u -k ${k.kabi}`,
+    ],
+    recipe: 2,
+  };
+}

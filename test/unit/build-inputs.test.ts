@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -32,4 +32,11 @@ test('an unknown profile is refused by the option parser', () => {
   const r = spawnSync('node', ['dist/kldload.mjs', 'build', '--profile', 'gaming'], { encoding: 'utf8' });
   assert.notEqual(r.status, 0);
   assert.match(r.stderr, /must be one of core, server, desktop/);
+});
+
+test('--dry-run checks the inputs like a build and leaves no lock, log or layer behind', () => {
+  const r = build(['--dry-run', '--answers', 'test/fixtures/answers/bad/03-hostname-underscore.env']);
+  assert.equal(r.code, 2);
+  assert.match(r.json.error ?? '', /03-hostname-underscore\.env:\d+: KLDLOAD_HOSTNAME: /);
+  assert.deepEqual(readdirSync(r.cache), []);
 });

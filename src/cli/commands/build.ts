@@ -1,8 +1,9 @@
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
-import { build } from '../../build/build.ts';
+import { build, planOnly } from '../../build/build.ts';
 import { PROFILES, type Profile } from '../../build/package-sets.ts';
+import { type BuildOptions, buildPlanJson, renderBuildPlan } from '../../build/plan.ts';
 import { SystemExecutor } from '../../core/exec.ts';
 import { Logger } from '../../core/log.ts';
 import { cacheDir } from '../../core/paths.ts';
@@ -49,6 +50,10 @@ export function buildCommand(
     )
     .option('--mirror <url>', 'Debian mirror (default: the host apt sources)')
     .option('-o, --output <file>', 'ISO path', 'kldload.iso')
+    .option(
+      '--dry-run',
+      'print each layer, whether the cache has it and why it is rebuilt; builds nothing, needs no root (reads the cache this user sees)',
+    )
     .option('--json', 'machine-readable result')
     .action(
       (o: {
@@ -64,11 +69,11 @@ export function buildCommand(
         image: string[];
         mirror?: string;
         output: string;
+        dryRun?: boolean;
         json?: boolean;
       }) =>
         run(async () => {
-          const log = new Logger({ file: join(cacheDir('logs'), 'build.log') });
-          const r = await build(new SystemExecutor(log), log, {
+          const opts: BuildOptions = {
             profile: o.profile,
             suite: o.suite,
             mirror: o.mirror ?? hostMirror(),
@@ -82,7 +87,15 @@ export function buildCommand(
             ...(o.darksiteKey ? { darksiteKey: o.darksiteKey } : {}),
             roles: o.role,
             images: o.image,
-          });
+          };
+          if (o.dryRun) {
+            // No log file: a dry run leaves nothing behind in the cache.
+            const log = new Logger();
+            const plan = await planOnly(new SystemExecutor(log), log, opts);
+            return { exitCode: 0, json: buildPlanJson(plan), text: renderBuildPlan(plan) };
+          }
+          const log = new Logger({ file: join(cacheDir('logs'), 'build.log') });
+          const r = await build(new SystemExecutor(log), log, opts);
           const text = [
             ...r.phases.map(
               (p) =>

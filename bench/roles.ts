@@ -10,8 +10,8 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
-import { availableRoles } from '../src/build/roles.ts';
 import { cacheDir } from '../src/core/paths.ts';
+import { availableRoles } from '../src/image/role-library.ts';
 import { utcStamp } from '../src/live/facts.ts';
 
 /** Every library role appears in exactly one group (checked below). */

@@ -1,12 +1,12 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { type PackageEntry, profilePackages } from '../build/package-sets.ts';
 import { EXIT, KldloadError } from '../core/errors.ts';
 import type { Executor } from '../core/exec.ts';
 import type { Logger } from '../core/log.ts';
 import { cacheDir, contentKey } from '../core/paths.ts';
 import { loadSuiteIndex, type SuiteIndex } from '../debian/archive.ts';
 import { parseControl, type Stanza } from '../debian/control.ts';
+import { type PackageEntry, profilePackages } from '../image/package-sets.ts';
 import { type BackportsChoice, pinBackports } from './backports.ts';
 import { fetchDebs } from './fetch.ts';
 import { ensureSigningKey, type RepoDeb, type SigningKey, simulateInstall, writeRepo } from './repo.ts';
@@ -147,7 +147,7 @@ export function remotePackages(
 
 /**
  * The repository's content key: the exact remote .debs, the local ones (name=version), the
- * supplied files and the signer. The plan (src/build/plan.ts) and buildDarksite both use it.
+ * supplied files and the signer. The plan (src/image/plan.ts) and buildDarksite both use it.
  */
 export function darksiteKey(o: {
   suite: string;

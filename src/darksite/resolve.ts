@@ -17,10 +17,10 @@
  *  - Conflicts/Breaks between chosen packages are reported as warnings.
  */
 
-import { profilePackages } from '../build/package-sets.ts';
 import { KldloadError } from '../core/errors.ts';
 import type { SuiteIndex } from '../debian/archive.ts';
 import { parseRelations, type Relation, type Stanza } from '../debian/control.ts';
+import { profilePackages } from '../image/package-sets.ts';
 import { compareVersions, satisfies } from './version.ts';
 
 export const DEFAULT_PRIORITIES = ['required', 'important'] as const;

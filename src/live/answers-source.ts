@@ -1,9 +1,9 @@
 import { copyFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { MEDIUM } from '../build/iso.ts';
 import { KldloadError } from '../core/errors.ts';
 import type { Executor } from '../core/exec.ts';
 import type { Logger } from '../core/log.ts';
+import { MEDIUM } from '../image/iso.ts';
 
 export const SEED_LABEL = 'KLDLOADSEED';
 

@@ -2,9 +2,9 @@ import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Answers } from '../answers/schema.ts';
-import type { ImageInfo } from '../build/build.ts';
-import { MEDIUM } from '../build/iso.ts';
 import { KldloadError } from '../core/errors.ts';
+import type { ImageInfo } from '../image/build.ts';
+import { MEDIUM } from '../image/iso.ts';
 import { targetDisks } from '../plan/disks.ts';
 import type { InstallFacts } from '../plan/install.ts';
 

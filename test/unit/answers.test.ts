@@ -12,7 +12,7 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { FIELD_KEYS, fieldDef } from '../../src/answers/schema.ts';
 import { type AnswerError, secretsOf, validateAnswersText } from '../../src/answers/validate.ts';
-import { librarySettings } from '../../src/build/roles.ts';
+import { librarySettings } from '../../src/image/role-library.ts';
 
 const FIXTURES = fileURLToPath(new URL('../fixtures/answers/', import.meta.url));
 const GOOD = join(FIXTURES, 'good');

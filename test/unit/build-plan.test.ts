@@ -3,9 +3,15 @@ import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { test } from 'node:test';
-import { buildSpec } from '../../src/build/build.ts';
-import { scanCache } from '../../src/build/build-facts.ts';
-import { PROFILES, profilePackages } from '../../src/build/package-sets.ts';
+import { sha256 } from '../../src/core/paths.ts';
+import { darksiteMarker, remotePackages } from '../../src/darksite/darksite.ts';
+import { poolName } from '../../src/darksite/repo.ts';
+import type { SuppliedDeb } from '../../src/darksite/supplied.ts';
+import type { SuiteIndex } from '../../src/debian/archive.ts';
+import { parseControl, type Stanza } from '../../src/debian/control.ts';
+import { buildSpec } from '../../src/image/build.ts';
+import { scanCache } from '../../src/image/build-facts.ts';
+import { PROFILES, profilePackages } from '../../src/image/package-sets.ts';
 import {
   type BuildFacts,
   type BuildOptions,
@@ -14,23 +20,17 @@ import {
   layer,
   planBuild,
   renderBuildPlan,
-} from '../../src/build/plan.ts';
-import { availableRoles, expandRoles, rolePackages } from '../../src/build/roles.ts';
-import { LAYER_MARKER } from '../../src/build/rootfs.ts';
-import { moduleDebPath } from '../../src/build/zfs-module.ts';
-import { sha256 } from '../../src/core/paths.ts';
-import { darksiteMarker, remotePackages } from '../../src/darksite/darksite.ts';
-import { poolName } from '../../src/darksite/repo.ts';
-import type { SuppliedDeb } from '../../src/darksite/supplied.ts';
-import type { SuiteIndex } from '../../src/debian/archive.ts';
-import { parseControl, type Stanza } from '../../src/debian/control.ts';
+} from '../../src/image/plan.ts';
+import { availableRoles, expandRoles, rolePackages } from '../../src/image/role-library.ts';
+import { LAYER_MARKER } from '../../src/image/rootfs.ts';
+import { moduleDebPath } from '../../src/image/zfs-module.ts';
 
-const FIXTURE = 'test/fixtures/build';
+const FIXTURE = 'test/fixtures/suite-index';
 const GOLDEN = 'test/fixtures/build-plans';
 const ROOT = '/cache';
 const SIGNER = 'F1E2D3C4B5A697887766554433221100FFEEDDCC';
 
-/** A made-up stanza for a name the fixture does not list (see test/fixtures/build/README.md). */
+/** A made-up stanza for a name the fixture does not list (see test/fixtures/suite-index/README.md). */
 function stub(name: string): Stanza {
   return new Map([
     ['Package', name],

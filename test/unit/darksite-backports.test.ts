@@ -7,14 +7,6 @@ import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import {
-  entryText,
-  mergeEntries,
-  type PackageEntry,
-  parseEntry,
-  profilePackages,
-  readPackageSet,
-} from '../../src/build/package-sets.ts';
 import { EXIT, KldloadError } from '../../src/core/errors.ts';
 import { SystemExecutor } from '../../src/core/exec.ts';
 import { Logger } from '../../src/core/log.ts';
@@ -25,6 +17,14 @@ import { ensureSigningKey, listRepo, simulateInstall, verifyRepo } from '../../s
 import { buildIndex, resolve } from '../../src/darksite/resolve.ts';
 import { hostMirror, loadSuiteIndex } from '../../src/debian/archive.ts';
 import { parseControl } from '../../src/debian/control.ts';
+import {
+  entryText,
+  mergeEntries,
+  type PackageEntry,
+  parseEntry,
+  profilePackages,
+  readPackageSet,
+} from '../../src/image/package-sets.ts';
 import { killAgent } from './darksite-helpers.ts';
 
 const work = mkdtempSync(join(tmpdir(), 'kl-bpo-'));

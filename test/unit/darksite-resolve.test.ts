@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { readPackageSet } from '../../src/build/package-sets.ts';
 import { SystemExecutor } from '../../src/core/exec.ts';
 import {
   buildIndex,
@@ -15,6 +14,7 @@ import {
 } from '../../src/darksite/resolve.ts';
 import { hostMirror, loadSuiteIndex } from '../../src/debian/archive.ts';
 import { parseControl } from '../../src/debian/control.ts';
+import { readPackageSet } from '../../src/image/package-sets.ts';
 
 const FIXTURES = join(import.meta.dirname, '../fixtures/darksite');
 const index = buildIndex(parseControl(readFileSync(join(FIXTURES, 'Packages'), 'utf8')));

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
-import { TARGET_KERNEL_FILES, targetSpec } from '../../src/build/layers.ts';
-import type { BuildOptions } from '../../src/build/plan.ts';
+import { TARGET_KERNEL_FILES, targetSpec } from '../../src/image/layers.ts';
+import type { BuildOptions } from '../../src/image/plan.ts';
 
 const opts: BuildOptions = {
   profile: 'core',

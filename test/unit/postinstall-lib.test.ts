@@ -21,10 +21,14 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { parseEnvText } from '../../src/answers/parse.ts';
-import { assemblePayload, availableRoles, rolesDir as availableRolesDir } from '../../src/build/roles.ts';
 import { SystemExecutor } from '../../src/core/exec.ts';
 import { safeRemove } from '../../src/core/fs.ts';
 import { SANOID_COMPOSE } from '../../src/day2/sanoid.ts';
+import {
+  assemblePayload,
+  availableRoles,
+  rolesDir as availableRolesDir,
+} from '../../src/image/role-library.ts';
 import {
   BASE_PROVIDES,
   DEFAULT_ROLE_MAP,

@@ -4,6 +4,10 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } fro
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { SystemExecutor } from '../../src/core/exec.ts';
+import { safeRemove } from '../../src/core/fs.ts';
+import { resolveProfile, resolverIndex } from '../../src/darksite/resolve.ts';
+import { hostMirror, loadSuiteIndex } from '../../src/debian/archive.ts';
 import {
   assemblePayload,
   availableRoles,
@@ -11,11 +15,7 @@ import {
   missingWantedDebs,
   rolePackages,
   rolesDir,
-} from '../../src/build/roles.ts';
-import { SystemExecutor } from '../../src/core/exec.ts';
-import { safeRemove } from '../../src/core/fs.ts';
-import { resolveProfile, resolverIndex } from '../../src/darksite/resolve.ts';
-import { hostMirror, loadSuiteIndex } from '../../src/debian/archive.ts';
+} from '../../src/image/role-library.ts';
 import { check } from '../../src/postinstall/check.ts';
 
 const LIBRARY = [

@@ -9,13 +9,13 @@
  */
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ensureZfsModuleDeb, kernelFacts } from '../../src/build/zfs-module.ts';
 import type { Executor } from '../../src/core/exec.ts';
 import type { Logger } from '../../src/core/log.ts';
 import { fetchDebs } from '../../src/darksite/fetch.ts';
 import { ensureSigningKey, type RepoDeb, writeRepo } from '../../src/darksite/repo.ts';
 import { byName, hostMirror, loadSuiteIndex } from '../../src/debian/archive.ts';
 import { parseRelations } from '../../src/debian/control.ts';
+import { ensureZfsModuleDeb, kernelFacts } from '../../src/image/zfs-module.ts';
 import { makeDeb } from '../unit/darksite-helpers.ts';
 
 export const SUITE = 'kltest';

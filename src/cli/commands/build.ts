@@ -1,13 +1,13 @@
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
-import { build, planOnly } from '../../build/build.ts';
-import { PROFILES, type Profile } from '../../build/package-sets.ts';
-import { type BuildOptions, buildPlanJson, renderBuildPlan } from '../../build/plan.ts';
 import { SystemExecutor } from '../../core/exec.ts';
 import { Logger } from '../../core/log.ts';
 import { cacheDir } from '../../core/paths.ts';
 import { hostMirror } from '../../debian/archive.ts';
+import { build, planOnly } from '../../image/build.ts';
+import { PROFILES, type Profile } from '../../image/package-sets.ts';
+import { type BuildOptions, buildPlanJson, renderBuildPlan } from '../../image/plan.ts';
 import { type CommandResult, choice } from '../output.ts';
 
 /** The bundle that is running (dist/kldload.mjs), or the one bundled from source in dev. */

@@ -1,7 +1,5 @@
 import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
-import { PROFILES, profilePackages } from '../../build/package-sets.ts';
-import { kernelFacts, moduleDebPath } from '../../build/zfs-module.ts';
 import { SystemExecutor } from '../../core/exec.ts';
 import { Logger } from '../../core/log.ts';
 import { buildDarksite, resolveDarksite } from '../../darksite/darksite.ts';
@@ -9,6 +7,8 @@ import { listRepo, REPO, suppliedSigningKey, verifyRepo } from '../../darksite/r
 import { DEFAULT_LISTEN, parseListen, servedSourcesLine, serveRepo } from '../../darksite/serve.ts';
 import { inspectDebs, type SuppliedDeb, suppliedLabel } from '../../darksite/supplied.ts';
 import { hostMirror, loadSuiteIndex } from '../../debian/archive.ts';
+import { PROFILES, profilePackages } from '../../image/package-sets.ts';
+import { kernelFacts, moduleDebPath } from '../../image/zfs-module.ts';
 import { type CommandResult, choice } from '../output.ts';
 
 type Run = (fn: () => Promise<CommandResult>, json: boolean) => void;

@@ -15,7 +15,7 @@ import { writeIso } from './iso.ts';
 import { PUBLIC_MIRROR } from './layers.ts';
 import { entryText, mergeEntries, type Profile, profilePackages } from './package-sets.ts';
 import { type BuildOptions, type BuildPlan, type BuildSpec, layer, planBuild } from './plan.ts';
-import { assemblePayload, expandRoles, missingWantedDebs, rolePackages } from './roles.ts';
+import { assemblePayload, expandRoles, missingWantedDebs, rolePackages } from './role-library.ts';
 import { ensureRootfs } from './rootfs.ts';
 import { ensureZfsModuleDeb } from './zfs-module.ts';
 

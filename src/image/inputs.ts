@@ -13,7 +13,7 @@ import type { Logger } from '../core/log.ts';
 import { check, formatFinding } from '../postinstall/check.ts';
 import { profilePackages } from './package-sets.ts';
 import type { BuildOptions } from './plan.ts';
-import { availableRoles, expandRoles, librarySettings } from './roles.ts';
+import { availableRoles, expandRoles, librarySettings } from './role-library.ts';
 
 /** What to do instead of embedding a secret in plain text, per key; secrets not listed get the seed-stick advice. */
 const PLAIN_SECRET_ADVICE: Partial<Record<FieldKey, string>> = {

@@ -1,6 +1,6 @@
 import { EXIT, KldloadError } from '../core/errors.ts';
 import type { Executor } from '../core/exec.ts';
-import { SEED_LABEL } from '../live/answers-source.ts';
+import { SEED_LABEL } from '../layout.ts';
 import {
   bootDevices,
   diskSignatures,

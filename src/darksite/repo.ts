@@ -16,17 +16,7 @@ import { safeRemove } from '../core/fs.ts';
 import type { Logger } from '../core/log.ts';
 import { cacheDir, sha256 } from '../core/paths.ts';
 import { parseControl } from '../debian/control.ts';
-
-/** Where the darksite lives on the ISO, on the live system and (KLDLOAD_KEEP_DARKSITE=1) on the target. */
-export const REPO = {
-  onMedium: 'kldload/apt',
-  keyring: 'kldload-darksite.gpg',
-  targetDir: '/var/lib/kldload/darksite',
-  targetKeyring: '/usr/share/keyrings/kldload-darksite.gpg',
-  /** One-line source list lib.sh's pkg_install uses on first boot (darksite only). */
-  firstbootList: '/etc/kldload/darksite.list',
-  component: 'main',
-};
+import { REPO } from '../layout.ts';
 
 export interface SigningKey {
   /** GNUPGHOME holding the secret key. */

@@ -10,7 +10,7 @@ import { isIP } from 'node:net';
 import { isAbsolute, join, relative, resolve, sep } from 'node:path';
 import send from 'send';
 import { EXIT, KldloadError } from '../core/errors.ts';
-import { REPO } from './repo.ts';
+import { REPO } from '../layout.ts';
 
 export const DEFAULT_LISTEN = '127.0.0.1:3142';
 

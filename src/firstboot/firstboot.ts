@@ -15,31 +15,32 @@ import { parseEnvText } from '../answers/parse.ts';
 import { EXIT, KldloadError } from '../core/errors.ts';
 import type { Executor } from '../core/exec.ts';
 import { NO_HOOK_ENV } from '../day2/pkg.ts';
+import { LOGS, REPO, TARGET } from '../layout.ts';
 import { readRoles } from '../postinstall/roles.ts';
 
+/** What first boot reads and writes (src/layout.ts); tests give their own. */
 export const PATHS = {
-  manifest: '/etc/kldload/install-manifest.env',
-  script: '/root/darksite/postinstall.sh',
-  done: '/var/lib/kldload/firstboot.done',
-  state: '/var/lib/kldload/firstboot.json',
-  postinstallLog: '/var/log/kldload/postinstall.log',
-  firstbootLog: '/var/log/kldload/firstboot.log',
-  /** Written by lib.sh's ERR trap: line=, command=, file=, exit= … */
-  failure: '/var/lib/kldload/postinstall-failure',
-  lib: '/usr/lib/kldload/postinstall/lib.sh',
-  strictEnv: '/usr/lib/kldload/postinstall/strict-env.sh',
+  manifest: TARGET.manifest,
+  script: TARGET.postinstall,
+  done: TARGET.firstbootDone,
+  state: TARGET.firstbootState,
+  postinstallLog: LOGS.postinstall,
+  firstbootLog: LOGS.firstboot,
+  failure: TARGET.postinstallFailure,
+  lib: `${TARGET.postinstallLib}/lib.sh`,
+  strictEnv: `${TARGET.postinstallLib}/strict-env.sh`,
   /** The darksite copied for first-boot roles; removed after success unless KLDLOAD_KEEP_DARKSITE=1. */
-  darksiteList: '/etc/kldload/darksite.list',
-  darksiteDir: '/var/lib/kldload/darksite',
-  /** Role settings from the answers (the installer writes them; see ROLE_SETTINGS in plan/install.ts). */
-  roleSettings: '/etc/kldload/role-settings.env',
+  darksiteList: REPO.firstbootList,
+  darksiteDir: REPO.targetDir,
+  /** Role settings from the answers (the installer writes them). */
+  roleSettings: TARGET.roleSettings,
   /** The secret ones, mode 0600: read into the postinstaller's environment, never logged. */
-  roleSecrets: '/etc/kldload/role-secrets.env',
-  /** Held (flock) for the whole of a run; under /run, so a power cut leaves no stale lock. */
-  lock: '/run/kldload/firstboot.lock',
+  roleSecrets: TARGET.roleSecrets,
+  lock: TARGET.firstbootLock,
 };
 
-export type FirstbootPaths = typeof PATHS;
+/** The same places, any paths (tests run first boot in a sandbox). */
+export type FirstbootPaths = { [K in keyof typeof PATHS]: string };
 
 export interface FirstbootState {
   status: 'running' | 'ok' | 'failed' | 'not-run';
@@ -105,7 +106,7 @@ export function postinstallEnv(p: FirstbootPaths = PATHS): Record<string, string
 export async function runFirstboot(
   exec: Executor,
   o: { again: boolean },
-  p = PATHS,
+  p: FirstbootPaths = PATHS,
 ): Promise<FirstbootState> {
   const lock = await takeLock(exec, p);
   try {
@@ -223,7 +224,7 @@ function noRoleRan(r: NonNullable<FirstbootState['roles']>): string[] {
   if (!r.carried.length || r.ran.length) return [];
   const n = r.carried.length;
   return [
-    `none of the ${n} role${n === 1 ? '' : 's'} it carries ran (${r.carried.join(' ')}): the host name selected none; see the plan in ${PATHS.postinstallLog} or run kldload postinstall plan /root/darksite --host NAME`,
+    `none of the ${n} role${n === 1 ? '' : 's'} it carries ran (${r.carried.join(' ')}): the host name selected none; see the plan in ${PATHS.postinstallLog} or run kldload postinstall plan ${TARGET.payload} --host NAME`,
   ];
 }
 

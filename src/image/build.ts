@@ -8,38 +8,17 @@ import { cacheDir, contentKey } from '../core/paths.ts';
 import { buildDarksite } from '../darksite/darksite.ts';
 import { listRepo, type SigningKey, suppliedSigningKey } from '../darksite/repo.ts';
 import { inspectDebs, payloadDebs, type SuppliedDeb } from '../darksite/supplied.ts';
+import type { ImageInfo } from '../layout.ts';
 import { postinstallLibDir } from '../postinstall/check.ts';
 import { gatherBuildFacts, loadIndexes } from './build-facts.ts';
 import { buildSettings, checkBuildInputs, checkEmbeddedExtras, checkPayload } from './inputs.ts';
 import { writeIso } from './iso.ts';
 import { PUBLIC_MIRROR } from './layers.ts';
-import { entryText, mergeEntries, type Profile, profilePackages } from './package-sets.ts';
+import { entryText, mergeEntries, profilePackages } from './package-sets.ts';
 import { type BuildOptions, type BuildPlan, type BuildSpec, layer, planBuild } from './plan.ts';
 import { assemblePayload, expandRoles, missingWantedDebs, rolePackages } from './role-library.ts';
 import { ensureRootfs } from './rootfs.ts';
 import { ensureZfsModuleDeb } from './zfs-module.ts';
-
-export interface ImageInfo {
-  profile: Profile;
-  suite: string;
-  kabi: string;
-  zfsVersion: string;
-  /** The public mirror written into the target's apt sources for later updates. */
-  publicMirror: string;
-  layer: string;
-  roles: string[];
-  /** Names of the packages supplied as .deb files (--deb, payload debs/) that the darksite carries. */
-  suppliedDebs: string[];
-  /** File names of the container images (--image) in /root/darksite/images. */
-  images: string[];
-  /** The --packages entries: what KLDLOAD_EXTRA_PACKAGES can ask for beyond the profile. */
-  extraPackages: string[];
-  /**
-   * Random id of this ISO build. The installer writes it on the pool it made and will not wipe a
-   * disk carrying it again without kldload.reinstall=1 (an ISO left attached must not reinstall forever).
-   */
-  buildId?: string;
-}
 
 export interface BuildResult {
   iso: string;

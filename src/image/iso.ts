@@ -13,23 +13,7 @@ import type { Executor } from '../core/exec.ts';
 import { safeRemove } from '../core/fs.ts';
 import type { Logger } from '../core/log.ts';
 import { cacheDir } from '../core/paths.ts';
-
-/** Where things live on the ISO; the installer reads the same constants. */
-export const MEDIUM = {
-  root: '/run/live/medium',
-  dir: 'kldload',
-  bundle: 'kldload/kldload.mjs',
-  target: 'kldload/target.squashfs',
-  image: 'kldload/image.json',
-  answers: 'kldload/answers.env',
-  /** The payload copied to /root/darksite on the target. */
-  payload: 'kldload/darksite',
-  zbm: 'kldload/zfsbootmenu.efi',
-  postinstallLib: 'kldload/postinstall',
-  /** The signed APT repository (the darksite proper). */
-  apt: 'kldload/apt',
-  label: 'KLDLOAD',
-} as const;
+import { MEDIUM } from '../layout.ts';
 
 export interface IsoContent {
   vmlinuz: string;

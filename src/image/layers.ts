@@ -4,6 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { TARGET } from '../layout.ts';
 import { type Profile, profilePackages, profilesDir } from './package-sets.ts';
 import type { RootfsSpec } from './rootfs.ts';
 import type { KernelFacts } from './zfs-module.ts';
@@ -39,12 +40,9 @@ Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
  * installer adds with kernel-install is already guarded.
  */
 export const TARGET_KERNEL_FILES: Record<string, { file: string; exec: boolean }> = {
-  '/usr/lib/kernel/install.d/85-kldload-zfs-guard.install': {
-    file: '85-kldload-zfs-guard.install',
-    exec: true,
-  },
-  '/usr/lib/kldload/zfs-kernel-reconcile': { file: 'zfs-kernel-reconcile', exec: true },
-  '/etc/apt/apt.conf.d/80kldload-zfs-kernels': { file: '80kldload-zfs-kernels', exec: false },
+  [TARGET.kernelGuard]: { file: '85-kldload-zfs-guard.install', exec: true },
+  [TARGET.kernelReconcile]: { file: 'zfs-kernel-reconcile', exec: true },
+  [TARGET.kernelAptConf]: { file: '80kldload-zfs-kernels', exec: false },
 };
 
 function targetKernelFiles(): Record<string, string> {

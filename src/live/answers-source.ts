@@ -3,9 +3,7 @@ import { join } from 'node:path';
 import { KldloadError } from '../core/errors.ts';
 import type { Executor } from '../core/exec.ts';
 import type { Logger } from '../core/log.ts';
-import { MEDIUM } from '../image/iso.ts';
-
-export const SEED_LABEL = 'KLDLOADSEED';
+import { LIVE_WORK, MEDIUM, SEED_LABEL } from '../layout.ts';
 
 /**
  * Where the live installer finds its answers, first match wins: a path on the kernel command line
@@ -24,7 +22,7 @@ export const LIVE_SOURCES = (): AnswerSources => ({
   cmdline: existsSync('/proc/cmdline') ? readFileSync('/proc/cmdline', 'utf8') : '',
   mediumRoot: MEDIUM.root,
   seedDevice: `/dev/disk/by-label/${SEED_LABEL}`,
-  workDir: '/run/kldload',
+  workDir: LIVE_WORK,
 });
 
 export async function findAnswers(

@@ -2,9 +2,8 @@ import { readdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { KldloadError } from '../core/errors.ts';
 import type { Executor } from '../core/exec.ts';
-import { isoMarker } from '../plan/install.ts';
+import { isoMarker, SEED_LABEL } from '../layout.ts';
 import { parseLabelComment, parseVdevs, zdbLabel, zpool } from '../zfs/zfs.ts';
-import { SEED_LABEL } from './answers-source.ts';
 
 /**
  * What the disk checks read of the machine: commands through the one executor, files under /proc,

@@ -3,8 +3,7 @@ import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Answers } from '../answers/schema.ts';
 import { KldloadError } from '../core/errors.ts';
-import type { ImageInfo } from '../image/build.ts';
-import { MEDIUM } from '../image/iso.ts';
+import { type ImageInfo, ImageInfoSchema, MEDIUM } from '../layout.ts';
 import { targetDisks } from '../plan/disks.ts';
 import type { InstallFacts } from '../plan/install.ts';
 
@@ -17,9 +16,13 @@ export function utcStamp(d = new Date()): string {
     .replace(/\.\d+Z$/, 'Z');
 }
 
+/** The medium's image.json, checked against the contract (the same kldload wrote it). */
 function readImage(): ImageInfo | undefined {
   const p = medium(MEDIUM.image);
-  return existsSync(p) ? (JSON.parse(readFileSync(p, 'utf8')) as ImageInfo) : undefined;
+  if (!existsSync(p)) return undefined;
+  const r = ImageInfoSchema.safeParse(JSON.parse(readFileSync(p, 'utf8')));
+  if (!r.success) throw new KldloadError(`${p}: not a kldload image description: ${r.error.message}`);
+  return r.data;
 }
 
 function secureBoot(): boolean {

@@ -3,7 +3,6 @@ import type { RoleSettingValue } from '../answers/role-settings.ts';
 import type { Answers } from '../answers/schema.ts';
 import { FIELD_KEYS, fieldDef } from '../answers/schema.ts';
 import { EXIT, KldloadError } from '../core/errors.ts';
-import { REPO } from '../darksite/repo.ts';
 import { BOOT_TRIES } from '../day2/be.ts';
 import { APT_HOOK, APT_HOOK_CONF } from '../day2/pkg.ts';
 import {
@@ -23,6 +22,7 @@ import {
   CONFIRM_UNIT_TEXT,
   PANIC_ARG,
 } from '../day2/upgrade.ts';
+import { isoMarker, LOGS, REPO, TARGET } from '../layout.ts';
 import { type Props, zfs, zpool } from '../zfs/zfs.ts';
 import { partition, targetDisks } from './disks.ts';
 import { type Action, inTarget, type Plan, run, type Step, write } from './types.ts';
@@ -78,11 +78,11 @@ export interface InstallFacts {
 }
 
 export const FIRSTBOOT_UNIT = `[Unit]
-Description=kldload first boot: run /root/darksite/postinstall.sh once
-Documentation=file:///etc/kldload/install-manifest.env
+Description=kldload first boot: run ${TARGET.postinstall} once
+Documentation=file://${TARGET.manifest}
 After=network-online.target zfs-mount.service
 Wants=network-online.target
-ConditionPathExists=!/var/lib/kldload/firstboot.done
+ConditionPathExists=!${TARGET.firstbootDone}
 
 [Service]
 Type=oneshot
@@ -136,10 +136,6 @@ function networkUnit(a: Answers): string {
 }
 
 /** The pool comment that marks a disk installed by an ISO: it lives in every ZFS label (zdb -l reads it). */
-export const isoMarker = (buildId: string) => `kldload-iso:${buildId}`;
-
-export const ROLE_SETTINGS = '/etc/kldload/role-settings.env';
-export const ROLE_SECRETS = '/etc/kldload/role-secrets.env';
 
 /**
  * Role settings from the answers, for first boot: the plain ones in role-settings.env (0640), the
@@ -151,7 +147,7 @@ export function roleSettingsActions(R: string, settings: readonly RoleSettingVal
     if (!lines.length) return [];
     const head = `# Written by the kldload installer: ${secret ? 'secret ' : ''}settings of the roles (from the answers).`;
     const content = `${head}\n${lines.join('\n')}\n`;
-    const path = `${R}${secret ? ROLE_SECRETS : ROLE_SETTINGS}`;
+    const path = `${R}${secret ? TARGET.roleSecrets : TARGET.roleSettings}`;
     return [
       {
         kind: 'write',
@@ -575,13 +571,9 @@ export function planInstall(
     'kldload-tools',
     'the kldload bundle (run by Debian nodejs), kbe, ksnap, kpkg and kupgrade, the APT snapshot hook, the upgrade-confirm and boot-ok units, and the postinstall library',
     [
-      { kind: 'mkdir', path: `${R}/usr/lib/kldload` },
-      { kind: 'copy', from: f.bundle, to: `${R}/usr/lib/kldload/kldload.mjs` },
-      write(
-        `${R}/usr/sbin/kldload`,
-        '#!/bin/sh\nexec /usr/bin/node /usr/lib/kldload/kldload.mjs "$@"\n',
-        0o755,
-      ),
+      { kind: 'mkdir', path: `${R}${TARGET.libDir}` },
+      { kind: 'copy', from: f.bundle, to: `${R}${TARGET.bundle}` },
+      write(`${R}/usr/sbin/kldload`, `#!/bin/sh\nexec /usr/bin/node ${TARGET.bundle} "$@"\n`, 0o755),
       // The seed's short names: thin wrappers, one implementation.
       ...Object.entries({ kbe: 'be', ksnap: 'snap', kpkg: 'pkg', kupgrade: 'upgrade' }).map(([short, sub]) =>
         write(`${R}/usr/sbin/${short}`, `#!/bin/sh\nexec /usr/sbin/kldload ${sub} "$@"\n`, 0o755),
@@ -595,7 +587,7 @@ export function planInstall(
       write(`${R}/etc/systemd/system/${BOOT_OK_UNIT}`, BOOT_OK_UNIT_TEXT),
       inTarget(['systemctl', 'enable', CONFIRM_UNIT, BOOT_OK_UNIT]),
       ...(f.postinstallLib
-        ? [{ kind: 'copy', from: f.postinstallLib, to: `${R}/usr/lib/kldload/postinstall` } satisfies Action]
+        ? [{ kind: 'copy', from: f.postinstallLib, to: `${R}${TARGET.postinstallLib}` } satisfies Action]
         : []),
     ],
   );
@@ -619,21 +611,23 @@ export function planInstall(
     ],
   );
 
-  step('manifest', '/etc/kldload/install-manifest.env (no secrets, mode 0640)', [
-    { kind: 'mkdir', path: `${R}/etc/kldload` },
-    write(`${R}/etc/kldload/install-manifest.env`, manifest(a, f), 0o640),
+  step('manifest', `${TARGET.manifest} (no secrets, mode 0640)`, [
+    { kind: 'mkdir', path: `${R}${TARGET.configDir}` },
+    write(`${R}${TARGET.manifest}`, manifest(a, f), 0o640),
   ]);
   if (settings.length)
     step('role-settings', 'settings of the roles for first boot; secrets in a root-only file', [
       ...roleSettingsActions(R, settings),
     ]);
 
-  const payload: Action[] = [{ kind: 'mkdir', path: `${R}/root/darksite`, mode: 0o700 }];
-  if (f.payloadDir) payload.push({ kind: 'copy', from: f.payloadDir, to: `${R}/root/darksite` });
-  if (f.postinstall) payload.push(write(`${R}/root/darksite/postinstall.sh`, f.postinstall.content, 0o755));
+  const payload: Action[] = [{ kind: 'mkdir', path: `${R}${TARGET.payload}`, mode: 0o700 }];
+  if (f.payloadDir) payload.push({ kind: 'copy', from: f.payloadDir, to: `${R}${TARGET.payload}` });
+  if (f.postinstall) payload.push(write(`${R}${TARGET.postinstall}`, f.postinstall.content, 0o755));
   step(
     'payload',
-    f.postinstall ? `/root/darksite + postinstall.sh from ${f.postinstall.source}` : '/root/darksite payload',
+    f.postinstall
+      ? `${TARGET.payload} + postinstall.sh from ${f.postinstall.source}`
+      : `${TARGET.payload} payload`,
     payload,
   );
 
@@ -643,8 +637,8 @@ export function planInstall(
   ]);
 
   step('snapshot', `factory snapshot ${pool}@install-${f.stamp}`, [
-    { kind: 'mkdir', path: `${R}/var/log/kldload` },
-    { kind: 'copy', from: f.logFile, to: `${R}/var/log/kldload/installer.log` },
+    { kind: 'mkdir', path: `${R}${LOGS.dir}` },
+    { kind: 'copy', from: f.logFile, to: `${R}${LOGS.installer}` },
     run(zfs.snapshot(`${pool}@install-${f.stamp}`), { unless: zfs.exists(`${pool}@install-${f.stamp}`) }),
   ]);
 

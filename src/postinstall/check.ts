@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { settingsFromHeader } from '../answers/role-settings.ts';
 import { EXIT, KldloadError } from '../core/errors.ts';
 import { type Executor, SystemExecutor } from '../core/exec.ts';
+import { TARGET } from '../layout.ts';
 import {
   type MapEntry,
   planRoles,
@@ -45,7 +46,7 @@ export function postinstallLibDir(): string | undefined {
   const candidates = [
     join(here, '../../payload/target/postinstall'),
     join(here, '../payload/target/postinstall'),
-    '/usr/lib/kldload/postinstall',
+    TARGET.postinstallLib,
   ];
   const found = candidates.find((c) => existsSync(join(c, 'lib.sh')));
   return found ? resolve(found) : undefined;

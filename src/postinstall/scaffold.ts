@@ -5,6 +5,7 @@
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { EXIT, KldloadError } from '../core/errors.ts';
+import { TARGET } from '../layout.ts';
 import { readRoles } from './roles.ts';
 
 export interface NewRoleOptions {
@@ -72,7 +73,7 @@ export function roleTemplate(file: string, name: string, o: NewRoleOptions): str
     '# Check it before building an ISO: kldload postinstall check /path/to/darksite',
     '',
     '# shellcheck source=lib.sh',
-    `source "\${KLDLOAD_POSTINSTALL_LIB:-/usr/lib/kldload/postinstall/lib.sh}"`,
+    `source "\${KLDLOAD_POSTINSTALL_LIB:-${TARGET.postinstallLib}/lib.sh}"`,
     'kl_strict',
     '',
     `pool="\${KLDLOAD_POOL_NAME:-rpool}"`,
@@ -84,7 +85,7 @@ export function roleTemplate(file: string, name: string, o: NewRoleOptions): str
     `ensure_dataset "\${pool}/data/${name}" compression=zstd atime=off`,
     '',
     'kl_phase "configuration"',
-    `# install -D -m 0644 "\${KLDLOAD_DARKSITE:-/root/darksite}/config/${name}.conf" /etc/${name}/${name}.conf`,
+    `# install -D -m 0644 "\${KLDLOAD_DARKSITE:-${TARGET.payload}}/config/${name}.conf" /etc/${name}/${name}.conf`,
     '',
     'kl_phase "services"',
     `# systemctl enable --now ${name}`,

@@ -1,3 +1,4 @@
+import { LOGS, REPO, TARGET } from '../layout.ts';
 import { parseGet } from '../zfs/zfs.ts';
 
 /**
@@ -14,24 +15,24 @@ sec initrd-hostid
 d=$(mktemp -d); i=$(ls /boot/efi/*/"$(uname -r)"/initrd* 2>/dev/null | head -n1); [ -n "$i" ] || i=/boot/initrd.img-$(uname -r)
 echo "from=$i"; unmkinitramfs "$i" "$d" >/dev/null 2>&1; f=$(find "$d" -path '*/etc/hostid' | head -n1)
 [ -n "$f" ] && od -An -tx4 "$f" | tr -d ' \n'; echo; rm -rf "$d"
-sec manifest-mode; stat -c %a /etc/kldload/install-manifest.env
-sec manifest; cat /etc/kldload/install-manifest.env
+sec manifest-mode; stat -c %a ${TARGET.manifest}
+sec manifest; cat ${TARGET.manifest}
 sec postinstall-runs; f=/var/lib/kldload-test/postinstall-runs; [ -e $f ] && wc -l <$f || echo none
-sec firstboot-starts; grep -c 'first boot: start' /var/log/kldload/firstboot.log 2>/dev/null || true
-sec firstboot-done; test -e /var/lib/kldload/firstboot.done && echo yes || echo no
+sec firstboot-starts; grep -c 'first boot: start' ${LOGS.firstboot} 2>/dev/null || true
+sec firstboot-done; test -e ${TARGET.firstbootDone} && echo yes || echo no
 sec failed; systemctl --failed --plain --no-legend
 sec running; systemctl is-system-running
 sec snapshots; zfs list -H -t snapshot -o name
-sec installer-log; test -s /var/log/kldload/installer.log && echo yes || echo no
+sec installer-log; test -s ${LOGS.installer} && echo yes || echo no
 sec esp; findmnt -no FSTYPE /boot/efi; ls /boot/efi/EFI/BOOT/
 sec kernel; uname -r
 sec extra; for p in $EXTRA; do echo "$p $(dpkg -s "$p" 2>/dev/null | sed -n 's/^Status: //p')"; done
 sec sources; cat /etc/apt/sources.list.d/*.sources 2>/dev/null | grep -E '^URIs:' | sort -u
 sec firstboot-status; kldload firstboot status --json 2>&1 | tr -d ' \n'; echo
 sec pg; cd /; if command -v psql >/dev/null; then runuser -u postgres -- psql -tAc 'select 41+1' 2>&1; zfs get -H -o value recordsize "$POOL/postgres" 2>&1; fi
-sec role-log; grep -cE 'verification: all [0-9]+ checks passed' /var/log/kldload/postinstall.log 2>/dev/null || true
-sec darksite-left; test -e /var/lib/kldload/darksite && echo present || echo gone
-sec role-times; grep -ho '=== role [^ ]* done in [0-9]*s' /var/log/kldload/postinstall.log 2>/dev/null || true
+sec role-log; grep -cE 'verification: all [0-9]+ checks passed' ${LOGS.postinstall} 2>/dev/null || true
+sec darksite-left; test -e ${REPO.targetDir} && echo present || echo gone
+sec role-times; grep -ho '=== role [^ ]* done in [0-9]*s' ${LOGS.postinstall} 2>/dev/null || true
 sec docker-run; if command -v docker >/dev/null; then for t in $(docker image ls --format '{{.Repository}}:{{.Tag}}' | grep '^kldload/'); do docker run --rm --network none "$t" 2>&1; done; fi
 `;
 

@@ -5,7 +5,7 @@ import { validateAnswersText } from '../answers/validate.ts';
 import { EXIT, KldloadError } from '../core/errors.ts';
 import type { Executor } from '../core/exec.ts';
 import type { Logger } from '../core/log.ts';
-import { SEED_LABEL } from '../live/answers-source.ts';
+import { type AnyImageInfo, AnyImageInfoSchema, MEDIUM, SEED_LABEL } from '../layout.ts';
 import { type CheckResult, evaluate, GUEST_REPORT, parseReport, roleSeconds } from './checks.ts';
 import { BootError, type BootRecord, Machine, renderBoots, TARGET_DISK, TARGET_SERIAL } from './machine.ts';
 import { freePort, ovmfArgs, QEMU_BASE, runVm } from './qemu.ts';
@@ -52,13 +52,12 @@ KLDLOAD_LOCALE=en_US.UTF-8
 KLDLOAD_PROFILE=server
 `;
 
-/** The image facts kldload test reads from the ISO (kldload/image.json, written by the build). */
-export interface IsoImage {
-  roles?: string[];
-  images?: string[];
-  /** Names given with build --packages: the only extras the darksite is sure to carry. */
-  extraPackages?: string[];
-}
+/**
+ * The image facts kldload test reads from the ISO (kldload/image.json, written by the build); any
+ * kldload version's, so every field may be missing. extraPackages: the names given with build
+ * --packages, the only extras the darksite is sure to carry.
+ */
+export type IsoImage = AnyImageInfo;
 
 /**
  * The built-in test answers, fitted to the ISO under test: extra packages are asked for only when the
@@ -161,13 +160,13 @@ export async function installPhase(
 async function isoImageInfo(exec: Executor, iso: string, work: string): Promise<IsoImage | undefined> {
   const out = join(work, 'image.json');
   const r = await exec.run(
-    ['xorriso', '-osirrox', 'on', '-indev', iso, '-extract', '/kldload/image.json', out],
+    ['xorriso', '-osirrox', 'on', '-indev', iso, '-extract', `/${MEDIUM.image}`, out],
     {
       check: false,
     },
   );
   return r.exitCode === 0 && existsSync(out)
-    ? (JSON.parse(readFileSync(out, 'utf8')) as IsoImage)
+    ? AnyImageInfoSchema.parse(JSON.parse(readFileSync(out, 'utf8')))
     : undefined;
 }
 

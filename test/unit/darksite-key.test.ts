@@ -14,7 +14,6 @@ import { Logger } from '../../src/core/log.ts';
 import { buildDarksite, type DarksiteOptions } from '../../src/darksite/darksite.ts';
 import {
   ensureSigningKey,
-  REPO,
   type SigningKey,
   simulateInstall,
   suppliedSigningKey,
@@ -22,6 +21,7 @@ import {
 } from '../../src/darksite/repo.ts';
 import { inspectDebs, type SuppliedDeb } from '../../src/darksite/supplied.ts';
 import type { SuiteIndex } from '../../src/debian/archive.ts';
+import { REPO } from '../../src/layout.ts';
 import { killAgent, makeDeb, makeGpgHome } from './darksite-helpers.ts';
 
 const exec = new SystemExecutor();

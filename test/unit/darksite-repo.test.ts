@@ -13,7 +13,6 @@ import { debCachePath, fetchDebs } from '../../src/darksite/fetch.ts';
 import {
   ensureSigningKey,
   makeScratchRoot,
-  REPO,
   type RepoDeb,
   scratchApt,
   simulateInstall,
@@ -23,6 +22,7 @@ import {
 } from '../../src/darksite/repo.ts';
 import { buildIndex, resolve } from '../../src/darksite/resolve.ts';
 import { hostMirror, loadSuiteIndex } from '../../src/debian/archive.ts';
+import { REPO } from '../../src/layout.ts';
 
 const exec = new SystemExecutor();
 const log = new Logger({ quiet: true });

@@ -22,7 +22,7 @@ import { after, before, test } from 'node:test';
 import { EXIT, KldloadError } from '../../src/core/errors.ts';
 import { SystemExecutor } from '../../src/core/exec.ts';
 import { Logger } from '../../src/core/log.ts';
-import { ensureSigningKey, makeScratchRoot, REPO, scratchApt, writeRepo } from '../../src/darksite/repo.ts';
+import { ensureSigningKey, makeScratchRoot, scratchApt, writeRepo } from '../../src/darksite/repo.ts';
 import {
   isLoopback,
   parseListen,
@@ -31,6 +31,7 @@ import {
   serveRepo,
 } from '../../src/darksite/serve.ts';
 import { inspectDebs } from '../../src/darksite/supplied.ts';
+import { REPO } from '../../src/layout.ts';
 import { killAgent, makeDeb } from './darksite-helpers.ts';
 
 const exec = new SystemExecutor();

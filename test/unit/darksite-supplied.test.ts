@@ -19,7 +19,6 @@ import {
   ensureSigningKey,
   listRepo,
   makeScratchRoot,
-  REPO,
   type SigningKey,
   scratchApt,
   simulateInstall,
@@ -28,6 +27,7 @@ import {
 } from '../../src/darksite/repo.ts';
 import { inspectDebs, payloadDebs, type SuppliedDeb } from '../../src/darksite/supplied.ts';
 import { hostMirror, loadSuiteIndex, type SuiteIndex } from '../../src/debian/archive.ts';
+import { REPO } from '../../src/layout.ts';
 import { killAgent, makeDeb } from './darksite-helpers.ts';
 
 const exec = new SystemExecutor();

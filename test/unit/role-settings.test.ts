@@ -17,7 +17,11 @@ import { Logger } from '../../src/core/log.ts';
 import { runFirstboot } from '../../src/firstboot/firstboot.ts';
 import { buildSettings } from '../../src/image/inputs.ts';
 import { availableRoles, librarySettings, rolesDir } from '../../src/image/role-library.ts';
-import { ROLE_SECRETS, ROLE_SETTINGS, roleSettingsActions } from '../../src/plan/install.ts';
+import { TARGET } from '../../src/layout.ts';
+import { roleSettingsActions } from '../../src/plan/install.ts';
+
+const { roleSecrets: ROLE_SECRETS, roleSettings: ROLE_SETTINGS } = TARGET;
+
 import { renderPlan } from '../../src/plan/types.ts';
 import { check } from '../../src/postinstall/check.ts';
 import { sandboxPaths } from './firstboot-sandbox.ts';

@@ -21,7 +21,7 @@ import { test } from 'node:test';
 import { SystemExecutor } from '../../src/core/exec.ts';
 import { Logger } from '../../src/core/log.ts';
 import { cacheDir } from '../../src/core/paths.ts';
-import { MEDIUM } from '../../src/image/iso.ts';
+import { MEDIUM } from '../../src/layout.ts';
 import { utcStamp } from '../../src/live/facts.ts';
 import { installPhase } from '../../src/vm/harness.ts';
 import { Machine, renderBoots, TARGET_DISK } from '../../src/vm/machine.ts';

@@ -7,8 +7,8 @@ import { applyPlan, failureMessage } from '../../apply/apply.ts';
 import { EXIT, KldloadError } from '../../core/errors.ts';
 import { type Executor, SystemExecutor } from '../../core/exec.ts';
 import { Logger } from '../../core/log.ts';
-import { MEDIUM } from '../../image/iso.ts';
 import { librarySettings } from '../../image/role-library.ts';
+import { LOGS, MEDIUM } from '../../layout.ts';
 import { findAnswers } from '../../live/answers-source.ts';
 import { diskInventory, type Host, pickDisk, systemHost } from '../../live/blockdev.ts';
 import { gatherFacts } from '../../live/facts.ts';
@@ -18,7 +18,7 @@ import { renderPlan } from '../../plan/types.ts';
 import type { CommandResult } from '../output.ts';
 import { selfBundle } from './build.ts';
 
-export const INSTALL_LOG = '/var/log/kldload/installer.log';
+export const INSTALL_LOG = LOGS.installer;
 
 export interface InstallOpts {
   config?: string;

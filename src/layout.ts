@@ -1,0 +1,115 @@
+/**
+ * The layout contract: where things are on the ISO, in the live system and on the installed
+ * target, which logs and manifests exist, and what kldload/image.json says. The image build writes
+ * these places; the install plan, the live installer, first boot and the VM checks read them, all
+ * through this module. It imports nothing of kldload, so every folder may import it. The shell side
+ * (payload/target/postinstall/lib.sh, dispatch.sh) uses the same paths; its tests compare them.
+ */
+import { z } from 'zod';
+
+/** On the ISO, relative to its root; the live system mounts the medium at MEDIUM.root. */
+export const MEDIUM = {
+  root: '/run/live/medium',
+  dir: 'kldload',
+  bundle: 'kldload/kldload.mjs',
+  target: 'kldload/target.squashfs',
+  image: 'kldload/image.json',
+  answers: 'kldload/answers.env',
+  /** The payload copied to /root/darksite on the target. */
+  payload: 'kldload/darksite',
+  zbm: 'kldload/zfsbootmenu.efi',
+  postinstallLib: 'kldload/postinstall',
+  /** The signed APT repository (the darksite proper). */
+  apt: 'kldload/apt',
+  label: 'KLDLOAD',
+} as const;
+
+/** Label of the FAT volume (a USB stick) that may carry answers.env at install time. */
+export const SEED_LABEL = 'KLDLOADSEED';
+
+/** The live installer's scratch folder (a copy of the answers found, the seed mount). */
+export const LIVE_WORK = '/run/kldload';
+
+/** Where the darksite lives on the ISO, on the live system and (KLDLOAD_KEEP_DARKSITE=1) on the target. */
+export const REPO = {
+  onMedium: MEDIUM.apt,
+  keyring: 'kldload-darksite.gpg',
+  targetDir: '/var/lib/kldload/darksite',
+  targetKeyring: '/usr/share/keyrings/kldload-darksite.gpg',
+  /** One-line source list lib.sh's pkg_install uses on first boot (darksite only). */
+  firstbootList: '/etc/kldload/darksite.list',
+  component: 'main',
+};
+
+/** Paths on the installed target. */
+export const TARGET = {
+  /** kldload's configuration and install records. */
+  configDir: '/etc/kldload',
+  /** The KLDLOAD_* facts of the install, no secrets (mode 0640). */
+  manifest: '/etc/kldload/install-manifest.env',
+  /** Role settings from the answers; the secret ones go to roleSecrets (mode 0600). */
+  roleSettings: '/etc/kldload/role-settings.env',
+  roleSecrets: '/etc/kldload/role-secrets.env',
+  /** The payload from the medium (MEDIUM.payload) and its entry point. */
+  payload: '/root/darksite',
+  postinstall: '/root/darksite/postinstall.sh',
+  libDir: '/usr/lib/kldload',
+  /** kldload itself, run by Debian's nodejs (/usr/sbin/kldload and the k* tools call it). */
+  bundle: '/usr/lib/kldload/kldload.mjs',
+  /** lib.sh, dispatch.sh and strict-env.sh for postinstallers. */
+  postinstallLib: '/usr/lib/kldload/postinstall',
+  firstbootDone: '/var/lib/kldload/firstboot.done',
+  firstbootState: '/var/lib/kldload/firstboot.json',
+  /** Written by lib.sh's ERR trap: line=, command=, file=, exit= … */
+  postinstallFailure: '/var/lib/kldload/postinstall-failure',
+  /** Held (flock) for a whole first-boot run; under /run, so a power cut leaves no stale lock. */
+  firstbootLock: '/run/kldload/firstboot.lock',
+  /** The ZFS kernel guard baked into every target image (docs/day2.md). */
+  kernelGuard: '/usr/lib/kernel/install.d/85-kldload-zfs-guard.install',
+  kernelReconcile: '/usr/lib/kldload/zfs-kernel-reconcile',
+  kernelAptConf: '/etc/apt/apt.conf.d/80kldload-zfs-kernels',
+} as const;
+
+/** Logs: the installer's is written in the live system and copied to the target at the end. */
+export const LOGS = {
+  dir: '/var/log/kldload',
+  installer: '/var/log/kldload/installer.log',
+  firstboot: '/var/log/kldload/firstboot.log',
+  postinstall: '/var/log/kldload/postinstall.log',
+} as const;
+
+/**
+ * The comment the installer sets on the pool it made: the ISO's build id. A disk carrying the id of
+ * the ISO that boots is not wiped again without kldload.reinstall=1.
+ */
+export const isoMarker = (buildId: string) => `kldload-iso:${buildId}`;
+
+/** kldload/image.json: what the image build put on the ISO, for the installer and `kldload test`. */
+export const ImageInfoSchema = z.object({
+  profile: z.string(),
+  suite: z.string(),
+  /** Kernel ABI of the target image (as in /lib/modules). */
+  kabi: z.string(),
+  zfsVersion: z.string(),
+  /** The public mirror written into the target's apt sources for later updates. */
+  publicMirror: z.string(),
+  /** Content key of the target layer. */
+  layer: z.string(),
+  roles: z.array(z.string()),
+  /** Names of the packages supplied as .deb files (--deb, payload debs/) that the darksite carries. */
+  suppliedDebs: z.array(z.string()),
+  /** File names of the container images (--image) in /root/darksite/images. */
+  images: z.array(z.string()),
+  /** The --packages entries: what KLDLOAD_EXTRA_PACKAGES can ask for beyond the profile. */
+  extraPackages: z.array(z.string()),
+  /**
+   * Random id of this ISO build. The installer writes it on the pool it made and will not wipe a
+   * disk carrying it again without kldload.reinstall=1 (an ISO left attached must not reinstall forever).
+   */
+  buildId: z.string().optional(),
+});
+export type ImageInfo = z.infer<typeof ImageInfoSchema>;
+
+/** An image.json of any kldload version: ISOs built before a field existed lack it. */
+export const AnyImageInfoSchema = ImageInfoSchema.partial();
+export type AnyImageInfo = z.infer<typeof AnyImageInfoSchema>;

@@ -30,7 +30,7 @@ process.env.KLDLOAD_CACHE = join(work, 'cache');
 
 const { SystemExecutor } = await import('../src/core/exec.ts');
 const { utcStamp } = await import('../src/live/facts.ts');
-const { profilePackages } = await import('../src/image/package-sets.ts');
+const { profilePackages } = await import('../src/package-sets/package-sets.ts');
 const { DEBIAN_KEYRING, hostMirror, loadSuiteIndex } = await import('../src/debian/archive.ts');
 const { buildIndex, resolveProfile } = await import('../src/darksite/resolve.ts');
 const { fetchDebs } = await import('../src/darksite/fetch.ts');

@@ -6,7 +6,7 @@ import type { Logger } from '../core/log.ts';
 import { cacheDir, contentKey } from '../core/paths.ts';
 import { loadSuiteIndex, type SuiteIndex } from '../debian/archive.ts';
 import { parseControl, type Stanza } from '../debian/control.ts';
-import { type PackageEntry, profilePackages } from '../image/package-sets.ts';
+import { type PackageEntry, profilePackages } from '../package-sets/package-sets.ts';
 import { type BackportsChoice, pinBackports } from './backports.ts';
 import { fetchDebs } from './fetch.ts';
 import { ensureSigningKey, type RepoDeb, type SigningKey, simulateInstall, writeRepo } from './repo.ts';

@@ -20,7 +20,7 @@
 import { KldloadError } from '../core/errors.ts';
 import type { SuiteIndex } from '../debian/archive.ts';
 import { parseRelations, type Relation, type Stanza } from '../debian/control.ts';
-import { profilePackages } from '../image/package-sets.ts';
+import { profilePackages } from '../package-sets/package-sets.ts';
 import { compareVersions, satisfies } from './version.ts';
 
 export const DEFAULT_PRIORITIES = ['required', 'important'] as const;

@@ -10,8 +10,8 @@ import { type ValidateOptions, validateAnswersFile } from '../answers/validate.t
 import { EXIT, KldloadError } from '../core/errors.ts';
 import type { Executor } from '../core/exec.ts';
 import type { Logger } from '../core/log.ts';
+import { profilePackages } from '../package-sets/package-sets.ts';
 import { check, formatFinding } from '../postinstall/check.ts';
-import { profilePackages } from './package-sets.ts';
 import type { BuildOptions } from './plan.ts';
 import { availableRoles, expandRoles, librarySettings } from './role-library.ts';
 

@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { TARGET } from '../layout.ts';
-import { type Profile, profilePackages, profilesDir } from './package-sets.ts';
+import { type Profile, profilePackages, profilesDir } from '../package-sets/package-sets.ts';
 import type { RootfsSpec } from './rootfs.ts';
 import type { KernelFacts } from './zfs-module.ts';
 

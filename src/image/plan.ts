@@ -18,8 +18,8 @@ import {
 import type { SuppliedDeb } from '../darksite/supplied.ts';
 import type { SuiteIndex } from '../debian/archive.ts';
 import type { Stanza } from '../debian/control.ts';
+import type { PackageEntry, Profile } from '../package-sets/package-sets.ts';
 import { liveSpec, targetSpec } from './layers.ts';
-import type { PackageEntry, Profile } from './package-sets.ts';
 import { layerDirName, layerKey, type RootfsSpec } from './rootfs.ts';
 import { type KernelFacts, kernelFacts, moduleDebFields, moduleDebName } from './zfs-module.ts';
 

@@ -11,7 +11,6 @@ import type { SuiteIndex } from '../../src/debian/archive.ts';
 import { parseControl, type Stanza } from '../../src/debian/control.ts';
 import { buildSpec } from '../../src/image/build.ts';
 import { scanCache } from '../../src/image/build-facts.ts';
-import { PROFILES, profilePackages } from '../../src/image/package-sets.ts';
 import {
   type BuildFacts,
   type BuildOptions,
@@ -24,6 +23,7 @@ import {
 import { availableRoles, expandRoles, rolePackages } from '../../src/image/role-library.ts';
 import { LAYER_MARKER } from '../../src/image/rootfs.ts';
 import { moduleDebPath } from '../../src/image/zfs-module.ts';
+import { PROFILES, profilePackages } from '../../src/package-sets/package-sets.ts';
 
 const FIXTURE = 'test/fixtures/suite-index';
 const GOLDEN = 'test/fixtures/build-plans';

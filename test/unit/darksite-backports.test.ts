@@ -24,7 +24,7 @@ import {
   parseEntry,
   profilePackages,
   readPackageSet,
-} from '../../src/image/package-sets.ts';
+} from '../../src/package-sets/package-sets.ts';
 import { killAgent } from './darksite-helpers.ts';
 
 const work = mkdtempSync(join(tmpdir(), 'kl-bpo-'));

@@ -14,7 +14,7 @@ import {
 } from '../../src/darksite/resolve.ts';
 import { hostMirror, loadSuiteIndex } from '../../src/debian/archive.ts';
 import { parseControl } from '../../src/debian/control.ts';
-import { readPackageSet } from '../../src/image/package-sets.ts';
+import { readPackageSet } from '../../src/package-sets/package-sets.ts';
 
 const FIXTURES = join(import.meta.dirname, '../fixtures/darksite');
 const index = buildIndex(parseControl(readFileSync(join(FIXTURES, 'Packages'), 'utf8')));

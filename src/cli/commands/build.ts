@@ -6,8 +6,8 @@ import { Logger } from '../../core/log.ts';
 import { cacheDir } from '../../core/paths.ts';
 import { hostMirror } from '../../debian/archive.ts';
 import { build, planOnly } from '../../image/build.ts';
-import { PROFILES, type Profile } from '../../image/package-sets.ts';
 import { type BuildOptions, buildPlanJson, renderBuildPlan } from '../../image/plan.ts';
+import { PROFILES, type Profile } from '../../package-sets/package-sets.ts';
 import { type CommandResult, choice } from '../output.ts';
 
 /** The bundle that is running (dist/kldload.mjs), or the one bundled from source in dev. */

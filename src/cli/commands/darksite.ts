@@ -7,9 +7,9 @@ import { listRepo, suppliedSigningKey, verifyRepo } from '../../darksite/repo.ts
 import { DEFAULT_LISTEN, parseListen, servedSourcesLine, serveRepo } from '../../darksite/serve.ts';
 import { inspectDebs, type SuppliedDeb, suppliedLabel } from '../../darksite/supplied.ts';
 import { hostMirror, loadSuiteIndex } from '../../debian/archive.ts';
-import { PROFILES, profilePackages } from '../../image/package-sets.ts';
 import { kernelFacts, moduleDebPath } from '../../image/zfs-module.ts';
 import { REPO } from '../../layout.ts';
+import { PROFILES, profilePackages } from '../../package-sets/package-sets.ts';
 import { type CommandResult, choice } from '../output.ts';
 
 type Run = (fn: () => Promise<CommandResult>, json: boolean) => void;

@@ -45,7 +45,7 @@ export function mergeEntries(list: readonly PackageEntry[]): PackageEntry[] {
   return [...out.values()];
 }
 
-/** The repository's profiles/ folder, both from source (src/image) and from the bundle (dist/). */
+/** The repository's profiles/ folder, both from source (src/package-sets) and from the bundle (dist/). */
 export function profilesDir(): string {
   const here = dirname(fileURLToPath(import.meta.url));
   for (const c of [join(here, '../../profiles'), join(here, '../profiles'), join(here, 'profiles')]) {

@@ -7,10 +7,10 @@
  * (the key, a check from CHECKS, and `secret` when the value must never be shown). Answers carry
  * them like any other key; they are checked at build (embedded answers, against the chosen roles)
  * and at install (against the roles on the medium). Secrets reach first boot only through a
- * root-only file; they never go into the manifest, a log or the plan.
+ * root-only file; they never go into the manifest, a log or the plan. Reading them from role
+ * headers is src/postinstall/settings.ts; what a value must look like is here.
  */
 import { isIP } from 'node:net';
-import { parseHeader, readRoles, rolesDirOf } from '../postinstall/roles.ts';
 
 export interface RoleSetting {
   key: string;
@@ -104,7 +104,7 @@ const CHECKS: Record<string, { test: (v: string) => boolean; help: string }> = {
 };
 
 /** The check named in a header, or undefined: CHECKS or `one-of:a,b,…`. */
-function checkOf(name: string): { test: (v: string) => boolean; help: string } | undefined {
+export function checkOf(name: string): { test: (v: string) => boolean; help: string } | undefined {
   if (name.startsWith('one-of:')) {
     const options = name.slice('one-of:'.length).split(',').filter(Boolean);
     return options.length
@@ -116,43 +116,9 @@ function checkOf(name: string): { test: (v: string) => boolean; help: string } |
 
 export const SETTING_CHECKS = [...Object.keys(CHECKS), 'one-of:A,B,…'];
 
-/** `# setting:` lines of a role's header; malformed lines come back as errors with their line. */
-export function settingsFromHeader(
-  role: string,
-  text: string,
-): { settings: RoleSetting[]; errors: { line: number; message: string }[] } {
-  const byLine = new Map<number, string[]>();
-  for (const w of parseHeader(text).get('setting') ?? [])
-    byLine.set(w.line, [...(byLine.get(w.line) ?? []), w.word]);
-  const settings: RoleSetting[] = [];
-  const errors: { line: number; message: string }[] = [];
-  for (const [line, words] of byLine) {
-    const [key, check, flag, ...rest] = words;
-    if (!key || !/^KLDLOAD_[A-Z0-9_]+$/.test(key))
-      errors.push({
-        line,
-        message: `setting '${key ?? ''}': the key must be KLDLOAD_ and capitals, digits, _`,
-      });
-    else if (!check || !checkOf(check))
-      errors.push({
-        line,
-        message: `setting ${key}: check '${check ?? ''}' is not one of ${SETTING_CHECKS.join(', ')}`,
-      });
-    else if ((flag !== undefined && flag !== 'secret') || rest.length)
-      errors.push({ line, message: `setting ${key}: expected '# setting: KEY CHECK [secret]'` });
-    else settings.push({ key, check, secret: flag === 'secret', role });
-  }
-  return { settings, errors };
-}
-
 /** What is wrong with VALUE for setting S, or undefined when it is fine. */
 export function checkSetting(s: RoleSetting, value: string): string | undefined {
   const c = checkOf(s.check);
   if (!c) return `role ${s.role} declares an unknown check '${s.check}'`;
   return c.test(value) ? undefined : `${c.help} (a setting of role ${s.role})`;
-}
-
-/** Settings declared by the roles of a payload folder (or of a roles/ folder given directly). */
-export function payloadSettings(dir: string): RoleSetting[] {
-  return readRoles(rolesDirOf(dir)).roles.flatMap((r) => settingsFromHeader(r.name, r.text).settings);
 }

@@ -2,8 +2,8 @@ import { chmodSync, cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:
 import { dirname } from 'node:path';
 import type { Executor } from '../core/exec.ts';
 import type { Logger } from '../core/log.ts';
+import { type Action, type Plan, renderAction } from '../core/plan.ts';
 import { type Host, systemHost } from '../live/blockdev.ts';
-import { type Action, type Plan, renderAction } from '../plan/types.ts';
 import { checkDiskSafe, checkUefi, checkZfsLoads, type DiskSafeArgs } from './checks.ts';
 import { prependEarly } from './initrd.ts';
 

@@ -1,5 +1,5 @@
 import { EXIT, KldloadError } from '../core/errors.ts';
-import { type Action, type Plan, run, type Step, write } from '../plan/types.ts';
+import { type Action, type Plan, run, type Step, write } from '../core/plan.ts';
 import { isSnapshot, zfs, zpool } from '../zfs/zfs.ts';
 
 /**

@@ -3,7 +3,7 @@ import { accessSync, constants, existsSync, readdirSync, readFileSync, statfsSyn
 import { join } from 'node:path';
 import { EXIT, KldloadError } from '../core/errors.ts';
 import type { Executor } from '../core/exec.ts';
-import { utcStamp } from '../live/facts.ts';
+import { utcStamp } from '../core/time.ts';
 import { parseList, zfs } from '../zfs/zfs.ts';
 import {
   type BootEntry,

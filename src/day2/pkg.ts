@@ -1,5 +1,5 @@
 import { EXIT, KldloadError } from '../core/errors.ts';
-import { type Plan, run } from '../plan/types.ts';
+import { type Plan, run } from '../core/plan.ts';
 import { zfs } from '../zfs/zfs.ts';
 
 /**

@@ -1,6 +1,6 @@
 import { EXIT, KldloadError } from '../core/errors.ts';
-import type { Plan } from '../plan/types.ts';
-import { run } from '../plan/types.ts';
+import type { Plan } from '../core/plan.ts';
+import { run } from '../core/plan.ts';
 import { type DiffRow, isDataset, isSnapshot, zfs } from '../zfs/zfs.ts';
 import { type BootFacts, entryId, type KernelPair, planBeCreate } from './be.ts';
 import { snapshotName } from './pkg.ts';

@@ -1,5 +1,5 @@
 import { EXIT, KldloadError } from '../core/errors.ts';
-import { type Plan, run, type Step, write } from '../plan/types.ts';
+import { type Plan, run, type Step, write } from '../core/plan.ts';
 import { zpool } from '../zfs/zfs.ts';
 import {
   BOOT_TRIES,

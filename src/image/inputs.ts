@@ -4,7 +4,6 @@
  */
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { payloadSettings } from '../answers/role-settings.ts';
 import { type Answers, FIELD_KEYS, type FieldKey, fieldDef } from '../answers/schema.ts';
 import { type ValidateOptions, validateAnswersFile } from '../answers/validate.ts';
 import { EXIT, KldloadError } from '../core/errors.ts';
@@ -12,6 +11,7 @@ import type { Executor } from '../core/exec.ts';
 import type { Logger } from '../core/log.ts';
 import { profilePackages } from '../package-sets/package-sets.ts';
 import { check, formatFinding } from '../postinstall/check.ts';
+import { payloadSettings } from '../postinstall/settings.ts';
 import type { BuildOptions } from './plan.ts';
 import { availableRoles, expandRoles, librarySettings } from './role-library.ts';
 

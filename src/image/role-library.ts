@@ -13,12 +13,13 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { basename, join } from 'node:path';
-import { type RoleSetting, settingsFromHeader } from '../answers/role-settings.ts';
+import type { RoleSetting } from '../answers/role-settings.ts';
 import { EXIT, KldloadError } from '../core/errors.ts';
 import { cacheDir } from '../core/paths.ts';
 import { type PackageEntry, profilesDir, readPackageSet } from '../package-sets/package-sets.ts';
 import { postinstallLibDir } from '../postinstall/check.ts';
 import { BASE_PROVIDES, parseHeader } from '../postinstall/roles.ts';
+import { settingsFromHeader } from '../postinstall/settings.ts';
 
 /** The role library shipped with kldload: roles/<name>/role.sh and roles/<name>/packages.list. */
 export function rolesDir(): string {

@@ -3,18 +3,15 @@ import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Answers } from '../answers/schema.ts';
 import { KldloadError } from '../core/errors.ts';
+import { utcStamp } from '../core/time.ts';
 import { type ImageInfo, ImageInfoSchema, MEDIUM } from '../layout.ts';
 import { targetDisks } from '../plan/disks.ts';
 import type { InstallFacts } from '../plan/install.ts';
 
 export const medium = (rel: string) => join(MEDIUM.root, rel);
 
-export function utcStamp(d = new Date()): string {
-  return d
-    .toISOString()
-    .replace(/[-:]/g, '')
-    .replace(/\.\d+Z$/, 'Z');
-}
+// Callers outside day2 still import it from here; day2 takes it from core (day2 must not depend on live).
+export { utcStamp };
 
 /** The medium's image.json, checked against the contract (the same kldload wrote it). */
 function readImage(): ImageInfo | undefined {

@@ -3,6 +3,7 @@ import type { RoleSettingValue } from '../answers/role-settings.ts';
 import type { Answers } from '../answers/schema.ts';
 import { FIELD_KEYS, fieldDef } from '../answers/schema.ts';
 import { EXIT, KldloadError } from '../core/errors.ts';
+import { type Action, inTarget, type Plan, run, type Step, write } from '../core/plan.ts';
 import { BOOT_TRIES } from '../day2/be.ts';
 import { APT_HOOK, APT_HOOK_CONF } from '../day2/pkg.ts';
 import {
@@ -25,7 +26,6 @@ import {
 import { isoMarker, LOGS, REPO, TARGET } from '../layout.ts';
 import { type Props, zfs, zpool } from '../zfs/zfs.ts';
 import { partition, targetDisks } from './disks.ts';
-import { type Action, inTarget, type Plan, run, type Step, write } from './types.ts';
 
 /** Everything besides the answers that decides the plan. Gathered in the live system, fixed in tests. */
 export interface InstallFacts {

@@ -7,7 +7,6 @@
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { settingsFromHeader } from '../answers/role-settings.ts';
 import { EXIT, KldloadError } from '../core/errors.ts';
 import { type Executor, SystemExecutor } from '../core/exec.ts';
 import { TARGET } from '../layout.ts';
@@ -21,6 +20,7 @@ import {
   rolesDirOf,
   unmetRequirements,
 } from './roles.ts';
+import { settingsFromHeader } from './settings.ts';
 
 export type Level = 'error' | 'warning' | 'info';
 

@@ -12,9 +12,9 @@ import { test } from 'node:test';
 import { ORIGINAL_INERT } from '../../src/answers/original.ts';
 import { validateAnswersText } from '../../src/answers/validate.ts';
 import { answersValidate } from '../../src/cli/commands/answers.ts';
+import { type Action, renderPlan } from '../../src/core/plan.ts';
 import { PICKED_DISK } from '../../src/plan/disks.ts';
 import { planInstall } from '../../src/plan/install.ts';
-import { type Action, renderPlan } from '../../src/plan/types.ts';
 import { FACTS } from './plan-facts.ts';
 
 const ORIGINAL = 'test/fixtures/answers/original';

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { EXIT, KldloadError } from '../../src/core/errors.ts';
-import { type Plan, renderPlan } from '../../src/plan/types.ts';
+import { type Plan, renderPlan } from '../../src/core/plan.ts';
 
 const GOLDEN = 'test/fixtures/day2-plans';
 

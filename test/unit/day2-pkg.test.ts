@@ -9,8 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { aptRun, statFields } from '../../src/cli/commands/pkg.ts';
+import { renderPlan } from '../../src/core/plan.ts';
 import { APT_HOOK, aptArgs, parseSimulate, planPkg, snapshotName } from '../../src/day2/pkg.ts';
-import { renderPlan } from '../../src/plan/types.ts';
 
 // apt-get -s output as Debian's apt prints it (captured from apt 2.6: install tree; purge cpio).
 const INSTALL = `Reading package lists...

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { validateAnswersFile } from '../../src/answers/validate.ts';
 import { KldloadError } from '../../src/core/errors.ts';
+import { type Plan, renderPlan } from '../../src/core/plan.ts';
 import { type BootFacts, idOf, type KernelPair, parseEntry } from '../../src/day2/be.ts';
 import { parseSimulate } from '../../src/day2/pkg.ts';
 import {
@@ -35,7 +36,6 @@ import {
   withPanic,
 } from '../../src/day2/upgrade.ts';
 import { planInstall } from '../../src/plan/install.ts';
-import { type Plan, renderPlan } from '../../src/plan/types.ts';
 import { FACTS } from './plan-facts.ts';
 
 const GOLDEN = 'test/fixtures/day2-plans';

@@ -12,11 +12,11 @@ import { secretsOf, validateAnswersText } from '../../src/answers/validate.ts';
 import { install } from '../../src/cli/commands/install.ts';
 import { RecordingExecutor } from '../../src/core/exec.ts';
 import { Logger } from '../../src/core/log.ts';
+import { renderPlan } from '../../src/core/plan.ts';
 import { checkBuildInputs, embeddedSecretWarnings } from '../../src/image/inputs.ts';
 import { grubConfig } from '../../src/image/iso.ts';
 import { fetchPostinstall, gatherFacts, reinstallAsked } from '../../src/live/facts.ts';
 import { planInstall } from '../../src/plan/install.ts';
-import { renderPlan } from '../../src/plan/types.ts';
 
 const BASE = 'KLDLOAD_HOSTNAME=test-01\nKLDLOAD_DISK=/dev/vda\nKLDLOAD_USERNAME=admin\n';
 const URL_WITH_TOKEN = 'https://deploy.example.net/postinstall.sh?token=hunter2-s3cr3t';

@@ -7,9 +7,9 @@ import { validateAnswersFile } from '../../src/answers/validate.ts';
 import { install } from '../../src/cli/commands/install.ts';
 import { RecordingExecutor } from '../../src/core/exec.ts';
 import { Logger } from '../../src/core/log.ts';
+import { renderPlan } from '../../src/core/plan.ts';
 import { partition } from '../../src/plan/disks.ts';
 import { planInstall } from '../../src/plan/install.ts';
-import { renderPlan } from '../../src/plan/types.ts';
 import { FACTS } from './plan-facts.ts';
 
 const GOOD = 'test/fixtures/answers/good';

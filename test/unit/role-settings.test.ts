@@ -8,7 +8,6 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync }
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { settingsFromHeader } from '../../src/answers/role-settings.ts';
 import { FIELD_KEYS } from '../../src/answers/schema.ts';
 import { validateAnswersText } from '../../src/answers/validate.ts';
 import { applyPlan } from '../../src/apply/apply.ts';
@@ -19,10 +18,11 @@ import { buildSettings } from '../../src/image/inputs.ts';
 import { availableRoles, librarySettings, rolesDir } from '../../src/image/role-library.ts';
 import { TARGET } from '../../src/layout.ts';
 import { roleSettingsActions } from '../../src/plan/install.ts';
+import { settingsFromHeader } from '../../src/postinstall/settings.ts';
 
 const { roleSecrets: ROLE_SECRETS, roleSettings: ROLE_SETTINGS } = TARGET;
 
-import { renderPlan } from '../../src/plan/types.ts';
+import { renderPlan } from '../../src/core/plan.ts';
 import { check } from '../../src/postinstall/check.ts';
 import { sandboxPaths } from './firstboot-sandbox.ts';
 

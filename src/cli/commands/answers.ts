@@ -1,7 +1,7 @@
-import { payloadSettings } from '../../answers/role-settings.ts';
 import { type ValidateOptions, validateAnswersFile } from '../../answers/validate.ts';
 import { EXIT } from '../../core/errors.ts';
 import { availableRoles, librarySettings } from '../../image/role-library.ts';
+import { payloadSettings } from '../../postinstall/settings.ts';
 import type { CommandResult } from '../output.ts';
 
 /**

@@ -5,6 +5,7 @@ import { applyPlan, failureMessage } from '../../apply/apply.ts';
 import { EXIT, KldloadError } from '../../core/errors.ts';
 import { type Executor, SystemExecutor } from '../../core/exec.ts';
 import { Logger } from '../../core/log.ts';
+import { type Plan, renderPlan } from '../../core/plan.ts';
 import {
   type BootFacts,
   beMountDir,
@@ -19,7 +20,6 @@ import {
   planBeUmount,
 } from '../../day2/be.ts';
 import { kernelIn, readBootFacts, readMounts } from '../../day2/facts.ts';
-import { type Plan, renderPlan } from '../../plan/types.ts';
 import { isSnapshot } from '../../zfs/zfs.ts';
 import type { CommandResult } from '../output.ts';
 

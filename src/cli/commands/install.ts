@@ -1,12 +1,13 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { payloadSettings, type RoleSetting } from '../../answers/role-settings.ts';
+import type { RoleSetting } from '../../answers/role-settings.ts';
 import { secretsOf, validateAnswersFile } from '../../answers/validate.ts';
 import { applyPlan, failureMessage } from '../../apply/apply.ts';
 import { EXIT, KldloadError } from '../../core/errors.ts';
 import { type Executor, SystemExecutor } from '../../core/exec.ts';
 import { Logger } from '../../core/log.ts';
+import { renderPlan } from '../../core/plan.ts';
 import { librarySettings } from '../../image/role-library.ts';
 import { LOGS, MEDIUM } from '../../layout.ts';
 import { findAnswers } from '../../live/answers-source.ts';
@@ -14,7 +15,7 @@ import { diskInventory, type Host, pickDisk, systemHost } from '../../live/block
 import { gatherFacts } from '../../live/facts.ts';
 import { PICKED_DISK, targetDisks } from '../../plan/disks.ts';
 import { FIRST_WRITING_STEP, planInstall } from '../../plan/install.ts';
-import { renderPlan } from '../../plan/types.ts';
+import { payloadSettings } from '../../postinstall/settings.ts';
 import type { CommandResult } from '../output.ts';
 import { selfBundle } from './build.ts';
 

@@ -5,6 +5,7 @@ import { type ApplyResult, applyPlan, failureMessage } from '../../apply/apply.t
 import { EXIT, KldloadError } from '../../core/errors.ts';
 import { type Executor, SystemExecutor } from '../../core/exec.ts';
 import { Logger } from '../../core/log.ts';
+import { type Plan, renderPlan } from '../../core/plan.ts';
 import { beMount, cleanupMount, GUARD } from '../../day2/be.ts';
 import {
   bootedDataset,
@@ -33,7 +34,6 @@ import {
   type UpgradeFacts,
   type UpgradeRecord,
 } from '../../day2/upgrade.ts';
-import { type Plan, renderPlan } from '../../plan/types.ts';
 import { zpool } from '../../zfs/zfs.ts';
 import type { CommandResult } from '../output.ts';
 import { DAY2_HELP_EXIT, DAY2_LOG, efiVar, ROLLBACK_RULE } from './be.ts';

@@ -10,8 +10,8 @@ import { darksiteMarker, needsBackports } from '../darksite/darksite.ts';
 import { existingSigningKey } from '../darksite/repo.ts';
 import { loadSuiteIndex, type SuiteIndex } from '../debian/archive.ts';
 import type { Stanza } from '../debian/control.ts';
-import type { BuildFacts, BuildSpec, CacheState } from './plan.ts';
 import { LAYER_MARKER } from './rootfs.ts';
+import type { BuildFacts, BuildSpec, CacheState } from './spec.ts';
 
 /** The suite's index, and <suite>-backports' packages when the package set pins any. */
 export async function loadIndexes(

@@ -15,9 +15,10 @@ import { gatherBuildFacts, loadIndexes } from './build-facts.ts';
 import { buildSettings, checkBuildInputs, checkEmbeddedExtras, checkPayload } from './inputs.ts';
 import { writeIso } from './iso.ts';
 import { PUBLIC_MIRROR } from './layers.ts';
-import { type BuildOptions, type BuildPlan, type BuildSpec, layer, planBuild } from './plan.ts';
+import { type BuildPlan, layer, planBuild } from './plan.ts';
 import { assemblePayload, expandRoles, missingWantedDebs, rolePackages } from './role-library.ts';
 import { ensureRootfs } from './rootfs.ts';
+import type { BuildOptions, BuildSpec } from './spec.ts';
 import { ensureZfsModuleDeb } from './zfs-module.ts';
 
 export interface BuildResult {

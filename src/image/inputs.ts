@@ -12,8 +12,8 @@ import type { Logger } from '../core/log.ts';
 import { profilePackages } from '../package-sets/package-sets.ts';
 import { check, formatFinding } from '../postinstall/check.ts';
 import { payloadSettings } from '../postinstall/settings.ts';
-import type { BuildOptions } from './plan.ts';
 import { availableRoles, expandRoles, librarySettings } from './role-library.ts';
+import type { BuildOptions } from './spec.ts';
 
 /** What to do instead of embedding a secret in plain text, per key; secrets not listed get the seed-stick advice. */
 const PLAIN_SECRET_ADVICE: Partial<Record<FieldKey, string>> = {

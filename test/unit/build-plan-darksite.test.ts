@@ -16,7 +16,8 @@ import { suppliedSigningKey } from '../../src/darksite/repo.ts';
 import { inspectDebs } from '../../src/darksite/supplied.ts';
 import type { SuiteIndex } from '../../src/debian/archive.ts';
 import { scanCache } from '../../src/image/build-facts.ts';
-import { type BuildSpec, layer, planBuild } from '../../src/image/plan.ts';
+import { layer, planBuild } from '../../src/image/plan.ts';
+import type { BuildSpec } from '../../src/image/spec.ts';
 import { moduleDebFields } from '../../src/image/zfs-module.ts';
 import { killAgent, makeDeb, makeGpgHome } from './darksite-helpers.ts';
 

@@ -11,17 +11,11 @@ import type { SuiteIndex } from '../../src/debian/archive.ts';
 import { parseControl, type Stanza } from '../../src/debian/control.ts';
 import { buildSpec } from '../../src/image/build.ts';
 import { scanCache } from '../../src/image/build-facts.ts';
-import {
-  type BuildFacts,
-  type BuildOptions,
-  type BuildPlan,
-  buildPlanJson,
-  layer,
-  planBuild,
-  renderBuildPlan,
-} from '../../src/image/plan.ts';
+import { type BuildPlan, layer, planBuild } from '../../src/image/plan.ts';
+import { buildPlanJson, renderBuildPlan } from '../../src/image/plan-render.ts';
 import { availableRoles, expandRoles, rolePackages } from '../../src/image/role-library.ts';
 import { LAYER_MARKER } from '../../src/image/rootfs.ts';
+import type { BuildFacts, BuildOptions } from '../../src/image/spec.ts';
 import { moduleDebPath } from '../../src/image/zfs-module.ts';
 import { PROFILES, profilePackages } from '../../src/package-sets/package-sets.ts';
 

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { TARGET_KERNEL_FILES, targetSpec } from '../../src/image/layers.ts';
-import type { BuildOptions } from '../../src/image/plan.ts';
+import type { BuildOptions } from '../../src/image/spec.ts';
 
 const opts: BuildOptions = {
   profile: 'core',

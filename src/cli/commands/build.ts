@@ -6,7 +6,8 @@ import { Logger } from '../../core/log.ts';
 import { cacheDir } from '../../core/paths.ts';
 import { hostMirror } from '../../debian/archive.ts';
 import { build, planOnly } from '../../image/build.ts';
-import { type BuildOptions, buildPlanJson, renderBuildPlan } from '../../image/plan.ts';
+import { buildPlanJson, renderBuildPlan } from '../../image/plan-render.ts';
+import type { BuildOptions } from '../../image/spec.ts';
 import { PROFILES, type Profile } from '../../package-sets/package-sets.ts';
 import { type CommandResult, choice } from '../output.ts';
 

@@ -76,7 +76,8 @@ async function checkInputs(exec: Executor, log: Logger, o: BuildOptions) {
 
 /**
  * `kldload build --dry-run`: the checked inputs, the verified index and the cache as they are →
- * the plan. Builds nothing, generates no key, takes no build lock, needs no root.
+ * the plan. Builds nothing, generates no key, takes no build lock, needs no root; it writes only
+ * what every build caches first (the verified index files, a --darksite-key's public keyring).
  */
 export async function planOnly(exec: Executor, log: Logger, o: BuildOptions): Promise<BuildPlan> {
   const { supplied, signingKey, roles } = await checkInputs(exec, log, o);

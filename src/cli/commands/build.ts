@@ -90,7 +90,7 @@ export function buildCommand(
             images: o.image,
           };
           if (o.dryRun) {
-            // No log file: a dry run leaves nothing behind in the cache.
+            // No build log: a dry run builds nothing.
             const log = new Logger();
             const plan = await planOnly(new SystemExecutor(log), log, opts);
             return { exitCode: 0, json: buildPlanJson(plan), text: renderBuildPlan(plan) };

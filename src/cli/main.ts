@@ -9,6 +9,7 @@ import { installCommand } from './commands/install.ts';
 import { pkgCommand } from './commands/pkg.ts';
 import { postinstallCommand } from './commands/postinstall.ts';
 import { snapCommand } from './commands/snap.ts';
+import { statusCommand } from './commands/status.ts';
 import { testCommand } from './commands/test.ts';
 import { upgradeCommand } from './commands/upgrade.ts';
 import { emit, errorResult } from './output.ts';
@@ -55,6 +56,7 @@ beCommand(program, run);
 snapCommand(program, run);
 pkgCommand(program, run);
 upgradeCommand(program, run);
+statusCommand(program, run);
 
 program.parseAsync(process.argv).catch((e: unknown) => {
   process.stderr.write(`kldload: ${e instanceof Error ? e.message : String(e)}\n`);

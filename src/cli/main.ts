@@ -3,6 +3,7 @@ import { EXIT, KldloadError } from '../core/errors.ts';
 import { answersValidate } from './commands/answers.ts';
 import { beCommand } from './commands/be.ts';
 import { buildCommand } from './commands/build.ts';
+import { cloneCommand } from './commands/clone.ts';
 import { darksiteCommand } from './commands/darksite.ts';
 import { firstbootCommand } from './commands/firstboot.ts';
 import { installCommand } from './commands/install.ts';
@@ -57,6 +58,7 @@ snapCommand(program, run);
 pkgCommand(program, run);
 upgradeCommand(program, run);
 statusCommand(program, run);
+cloneCommand(program, run);
 
 program.parseAsync(process.argv).catch((e: unknown) => {
   process.stderr.write(`kldload: ${e instanceof Error ? e.message : String(e)}\n`);

@@ -76,16 +76,14 @@ const poolOf = (ds: string) => ds.split('/')[0] ?? ds;
 
 /**
  * What the clone must be given so it behaves like the source: every property the source has set
- * (local or received), and every inherited one whose source is not also an ancestor of the clone
- * (a sibling inherits those by itself). Defaults stay defaults.
+ * itself (local, or received by zfs receive). What the source inherits the clone inherits too: it is
+ * made next to the source, below the same parent. Defaults stay defaults.
  */
-export function keptProps(props: readonly PropRow[], clone: string): Props {
+export function keptProps(props: readonly PropRow[]): Props {
   const out: Props = {};
   for (const p of props) {
     if (NOT_KEPT.has(p.property) || p.property.startsWith('org.kldload:')) continue;
-    const from = /^inherited from (.+)$/.exec(p.source)?.[1];
-    const own = p.source === 'local' || p.source === 'received';
-    if (own || (from !== undefined && !under(clone, from))) out[p.property] = p.value;
+    if (p.source === 'local' || p.source === 'received') out[p.property] = p.value;
   }
   return out;
 }
@@ -187,7 +185,7 @@ export function planClone(f: CloneFacts, o: CloneOptions): Plan {
       actions: [run(zfs.snapshot(snap, false, { 'org.kldload:cmd': o.cmd }))],
     });
   }
-  const kept = keptProps(s.props, clone);
+  const kept = keptProps(s.props);
   const keptWords = Object.entries(kept)
     .map(([k, v]) => `${k}=${v}`)
     .join(', ');
@@ -234,6 +232,35 @@ export interface ConvertFacts {
 export const convertStage = (stamp: string) => `/run/kldload/kclone-${stamp}`;
 
 /**
+ * The dataset --convert would make of DIR, or a refusal with the fix: not for a folder of a boot
+ * environment, nor one deeper than directly in the dataset's mountpoint. Checked before anything
+ * else is read (du of a large folder takes a while).
+ */
+export function convertTarget(dir: string, parent: { dataset: string; mountpoint: string }): string {
+  const p = parent;
+  checkDst(dir);
+  const pool = poolOf(p.dataset);
+  if (under(p.dataset, `${pool}/ROOT`))
+    throw new KldloadError(
+      `${dir} is a folder of the boot environment ${p.dataset}; kclone does not convert it: as a dataset it would leave the boot environment (every BE would share it, kbe create and ksnap rollback would no longer copy or roll it back). If that is what you want, make it a data dataset yourself — move the folder aside, zfs create -o mountpoint=${dir} ${pool}/NAME, copy the content back — then kclone ${dir} DST`,
+      EXIT.badInput,
+    );
+  const rel = p.mountpoint === '/' ? dir.slice(1) : dir.slice(p.mountpoint.length + 1);
+  if (!dir.startsWith(p.mountpoint === '/' ? '/' : `${p.mountpoint}/`) || rel.includes('/'))
+    throw new KldloadError(
+      `--convert takes a folder directly in a dataset's mountpoint (${p.mountpoint}/NAME); ${dir} is deeper: convert ${p.mountpoint}/${rel.split('/')[0]} first, then the folder below it`,
+      EXIT.badInput,
+    );
+  const ds = `${p.dataset}/${rel}`;
+  if (!isDataset(ds))
+    throw new KldloadError(
+      `${dir}: the folder's name cannot name a dataset (${ds}): letters, digits and _ . : - only; rename the folder first`,
+      EXIT.badInput,
+    );
+  return ds;
+}
+
+/**
  * --convert: SRC, a plain folder directly in a data dataset, becomes that dataset's child of the same
  * name, mounted where the folder was. In order: the parent is snapshotted (the folder as it was stays
  * there), the dataset is made and mounted aside, the content copied (cp -a: owners, modes, times,
@@ -243,25 +270,7 @@ export const convertStage = (stamp: string) => `/run/kldload/kclone-${stamp}`;
  */
 export function planConvert(f: ConvertFacts): { steps: Step[]; source: CloneSource; cleanup: Action[] } {
   const p = f.parent;
-  checkDst(f.dir);
-  const pool = poolOf(p.dataset);
-  if (under(p.dataset, `${pool}/ROOT`))
-    throw new KldloadError(
-      `${f.dir} is a folder of the boot environment ${p.dataset}; kclone does not convert it: as a dataset it would leave the boot environment (every BE would share it, kbe create and ksnap rollback would no longer copy or roll it back). If that is what you want, make it a data dataset yourself — move the folder aside, zfs create -o mountpoint=${f.dir} ${pool}/NAME, copy the content back — then kclone ${f.dir} DST`,
-      EXIT.badInput,
-    );
-  const rel = p.mountpoint === '/' ? f.dir.slice(1) : f.dir.slice(p.mountpoint.length + 1);
-  if (!f.dir.startsWith(p.mountpoint === '/' ? '/' : `${p.mountpoint}/`) || rel.includes('/'))
-    throw new KldloadError(
-      `--convert takes a folder directly in a dataset's mountpoint (${p.mountpoint}/NAME); ${f.dir} is deeper: convert ${p.mountpoint}/${rel.split('/')[0]} first, then the folder below it`,
-      EXIT.badInput,
-    );
-  const ds = `${p.dataset}/${rel}`;
-  if (!isDataset(ds))
-    throw new KldloadError(
-      `${f.dir}: the folder's name cannot name a dataset (${ds}): letters, digits and _ . : - only; rename the folder first`,
-      EXIT.badInput,
-    );
+  const ds = convertTarget(f.dir, p);
   if (f.siblings.includes(ds))
     throw new KldloadError(
       `${ds} exists already (not mounted at ${f.dir}?); see zfs list -r ${p.dataset}`,
@@ -325,7 +334,14 @@ export function planConvert(f: ConvertFacts): { steps: Step[]; source: CloneSour
       children: [],
       snapshots: [],
     },
-    cleanup: [run(['umount', stage], { mayFail: true, unless: ['sh', '-c', `! mountpoint -q ${stage}`] })],
+    cleanup: [
+      run(['umount', stage], { mayFail: true, unless: ['sh', '-c', `! mountpoint -q ${stage}`] }),
+      // A failure after the folder was moved aside and before the dataset took its place: put it back.
+      run(['sh', '-c', 'test -e "$2" || mv -T "$1" "$2"', 'sh', aside, f.dir], {
+        mayFail: true,
+        unless: ['sh', '-c', '! test -e "$1"', 'sh', aside],
+      }),
+    ],
   };
 }
 

@@ -8,6 +8,7 @@ import {
   type CloneSource,
   CONVERT_HELP,
   cloneRows,
+  convertTarget,
   KCLONE_PREFIX,
   LIST_COLS,
   LIST_JSON_HELP,
@@ -153,6 +154,7 @@ export async function cloneCreate(
         '--from names a snapshot of a dataset; a folder being converted has none yet',
         EXIT.badInput,
       );
+    convertTarget(src.dir, src);
     const avail = parseGet((await env.exec.run(zfs.get(src.dataset, ['available']))).stdout)[0]?.value;
     const du = await env.exec.run(['du', '-s', '-x', '-B1', src.dir], { check: false });
     if (du.exitCode !== 0) throw new KldloadError(`du ${src.dir}: ${du.all.trim()}`, EXIT.failed);
@@ -255,9 +257,9 @@ kclone = kldload clone: an instant copy-on-write copy of a folder that is a ZFS 
   kclone SRC DST [--name NAME] [--from SNAPSHOT] [--convert]
     1. SRC is snapshotted as <dataset>@${KCLONE_PREFIX}<UTC stamp> (or --from an existing snapshot of it).
     2. The snapshot is cloned next to SRC's dataset (same parent), named after DST's last part
-       (or --name), mounted at DST. Properties SRC sets itself (compression, recordsize, quota …),
-       and those it inherits from outside the common parent, are set on the clone; mountpoint is
-       DST, canmount on. Nothing is copied: both sides share the blocks, and each side's writes
+       (or --name), mounted at DST. Properties SRC sets itself (compression, recordsize, quota,
+       user properties …) are set on the clone; what SRC inherits the clone inherits from the same
+       parent; mountpoint is DST, canmount on. Nothing is copied: both sides share the blocks, and each side's writes
        stay its own. The clone carries org.kldload:cmd (the command), shown by kclone --list.
     SRC: a folder (absolute or relative) or a dataset name. A dataset with datasets below it,
     a boot environment (kbe create) and the pool's root dataset are refused. DST must be missing

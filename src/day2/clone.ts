@@ -336,11 +336,22 @@ export function planConvert(f: ConvertFacts): { steps: Step[]; source: CloneSour
     },
     cleanup: [
       run(['umount', stage], { mayFail: true, unless: ['sh', '-c', `! mountpoint -q ${stage}`] }),
-      // A failure after the folder was moved aside and before the dataset took its place: put it back.
-      run(['sh', '-c', 'test -e "$2" || mv -T "$1" "$2"', 'sh', aside, f.dir], {
-        mayFail: true,
-        unless: ['sh', '-c', '! test -e "$1"', 'sh', aside],
-      }),
+      // A failure after the folder was moved aside and before the dataset was mounted in its place:
+      // put it back (over the empty folder a failed zfs mount may have made, never over anything else).
+      run(
+        [
+          'sh',
+          '-c',
+          'mountpoint -q "$2" || { rmdir "$2" 2>/dev/null; test -e "$2" || mv -T "$1" "$2"; }',
+          'sh',
+          aside,
+          f.dir,
+        ],
+        {
+          mayFail: true,
+          unless: ['sh', '-c', '! test -e "$1"', 'sh', aside],
+        },
+      ),
     ],
   };
 }

@@ -4,6 +4,7 @@
  * answered by a recorder as the real tools print).
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -394,4 +395,26 @@ test('kclone destroy command and --list, from what zfs says', async () => {
     target: '/mnt/ann x',
     bind: true,
   });
+});
+
+test('kldload clone: --help documents convert and the exit codes; usage errors exit 2 before anything runs', () => {
+  const cli = (...a: string[]) =>
+    spawnSync('node', ['--import', 'tsx', 'src/cli/main.ts', 'clone', ...a], {
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+  const h = cli('--help');
+  assert.equal(h.status, 0, h.stderr);
+  assert.match(h.stdout, /--convert \(consent\): SRC, a plain folder directly in a data dataset/);
+  assert.match(h.stdout, /"kind": "kclone"/);
+  assert.match(h.stdout, /^ {2}2 {2}bad input or refused/m);
+  for (const [args, re] of [
+    [['destroy'], /missing required argument 'dst'/],
+    [['--bogus'], /unknown option '--bogus'/],
+    [['only-one'], /kclone SRC DST: both are needed/],
+  ] as const) {
+    const r = cli(...args);
+    assert.equal(r.status, EXIT.badInput, `${args.join(' ')}: ${r.stderr}`);
+    assert.match(r.stderr, re);
+  }
 });

@@ -259,8 +259,8 @@ kclone = kldload clone: an instant copy-on-write copy of a folder that is a ZFS 
     2. The snapshot is cloned next to SRC's dataset (same parent), named after DST's last part
        (or --name), mounted at DST. Properties SRC sets itself (compression, recordsize, quota,
        user properties …) are set on the clone; what SRC inherits the clone inherits from the same
-       parent; mountpoint is DST, canmount on. Nothing is copied: both sides share the blocks, and each side's writes
-       stay its own. The clone carries org.kldload:cmd (the command), shown by kclone --list.
+       parent; mountpoint is DST, canmount on. Nothing is copied: both sides share the blocks,
+       and each side's writes stay its own. The clone carries org.kldload:cmd (the command), shown by kclone --list.
     SRC: a folder (absolute or relative) or a dataset name. A dataset with datasets below it,
     a boot environment (kbe create) and the pool's root dataset are refused. DST must be missing
     or an empty folder.
@@ -273,14 +273,15 @@ kclone = kldload clone: an instant copy-on-write copy of a folder that is a ZFS 
 
 ${CONVERT_HELP}
 
-${LIST_JSON_HELP}
+kclone --list --json:
+${LIST_JSON_HELP.replace(/^JSON \(--json\):\n/, '')}
   create and destroy --json: { "ok", "steps", "facts": { "source", "snapshot", "clone", "mountpoint",
   "kept" } | { "dataset", "origin", "originDestroyed" }, "log" }; --dry-run: { "ok", "dryRun", "plan" }.
 
 Examples:
   kclone /srv/www /srv/www-test
   kclone /srv/www /srv/www-monday --from rpool/srv/www@autosnap_2026-12-01_00:00:01_daily
-  kclone /srv/data/app /srv/app-copy --convert --dry-run
+  kclone /srv/app /srv/app-copy --convert --dry-run     # /srv/app: a plain folder in rpool/srv
   kclone --list
   kclone destroy /srv/www-test
 ${DAY2_HELP_EXIT}`;

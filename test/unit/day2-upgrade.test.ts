@@ -4,11 +4,8 @@
  * what the install plan gives the target for it (wrapper, units, boot counting with panic=10).
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { test } from 'node:test';
 import { validateAnswersFile } from '../../src/answers/validate.ts';
-import { KldloadError } from '../../src/core/errors.ts';
 import { type BootFacts, idOf, type KernelPair, parseEntry } from '../../src/day2/be.ts';
 import { parseSimulate } from '../../src/day2/pkg.ts';
 import {
@@ -35,10 +32,11 @@ import {
   withPanic,
 } from '../../src/day2/upgrade.ts';
 import { planInstall } from '../../src/plan/install.ts';
-import { type Plan, renderPlan } from '../../src/plan/types.ts';
+import { renderPlan } from '../../src/plan/types.ts';
+import { golden, refused } from './day2-golden.ts';
 import { FACTS } from './plan-facts.ts';
 
-const GOLDEN = 'test/fixtures/day2-plans';
+const _GOLDEN = 'test/fixtures/day2-plans';
 const MiB = 1024 * 1024;
 const OLD = '6.12.57+deb13-amd64';
 const NEW = '6.12.118+deb13-amd64';
@@ -99,24 +97,6 @@ const facts: UpgradeFacts = {
   bootId: 'b00710d0-0000-4000-8000-000000000001',
   now: '2026-12-01T10:15:00.000Z',
 };
-
-function golden(name: string, ...plans: Plan[]) {
-  const text = `${plans.map((p) => renderPlan(p, '/')).join('\n\n--- then ---\n\n')}\n`;
-  const file = join(GOLDEN, `${name}.plan.txt`);
-  if (process.env.KLDLOAD_UPDATE_GOLDEN === '1') {
-    mkdirSync(GOLDEN, { recursive: true });
-    writeFileSync(file, text);
-  }
-  assert.ok(existsSync(file), `${file} missing (KLDLOAD_UPDATE_GOLDEN=1 to create)`);
-  assert.equal(
-    text,
-    readFileSync(file, 'utf8'),
-    `plan differs from ${file} (KLDLOAD_UPDATE_GOLDEN=1 to accept)`,
-  );
-}
-
-const refused = (fn: () => unknown, re: RegExp, code = 2) =>
-  assert.throws(fn, (e: unknown) => e instanceof KldloadError && re.test(e.message) && e.exitCode === code);
 
 test('the transaction: new kernel ABIs (not the meta package, -unsigned folded, -dbg skipped); apt-cache policy candidates', () => {
   assert.deepEqual(newKernels(facts.changes), [NEW]);

@@ -128,7 +128,9 @@ test('the transaction: new kernel ABIs (not the meta package, -unsigned folded, 
 
 test('kupgrade: download, snapshot, clone, chroot, full-upgrade with the module, initramfs; then entry, record, one-shot', () => {
   const prepare = planUpgrade(facts);
-  const name = 'upgrade-20261201T101500Z';
+  // Lower case: systemd-boot matches a one-shot only against a lower-case entry id (see day2-plans).
+  const name = 'upgrade-20261201t101500z';
+  assert.equal(prepare.facts.be, `rpool/ROOT/${name}`);
   const rec = pendingRecord(facts, name, NEW, []);
   golden('upgrade', prepare, planUpgradeBoot(boot, pair(NEW, 'c'), rec));
   assert.deepEqual(
@@ -140,7 +142,7 @@ test('kupgrade: download, snapshot, clone, chroot, full-upgrade with the module,
   assert.doesNotMatch(text, /boot\/efi/);
   assert.match(
     text,
-    /chroot \/run\/kldload\/be\/upgrade-20261201T101500Z env KLDLOAD_KPKG=1 DEBIAN_FRONTEND=noninteractive apt-get/,
+    /chroot \/run\/kldload\/be\/upgrade-20261201t101500z env KLDLOAD_KPKG=1 DEBIAN_FRONTEND=noninteractive apt-get/,
   );
   // A kernel with no module anywhere: no initramfs step, and named.
   const bare = planUpgrade({ ...facts, zfsModules: [] });

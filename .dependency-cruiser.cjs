@@ -22,6 +22,8 @@ const LAYERS = {
   darksite: ['core', 'layout', 'debian', 'package-sets'],
   image: ['core', 'layout', 'answers', 'postinstall', 'darksite', 'debian', 'package-sets'],
   vm: ['core', 'layout', 'answers', 'zfs'],
+  // kst: one report over the pool, boot environments and first boot.
+  status: ['core', 'layout', 'zfs', 'day2', 'firstboot'],
   cli: [
     'core',
     'layout',
@@ -38,6 +40,7 @@ const LAYERS = {
     'darksite',
     'image',
     'vm',
+    'status',
   ],
   types: [],
 };

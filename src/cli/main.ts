@@ -3,12 +3,14 @@ import { EXIT, KldloadError } from '../core/errors.ts';
 import { answersValidate } from './commands/answers.ts';
 import { beCommand } from './commands/be.ts';
 import { buildCommand } from './commands/build.ts';
+import { cloneCommand } from './commands/clone.ts';
 import { darksiteCommand } from './commands/darksite.ts';
 import { firstbootCommand } from './commands/firstboot.ts';
 import { installCommand } from './commands/install.ts';
 import { pkgCommand } from './commands/pkg.ts';
 import { postinstallCommand } from './commands/postinstall.ts';
 import { snapCommand } from './commands/snap.ts';
+import { statusCommand } from './commands/status.ts';
 import { testCommand } from './commands/test.ts';
 import { upgradeCommand } from './commands/upgrade.ts';
 import { emit, errorResult } from './output.ts';
@@ -55,6 +57,8 @@ beCommand(program, run);
 snapCommand(program, run);
 pkgCommand(program, run);
 upgradeCommand(program, run);
+statusCommand(program, run);
+cloneCommand(program, run);
 
 program.parseAsync(process.argv).catch((e: unknown) => {
   process.stderr.write(`kldload: ${e instanceof Error ? e.message : String(e)}\n`);

@@ -61,16 +61,21 @@ export interface BootFacts {
   stamp: string;
 }
 
-// No ':' (or anything else VFAT refuses): the name is part of ESP file and folder names.
-const BE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
+// No ':' (or anything else VFAT refuses): the name is part of ESP file and folder names. Lower case:
+// systemd-boot (257) folds LoaderEntryOneShot/Default to lower case but compares them with the id of
+// a boot-counted entry as written, so `--once` to an entry with capitals boots the default instead.
+const BE_NAME = /^[a-z0-9][a-z0-9_.-]{0,62}$/;
 
 export function checkBeName(name: string): void {
   if (!BE_NAME.test(name))
     throw new KldloadError(
-      `boot environment name ${JSON.stringify(name)}: 1-63 letters, digits and _ . -, starting with a letter or digit`,
+      `boot environment name ${JSON.stringify(name)}: 1-63 lower case letters, digits and _ . -, starting with a letter or digit (systemd-boot matches entry ids in lower case)`,
       EXIT.badInput,
     );
 }
+
+/** A generated BE name, e.g. upgrade-20261130t141603z: a UTC stamp made fit for checkBeName. */
+export const stampedName = (prefix: string, stamp: string) => `${prefix}-${stamp.toLowerCase()}`;
 
 export const beDataset = (f: BootFacts, name: string) => `${f.pool}/ROOT/${name}`;
 export const entryId = (name: string) => `kldload-${name}.conf`;
@@ -562,4 +567,17 @@ export function planBeRename(
     steps,
     cleanup: cleanupMount(mnt),
   };
+}
+
+/** One row of `kbe list` (and of kst's boot environments). */
+export interface BeRow {
+  name: string;
+  dataset: string;
+  /** Running now. */
+  active: boolean;
+  /** What the next boots start (LoaderEntryDefault, else the pool's bootfs). */
+  default: boolean;
+  /** Only the next boot (LoaderEntryOneShot). */
+  once: boolean;
+  entries: string[];
 }

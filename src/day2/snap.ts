@@ -2,7 +2,7 @@ import { EXIT, KldloadError } from '../core/errors.ts';
 import type { Plan } from '../core/plan.ts';
 import { run } from '../core/plan.ts';
 import { type DiffRow, isDataset, isSnapshot, zfs } from '../zfs/zfs.ts';
-import { type BootFacts, entryId, type KernelPair, planBeCreate } from './be.ts';
+import { type BootFacts, entryId, type KernelPair, planBeCreate, stampedName } from './be.ts';
 import { snapshotName } from './pkg.ts';
 
 /**
@@ -30,7 +30,7 @@ export function planRollback(f: BootFacts, o: RollbackOptions): Plan {
   if (f.bes.includes(ds)) {
     if (!o.kernel)
       throw new KldloadError(`${o.snapshot}: no kernel found in the snapshot's /boot`, EXIT.failed);
-    const name = o.name ?? `rollback-${f.stamp}`;
+    const name = o.name ?? stampedName('rollback', f.stamp);
     const create = planBeCreate(f, { name, from: o.snapshot, kernel: o.kernel });
     const id = entryId(name);
     return {

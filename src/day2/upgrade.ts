@@ -14,6 +14,7 @@ import {
   espSteps,
   GUARD,
   type KernelPair,
+  stampedName,
 } from './be.ts';
 import { kernelsNewestFirst } from './facts.ts';
 import { type Change, NO_HOOK_ENV } from './pkg.ts';
@@ -217,7 +218,7 @@ function checkNotPending(f: UpgradeFacts): void {
  */
 export function planUpgrade(f: UpgradeFacts, o: UpgradeOptions = {}): Plan {
   const b = f.boot;
-  const name = o.name ?? `upgrade-${b.stamp}`;
+  const name = o.name ?? stampedName('upgrade', b.stamp);
   checkBeName(name);
   if (!f.changes.length)
     return {

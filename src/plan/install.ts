@@ -575,7 +575,14 @@ export function planInstall(
       { kind: 'copy', from: f.bundle, to: `${R}${TARGET.bundle}` },
       write(`${R}/usr/sbin/kldload`, `#!/bin/sh\nexec /usr/bin/node ${TARGET.bundle} "$@"\n`, 0o755),
       // The seed's short names: thin wrappers, one implementation.
-      ...Object.entries({ kbe: 'be', ksnap: 'snap', kpkg: 'pkg', kupgrade: 'upgrade' }).map(([short, sub]) =>
+      ...Object.entries({
+        kbe: 'be',
+        ksnap: 'snap',
+        kpkg: 'pkg',
+        kupgrade: 'upgrade',
+        kst: 'st',
+        kclone: 'clone',
+      }).map(([short, sub]) =>
         write(`${R}/usr/sbin/${short}`, `#!/bin/sh\nexec /usr/sbin/kldload ${sub} "$@"\n`, 0o755),
       ),
       // Plain apt gets kpkg's snapshot; written after the install's own apt runs (and a chroot

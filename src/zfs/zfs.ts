@@ -34,6 +34,20 @@ export const zpool = {
   destroy: (pool: string) => ['zpool', 'destroy', '-f', pool],
   exists: (pool: string) => ['zpool', 'list', '-H', '-o', 'name', pool],
   labelclear: (dev: string) => ['zpool', 'labelclear', '-f', dev],
+  /** `zpool list -Hp` with the given columns (any pool property: health, bootfs …), every pool or those named. */
+  list: (cols: readonly string[], pools: readonly string[] = []) => [
+    'zpool',
+    'list',
+    '-Hp',
+    '-o',
+    cols.join(','),
+    ...pools,
+  ],
+  /**
+   * Health of every pool: `-j --json-int` (OpenZFS 2.3+: a JSON document, numbers as numbers), else the
+   * text form with exact numbers (`-p`), for older userlands that refuse `-j`.
+   */
+  status: (json: boolean) => ['zpool', 'status', ...(json ? ['-j', '--json-int'] : ['-p'])],
   /** Every imported pool with its vdev tree, leaves as full paths (parse with parseVdevs). */
   listVdevs: (pool?: string) => ['zpool', 'list', '-v', '-H', '-P', ...(pool ? [pool] : [])],
 };

@@ -10,8 +10,9 @@ import { type Plan, renderPlan } from '../../src/core/plan.ts';
 
 const GOLDEN = 'test/fixtures/day2-plans';
 
-export function golden(name: string, plan: Plan) {
-  const text = `${renderPlan(plan, '/')}\n`;
+/** Several plans (a pipeline whose second plan is made after the first ran) go in one file. */
+export function golden(name: string, ...plans: Plan[]) {
+  const text = `${plans.map((p) => renderPlan(p, '/')).join('\n\n--- then ---\n\n')}\n`;
   const file = join(GOLDEN, `${name}.plan.txt`);
   if (process.env.KLDLOAD_UPDATE_GOLDEN === '1') {
     mkdirSync(GOLDEN, { recursive: true });

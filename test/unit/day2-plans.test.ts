@@ -247,3 +247,20 @@ test('kbe rename rewrites only the BE’s own words: root=ZFS= exactly, its fold
   const plan = planBeRename(withKernelInstall, running, {}, 'test', 'b');
   assert.ok(!JSON.stringify(plan.steps).includes('kldload-test2'), 'touched test2');
 });
+
+test('BE names are lower case: systemd-boot folds the one-shot id to lower case, not a boot-counted entry id', () => {
+  // Seen in QEMU (e2e:day2): LoaderEntryOneShot=kldload-upgrade-20261130T141603Z.conf for the entry
+  // kldload-upgrade-20261130T141603Z+3.conf, and systemd-boot 257 booted the default instead.
+  refused(
+    () => planBeCreate(facts, { name: 'Trial', kernel }),
+    /boot environment name "Trial": .*lower case/,
+  );
+  const real = { ...facts, stamp: '20261130T141603Z' };
+  const rb = planRollback(real, {
+    snapshot: 'rpool/ROOT/default@kpkg-20261122-010000',
+    newer: [],
+    destroyNewer: false,
+    kernel,
+  });
+  assert.equal(rb.facts.be, 'rpool/ROOT/rollback-20261130t141603z');
+});

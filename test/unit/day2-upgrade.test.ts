@@ -4,12 +4,9 @@
  * what the install plan gives the target for it (wrapper, units, boot counting with panic=10).
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { test } from 'node:test';
 import { validateAnswersFile } from '../../src/answers/validate.ts';
-import { KldloadError } from '../../src/core/errors.ts';
-import { type Plan, renderPlan } from '../../src/core/plan.ts';
+import { renderPlan } from '../../src/core/plan.ts';
 import { type BootFacts, idOf, type KernelPair, parseEntry } from '../../src/day2/be.ts';
 import { parseSimulate } from '../../src/day2/pkg.ts';
 import {
@@ -36,9 +33,9 @@ import {
   withPanic,
 } from '../../src/day2/upgrade.ts';
 import { planInstall } from '../../src/plan/install.ts';
+import { golden, refused } from './day2-golden.ts';
 import { FACTS } from './plan-facts.ts';
 
-const GOLDEN = 'test/fixtures/day2-plans';
 const MiB = 1024 * 1024;
 const OLD = '6.12.57+deb13-amd64';
 const NEW = '6.12.118+deb13-amd64';
@@ -100,24 +97,6 @@ const facts: UpgradeFacts = {
   now: '2026-12-01T10:15:00.000Z',
 };
 
-function golden(name: string, ...plans: Plan[]) {
-  const text = `${plans.map((p) => renderPlan(p, '/')).join('\n\n--- then ---\n\n')}\n`;
-  const file = join(GOLDEN, `${name}.plan.txt`);
-  if (process.env.KLDLOAD_UPDATE_GOLDEN === '1') {
-    mkdirSync(GOLDEN, { recursive: true });
-    writeFileSync(file, text);
-  }
-  assert.ok(existsSync(file), `${file} missing (KLDLOAD_UPDATE_GOLDEN=1 to create)`);
-  assert.equal(
-    text,
-    readFileSync(file, 'utf8'),
-    `plan differs from ${file} (KLDLOAD_UPDATE_GOLDEN=1 to accept)`,
-  );
-}
-
-const refused = (fn: () => unknown, re: RegExp, code = 2) =>
-  assert.throws(fn, (e: unknown) => e instanceof KldloadError && re.test(e.message) && e.exitCode === code);
-
 test('the transaction: new kernel ABIs (not the meta package, -unsigned folded, -dbg skipped); apt-cache policy candidates', () => {
   assert.deepEqual(newKernels(facts.changes), [NEW]);
   assert.deepEqual(
@@ -148,7 +127,9 @@ test('the transaction: new kernel ABIs (not the meta package, -unsigned folded, 
 
 test('kupgrade: download, snapshot, clone, chroot, full-upgrade with the module, initramfs; then entry, record, one-shot', () => {
   const prepare = planUpgrade(facts);
-  const name = 'upgrade-20261201T101500Z';
+  // Lower case: systemd-boot matches a one-shot only against a lower-case entry id (see day2-plans).
+  const name = 'upgrade-20261201t101500z';
+  assert.equal(prepare.facts.be, `rpool/ROOT/${name}`);
   const rec = pendingRecord(facts, name, NEW, []);
   golden('upgrade', prepare, planUpgradeBoot(boot, pair(NEW, 'c'), rec));
   assert.deepEqual(
@@ -160,7 +141,7 @@ test('kupgrade: download, snapshot, clone, chroot, full-upgrade with the module,
   assert.doesNotMatch(text, /boot\/efi/);
   assert.match(
     text,
-    /chroot \/run\/kldload\/be\/upgrade-20261201T101500Z env KLDLOAD_KPKG=1 DEBIAN_FRONTEND=noninteractive apt-get/,
+    /chroot \/run\/kldload\/be\/upgrade-20261201t101500z env KLDLOAD_KPKG=1 DEBIAN_FRONTEND=noninteractive apt-get/,
   );
   // A kernel with no module anywhere: no initramfs step, and named.
   const bare = planUpgrade({ ...facts, zfsModules: [] });

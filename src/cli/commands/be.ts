@@ -7,6 +7,7 @@ import { type Executor, SystemExecutor } from '../../core/exec.ts';
 import { Logger } from '../../core/log.ts';
 import { type Plan, renderPlan } from '../../core/plan.ts';
 import {
+  type BeRow,
   type BootFacts,
   beMountDir,
   checkBeName,
@@ -47,18 +48,6 @@ export const efiVar = (name: string, root = '') => {
   const p = `${root}/sys/firmware/efi/efivars/${name}-${LOADER_GUID}`;
   return efiString(existsSync(p) ? readFileSync(p) : undefined);
 };
-
-export interface BeRow {
-  name: string;
-  dataset: string;
-  /** Running now. */
-  active: boolean;
-  /** What the next boots start (LoaderEntryDefault, else the pool's bootfs). */
-  default: boolean;
-  /** Only the next boot (LoaderEntryOneShot). */
-  once: boolean;
-  entries: string[];
-}
 
 /** The BE table: facts + the loader's variables. Pure, so it is tested with fixtures. */
 export function beRows(f: BootFacts, vars: { default?: string; oneshot?: string; bootfs?: string }): BeRow[] {
@@ -296,3 +285,4 @@ ${DAY2_HELP_EXIT}`,
 function facts(exec: Executor = new SystemExecutor()) {
   return readBootFacts({ exec });
 }
+export type { BeRow };

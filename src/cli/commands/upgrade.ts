@@ -6,7 +6,7 @@ import { EXIT, KldloadError } from '../../core/errors.ts';
 import { type Executor, SystemExecutor } from '../../core/exec.ts';
 import { Logger } from '../../core/log.ts';
 import { type Plan, renderPlan } from '../../core/plan.ts';
-import { beMount, cleanupMount, GUARD } from '../../day2/be.ts';
+import { beMount, cleanupMount, GUARD, stampedName } from '../../day2/be.ts';
 import {
   bootedDataset,
   kernelIn,
@@ -133,7 +133,7 @@ async function upgrade(o: { name?: string; dryRun?: boolean; json?: boolean }): 
     bootId: bootId(),
     now: new Date().toISOString(),
   };
-  const name = o.name ?? `upgrade-${boot.stamp}`;
+  const name = o.name ?? stampedName('upgrade', boot.stamp);
   const plan = planUpgrade(facts, { name });
   if (o.dryRun) {
     const preview = planUpgradeBoot(boot, running, pendingRecord(facts, name, running.version, []));

@@ -1,0 +1,420 @@
+/**
+ * kclone: the planners (golden plans in test/fixtures/day2-plans/clone-*.plan.txt), their refusals,
+ * and the commands against a fixture machine (folders under a scratch root; findmnt, zfs and du
+ * answered by a recorder as the real tools print).
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import {
+  cloneCreate,
+  cloneDestroy,
+  cloneList,
+  dstState,
+  parseFindmntTarget,
+} from '../../src/cli/commands/clone.ts';
+import { EXIT, KldloadError } from '../../src/core/errors.ts';
+import { RecordingExecutor, type RunResult } from '../../src/core/exec.ts';
+import {
+  type CloneDestroyFacts,
+  type CloneFacts,
+  type CloneSource,
+  type ConvertFacts,
+  cloneName,
+  cloneRows,
+  keptProps,
+  LIST_COLS,
+  planClone,
+  planCloneDestroy,
+  planConvertAndClone,
+  renderClones,
+} from '../../src/day2/clone.ts';
+import { parseGet, parseList } from '../../src/zfs/zfs.ts';
+import { golden, refused } from './day2-golden.ts';
+
+const STAMP = '20261130T102551Z';
+const GiB = 1024 ** 3;
+
+// `zfs get -Hp -o name,property,value,source all rpool/srv/www` as zfs prints it (the lines kclone weighs).
+const WWW_PROPS = [
+  'rpool/srv/www\ttype\tfilesystem\t-',
+  'rpool/srv/www\tused\t1073897472\t-',
+  'rpool/srv/www\tmountpoint\t/srv/www\tinherited from rpool/srv',
+  'rpool/srv/www\tcompression\tzstd\tlocal',
+  'rpool/srv/www\trecordsize\t16384\tlocal',
+  'rpool/srv/www\trefquota\t10737418240\tlocal',
+  'rpool/srv/www\tatime\toff\tinherited from rpool',
+  'rpool/srv/www\txattr\tsa\tinherited from rpool',
+  'rpool/srv/www\tcanmount\ton\tdefault',
+  'rpool/srv/www\tnormalization\tformD\t-',
+  'rpool/srv/www\tcom.example:backup\tdaily\tlocal',
+  'rpool/srv/www\torg.kldload:cmd\tkclone /srv/old /srv/www\tlocal',
+  '',
+].join('\n');
+
+const www: CloneSource = {
+  dataset: 'rpool/srv/www',
+  type: 'filesystem',
+  props: parseGet(WWW_PROPS),
+  children: [],
+  snapshots: [`kclone-${STAMP}`, 'autosnap_2026-11-30_00:00:01_daily'],
+};
+const facts = (over: Partial<CloneFacts> = {}): CloneFacts => ({
+  src: www,
+  dst: '/srv/www-test',
+  dstState: 'absent',
+  siblings: ['rpool/srv/www', 'rpool/srv/data'],
+  stamp: STAMP,
+  ...over,
+});
+
+test('kclone keeps what SRC sets itself (local, received), never defaults, inherited, creation-only or kldload bookkeeping', () => {
+  assert.deepEqual(keptProps(www.props), {
+    compression: 'zstd',
+    recordsize: '16384',
+    refquota: '10737418240',
+    'com.example:backup': 'daily',
+  });
+  assert.deepEqual(keptProps(parseGet('a/b\tmountpoint\t/x\tlocal\na/b\tquota\t5\treceived\n')), {
+    quota: '5',
+  });
+});
+
+test('kclone SRC DST: snapshot @kclone-<stamp> (unique), clone next to SRC with its own properties, mounted at DST', () => {
+  // The stamp is taken already (two kclones in one second): the next free name.
+  golden('clone-create', planClone(facts(), { cmd: 'kclone /srv/www /srv/www-test' }));
+  golden(
+    'clone-from',
+    planClone(facts({ dst: '/srv/www-monday', dstState: 'empty' }), {
+      cmd: 'kclone /srv/www /srv/www-monday --from rpool/srv/www@autosnap_2026-11-30_00:00:01_daily',
+      from: 'rpool/srv/www@autosnap_2026-11-30_00:00:01_daily',
+    }),
+  );
+  const p = planClone(facts(), { cmd: 'x', name: 'www-2' });
+  assert.equal(p.facts.clone, 'rpool/srv/www-2');
+  assert.deepEqual(cloneName('rpool/home', '/home-copy'), 'rpool/home-copy');
+});
+
+test('kclone refuses before anything runs: BE, pool root, children, busy DST, taken name, foreign --from, nesting', () => {
+  const cmd = { cmd: 'kclone' };
+  refused(
+    () => planClone(facts({ src: { ...www, dataset: 'rpool/ROOT/default' } }), cmd),
+    /SRC rpool\/ROOT\/default is boot environment default: kbe create NAME clones a boot environment/,
+  );
+  refused(() => planClone(facts({ src: { ...www, dataset: 'rpool' } }), cmd), /pool's root dataset/);
+  refused(
+    () => planClone(facts({ src: { ...www, children: ['rpool/srv/www/logs'] } }), cmd),
+    /has dataset\(s\) below it \(rpool\/srv\/www\/logs\): zfs clones one dataset/,
+  );
+  refused(() => planClone(facts({ dstState: 'not-empty' }), cmd), /\/srv\/www-test exists and is not empty/);
+  refused(() => planClone(facts({ dstState: 'mountpoint' }), cmd), /is a mount point already/);
+  refused(
+    () => planClone(facts({ dst: '/srv/data' }), cmd),
+    /rpool\/srv\/data exists; choose another DST or name the clone with --name/,
+  );
+  refused(() => planClone(facts({ dst: '/srv/www/copy' }), cmd), /contain one another/);
+  refused(() => planClone(facts({ dst: '/srv' }), cmd), /contain one another/);
+  refused(
+    () => planClone(facts({ dst: '/srv/my copy' }), cmd),
+    /cannot name a dataset \(rpool\/srv\/my copy\).*give one with --name/,
+  );
+  refused(() => planClone(facts({ dst: 'relative' }), cmd), /DST must be an absolute folder/);
+  refused(
+    () => planClone(facts(), { cmd: 'x', from: 'rpool/srv/data@x' }),
+    /--from rpool\/srv\/data@x: not a snapshot of rpool\/srv\/www/,
+  );
+  refused(
+    () => planClone(facts(), { cmd: 'x', from: 'rpool/srv/www@nope' }),
+    /--from rpool\/srv\/www@nope: no such snapshot/,
+  );
+  refused(() => planClone(facts({ src: { ...www, type: 'volume' } }), cmd), /is a volume, not a filesystem/);
+});
+
+const convert = (over: Partial<ConvertFacts> = {}): ConvertFacts => ({
+  dir: '/srv/app',
+  parent: { dataset: 'rpool/srv', mountpoint: '/srv', available: 10 * GiB },
+  bytes: GiB,
+  mountsBelow: [],
+  siblings: ['rpool/srv/www'],
+  stamp: STAMP,
+  cmd: 'kclone /srv/app /srv/app-copy --convert',
+  ...over,
+});
+
+test('kclone --convert: parent snapshot, dataset mounted aside, copy + compare, original kept aside, then the clone', () => {
+  const plan = planConvertAndClone(
+    convert(),
+    { dst: '/srv/app-copy', dstState: 'absent' },
+    { cmd: 'kclone /srv/app /srv/app-copy --convert' },
+  );
+  golden('clone-convert', plan);
+  assert.deepEqual(plan.facts.converted, {
+    folder: '/srv/app',
+    dataset: 'rpool/srv/app',
+    keptAt: `/srv/app.kclone-orig-${STAMP}`,
+    snapshot: `rpool/srv@kclone-convert-${STAMP}`,
+  });
+  assert.equal(plan.facts.clone, 'rpool/srv/app-copy');
+});
+
+test('kclone --convert refuses what it cannot do safely, with the fix', () => {
+  const dst = { dst: '/srv/app-copy', dstState: 'absent' as const };
+  const go = (f: ConvertFacts) => planConvertAndClone(f, dst, { cmd: 'x' });
+  refused(
+    () =>
+      go(
+        convert({
+          dir: '/opt/app',
+          parent: { dataset: 'rpool/ROOT/default', mountpoint: '/', available: 10 * GiB },
+        }),
+      ),
+    /\/opt\/app is a folder of the boot environment rpool\/ROOT\/default; kclone does not convert it: .* zfs create -o mountpoint=\/opt\/app rpool\/NAME/,
+  );
+  refused(
+    () => go(convert({ dir: '/srv/a/b' })),
+    /directly in a dataset's mountpoint \(\/srv\/NAME\); \/srv\/a\/b is deeper: convert \/srv\/a first/,
+  );
+  refused(() => go(convert({ mountsBelow: ['/srv/app/cache'] })), /mounted inside it \(\/srv\/app\/cache\)/);
+  refused(() => go(convert({ bytes: 10 * GiB })), /copies 10\.0G .* rpool\/srv has 10\.0G available/);
+  refused(() => go(convert({ siblings: ['rpool/srv/app'] })), /rpool\/srv\/app exists already/);
+  refused(() => go(convert({ dir: '/srv/my app' })), /cannot name a dataset \(rpool\/srv\/my app\)/);
+});
+
+const destroyFacts = (over: Partial<CloneDestroyFacts> = {}): CloneDestroyFacts => ({
+  dataset: 'rpool/srv/www-test',
+  mountpoint: '/srv/www-test',
+  origin: `rpool/srv/www@kclone-${STAMP}`,
+  children: [],
+  dependents: [],
+  originClones: ['rpool/srv/www-test'],
+  originHolds: 0,
+  ...over,
+});
+
+test('kclone destroy: the clone and its snapshots, its folder while empty, the origin kclone took when unused', () => {
+  golden('clone-destroy', planCloneDestroy(destroyFacts()));
+  // The origin stays: another clone uses it, or it is not kclone's, or it is held.
+  for (const over of [
+    { originClones: ['rpool/srv/www-test', 'rpool/srv/www-2'] },
+    { origin: 'rpool/srv/www@autosnap_2026-11-30_00:00:01_daily' },
+    { originHolds: 1 },
+  ]) {
+    const p = planCloneDestroy(destroyFacts(over));
+    assert.equal(p.facts.originDestroyed, false, JSON.stringify(over));
+    assert.deepEqual(
+      p.steps.map((s) => s.name),
+      ['check', 'destroy'],
+    );
+  }
+});
+
+test('kclone destroy refuses an origin with clones and offers zfs promote; a non-clone; a BE; children', () => {
+  refused(
+    () =>
+      planCloneDestroy(
+        destroyFacts({
+          dataset: 'rpool/srv/www',
+          mountpoint: '/srv/www',
+          origin: null,
+          dependents: [{ snapshot: `rpool/srv/www@kclone-${STAMP}`, clones: ['rpool/srv/www-test'] }],
+        }),
+      ),
+    /rpool\/srv\/www is the origin of rpool\/srv\/www-test \(from rpool\/srv\/www@kclone-20261130T102551Z\): destroying it would destroy that clone too.*zfs promote rpool\/srv\/www-test .*then kclone destroy \/srv\/www$/,
+  );
+  refused(() => planCloneDestroy(destroyFacts({ origin: null })), /is not a clone \(it has no origin\)/);
+  refused(
+    () => planCloneDestroy(destroyFacts({ dataset: 'rpool/ROOT/test' })),
+    /DST rpool\/ROOT\/test is boot environment test: kbe destroy test/,
+  );
+  refused(
+    () => planCloneDestroy(destroyFacts({ children: ['rpool/srv/www-test/x'] })),
+    /dataset\(s\) below it/,
+  );
+});
+
+test('kclone --list: every dataset with an origin, kind from where it lives and who made it', () => {
+  const rows = cloneRows(
+    parseList(
+      [
+        'rpool\t-\tnone\t2210983936\t1763781480\t-',
+        'rpool/ROOT/default\t-\t/\t1598029824\t1763781480\t-',
+        'rpool/ROOT/test\trpool/ROOT/default@kbe-test-20261122-031800\t/\t104857600\t1764406800\t-',
+        'rpool/srv/www\t-\t/srv/www\t1073897472\t1763781480\t-',
+        `rpool/srv/www-test\trpool/srv/www@kclone-${STAMP}\t/srv/www-test\t1536\t1764498351\tkclone /srv/www /srv/www-test`,
+        'tank/vm1\ttank/gold@v1\tlegacy\t8192\t1764498351\t-',
+        '',
+      ].join('\n'),
+      LIST_COLS,
+    ),
+  );
+  assert.deepEqual(
+    rows.map((r) => [r.dataset, r.kind, r.mountpoint]),
+    [
+      ['rpool/ROOT/test', 'be', '/'],
+      ['rpool/srv/www-test', 'kclone', '/srv/www-test'],
+      ['tank/vm1', 'clone', null],
+    ],
+  );
+  assert.equal(rows[1]?.created, '2025-11-30T10:25:51Z');
+  assert.match(
+    renderClones(rows),
+    /^rpool\/srv\/www-test +\/srv\/www-test +rpool\/srv\/www@kclone-20261130T102551Z +1\.50K +kclone$/m,
+  );
+  assert.equal(renderClones([]), 'no clones (no dataset has an origin)');
+});
+
+/* ── the commands, against a fixture machine ── */
+
+function machine(extra: (cmd: string) => Partial<RunResult> | undefined = () => undefined) {
+  const root = mkdtempSync(join(tmpdir(), 'kl-clone-'));
+  for (const d of ['srv/www/html', 'srv/app/bin', 'srv/www-test', 'opt/x', 'proc'])
+    mkdirSync(join(root, d), { recursive: true });
+  writeFileSync(join(root, 'srv/www/html/index.html'), 'hi');
+  mkdirSync(join(root, 'proc/self'), { recursive: true });
+  writeFileSync(
+    join(root, 'proc/self/mounts'),
+    'rpool/ROOT/default / zfs rw 0 0\nrpool/srv /srv zfs rw 0 0\nrpool/srv/www /srv/www zfs rw 0 0\nrpool/srv/www-test /srv/www-test zfs rw 0 0\n',
+  );
+  const exec = new RecordingExecutor((argv) => {
+    const cmd = argv.join(' ');
+    const got = extra(cmd);
+    if (got) return got;
+    const fm = /^findmnt -n -r -o FSTYPE,SOURCE,TARGET -T (.*)$/.exec(cmd)?.[1];
+    if (fm === '/srv/www' || fm === '/srv/www/html') return { stdout: 'zfs rpool/srv/www /srv/www\n' };
+    if (fm === '/srv/www-test') return { stdout: 'zfs rpool/srv/www-test /srv/www-test\n' };
+    if (fm === '/srv/app') return { stdout: 'zfs rpool/srv /srv\n' };
+    if (fm === '/opt/x') return { stdout: 'zfs rpool/ROOT/default /\n' };
+    if (cmd === 'zfs get -Hp -o name,property,value,source all rpool/srv/www') return { stdout: WWW_PROPS };
+    if (cmd === 'zfs list -Hp -o name -t snapshot -d 1 rpool/srv/www')
+      return { stdout: `rpool/srv/www@kclone-${STAMP}\n` };
+    if (cmd === 'zfs list -Hp -o name -t filesystem,volume -d 1 rpool/srv/www')
+      return { stdout: 'rpool/srv/www\n' };
+    if (cmd === 'zfs list -Hp -o name -t filesystem,volume -d 1 rpool/srv')
+      return { stdout: 'rpool/srv\nrpool/srv/www\nrpool/srv/www-test\n' };
+    if (cmd === 'zfs get -Hp -o name,property,value,source available rpool/srv')
+      return { stdout: `rpool/srv\tavailable\t${10 * GiB}\t-\n` };
+    if (cmd === 'du -s -x -B1 /srv/app') return { stdout: '1073741824\t/srv/app\n' };
+    if (cmd === 'zfs get -Hp -o name,property,value,source origin,mountpoint rpool/srv/www-test')
+      return {
+        stdout: `rpool/srv/www-test\torigin\trpool/srv/www@kclone-${STAMP}\t-\nrpool/srv/www-test\tmountpoint\t/srv/www-test\tlocal\n`,
+      };
+    if (cmd === 'zfs list -Hp -o name,clones -t snapshot -d 1 rpool/srv/www-test') return { stdout: '' };
+    if (cmd === 'zfs list -Hp -o name -t filesystem,volume -d 1 rpool/srv/www-test')
+      return { stdout: 'rpool/srv/www-test\n' };
+    if (cmd === `zfs get -Hp -o name,property,value,source clones,userrefs rpool/srv/www@kclone-${STAMP}`)
+      return {
+        stdout: `rpool/srv/www@kclone-${STAMP}\tclones\trpool/srv/www-test\t-\nrpool/srv/www@kclone-${STAMP}\tuserrefs\t0\t-\n`,
+      };
+    return { exitCode: 127, all: `${argv[0]}: not expected in this test (${cmd})` };
+  });
+  return { root, exec, env: { exec, root, stamp: STAMP } };
+}
+
+test('kclone command: a dataset mountpoint is cloned (dry run: the plan, nothing run but reads)', async () => {
+  const { env, exec } = machine();
+  const r = await cloneCreate(env, '/srv/www', '/srv/www-new', { dryRun: true });
+  assert.equal(r.exitCode, EXIT.ok, r.text);
+  assert.match(
+    r.text,
+    new RegExp(
+      `zfs snapshot -o 'org.kldload:cmd=kclone /srv/www /srv/www-new' rpool/srv/www@kclone-${STAMP}-2$`,
+      'm',
+    ),
+  );
+  assert.match(
+    r.text,
+    new RegExp(
+      `zfs clone -p -o compression=zstd -o recordsize=16384 -o refquota=10737418240 -o com.example:backup=daily -o canmount=on -o mountpoint=/srv/www-new -o 'org.kldload:cmd=kclone /srv/www /srv/www-new' rpool/srv/www@kclone-${STAMP}-2 rpool/srv/www-new$`,
+      'm',
+    ),
+  );
+  // Only reads ran: no snapshot, no clone.
+  assert.ok(exec.calls.every((c) => !['snapshot', 'clone', 'destroy'].includes(c.argv[1] ?? '')));
+  // A folder inside the dataset is not its mountpoint: refused, saying what --convert would do.
+  await assert.rejects(
+    cloneCreate(env, '/srv/www/html', '/srv/html-copy', { dryRun: true }),
+    (e: unknown) =>
+      e instanceof KldloadError &&
+      e.exitCode === EXIT.badInput &&
+      /SRC \/srv\/www\/html is a plain folder in rpool\/srv\/www \(mounted at \/srv\/www\).*--convert.*moved aside to SRC\.kclone-orig-<stamp>/s.test(
+        e.message,
+      ),
+  );
+  await assert.rejects(
+    cloneCreate(env, '/srv/www', '/srv/www-test', { dryRun: true }),
+    /\/srv\/www-test is a mount point already/,
+  );
+});
+
+test('kclone --convert command: du and the pool space are read, the folder converted then cloned', async () => {
+  const { env } = machine();
+  const r = await cloneCreate(env, '/srv/app', '/srv/app-copy', { convert: true, dryRun: true });
+  assert.equal(r.exitCode, EXIT.ok, r.text);
+  assert.match(r.text, /^\[1\/7\] convert-snapshot: rpool\/srv@kclone-convert-20261130T102551Z/m);
+  assert.match(r.text, /^ {4}\$ cp -a \/srv\/app\/\. \/run\/kldload\/kclone-20261130T102551Z\/$/m);
+  assert.match(r.text, /^ {4}\$ mv -T \/srv\/app \/srv\/app\.kclone-orig-20261130T102551Z$/m);
+  assert.match(r.text, /^\[6\/7\] clone: rpool\/srv\/app-copy from rpool\/srv\/app@kclone-20261130T102551Z/m);
+  await assert.rejects(
+    cloneCreate(env, '/opt/x', '/opt/y', { convert: true, dryRun: true }),
+    /folder of the boot environment rpool\/ROOT\/default/,
+  );
+});
+
+test('kclone destroy command and --list, from what zfs says', async () => {
+  const { env, root } = machine((cmd) =>
+    cmd.startsWith('zfs list -Hp -o name,origin')
+      ? {
+          stdout: `rpool/srv/www\t-\t/srv/www\t1073897472\t1763781480\t-\nrpool/srv/www-test\trpool/srv/www@kclone-${STAMP}\t/srv/www-test\t1536\t1764498351\tkclone /srv/www /srv/www-test\n`,
+        }
+      : undefined,
+  );
+  const r = await cloneDestroy(env, '/srv/www-test', { dryRun: true });
+  assert.equal(r.exitCode, EXIT.ok, r.text);
+  assert.match(r.text, /^\[3\/3\] origin: destroy rpool\/srv\/www@kclone-20261130T102551Z: kclone took it/m);
+  await assert.rejects(
+    cloneDestroy(env, '/srv/www/html', { dryRun: true }),
+    /not a clone's mountpoint; see kclone --list/,
+  );
+  const l = await cloneList(env);
+  assert.deepEqual(
+    (l.json as { clones: { dataset: string }[] }).clones.map((c) => c.dataset),
+    ['rpool/srv/www-test'],
+  );
+  assert.equal(dstState(root, '/srv/www-test'), 'mountpoint');
+  assert.equal(dstState(root, '/srv/new'), 'absent');
+  assert.equal(dstState(root, '/srv/www'), 'mountpoint');
+  assert.equal(dstState(root, '/srv/app'), 'not-empty');
+  mkdirSync(join(root, 'srv/empty'));
+  assert.equal(dstState(root, '/srv/empty'), 'empty');
+  assert.deepEqual(parseFindmntTarget('zfs rpool/home[/ann] /mnt/ann\\x20x\n'), {
+    fstype: 'zfs',
+    source: 'rpool/home',
+    target: '/mnt/ann x',
+    bind: true,
+  });
+});
+
+test('kldload clone: --help documents convert and the exit codes; usage errors exit 2 before anything runs', () => {
+  const cli = (...a: string[]) =>
+    spawnSync('node', ['--import', 'tsx', 'src/cli/main.ts', 'clone', ...a], {
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+  const h = cli('--help');
+  assert.equal(h.status, 0, h.stderr);
+  assert.match(h.stdout, /--convert \(consent\): SRC, a plain folder directly in a data dataset/);
+  assert.match(h.stdout, /"kind": "kclone"/);
+  assert.match(h.stdout, /^ {2}2 {2}bad input or refused/m);
+  for (const [args, re] of [
+    [['destroy'], /missing required argument 'dst'/],
+    [['--bogus'], /unknown option '--bogus'/],
+    [['only-one'], /kclone SRC DST: both are needed/],
+  ] as const) {
+    const r = cli(...args);
+    assert.equal(r.status, EXIT.badInput, `${args.join(' ')}: ${r.stderr}`);
+    assert.match(r.stderr, re);
+  }
+});

@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { ORIGINAL_INERT } from '../../src/answers/original.ts';
@@ -15,6 +15,7 @@ import { answersValidate } from '../../src/cli/commands/answers.ts';
 import { type Action, renderPlan } from '../../src/core/plan.ts';
 import { PICKED_DISK } from '../../src/plan/disks.ts';
 import { planInstall } from '../../src/plan/install.ts';
+import { matchesGolden } from './golden.ts';
 import { FACTS } from './plan-facts.ts';
 
 const ORIGINAL = 'test/fixtures/answers/original';
@@ -69,12 +70,7 @@ for (const name of files) {
 
   test(`golden plan: original/${name}`, () => {
     const text = `${renderPlan(planInstall(load(name).answers, FACTS), FACTS.root)}\n`;
-    const golden = join(GOLDEN, name.replace(/\.env$/, '.plan.txt'));
-    if (process.env.KLDLOAD_UPDATE_GOLDEN === '1') {
-      mkdirSync(GOLDEN, { recursive: true });
-      writeFileSync(golden, text);
-    }
-    assert.equal(text, readFileSync(golden, 'utf8'), `plan differs from ${golden}`);
+    matchesGolden(join(GOLDEN, name.replace(/\.env$/, '.plan.txt')), text);
   });
 }
 

@@ -18,6 +18,7 @@ import { LAYER_MARKER } from '../../src/image/rootfs.ts';
 import type { BuildFacts, BuildOptions } from '../../src/image/spec.ts';
 import { moduleDebPath } from '../../src/image/zfs-module.ts';
 import { PROFILES, profilePackages } from '../../src/package-sets/package-sets.ts';
+import { matchesGolden } from './golden.ts';
 
 const FIXTURE = 'test/fixtures/suite-index';
 const GOLDEN = 'test/fixtures/build-plans';
@@ -144,16 +145,7 @@ const CASES: Record<string, () => BuildPlan> = {
 for (const [name, make] of Object.entries(CASES)) {
   test(`golden build plan: ${name}`, () => {
     const text = `${renderBuildPlan(make())}\n`;
-    const golden = join(GOLDEN, `${name}.plan.txt`);
-    if (process.env.KLDLOAD_UPDATE_GOLDEN === '1') {
-      mkdirSync(GOLDEN, { recursive: true });
-      writeFileSync(golden, text);
-    }
-    assert.equal(
-      text,
-      readFileSync(golden, 'utf8'),
-      `plan differs from ${golden} (KLDLOAD_UPDATE_GOLDEN=1 to accept)`,
-    );
+    matchesGolden(join(GOLDEN, `${name}.plan.txt`), text);
   });
 }
 

@@ -3,27 +3,17 @@
  * KLDLOAD_UPDATE_GOLDEN=1 rewrites them; check the diff.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { EXIT, KldloadError } from '../../src/core/errors.ts';
 import { type Plan, renderPlan } from '../../src/core/plan.ts';
+import { matchesGolden } from './golden.ts';
 
 const GOLDEN = 'test/fixtures/day2-plans';
 
 /** Several plans (a pipeline whose second plan is made after the first ran) go in one file. */
 export function golden(name: string, ...plans: Plan[]) {
   const text = `${plans.map((p) => renderPlan(p, '/')).join('\n\n--- then ---\n\n')}\n`;
-  const file = join(GOLDEN, `${name}.plan.txt`);
-  if (process.env.KLDLOAD_UPDATE_GOLDEN === '1') {
-    mkdirSync(GOLDEN, { recursive: true });
-    writeFileSync(file, text);
-  }
-  assert.ok(existsSync(file), `${file} missing (KLDLOAD_UPDATE_GOLDEN=1 to create)`);
-  assert.equal(
-    text,
-    readFileSync(file, 'utf8'),
-    `plan differs from ${file} (KLDLOAD_UPDATE_GOLDEN=1 to accept)`,
-  );
+  matchesGolden(join(GOLDEN, `${name}.plan.txt`), text);
 }
 
 /** A refusal: a KldloadError whose message matches, with exit code 2 (nothing changed) unless told. */

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -10,6 +10,7 @@ import { Logger } from '../../src/core/log.ts';
 import { renderPlan } from '../../src/core/plan.ts';
 import { partition } from '../../src/plan/disks.ts';
 import { planInstall } from '../../src/plan/install.ts';
+import { matchesGolden } from './golden.ts';
 import { FACTS } from './plan-facts.ts';
 
 const GOOD = 'test/fixtures/answers/good';
@@ -26,16 +27,7 @@ for (const f of readdirSync(GOOD).filter((n) => n.endsWith('.env'))) {
   test(`golden plan: ${f}`, () => {
     const a = answers(join(GOOD, f));
     const text = `${renderPlan(planInstall(a, FACTS), FACTS.root)}\n`;
-    const golden = join(GOLDEN, f.replace(/\.env$/, '.plan.txt'));
-    if (process.env.KLDLOAD_UPDATE_GOLDEN === '1') {
-      mkdirSync(GOLDEN, { recursive: true });
-      writeFileSync(golden, text);
-    }
-    assert.equal(
-      text,
-      readFileSync(golden, 'utf8'),
-      `plan differs from ${golden} (KLDLOAD_UPDATE_GOLDEN=1 to accept)`,
-    );
+    matchesGolden(join(GOLDEN, f.replace(/\.env$/, '.plan.txt')), text);
   });
 }
 

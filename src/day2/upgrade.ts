@@ -212,13 +212,16 @@ function checkNotPending(f: UpgradeFacts): void {
     );
 }
 
+/** The new BE's name: --name, else upgrade-<stamp> (one place for the planner and the CLI). */
+export const upgradeName = (b: BootFacts, name?: string) => name ?? stampedName('upgrade', b.stamp);
+
 /**
  * The first half of kupgrade, up to a BE upgraded in its chroot and still mounted at
  * beMount(name). An empty plan when apt would change nothing: no snapshot, no BE.
  */
 export function planUpgrade(f: UpgradeFacts, o: UpgradeOptions = {}): Plan {
   const b = f.boot;
-  const name = o.name ?? stampedName('upgrade', b.stamp);
+  const name = upgradeName(b, o.name);
   checkBeName(name);
   if (!f.changes.length)
     return {

@@ -6,7 +6,7 @@ import { EXIT, KldloadError } from '../../core/errors.ts';
 import { type Executor, SystemExecutor } from '../../core/exec.ts';
 import { Logger } from '../../core/log.ts';
 import { type Plan, renderPlan } from '../../core/plan.ts';
-import { beMount, cleanupMount, GUARD, stampedName } from '../../day2/be.ts';
+import { beMount, cleanupMount, GUARD } from '../../day2/be.ts';
 import {
   bootedDataset,
   kernelIn,
@@ -33,6 +33,7 @@ import {
   UPGRADE_STATE,
   type UpgradeFacts,
   type UpgradeRecord,
+  upgradeName,
 } from '../../day2/upgrade.ts';
 import { zpool } from '../../zfs/zfs.ts';
 import type { CommandResult } from '../output.ts';
@@ -133,7 +134,7 @@ async function upgrade(o: { name?: string; dryRun?: boolean; json?: boolean }): 
     bootId: bootId(),
     now: new Date().toISOString(),
   };
-  const name = o.name ?? stampedName('upgrade', boot.stamp);
+  const name = upgradeName(boot, o.name);
   const plan = planUpgrade(facts, { name });
   if (o.dryRun) {
     const preview = planUpgradeBoot(boot, running, pendingRecord(facts, name, running.version, []));

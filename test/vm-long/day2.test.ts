@@ -13,7 +13,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { SystemExecutor } from '../../src/core/exec.ts';
@@ -105,6 +105,8 @@ async function machine(name: string, disk: string): Promise<Machine> {
 async function overlayMachine(name: string): Promise<Machine> {
   const disk = join(WORK, `${name}.qcow2`);
   execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', '-b', BASE, '-F', 'qcow2', disk]);
+  // A rerun on a reused folder must not inherit an earlier scenario's EFI variables (one-shot state).
+  rmSync(join(WORK, `${name}-vars.fd`), { force: true });
   const m = await machine(name, disk);
   await m.mustBeUp(900);
   if (process.env.KLDLOAD_DAY2_WORK) {

@@ -23,7 +23,8 @@ import { utcStamp } from '../../src/live/facts.ts';
 import { evaluate, GUEST_REPORT, parseReport } from '../../src/vm/checks.ts';
 import { DEFAULT_TEST_ANSWERS, installPhase, overrideAnswers } from '../../src/vm/harness.ts';
 import { Machine, renderBoots, TARGET_DISK } from '../../src/vm/machine.ts';
-import { buildDay2Repo, type Day2Repo, SUITE, SUITE2 } from './day2-repo.ts';
+import { addRepo, inBe, kernelOf, kldload, rootOf, sh, snapshotsOf } from '../vm/day2-guest.ts';
+import { buildDay2Repo, type Day2Repo, SUITE, SUITE2 } from '../vm/day2-repo.ts';
 import { recorder } from './results.ts';
 
 const STAMP = utcStamp();
@@ -118,40 +119,8 @@ async function overlayMachine(name: string): Promise<Machine> {
   return m;
 }
 
-/** Root script in the guest that must succeed; returns stdout. */
-async function sh(m: Machine, script: string, timeoutMs = 1_200_000): Promise<string> {
-  const r = await m.root(`set -euo pipefail\n${script}`, {}, timeoutMs);
-  assert.equal(
-    r.exitCode,
-    0,
-    `guest script failed (${r.exitCode}):\n${script}\n--- output:\n${r.all.slice(-4000)}`,
-  );
-  return r.stdout;
-}
-
-/**
- * A test repository as an apt source of the guest, in the root dataset (/opt: what a kupgrade
- * chroot of the BE sees too); only its own lists are refreshed (the guest has no network).
- */
-async function addRepo(m: Machine, suite: string): Promise<void> {
-  const tar = await m.push(join(WORK, `${suite}.tar`), `${suite}.tar`);
-  await sh(
-    m,
-    `mkdir -p /opt/${suite} && tar -C /opt/${suite} -xf ${tar}
-echo "deb [signed-by=/opt/${suite}/kldload-darksite.gpg] file:/opt/${suite} ${suite} main" > /etc/apt/sources.list.d/${suite}.list
-apt-get update -o Dir::Etc::sourcelist=sources.list.d/${suite}.list -o Dir::Etc::sourceparts=- -o APT::Get::List-Cleanup=0`,
-  );
-}
-
-const rootOf = async (m: Machine) => (await sh(m, 'findmnt -no SOURCE /')).trim();
-const snapshotsOf = async (m: Machine, ds: string) =>
-  (await sh(m, `zfs list -H -t snapshot -o name -s createtxg -d 1 ${ds}`)).split('\n').filter(Boolean);
-const kernelOf = async (m: Machine) => (await sh(m, 'uname -r')).trim();
-
-async function kldload(m: Machine, args: string): Promise<Record<string, unknown>> {
-  const out = await sh(m, `kldload ${args} --json`);
-  return JSON.parse(out) as Record<string, unknown>;
-}
+/** A test repository of this run (its tar in WORK) as an apt source of the guest. */
+const addSuite = (m: Machine, suite: string) => addRepo(m, join(WORK, `${suite}.tar`), suite);
 
 test(
   'kernel: a new ABI from plain apt-get is held without its ZFS module, boots with it',
@@ -165,7 +134,7 @@ test(
       assert.equal(await m.settled(900), 'running');
       const k0 = await kernelOf(m);
       check(S, `the installed kernel is trixie's ${oldAbi}`, () => assert.equal(k0, oldAbi));
-      await addRepo(m, SUITE);
+      await addSuite(m, SUITE);
       let t0 = Date.now();
       const apt = await m.root(
         'DEBIAN_FRONTEND=noninteractive apt-get install -y linux-image-amd64 2>&1',
@@ -239,7 +208,7 @@ test(
     const BE = `${POOL}/ROOT/default`;
     try {
       assert.equal(await m.settled(900), 'running');
-      await addRepo(m, SUITE);
+      await addSuite(m, SUITE);
       // kpkg: one snapshot with the command and packages; none for a no-op; plain apt-get: exactly one.
       let S = 'kpkg';
       const s0 = await snapshotsOf(m, BE);
@@ -311,9 +280,10 @@ test(
         },
         (Date.now() - t0) / 1000,
       );
-      const broken = await sh(
+      const broken = await inBe(
         m,
-        `zfs list -H -o name ${BE} && mkdir -p /run/broken && mount -t zfs -o zfsutil,ro ${BE} /run/broken && (test -e /run/broken/usr/lib/systemd/system && echo units || echo no-units); umount /run/broken`,
+        BE,
+        `zfs list -H -o name ${BE}; test -e usr/lib/systemd/system && echo units || echo no-units`,
       );
       check(S, 'the broken state still exists as a BE (default, units deleted)', () => {
         assert.match(broken, new RegExp(`^${BE}$`, 'm'));
@@ -374,9 +344,9 @@ test(
     const OLD = `${POOL}/ROOT/default`;
     try {
       assert.equal(await m.settled(900), 'running');
-      await addRepo(m, SUITE);
+      await addSuite(m, SUITE);
       await sh(m, 'DEBIAN_FRONTEND=noninteractive apt-get install -y kl-probe=1.0');
-      await addRepo(m, SUITE2);
+      await addSuite(m, SUITE2);
 
       // 1. A new BE whose initramfs fails (panic on purpose): the machine comes back on the old BE by itself.
       let t0 = Date.now();
@@ -395,9 +365,10 @@ test(
         },
         (Date.now() - t0) / 1000,
       );
-      const inBad = await sh(
+      const inBad = await inBe(
         m,
-        `ls /boot/efi/loader/entries/; mkdir -p /run/b && mount -t zfs -o zfsutil,ro ${POOL}/ROOT/${bad} /run/b && dpkg-query --admindir=/run/b/var/lib/dpkg -W -f '\${Version}\\n' kl-probe && ls /run/b/boot; umount /run/b`,
+        `${POOL}/ROOT/${bad}`,
+        `ls /boot/efi/loader/entries/; dpkg-query --admindir=var/lib/dpkg -W -f '\${Version}\\n' kl-probe; ls boot`,
       );
       check(S, `the new BE holds kl-probe 2.0 and ${newAbi}; one entry kldload-${bad}+3.conf`, () => {
         assert.match(inBad, /^2\.0$/m);
@@ -460,9 +431,10 @@ sed -i 's|^initrd .*|initrd     /kldload/broken-initrd|' "$E"`,
         },
         (Date.now() - t0) / 1000,
       );
-      const old = await sh(
+      const old = await inBe(
         m,
-        `mkdir -p /run/old && mount -t zfs -o zfsutil,ro ${OLD} /run/old && dpkg-query --admindir=/run/old/var/lib/dpkg -W -f '\${Version}\\n' kl-probe && ls /run/old/boot; umount /run/old`,
+        OLD,
+        `dpkg-query --admindir=var/lib/dpkg -W -f '\${Version}\\n' kl-probe; ls boot`,
       );
       check(S, `the old BE is untouched: kl-probe 1.0, no ${newAbi}`, () => {
         assert.match(old, /^1\.0$/m);

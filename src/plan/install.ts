@@ -554,7 +554,9 @@ export function planInstall(
   step('fstab-services', 'fstab holds only the ESP; ZFS mounts itself', [
     write(
       `${R}/etc/fstab`,
-      `# ZFS datasets are mounted by zfs-mount.service, not fstab.\nPARTUUID=${f.espGuid}\t/boot/efi\tvfat\tumask=0077,nofail\t0\t1\n`,
+      // nofail: a missing ESP never stops the boot; the device timeout (default 90 s) is long because
+      // a loaded, emulated machine was seen to bring the disk's device later than that.
+      `# ZFS datasets are mounted by zfs-mount.service, not fstab.\nPARTUUID=${f.espGuid}\t/boot/efi\tvfat\tumask=0077,nofail,x-systemd.device-timeout=10min\t0\t1\n`,
     ),
     inTarget([
       'systemctl',

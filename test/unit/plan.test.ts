@@ -137,3 +137,19 @@ test('--dry-run prints the whole plan and runs nothing', async () => {
   assert.ok(!r.text.includes('correct horse'));
   assert.ok(!JSON.stringify(r.json).includes('correct horse'));
 });
+
+test('the ESP in fstab waits for a slow device instead of giving up after 90 s', () => {
+  // Seen under a loaded TCG host: the ESP's device came after systemd's default 90 s, boot went on
+  // without /boot/efi (nofail), and the next kernel's boot entry had nowhere to go.
+  const plan = planInstall(answers(join(GOOD, 'basic.env')), FACTS);
+  const fstab = plan.steps
+    .find((s) => s.name === 'fstab-services')
+    ?.actions.find((a) => a.kind === 'write' && a.path.endsWith('/etc/fstab'));
+  assert.ok(fstab && fstab.kind === 'write');
+  const esp = fstab.content.split('\n').find((l) => l.includes('/boot/efi')) ?? '';
+  const opts = esp.split('\t')[3] ?? '';
+  assert.match(opts, /\bnofail\b/, 'a missing ESP must not stop the boot');
+  const t = /x-systemd\.device-timeout=(\d+)(min|s)\b/.exec(opts);
+  assert.ok(t, `no x-systemd.device-timeout in ${esp}`);
+  assert.ok(Number(t[1]) * (t[2] === 'min' ? 60 : 1) >= 300, esp);
+});

@@ -102,6 +102,14 @@ module.exports = {
       to: { path: '^(test|bench|scripts)/' },
     },
     {
+      name: 'unit-not-integration',
+      severity: 'error',
+      comment:
+        'A unit test needs node alone (no network, no other program): what an integration test needs stays in test/integration. Integration tests may use the helpers in test/unit.',
+      from: { path: '^test/unit/' },
+      to: { path: '^test/(integration|vm|vm-long)/' },
+    },
+    {
       name: 'src-not-dev-dependencies',
       severity: 'error',
       comment: 'The bundle runs on targets: only "dependencies" may be imported from src.',

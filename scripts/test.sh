@@ -1,5 +1,6 @@
 #!/bin/bash
-# README command 2: the whole test suite (typecheck, lint, import rules, unit tests, VM end-to-end tests).
+# README command 2: the whole test suite (typecheck, lint, import rules, unit tests, integration
+# tests, VM end-to-end tests).
 # Installs what it needs first. KLDLOAD_SKIP_VM=1 runs only the host-side tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -8,7 +9,11 @@ npx tsc --noEmit
 npx biome check .
 # Import rules between src/ folders (.dependency-cruiser.cjs): no cycles, only the allowed edges.
 npx depcruise src test bench scripts --config .dependency-cruiser.cjs
-files=(test/unit/*.test.ts)
-if [ "${KLDLOAD_SKIP_VM:-0}" != 1 ]; then files+=(test/vm/*.test.ts); fi
-# One file at a time: VM tests use both cores and must not overlap.
-exec node --import tsx --test --test-concurrency=1 --test-reporter=spec "${files[@]}"
+# Host-side tests: unit (network cut off), then integration (scripts/test-group.sh); each stops the
+# suite when it fails.
+bash scripts/test-group.sh unit
+bash scripts/test-group.sh integration
+if [ "${KLDLOAD_SKIP_VM:-0}" != 1 ]; then
+  # One file at a time: VM tests use both cores and must not overlap.
+  node --import tsx --test --test-concurrency=1 --test-reporter=spec test/vm/*.test.ts
+fi

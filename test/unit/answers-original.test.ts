@@ -5,7 +5,6 @@
  * (golden: test/fixtures/plans/original/*.plan.txt; KLDLOAD_UPDATE_GOLDEN=1 to accept a change).
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -15,6 +14,7 @@ import { answersValidate } from '../../src/cli/commands/answers.ts';
 import { type Action, renderPlan } from '../../src/core/plan.ts';
 import { PICKED_DISK } from '../../src/plan/disks.ts';
 import { planInstall } from '../../src/plan/install.ts';
+import { cli } from './cli-helper.ts';
 import { matchesGolden } from './golden.ts';
 import { FACTS } from './plan-facts.ts';
 
@@ -231,18 +231,12 @@ test('answers validate: warnings in --json and on stderr in text mode', async ()
     ['KLDLOAD_PASSWORD', 'KLDLOAD_ENABLE_SECURE_BOOT', 'KLDLOAD_BUILD_IMAGES'],
   );
   // The real CLI: warnings on stderr, the verdict on stdout.
-  const cli = spawnSync(
-    process.execPath,
-    ['--import', 'tsx', 'src/cli/main.ts', 'answers', 'validate', file],
-    {
-      encoding: 'utf8',
-    },
-  );
-  assert.equal(cli.status, 0, cli.stderr);
-  assert.equal(cli.stdout, `${file}: ok (3 warnings)\n`);
-  assert.equal(cli.stderr.split('\n').filter((l) => l.startsWith(`warning: ${file}:`)).length, 3, cli.stderr);
+  const out = cli(['answers', 'validate', file], { via: 'tsx' });
+  assert.equal(out.code, 0, out.stderr);
+  assert.equal(out.stdout, `${file}: ok (3 warnings)\n`);
+  assert.equal(out.stderr.split('\n').filter((l) => l.startsWith(`warning: ${file}:`)).length, 3, out.stderr);
   assert.match(
-    cli.stderr,
+    out.stderr,
     /server-debian\.env:13: KLDLOAD_ENABLE_SECURE_BOOT: has no effect here: Secure Boot/,
   );
 });

@@ -1,26 +1,14 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readdirSync } from 'node:fs';
 import { test } from 'node:test';
+import { cli, cliJson } from './cli-helper.ts';
 
-// Real CLI (the bundle), real bash and shellcheck: bad build inputs are refused before any work.
+// Real CLI (the bundle): bad build inputs are refused before any work (a payload that fails bash -n:
+// test/integration/build-inputs.test.ts).
 function build(args: string[]) {
-  const cache = mkdtempSync(join(tmpdir(), 'kl-cache-'));
-  const r = spawnSync('node', ['dist/kldload.mjs', 'build', ...args, '-o', join(cache, 'x.iso'), '--json'], {
-    encoding: 'utf8',
-    env: { ...process.env, KLDLOAD_CACHE: cache },
-  });
-  return { code: r.status, json: JSON.parse(r.stdout || '{}') as { ok?: boolean; error?: string }, cache };
+  const r = cliJson(['build', ...args]);
+  return { code: r.code, json: r.json, cache: r.cache };
 }
-
-test('a payload whose postinstaller does not parse is refused (exit 2) and nothing is built', () => {
-  const r = build(['--payload', 'test/fixtures/postinstall/bad-syntax']);
-  assert.equal(r.code, 2);
-  assert.match(r.json.error ?? '', /postinstaller has errors[\s\S]*:\d+: error:/);
-  assert.equal(spawnSync('ls', [join(r.cache, 'layers')]).status, 2, 'a layer was built');
-});
 
 test('invalid embedded answers are refused with file:line', () => {
   const r = build(['--answers', 'test/fixtures/answers/bad/03-hostname-underscore.env']);
@@ -29,8 +17,8 @@ test('invalid embedded answers are refused with file:line', () => {
 });
 
 test('an unknown profile is refused by the option parser', () => {
-  const r = spawnSync('node', ['dist/kldload.mjs', 'build', '--profile', 'gaming'], { encoding: 'utf8' });
-  assert.notEqual(r.status, 0);
+  const r = cli(['build', '--profile', 'gaming']);
+  assert.notEqual(r.code, 0);
   assert.match(r.stderr, /must be one of core, server, desktop/);
 });
 

@@ -3,34 +3,25 @@
  * in text mode the message reaches stderr, in --json mode stdout holds one JSON error object.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
+import { cli, rebuildBundle } from './cli-helper.ts';
 
 const work = mkdtempSync(join(tmpdir(), 'kl-cli-errors-'));
 const missing = join(work, 'missing');
 const fakeRepo = join(work, 'repo');
 
 before(() => {
-  const b = spawnSync('node', ['scripts/bundle.mjs'], { encoding: 'utf8', timeout: 60_000 });
-  assert.equal(b.status, 0, b.stderr);
+  const b = rebuildBundle();
+  assert.equal(b.code, 0, b.stderr);
   // Enough of a darksite for serve's checks to reach the address rule.
   mkdirSync(join(fakeRepo, 'dists', 'trixie'), { recursive: true });
   writeFileSync(join(fakeRepo, 'dists', 'trixie', 'InRelease'), '');
 });
 
 after(() => rmSync(work, { recursive: true, force: true }));
-
-function cli(args: string[]) {
-  const r = spawnSync('node', ['dist/kldload.mjs', ...args], {
-    encoding: 'utf8',
-    timeout: 60_000,
-    env: { ...process.env, KLDLOAD_CACHE: join(work, 'cache') },
-  });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
 
 /** [argv, exit code, what the message must say, and in JSON if that differs] */
 const failures: [string[], number, RegExp, RegExp?][] = [

@@ -1,21 +1,15 @@
 /**
- * The backports pin (`name/backports` in a package set): fixture indexes for the selection rule,
- * then the real trixie-backports index, mirror, apt-ftparchive, gpg and apt-get for a darksite.
+ * The backports pin (`name/backports` in a package set): fixture indexes for the selection rule
+ * (the real trixie-backports index and a darksite: test/integration/darksite-backports.test.ts).
  */
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { EXIT, KldloadError } from '../../src/core/errors.ts';
-import { SystemExecutor } from '../../src/core/exec.ts';
-import { Logger } from '../../src/core/log.ts';
-import { cacheDir } from '../../src/core/paths.ts';
 import { pinBackports } from '../../src/darksite/backports.ts';
-import { buildDarksite } from '../../src/darksite/darksite.ts';
-import { ensureSigningKey, listRepo, simulateInstall, verifyRepo } from '../../src/darksite/repo.ts';
 import { buildIndex, resolve } from '../../src/darksite/resolve.ts';
-import { hostMirror, loadSuiteIndex } from '../../src/debian/archive.ts';
 import { parseControl } from '../../src/debian/control.ts';
 import {
   entryText,
@@ -25,7 +19,6 @@ import {
   profilePackages,
   readPackageSet,
 } from '../../src/package-sets/package-sets.ts';
-import { killAgent } from './darksite-helpers.ts';
 
 const work = mkdtempSync(join(tmpdir(), 'kl-bpo-'));
 
@@ -170,97 +163,4 @@ test('package sets: name/backports in lists and --packages; anything else after 
   );
 });
 
-const exec = new SystemExecutor();
-const log = new Logger({ quiet: true });
-after(() => {
-  killAgent(join(work, 'gnupg'));
-  rmSync(work, { recursive: true, force: true });
-});
-
-test('real trixie-backports: the pinned package and what it needs are on the darksite; apt installs them', async () => {
-  // Darksites go to a throw-away cache; index and .deb caches are shared with the real one.
-  const realCache = cacheDir();
-  const cache = join(work, 'cache');
-  mkdirSync(cache, { recursive: true });
-  for (const sub of ['index', 'debs']) {
-    mkdirSync(join(realCache, sub), { recursive: true });
-    symlinkSync(join(realCache, sub), join(cache, sub));
-  }
-  process.env.KLDLOAD_CACHE = cache;
-  const mirror = hostMirror();
-  const suite = 'trixie';
-  const index = await loadSuiteIndex(exec, mirror, suite);
-  const bpo = await loadSuiteIndex(exec, mirror, `${suite}-backports`);
-  // A small backports library package that needs the matching backports library (the suite has
-  // an older one), chosen from the live index so the test follows the archive.
-  const inSuite = new Map(index.packages.map((s) => [s.get('Package'), s.get('Version')]));
-  const pick = bpo.packages.find((s) => {
-    const m = /^([a-z0-9.+-]+) \(= ([^)]+)\)$/.exec(s.get('Depends') ?? '');
-    const lib = m && bpo.packages.find((l) => l.get('Package') === m[1] && l.get('Version') === m[2]);
-    return (
-      m &&
-      lib &&
-      Number(s.get('Size')) < 500_000 &&
-      Number(lib.get('Size')) < 500_000 &&
-      inSuite.has(m[1]) &&
-      inSuite.get(m[1]) !== m[2] &&
-      /^(libc6 \([^)]*\)(, )?)*$/.test(lib.get('Depends') ?? '')
-    );
-  });
-  assert.ok(pick, 'no small backports package with a backports-only library dependency');
-  const name = pick.get('Package') ?? '';
-  const lib = /^([a-z0-9.+-]+)/.exec(pick.get('Depends') ?? '')?.[1] ?? '';
-  const r = await buildDarksite(exec, log, index, {
-    mirror,
-    suite,
-    profile: 'bpotest',
-    extra: [],
-    localDebs: [],
-    packageSet: [
-      { name, from: 'test.list:1', pin: 'backports' },
-      { name: 'tree', from: 'test.list:2' },
-    ],
-    resolve: { includePriorities: [], essential: false },
-    signingKey: await ensureSigningKey(exec, join(work, 'gnupg')),
-  });
-  const v = Object.fromEntries(listRepo(r.dir, suite).map((p) => [p.name, p.version]));
-  assert.equal(v[name], pick.get('Version'));
-  assert.match(v[lib] ?? '', /~bpo/);
-  assert.equal(v.libc6, inSuite.get('libc6'), 'libc6 must stay the suite’s');
-  assert.equal(v.tree, inSuite.get('tree'));
-  assert.deepEqual(r.backports.map((b) => b.name).sort(), [lib, name].sort());
-  assert.deepEqual(await verifyRepo(exec, r.dir, suite), []);
-  const sim = await simulateInstall(exec, {
-    dir: r.dir,
-    suite,
-    packages: [name, 'tree'],
-    scratch: join(work, 'sim'),
-  });
-  assert.ok(sim.ok, sim.output);
-  assert.match(
-    sim.output,
-    new RegExp(
-      `^Inst ${name.replace(/[.+]/g, '\\$&')} \\(${pick.get('Version')?.replace(/[.+~]/g, '\\$&')} `,
-      'm',
-    ),
-  );
-
-  // A pin on a package backports does not carry: a build error naming file:line.
-  await assert.rejects(
-    buildDarksite(exec, log, index, {
-      mirror,
-      suite,
-      profile: 'bpotest',
-      extra: [],
-      localDebs: [],
-      packageSet: [{ name: 'tree', from: 'roles/x/packages.list:3', pin: 'backports' }],
-      resolve: { includePriorities: [], essential: false },
-    }),
-    (e: unknown) =>
-      e instanceof KldloadError &&
-      e.exitCode === EXIT.badInput &&
-      /roles\/x\/packages\.list:3: tree\/backports: tree is not in trixie-backports \(trixie has .*: drop \/backports\)/.test(
-        e.message,
-      ),
-  );
-});
+after(() => rmSync(work, { recursive: true, force: true }));

@@ -4,7 +4,6 @@
  * answered by a recorder as the real tools print).
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -33,6 +32,7 @@ import {
   renderClones,
 } from '../../src/day2/clone.ts';
 import { parseGet, parseList } from '../../src/zfs/zfs.ts';
+import { cli } from './cli-helper.ts';
 import { golden, refused } from './day2-golden.ts';
 
 const STAMP = '20261130T102551Z';
@@ -398,13 +398,9 @@ test('kclone destroy command and --list, from what zfs says', async () => {
 });
 
 test('kldload clone: --help documents convert and the exit codes; usage errors exit 2 before anything runs', () => {
-  const cli = (...a: string[]) =>
-    spawnSync('node', ['--import', 'tsx', 'src/cli/main.ts', 'clone', ...a], {
-      encoding: 'utf8',
-      timeout: 60_000,
-    });
-  const h = cli('--help');
-  assert.equal(h.status, 0, h.stderr);
+  const clone = (...a: string[]) => cli(['clone', ...a], { via: 'tsx' });
+  const h = clone('--help');
+  assert.equal(h.code, 0, h.stderr);
   assert.match(h.stdout, /--convert \(consent\): SRC, a plain folder directly in a data dataset/);
   assert.match(h.stdout, /"kind": "kclone"/);
   assert.match(h.stdout, /^ {2}2 {2}bad input or refused/m);
@@ -413,8 +409,8 @@ test('kldload clone: --help documents convert and the exit codes; usage errors e
     [['--bogus'], /unknown option '--bogus'/],
     [['only-one'], /kclone SRC DST: both are needed/],
   ] as const) {
-    const r = cli(...args);
-    assert.equal(r.status, EXIT.badInput, `${args.join(' ')}: ${r.stderr}`);
+    const r = clone(...args);
+    assert.equal(r.code, EXIT.badInput, `${args.join(' ')}: ${r.stderr}`);
     assert.match(r.stderr, re);
   }
 });

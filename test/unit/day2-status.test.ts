@@ -4,7 +4,6 @@
  * scratch root; zpool, zfs and systemctl answered by a recorder): verdict, exit code, screen, --watch.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -23,6 +22,7 @@ import {
   type StatusFacts,
   verdict,
 } from '../../src/status/status.ts';
+import { cli } from './cli-helper.ts';
 
 const FIX = 'test/fixtures/day2-status';
 const fix = (f: string) => readFileSync(join(FIX, f), 'utf8');
@@ -412,18 +412,12 @@ test('kst --watch: clears once, redraws in place each interval, stops on the sig
 });
 
 test('kldload st --help documents the exit codes and the JSON shape', () => {
-  const r = spawnSync('node', ['--import', 'tsx', 'src/cli/main.ts', 'st', '--help'], {
-    encoding: 'utf8',
-    timeout: 60_000,
-  });
-  assert.equal(r.status, 0, r.stderr);
+  const r = cli(['st', '--help'], { via: 'tsx' });
+  assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /Usage: kldload st\|status \[options\]/);
   assert.match(r.stdout, /^ {2}1 {2}a problem/m);
   assert.match(r.stdout, /"problems": \[ \{ "kind": "pool"/);
-  const bad = spawnSync('node', ['--import', 'tsx', 'src/cli/main.ts', 'st', '--watch', '0'], {
-    encoding: 'utf8',
-    timeout: 60_000,
-  });
-  assert.equal(bad.status, EXIT.badInput, 'refused before anything is read, and not exit 1 (a problem)');
+  const bad = cli(['st', '--watch', '0'], { via: 'tsx' });
+  assert.equal(bad.code, EXIT.badInput, 'refused before anything is read, and not exit 1 (a problem)');
   assert.match(bad.stderr, /must be a whole number from 1 to 3600/);
 });

@@ -96,14 +96,12 @@ test('a guest that hangs on its way down is killed, and the error names the phas
   const fake = new FakeVmExecutor({ down: 'hang', sshAfterBoot: () => true });
   const m = await machine(fake);
   await m.mustBeUp(10);
-  const t0 = Date.now();
   await assert.rejects(m.reboot('reboot 1', { downSec: 1, upSec: 10 }), (e: unknown) => {
     assert.ok(e instanceof BootError);
     assert.match(e.message, /^first boot: the guest did not go down within 1s of 'systemctl reboot'/);
     assert.match(e.message, /serial log \S+m-1-serial\.log, last lines:\n.*reboot: Restarting system/s);
     return true;
   });
-  assert.ok(Date.now() - t0 < 5000, 'the bound was not kept');
   assert.equal(fake.killed, 1, 'the hung QEMU was not killed');
   assert.equal(m.alive, false);
 });

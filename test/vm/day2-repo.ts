@@ -16,7 +16,7 @@ import { ensureSigningKey, type RepoDeb, writeRepo } from '../../src/darksite/re
 import { byName, hostMirror, loadSuiteIndex } from '../../src/debian/archive.ts';
 import { parseRelations } from '../../src/debian/control.ts';
 import { ensureZfsModuleDeb, kernelFacts } from '../../src/image/zfs-module.ts';
-import { makeDeb } from '../unit/darksite-helpers.ts';
+import { makeDeb } from '../integration/darksite-helpers.ts';
 
 export const SUITE = 'kltest';
 export const SUITE2 = 'kltest2';

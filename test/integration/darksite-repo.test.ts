@@ -23,6 +23,9 @@ import {
 import { buildIndex, resolve } from '../../src/darksite/resolve.ts';
 import { hostMirror, loadSuiteIndex } from '../../src/debian/archive.ts';
 import { REPO } from '../../src/layout.ts';
+import { useThrowAwayCache } from '../unit/cache.ts';
+
+useThrowAwayCache({ downloads: true });
 
 const exec = new SystemExecutor();
 const log = new Logger({ quiet: true });

@@ -38,6 +38,7 @@ import {
   roleFromText,
   roleMapOf,
 } from '../../src/postinstall/roles.ts';
+import { useThrowAwayCache } from '../unit/cache.ts';
 
 const PAYLOAD = fileURLToPath(new URL('../../payload/target/postinstall/', import.meta.url));
 const FIXTURES = fileURLToPath(new URL('../fixtures/postinstall/', import.meta.url));
@@ -47,6 +48,8 @@ const exec = new SystemExecutor();
 
 // Nothing from the environment of whoever runs the tests may steer the scripts.
 for (const k of Object.keys(process.env)) if (k.startsWith('KLDLOAD_')) delete process.env[k];
+// assemblePayload writes into the cache: a throw-away one (test/unit/cache.ts).
+useThrowAwayCache();
 
 const root = mkdtempSync(join(tmpdir(), 'kl-pi-lib-'));
 after(() => rmSync(root, { recursive: true, force: true }));

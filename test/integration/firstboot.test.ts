@@ -15,7 +15,7 @@ import {
   readState,
   runFirstboot,
 } from '../../src/firstboot/firstboot.ts';
-import { sandboxPaths } from './firstboot-sandbox.ts';
+import { sandboxPaths } from '../unit/firstboot-sandbox.ts';
 
 function sandbox(script: string): FirstbootPaths {
   const d = mkdtempSync(join(tmpdir(), 'kl-fb-'));

@@ -3,7 +3,6 @@
  * gpg) served over HTTP on a free loopback port, with real apt in a scratch root as the client.
  */
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
 import {
   mkdirSync,
   mkdtempSync,
@@ -32,6 +31,7 @@ import {
 } from '../../src/darksite/serve.ts';
 import { inspectDebs } from '../../src/darksite/supplied.ts';
 import { REPO } from '../../src/layout.ts';
+import { cliJson, cliSpawn } from '../unit/cli-helper.ts';
 import { killAgent, makeDeb } from './darksite-helpers.ts';
 
 const exec = new SystemExecutor();
@@ -290,13 +290,7 @@ test('refused: a non-loopback address without --public, a folder that is not a d
 });
 
 test('the CLI prints one JSON line when listening, serves, and stops on SIGTERM', async () => {
-  const child = spawn(
-    'node',
-    ['dist/kldload.mjs', 'darksite', 'serve', repo, '--listen', '127.0.0.1:0', '--json'],
-    {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
+  const child = cliSpawn(['darksite', 'serve', repo, '--listen', '127.0.0.1:0', '--json']);
   try {
     const line = await new Promise<string>((ok, fail) => {
       let buf = '';
@@ -322,14 +316,9 @@ test('the CLI prints one JSON line when listening, serves, and stops on SIGTERM'
   } finally {
     child.kill('SIGKILL');
   }
-  const pub = spawnSync(
-    'node',
-    ['dist/kldload.mjs', 'darksite', 'serve', repo, '--listen', '0.0.0.0:0', '--json'],
-    {
-      encoding: 'utf8',
-      timeout: 20_000,
-    },
-  );
-  assert.equal(pub.status, EXIT.badInput);
-  assert.match((JSON.parse(pub.stdout) as { error: string }).error, /not a loopback address; add --public/);
+  const pub = cliJson<{ error: string }>(['darksite', 'serve', repo, '--listen', '0.0.0.0:0'], {
+    timeout: 20_000,
+  });
+  assert.equal(pub.code, EXIT.badInput);
+  assert.match(pub.json.error, /not a loopback address; add --public/);
 });

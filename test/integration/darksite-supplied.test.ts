@@ -4,15 +4,13 @@
  * apt-get in a scratch root as the judge.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { EXIT, KldloadError } from '../../src/core/errors.ts';
 import { SystemExecutor } from '../../src/core/exec.ts';
 import { Logger } from '../../src/core/log.ts';
-import { cacheDir } from '../../src/core/paths.ts';
 import { buildDarksite, type DarksiteOptions } from '../../src/darksite/darksite.ts';
 import {
   darksitePackageNames,
@@ -28,6 +26,8 @@ import {
 import { inspectDebs, payloadDebs, type SuppliedDeb } from '../../src/darksite/supplied.ts';
 import { hostMirror, loadSuiteIndex, type SuiteIndex } from '../../src/debian/archive.ts';
 import { REPO } from '../../src/layout.ts';
+import { useThrowAwayCache } from '../unit/cache.ts';
+import { cliJson } from '../unit/cli-helper.ts';
 import { killAgent, makeDeb } from './darksite-helpers.ts';
 
 const exec = new SystemExecutor();
@@ -43,15 +43,9 @@ let main = '';
 let lib = '';
 let hello = '';
 
-// Darksites and gate scratch roots go to a throw-away cache; the verified index and the
-// content-addressed .deb cache are shared with the real one (nothing is downloaded twice).
-const realCache = cacheDir();
-process.env.KLDLOAD_CACHE = join(work, 'cache');
-for (const sub of ['index', 'debs']) {
-  mkdirSync(join(realCache, sub), { recursive: true });
-  mkdirSync(join(work, 'cache'), { recursive: true });
-  symlinkSync(join(realCache, sub), join(work, 'cache', sub));
-}
+// Darksites and gate scratch roots go to a throw-away cache; the run's index and .deb downloads
+// are shared (test/unit/cache.ts).
+useThrowAwayCache({ downloads: true });
 
 const small: Partial<DarksiteOptions> = {
   // No Priority/Essential roots: the repository holds the supplied packages and their closure only.
@@ -218,12 +212,8 @@ test("the payload's debs/*.deb count as if given with --deb", async () => {
 
 test('the CLI refuses a bad --deb or payload debs/ file before any work (exit 2, names file and fix)', () => {
   const cli = (args: string[]) => {
-    const cache = mkdtempSync(join(work, 'cli-cache-'));
-    const r = spawnSync('node', ['dist/kldload.mjs', ...args, '--json'], {
-      encoding: 'utf8',
-      env: { ...process.env, KLDLOAD_CACHE: cache },
-    });
-    return { code: r.status, error: (JSON.parse(r.stdout || '{}') as { error?: string }).error ?? '', cache };
+    const r = cliJson(args);
+    return { code: r.code, error: r.json.error ?? '', cache: r.cache };
   };
   const missing = join(work, 'missing.deb');
   const b = cli(['build', '--deb', missing, '-o', join(work, 'x.iso')]);

@@ -22,6 +22,7 @@ import {
 import { inspectDebs, type SuppliedDeb } from '../../src/darksite/supplied.ts';
 import type { SuiteIndex } from '../../src/debian/archive.ts';
 import { REPO } from '../../src/layout.ts';
+import { cliJson } from '../unit/cli-helper.ts';
 import { killAgent, makeDeb, makeGpgHome } from './darksite-helpers.ts';
 
 const exec = new SystemExecutor();
@@ -187,15 +188,8 @@ test('the CLI refuses a bad --darksite-key before any work (exit 2, names the fl
     ['darksite', 'build', '--darksite-key', empty],
     ['build', '--darksite-key', empty, '-o', join(work, 'x.iso')],
   ]) {
-    const cache = mkdtempSync(join(work, 'cli-cache-'));
-    const r = spawnSync('node', ['dist/kldload.mjs', ...args, '--json'], {
-      encoding: 'utf8',
-      env: { ...process.env, KLDLOAD_CACHE: cache },
-    });
-    assert.equal(r.status, EXIT.badInput, r.stdout + r.stderr);
-    assert.match(
-      (JSON.parse(r.stdout) as { error: string }).error,
-      /^--darksite-key .*cli-empty: holds no usable secret signing key/,
-    );
+    const r = cliJson<{ error: string }>(args);
+    assert.equal(r.code, EXIT.badInput, r.stdout + r.stderr);
+    assert.match(r.json.error, /^--darksite-key .*cli-empty: holds no usable secret signing key/);
   }
 });

@@ -14,7 +14,7 @@ import { validateAnswersText } from '../../src/answers/validate.ts';
 import { SystemExecutor } from '../../src/core/exec.ts';
 import { manifestEnv, PATHS } from '../../src/firstboot/firstboot.ts';
 import { manifest } from '../../src/plan/install.ts';
-import { FACTS } from './plan-facts.ts';
+import { FACTS } from '../unit/plan-facts.ts';
 
 const LIB = fileURLToPath(new URL('../../payload/target/postinstall/lib.sh', import.meta.url));
 const exec = new SystemExecutor();

@@ -1,7 +1,6 @@
 import {
   copyFileSync,
   existsSync,
-  linkSync,
   mkdirSync,
   readFileSync,
   renameSync,
@@ -12,10 +11,10 @@ import { dirname, join, resolve as resolvePath } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { EXIT, KldloadError } from '../core/errors.ts';
 import type { Executor } from '../core/exec.ts';
-import { safeRemove } from '../core/fs.ts';
+import { linkOrCopy, safeRemove } from '../core/fs.ts';
 import type { Logger } from '../core/log.ts';
 import { cacheDir, sha256 } from '../core/paths.ts';
-import { parseControl } from '../debian/control.ts';
+import { parseControl, releaseSums } from '../debian/control.ts';
 import { REPO } from '../layout.ts';
 
 export interface SigningKey {
@@ -176,13 +175,7 @@ export async function writeRepo(
   const tmp = `${o.dir}.tmp`;
   if (existsSync(tmp)) safeRemove(tmp);
   for (const d of o.debs) {
-    const dst = join(tmp, poolName(d));
-    mkdirSync(join(dst, '..'), { recursive: true });
-    try {
-      linkSync(d.path, dst);
-    } catch {
-      copyFileSync(d.path, dst);
-    }
+    linkOrCopy(d.path, join(tmp, poolName(d)));
   }
   const dists = join(tmp, 'dists', o.suite);
   const bin = join(dists, REPO.component, 'binary-amd64');
@@ -269,14 +262,7 @@ export async function verifyRepo(
     check: false,
   });
   if (sig.exitCode !== 0) return [{ file: join(dists, 'InRelease'), problem: 'bad or missing signature' }];
-  const release = parseControl(sig.stdout)[0];
-  const sums = new Map(
-    (release?.get('SHA256') ?? '')
-      .split('\n')
-      .map((l: string) => l.trim().split(/\s+/))
-      .filter((f: string[]) => f.length === 3)
-      .map((f: string[]) => [f[2] as string, f[0] as string] as const),
-  );
+  const sums = releaseSums(parseControl(sig.stdout)[0]);
   const pk = `${REPO.component}/binary-amd64/Packages`;
   const pkPath = join(dists, pk);
   if (!existsSync(pkPath) || sha256(readFileSync(pkPath)) !== sums.get(pk))

@@ -1,8 +1,8 @@
 import { existsSync, readdirSync } from 'node:fs';
-import { setTimeout as sleepFor } from 'node:timers/promises';
 import type { Command } from 'commander';
 import { EXIT, KldloadError } from '../../core/errors.ts';
 import { type Executor, SystemExecutor } from '../../core/exec.ts';
+import { sleep } from '../../core/time.ts';
 import type { BootFacts } from '../../day2/be.ts';
 import { read, readBootFacts, rootDataset } from '../../day2/facts.ts';
 import { parseRecord, UPGRADE_STATE, type UpgradeRecord } from '../../day2/upgrade.ts';
@@ -205,9 +205,7 @@ export async function watchStatus(
     sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
   },
 ): Promise<number> {
-  const sleep =
-    o.sleep ??
-    ((ms: number, signal: AbortSignal) => sleepFor(ms, undefined, { signal }).catch(() => undefined));
+  const wait = o.sleep ?? sleep;
   let code: number = EXIT.ok;
   let first = true;
   while (!o.signal.aborted) {
@@ -219,7 +217,7 @@ export async function watchStatus(
         `${first ? CLEAR_SCREEN : ''}${redraw(`${renderStatus(f)}\n\nevery ${o.seconds}s · Ctrl-C to stop`)}`,
       );
     first = false;
-    await sleep(o.seconds * 1000, o.signal);
+    await wait(o.seconds * 1000, o.signal);
   }
   return code;
 }

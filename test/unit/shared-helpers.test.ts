@@ -3,7 +3,7 @@
  * sleep and retry.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -43,37 +43,36 @@ test('mountsUnder: the mounts at or below a folder, deepest first, none beside i
   ]);
 });
 
-test('linkOrCopy: a hard link on the same filesystem, parent folders made', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'kl-link-'));
+/** Runs `fn` in a new folder below `base`, removed afterwards. */
+function inTmp(base: string, fn: (dir: string) => void): void {
+  const dir = mkdtempSync(join(base, 'kl-link-'));
   try {
+    fn(dir);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+test('linkOrCopy: a hard link on the same filesystem, parent folders made', () =>
+  inTmp(tmpdir(), (dir) => {
     writeFileSync(join(dir, 'a'), 'payload');
     linkOrCopy(join(dir, 'a'), join(dir, 'x/y/b'));
     assert.equal(readFileSync(join(dir, 'x/y/b'), 'utf8'), 'payload');
     assert.equal(statSync(join(dir, 'x/y/b')).ino, statSync(join(dir, 'a')).ino);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
+  }));
 
 test('linkOrCopy: a copy where linking fails (another filesystem)', (t) => {
-  const other = '/dev/shm';
-  let shm: string;
-  try {
-    if (statSync(other).dev === statSync(tmpdir()).dev) return t.skip('/dev/shm is on the same filesystem');
-    shm = mkdtempSync(join(other, 'kl-link-'));
-  } catch {
-    return t.skip('no /dev/shm');
-  }
-  const dir = mkdtempSync(join(tmpdir(), 'kl-link-'));
-  try {
-    writeFileSync(join(shm, 'a'), 'payload');
-    linkOrCopy(join(shm, 'a'), join(dir, 'b'));
-    assert.equal(readFileSync(join(dir, 'b'), 'utf8'), 'payload');
-    assert.notEqual(statSync(join(dir, 'b')).ino, statSync(join(shm, 'a')).ino);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-    rmSync(shm, { recursive: true, force: true });
-  }
+  const shm = '/dev/shm';
+  if (!existsSync(shm) || statSync(shm).dev === statSync(tmpdir()).dev)
+    return t.skip('no /dev/shm on another filesystem than the temporary folder');
+  inTmp(shm, (other) =>
+    inTmp(tmpdir(), (dir) => {
+      writeFileSync(join(other, 'a'), 'payload');
+      linkOrCopy(join(other, 'a'), join(dir, 'b'));
+      assert.equal(readFileSync(join(dir, 'b'), 'utf8'), 'payload');
+      assert.notEqual(statSync(join(dir, 'b')).ino, statSync(join(other, 'a')).ino);
+    }),
+  );
 });
 
 test('releaseSums: path → SHA256 of each well-formed line, other fields and bad lines ignored', () => {

@@ -9,6 +9,7 @@ import {
 } from 'node:fs';
 import { dirname, join, resolve as resolvePath } from 'node:path';
 import { gzipSync } from 'node:zlib';
+import { aptSourceLine } from '../core/debian.ts';
 import { EXIT, KldloadError } from '../core/errors.ts';
 import type { Executor } from '../core/exec.ts';
 import { linkOrCopy, safeRemove } from '../core/fs.ts';
@@ -310,7 +311,7 @@ export function makeScratchRoot(root: string, sourcesLine: string): void {
 }
 
 export const sourcesLine = (dir: string, suite: string, keyring: string) =>
-  `deb [signed-by=${keyring}] file:${dir} ${suite} ${REPO.component}`;
+  aptSourceLine({ uri: `file:${dir}`, suite, components: [REPO.component], signedBy: keyring });
 
 /**
  * The build gate: apt itself, on an empty system that sees only the darksite, must be able to

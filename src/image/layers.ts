@@ -4,8 +4,9 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { Profile } from '../core/debian.ts';
 import { TARGET } from '../layout.ts';
-import { type Profile, profilePackages, profilesDir } from '../package-sets/package-sets.ts';
+import { profilePackages, profilesDir } from '../package-sets/package-sets.ts';
 import type { RootfsSpec } from './rootfs.ts';
 import type { KernelFacts } from './zfs-module.ts';
 
@@ -19,7 +20,6 @@ export interface LayerOptions {
 export const PUBLIC_MIRROR = 'http://deb.debian.org/debian';
 
 function targetSources(suite: string): string {
-  const sec = suite === 'bookworm' ? 'bookworm-security' : `${suite}-security`;
   return `Types: deb
 URIs: ${PUBLIC_MIRROR}
 Suites: ${suite} ${suite}-updates
@@ -28,7 +28,7 @@ Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 
 Types: deb
 URIs: http://security.debian.org/debian-security
-Suites: ${sec}
+Suites: ${suite}-security
 Components: main contrib non-free-firmware
 Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 `;

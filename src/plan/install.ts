@@ -2,6 +2,7 @@ import { formatEnvLine } from '../answers/parse.ts';
 import type { RoleSettingValue } from '../answers/role-settings.ts';
 import type { Answers } from '../answers/schema.ts';
 import { FIELD_KEYS, fieldDef } from '../answers/schema.ts';
+import { aptSourceLine } from '../core/debian.ts';
 import { EXIT, KldloadError } from '../core/errors.ts';
 import { type Action, inTarget, type Plan, run, type Step, write } from '../core/plan.ts';
 import { BOOT_TRIES } from '../day2/be.ts';
@@ -437,7 +438,7 @@ export function planInstall(
       }),
       write(
         `${R}${list}`,
-        `deb [signed-by=${inRepo}/${REPO.keyring}] file:${inRepo} ${f.suite} ${REPO.component}\n`,
+        `${aptSourceLine({ uri: `file:${inRepo}`, suite: f.suite, components: [REPO.component], signedBy: `${inRepo}/${REPO.keyring}` })}\n`,
       ),
       inTarget(['apt-get', ...aptOpts, 'update']),
       inTarget(['apt-get', ...aptOpts, 'install', '-y', '--no-install-recommends', ...extra]),
@@ -459,7 +460,7 @@ export function planInstall(
         // What lib.sh's pkg_install uses on first boot: the darksite alone, no network.
         write(
           `${R}${REPO.firstbootList}`,
-          `deb [signed-by=${REPO.targetKeyring}] file:${REPO.targetDir} ${f.suite} ${REPO.component}\n`,
+          `${aptSourceLine({ uri: `file:${REPO.targetDir}`, suite: f.suite, components: [REPO.component], signedBy: REPO.targetKeyring })}\n`,
         ),
         ...(keep
           ? [

@@ -27,6 +27,7 @@ import {
   verdict,
 } from '../../status/status.ts';
 import { parseList, zfs, zpool } from '../../zfs/zfs.ts';
+import { jsonOption, type Run } from '../options.ts';
 import { type CommandResult, emit, errorResult, intIn } from '../output.ts';
 import { beRows, efiVar } from './be.ts';
 
@@ -247,15 +248,12 @@ Examples:
   kst --json | jq '.problems[].what'
   kst >/dev/null || echo "needs a look"`;
 
-export function statusCommand(
-  program: Command,
-  run: (fn: () => Promise<CommandResult>, json: boolean) => void,
-) {
+export function statusCommand(program: Command, run: Run) {
   program
     .command('st')
     .alias('status')
     .description('One screen of the machine: pools, datasets, boot environments, units, first boot (kst)')
-    .option('--json', 'machine-readable result (shape below)')
+    .addOption(jsonOption('machine-readable result (shape below)'))
     .option('--watch [seconds]', 'redraw in place every SECONDS (default 2) until Ctrl-C', intIn(1, 3600))
     .addHelpText('after', HELP)
     // 1 means "a problem found": a usage error must not look like one (commander's default is 1).

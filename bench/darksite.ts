@@ -28,11 +28,11 @@ const work = mkdtempSync(join('/var/tmp', 'kl-bench-darksite-'));
 chmodSync(work, 0o755); // apt-get drops to _apt for downloads; let it reach its directories
 process.env.KLDLOAD_CACHE = join(work, 'cache');
 
-const { aptSourceLine } = await import('../src/core/debian.ts');
+const { aptSourceLine, DEBIAN_KEYRING } = await import('../src/core/debian.ts');
 const { SystemExecutor } = await import('../src/core/exec.ts');
 const { utcStamp } = await import('../src/live/facts.ts');
 const { profilePackages } = await import('../src/package-sets/package-sets.ts');
-const { DEBIAN_KEYRING, hostMirror, loadSuiteIndex } = await import('../src/debian/archive.ts');
+const { hostMirror, loadSuiteIndex } = await import('../src/debian/archive.ts');
 const { buildIndex, resolveProfile } = await import('../src/darksite/resolve.ts');
 const { fetchDebs } = await import('../src/darksite/fetch.ts');
 const { makeScratchRoot, scratchApt } = await import('../src/darksite/repo.ts');

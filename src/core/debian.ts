@@ -32,3 +32,16 @@ export function aptSourceLine(o: {
 }): string {
   return `deb [signed-by=${o.signedBy}] ${o.uri} ${o.suite} ${o.components.join(' ')}`;
 }
+
+/** Debian's archive keyring (debian-archive-keyring): what every Debian source is signed by. */
+export const DEBIAN_KEYRING = '/usr/share/keyrings/debian-archive-keyring.gpg';
+
+/** One deb822 source stanza (a .sources file holds one or more, a blank line between them). */
+export function aptSourceStanza(o: {
+  uri: string;
+  suites: readonly string[];
+  components: readonly string[];
+  signedBy: string;
+}): string {
+  return `Types: deb\nURIs: ${o.uri}\nSuites: ${o.suites.join(' ')}\nComponents: ${o.components.join(' ')}\nSigned-By: ${o.signedBy}\n`;
+}

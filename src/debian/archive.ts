@@ -1,13 +1,12 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
+import { DEBIAN_KEYRING } from '../core/debian.ts';
 import { KldloadError } from '../core/errors.ts';
 import type { Executor } from '../core/exec.ts';
 import { cacheDir, sha256 } from '../core/paths.ts';
 import { retry } from '../core/time.ts';
 import { parseControl, releaseSums, type Stanza } from './control.ts';
-
-export const DEBIAN_KEYRING = '/usr/share/keyrings/debian-archive-keyring.gpg';
 
 /** The Debian mirror this host already uses (deb822 or one-line sources), else deb.debian.org. */
 export function hostMirror(): string {

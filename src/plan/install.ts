@@ -2,7 +2,7 @@ import { formatEnvLine } from '../answers/parse.ts';
 import type { RoleSettingValue } from '../answers/role-settings.ts';
 import type { Answers } from '../answers/schema.ts';
 import { FIELD_KEYS, fieldDef } from '../answers/schema.ts';
-import { aptSourceLine } from '../core/debian.ts';
+import { aptSourceLine, aptSourceStanza, DEBIAN_KEYRING } from '../core/debian.ts';
 import { EXIT, KldloadError } from '../core/errors.ts';
 import { type Action, inTarget, type Plan, run, type Step, write } from '../core/plan.ts';
 import { BOOT_TRIES } from '../day2/be.ts';
@@ -354,7 +354,12 @@ export function planInstall(
       ? [
           write(
             `${R}/etc/apt/sources.list.d/debian-backports.sources`,
-            `Types: deb\nURIs: http://deb.debian.org/debian\nSuites: ${f.suite}-backports\nComponents: main contrib non-free-firmware\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n`,
+            aptSourceStanza({
+              uri: 'http://deb.debian.org/debian',
+              suites: [`${f.suite}-backports`],
+              components: ['main', 'contrib', 'non-free-firmware'],
+              signedBy: DEBIAN_KEYRING,
+            }),
           ),
         ]
       : []),
@@ -466,7 +471,12 @@ export function planInstall(
           ? [
               write(
                 `${R}/etc/apt/sources.list.d/kldload-darksite.sources`,
-                `Types: deb\nURIs: file:${REPO.targetDir}\nSuites: ${f.suite}\nComponents: ${REPO.component}\nSigned-By: ${REPO.targetKeyring}\n`,
+                aptSourceStanza({
+                  uri: `file:${REPO.targetDir}`,
+                  suites: [f.suite],
+                  components: [REPO.component],
+                  signedBy: REPO.targetKeyring,
+                }),
               ),
             ]
           : []),

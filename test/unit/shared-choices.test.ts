@@ -16,7 +16,14 @@ import {
   repeat,
   suiteOption,
 } from '../../src/cli/options.ts';
-import { aptSourceLine, PROFILES, quotedChoices, SUITES } from '../../src/core/debian.ts';
+import {
+  aptSourceLine,
+  aptSourceStanza,
+  DEBIAN_KEYRING,
+  PROFILES,
+  quotedChoices,
+  SUITES,
+} from '../../src/core/debian.ts';
 import { profilesDir } from '../../src/package-sets/package-sets.ts';
 
 test('quotedChoices: a closed list for messages', () => {
@@ -38,6 +45,18 @@ test('aptSourceLine: deb [signed-by=KEYRING] URI SUITE COMPONENTS', () => {
       signedBy: '/usr/share/keyrings/debian-archive-keyring.gpg',
     }),
     'deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian bookworm main contrib',
+  );
+});
+
+test('aptSourceStanza: one deb822 stanza, lists space separated', () => {
+  assert.equal(
+    aptSourceStanza({
+      uri: 'http://deb.debian.org/debian',
+      suites: ['trixie', 'trixie-updates'],
+      components: ['main', 'contrib'],
+      signedBy: DEBIAN_KEYRING,
+    }),
+    'Types: deb\nURIs: http://deb.debian.org/debian\nSuites: trixie trixie-updates\nComponents: main contrib\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n',
   );
 });
 

@@ -28,10 +28,11 @@ const work = mkdtempSync(join('/var/tmp', 'kl-bench-darksite-'));
 chmodSync(work, 0o755); // apt-get drops to _apt for downloads; let it reach its directories
 process.env.KLDLOAD_CACHE = join(work, 'cache');
 
+const { aptSourceLine, DEBIAN_KEYRING } = await import('../src/core/debian.ts');
 const { SystemExecutor } = await import('../src/core/exec.ts');
 const { utcStamp } = await import('../src/live/facts.ts');
 const { profilePackages } = await import('../src/package-sets/package-sets.ts');
-const { DEBIAN_KEYRING, hostMirror, loadSuiteIndex } = await import('../src/debian/archive.ts');
+const { hostMirror, loadSuiteIndex } = await import('../src/debian/archive.ts');
 const { buildIndex, resolveProfile } = await import('../src/darksite/resolve.ts');
 const { fetchDebs } = await import('../src/darksite/fetch.ts');
 const { makeScratchRoot, scratchApt } = await import('../src/darksite/repo.ts');
@@ -69,7 +70,15 @@ try {
 
   // Throwaway apt root for trixie on whatever the host runs; update is setup, timed on its own.
   const aptRoot = join(work, 'apt');
-  makeScratchRoot(aptRoot, `deb [signed-by=${DEBIAN_KEYRING}] ${mirror} ${suiteName} main contrib`);
+  makeScratchRoot(
+    aptRoot,
+    aptSourceLine({
+      uri: mirror,
+      suite: suiteName,
+      components: ['main', 'contrib'],
+      signedBy: DEBIAN_KEYRING,
+    }),
+  );
   const apt = scratchApt(aptRoot);
   say(`apt-get update (${mirror} ${suiteName} main contrib) in ${aptRoot}`);
   let t = performance.now();

@@ -9,6 +9,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
+import { PROFILES } from '../src/core/debian.ts';
 import { SystemExecutor } from '../src/core/exec.ts';
 import { cacheDir, sha256 } from '../src/core/paths.ts';
 import { buildIndex, type ResolveOptions, resolveProfile } from '../src/darksite/resolve.ts';
@@ -57,7 +58,7 @@ function run(profile: string, opts: ResolveOptions) {
   };
 }
 
-for (const profile of ['core', 'server', 'desktop']) {
+for (const profile of PROFILES) {
   const plain = run(profile, {});
   const withRecommends = run(profile, { recommends: true });
   console.log(

@@ -1,5 +1,6 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
+import { DEFAULT_PROFILE, DEFAULT_SUITE, PROFILES, quotedChoices, SUITES } from '../core/debian.ts';
 
 /**
  * The answers schema: the single source of truth for every KLDLOAD_* variable — its validation,
@@ -206,12 +207,12 @@ export const FIELDS = {
     help: 'Distribution to install.',
   },
   KLDLOAD_DEBIAN_SUITE: {
-    schema: z.enum(['trixie', 'bookworm'], { error: "must be 'trixie' or 'bookworm'" }),
-    default: 'trixie',
+    schema: z.enum(SUITES, { error: `must be ${quotedChoices(SUITES)}` }),
+    default: DEFAULT_SUITE,
     help: 'Debian release.',
   },
   KLDLOAD_SUITE: {
-    schema: z.enum(['trixie', 'bookworm'], { error: "must be 'trixie' or 'bookworm'" }),
+    schema: z.enum(SUITES, { error: `must be ${quotedChoices(SUITES)}` }),
     noManifest: true,
     help: "The original kldload's name for KLDLOAD_DEBIAN_SUITE; both must agree when both are set.",
   },
@@ -226,8 +227,8 @@ export const FIELDS = {
     help: "The original kldload's storage mode; always zfs here (the manifest records it).",
   },
   KLDLOAD_PROFILE: {
-    schema: z.enum(['core', 'server', 'desktop'], { error: "must be 'core', 'server' or 'desktop'" }),
-    default: 'server',
+    schema: z.enum(PROFILES, { error: `must be ${quotedChoices(PROFILES)}` }),
+    default: DEFAULT_PROFILE,
     help: 'Package profile.',
   },
   KLDLOAD_HOSTNAME: {

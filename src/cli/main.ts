@@ -13,6 +13,7 @@ import { snapCommand } from './commands/snap.ts';
 import { statusCommand } from './commands/status.ts';
 import { testCommand } from './commands/test.ts';
 import { upgradeCommand } from './commands/upgrade.ts';
+import { jsonOption, repeat } from './options.ts';
 import { emit, errorResult } from './output.ts';
 
 const program = new Command()
@@ -38,11 +39,11 @@ answers
   .option(
     '--role <name>',
     'a role the ISO carries: its settings are allowed (repeatable; default: every library role)',
-    (v: string, acc: string[]) => [...acc, v],
+    repeat,
     [] as string[],
   )
   .option('--payload <dir>', "a payload folder: its roles' settings are allowed")
-  .option('--json', 'machine-readable result')
+  .addOption(jsonOption())
   .action((file: string, o: { json?: boolean; role: string[]; payload?: string }) =>
     run(() => answersValidate(file, o), !!o.json),
   );

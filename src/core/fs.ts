@@ -1,22 +1,58 @@
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, linkSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { KldloadError } from './errors.ts';
 
-/** Mount points at or below `dir`, deepest first (from /proc/self/mountinfo). */
-export function mountsUnder(dir: string): string[] {
-  const base = resolve(dir);
-  let text = '';
-  try {
-    text = readFileSync('/proc/self/mountinfo', 'utf8');
-  } catch {
-    return [];
+/** A field of /proc/self/mountinfo or /proc/self/mounts: blanks and the like are octal (\\040). */
+export function unescapeMountField(s: string): string {
+  return s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(Number.parseInt(o, 8)));
+}
+
+export interface Mount {
+  mountpoint: string;
+  /** The mount source ('' when the kernel shows none). */
+  source: string;
+}
+
+/** /proc/self/mountinfo → mount point and source of every line that has a mount point, decoded. */
+export function parseMountinfo(text: string): Mount[] {
+  const out: Mount[] = [];
+  for (const line of text.split('\n')) {
+    const f = line.split(' ');
+    const dash = f.indexOf('-');
+    const mp = f[4];
+    if (mp)
+      out.push({
+        mountpoint: unescapeMountField(mp),
+        source: unescapeMountField((dash > 0 && f[dash + 2]) || ''),
+      });
   }
-  return text
-    .split('\n')
-    .map((l) => l.split(' ')[4] ?? '')
-    .map((p) => p.replace(/\\040/g, ' '))
+  return out;
+}
+
+/** Mount points at or below `dir`, deepest first (from /proc/self/mountinfo). */
+export function mountsUnder(dir: string, mountinfo?: string): string[] {
+  const base = resolve(dir);
+  let text = mountinfo ?? '';
+  if (mountinfo === undefined)
+    try {
+      text = readFileSync('/proc/self/mountinfo', 'utf8');
+    } catch {
+      return [];
+    }
+  return parseMountinfo(text)
+    .map((m) => m.mountpoint)
     .filter((p) => p === base || p.startsWith(`${base}/`))
     .sort((a, b) => b.length - a.length);
+}
+
+/** Hard links keep staging instant (same filesystem as the cache); copy when linking fails. */
+export function linkOrCopy(src: string, dst: string): void {
+  mkdirSync(dirname(dst), { recursive: true });
+  try {
+    linkSync(src, dst);
+  } catch {
+    copyFileSync(src, dst);
+  }
 }
 
 /**

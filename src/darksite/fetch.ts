@@ -5,6 +5,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { KldloadError } from '../core/errors.ts';
 import { cacheDir } from '../core/paths.ts';
+import { retry } from '../core/time.ts';
 
 export interface Wanted {
   name: string;
@@ -22,38 +23,40 @@ async function fetchOne(mirror: string, w: Wanted, attempts: number): Promise<vo
   const dst = debCachePath(w.sha256);
   mkdirSync(dirname(dst), { recursive: true });
   const tmp = `${dst}.${process.pid}.part`;
-  let last = '';
-  for (let i = 0; i < attempts; i++) {
-    try {
-      const res = await fetch(`${mirror}/${w.filename}`, { signal: AbortSignal.timeout(120_000) });
-      if (!res.ok || !res.body) throw new Error(`HTTP ${res.status}`);
-      const hash = createHash('sha256');
-      let bytes = 0;
-      const body = Readable.fromWeb(res.body as import('node:stream/web').ReadableStream<Uint8Array>);
-      body.on('data', (c: Buffer) => {
-        hash.update(c);
-        bytes += c.length;
-      });
-      await pipeline(body, createWriteStream(tmp));
-      const got = hash.digest('hex');
-      if (got !== w.sha256 || bytes !== w.size) {
+  await retry(
+    async () => {
+      try {
+        const res = await fetch(`${mirror}/${w.filename}`, { signal: AbortSignal.timeout(120_000) });
+        if (!res.ok || !res.body) throw new Error(`HTTP ${res.status}`);
+        const hash = createHash('sha256');
+        let bytes = 0;
+        const body = Readable.fromWeb(res.body as import('node:stream/web').ReadableStream<Uint8Array>);
+        body.on('data', (c: Buffer) => {
+          hash.update(c);
+          bytes += c.length;
+        });
+        await pipeline(body, createWriteStream(tmp));
+        const got = hash.digest('hex');
+        if (got !== w.sha256 || bytes !== w.size)
+          throw new KldloadError(
+            `${w.filename}: SHA256 mismatch (want ${w.sha256}, got ${got}); file discarded`,
+          );
+        renameSync(tmp, dst);
+      } catch (e) {
         rmSync(tmp, { force: true });
-        // A mismatch is not retried: the mirror serves something other than the signed index says.
-        throw new KldloadError(
-          `${w.filename}: SHA256 mismatch (want ${w.sha256}, got ${got}); file discarded`,
-        );
+        throw e;
       }
-      renameSync(tmp, dst);
-      return;
-    } catch (e) {
-      rmSync(tmp, { force: true });
-      if (e instanceof KldloadError) throw e;
-      last = e instanceof Error ? e.message : String(e);
-      await new Promise((r) => setTimeout(r, 500 * 2 ** i));
-    }
-  }
-  throw new KldloadError(
-    `${mirror}/${w.filename}: failed after ${attempts} attempts (${last}); the cache is intact`,
+    },
+    {
+      attempts,
+      delayMs: (i) => 500 * 2 ** i,
+      // A mismatch is not retried: the mirror serves something other than the signed index says.
+      retryable: (e) => !(e instanceof KldloadError),
+      giveUp: (last) =>
+        new KldloadError(
+          `${mirror}/${w.filename}: failed after ${attempts} attempts (${last instanceof Error ? last.message : String(last)}); the cache is intact`,
+        ),
+    },
   );
 }
 

@@ -1,7 +1,6 @@
 import {
   copyFileSync,
   existsSync,
-  linkSync,
   mkdirSync,
   readFileSync,
   renameSync,
@@ -10,12 +9,13 @@ import {
 } from 'node:fs';
 import { dirname, join, resolve as resolvePath } from 'node:path';
 import { gzipSync } from 'node:zlib';
+import { aptSourceLine } from '../core/debian.ts';
 import { EXIT, KldloadError } from '../core/errors.ts';
 import type { Executor } from '../core/exec.ts';
-import { safeRemove } from '../core/fs.ts';
+import { linkOrCopy, safeRemove } from '../core/fs.ts';
 import type { Logger } from '../core/log.ts';
 import { cacheDir, sha256 } from '../core/paths.ts';
-import { parseControl } from '../debian/control.ts';
+import { parseControl, releaseSums } from '../debian/control.ts';
 import { REPO } from '../layout.ts';
 
 export interface SigningKey {
@@ -176,13 +176,7 @@ export async function writeRepo(
   const tmp = `${o.dir}.tmp`;
   if (existsSync(tmp)) safeRemove(tmp);
   for (const d of o.debs) {
-    const dst = join(tmp, poolName(d));
-    mkdirSync(join(dst, '..'), { recursive: true });
-    try {
-      linkSync(d.path, dst);
-    } catch {
-      copyFileSync(d.path, dst);
-    }
+    linkOrCopy(d.path, join(tmp, poolName(d)));
   }
   const dists = join(tmp, 'dists', o.suite);
   const bin = join(dists, REPO.component, 'binary-amd64');
@@ -269,14 +263,7 @@ export async function verifyRepo(
     check: false,
   });
   if (sig.exitCode !== 0) return [{ file: join(dists, 'InRelease'), problem: 'bad or missing signature' }];
-  const release = parseControl(sig.stdout)[0];
-  const sums = new Map(
-    (release?.get('SHA256') ?? '')
-      .split('\n')
-      .map((l: string) => l.trim().split(/\s+/))
-      .filter((f: string[]) => f.length === 3)
-      .map((f: string[]) => [f[2] as string, f[0] as string] as const),
-  );
+  const sums = releaseSums(parseControl(sig.stdout)[0]);
   const pk = `${REPO.component}/binary-amd64/Packages`;
   const pkPath = join(dists, pk);
   if (!existsSync(pkPath) || sha256(readFileSync(pkPath)) !== sums.get(pk))
@@ -324,7 +311,7 @@ export function makeScratchRoot(root: string, sourcesLine: string): void {
 }
 
 export const sourcesLine = (dir: string, suite: string, keyring: string) =>
-  `deb [signed-by=${keyring}] file:${dir} ${suite} ${REPO.component}`;
+  aptSourceLine({ uri: `file:${dir}`, suite, components: [REPO.component], signedBy: keyring });
 
 /**
  * The build gate: apt itself, on an empty system that sees only the darksite, must be able to

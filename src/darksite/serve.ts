@@ -9,6 +9,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { isIP } from 'node:net';
 import { isAbsolute, join, relative, resolve, sep } from 'node:path';
 import send from 'send';
+import { aptSourceLine } from '../core/debian.ts';
 import { EXIT, KldloadError } from '../core/errors.ts';
 import { REPO } from '../layout.ts';
 
@@ -199,5 +200,5 @@ function answer(
 
 /** The apt source line another machine uses for a served darksite (keyring from the same URL). */
 export function servedSourcesLine(url: string, suite: string, keyring: string): string {
-  return `deb [signed-by=${keyring}] ${url} ${suite} ${REPO.component}`;
+  return aptSourceLine({ uri: url, suite, components: [REPO.component], signedBy: keyring });
 }

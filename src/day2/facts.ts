@@ -3,6 +3,7 @@ import { accessSync, constants, existsSync, readdirSync, readFileSync, statfsSyn
 import { join } from 'node:path';
 import { EXIT, KldloadError } from '../core/errors.ts';
 import type { Executor } from '../core/exec.ts';
+import { unescapeMountField } from '../core/fs.ts';
 import { utcStamp } from '../core/time.ts';
 import { parseList, zfs } from '../zfs/zfs.ts';
 import {
@@ -151,14 +152,12 @@ export async function readBootFacts(s: FactsSource): Promise<BootFacts> {
 
 /** /proc/self/mounts: fields are space-separated, spaces and the like inside them octal (\040). */
 export function parseMounts(text: string): MountFact[] {
-  const un = (s: string) =>
-    s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(Number.parseInt(o, 8)));
   return text
     .split('\n')
     .filter(Boolean)
     .map((l) => {
       const [source = '', target = '', fstype = ''] = l.split(' ');
-      return { source: un(source), target: un(target), fstype };
+      return { source: unescapeMountField(source), target: unescapeMountField(target), fstype };
     });
 }
 

@@ -1,12 +1,12 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
+import { DEBIAN_KEYRING } from '../core/debian.ts';
 import { KldloadError } from '../core/errors.ts';
 import type { Executor } from '../core/exec.ts';
 import { cacheDir, sha256 } from '../core/paths.ts';
-import { parseControl, type Stanza } from './control.ts';
-
-export const DEBIAN_KEYRING = '/usr/share/keyrings/debian-archive-keyring.gpg';
+import { retry } from '../core/time.ts';
+import { parseControl, releaseSums, type Stanza } from './control.ts';
 
 /** The Debian mirror this host already uses (deb822 or one-line sources), else deb.debian.org. */
 export function hostMirror(): string {
@@ -29,19 +29,19 @@ export interface SuiteIndex {
   packages: Stanza[];
 }
 
-async function fetchBytes(url: string, attempts = 3): Promise<Uint8Array> {
-  let last: unknown;
-  for (let i = 0; i < attempts; i++) {
-    try {
+function fetchBytes(url: string, attempts = 3): Promise<Uint8Array> {
+  return retry(
+    async () => {
       const res = await fetch(url);
       if (!res.ok) throw new Error(`HTTP ${res.status}`);
       return new Uint8Array(await res.arrayBuffer());
-    } catch (e) {
-      last = e;
-      await new Promise((r) => setTimeout(r, 1000 * (i + 1)));
-    }
-  }
-  throw new KldloadError(`cannot fetch ${url} after ${attempts} attempts: ${String(last)}`);
+    },
+    {
+      attempts,
+      delayMs: (i) => 1000 * (i + 1),
+      giveUp: (last) => new KldloadError(`cannot fetch ${url} after ${attempts} attempts: ${String(last)}`),
+    },
+  );
 }
 
 /**
@@ -64,11 +64,7 @@ export async function loadSuiteIndex(
     throw new KldloadError(`signature check of ${mirror}/dists/${suite}/InRelease failed: ${String(e)}`);
   });
   const release = parseControl(readFileSync(verified, 'utf8'))[0] ?? new Map();
-  const sums = new Map<string, string>();
-  for (const line of (release.get('SHA256') ?? '').split('\n')) {
-    const [sum, , name] = line.trim().split(/\s+/);
-    if (sum && name) sums.set(name, sum);
-  }
+  const sums = releaseSums(release);
   const packages: Stanza[] = [];
   for (const comp of components) {
     // Suites list different encodings (trixie: .gz; trixie-backports: .xz and plain only).

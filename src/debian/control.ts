@@ -57,3 +57,17 @@ export function parseRelations(field: string | undefined): Relation[][] {
       }),
     );
 }
+
+/**
+ * The checksums a Release file lists (its SHA256 field by default): path below dists/<suite>/ →
+ * sum. Only well-formed lines count (sum, size, path); anything else lists nothing.
+ */
+export function releaseSums(release: Stanza | undefined, field = 'SHA256'): Map<string, string> {
+  const sums = new Map<string, string>();
+  for (const line of (release?.get(field) ?? '').split('\n')) {
+    const f = line.trim().split(/\s+/);
+    const [sum, , name] = f;
+    if (f.length === 3 && sum && name) sums.set(name, sum);
+  }
+  return sums;
+}

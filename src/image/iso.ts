@@ -1,7 +1,6 @@
 import {
   copyFileSync,
   cpSync,
-  linkSync,
   mkdirSync,
   mkdtempSync,
   readdirSync,
@@ -10,7 +9,7 @@ import {
 } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Executor } from '../core/exec.ts';
-import { safeRemove } from '../core/fs.ts';
+import { linkOrCopy, safeRemove } from '../core/fs.ts';
 import type { Logger } from '../core/log.ts';
 import { cacheDir } from '../core/paths.ts';
 import { MEDIUM } from '../layout.ts';
@@ -54,22 +53,12 @@ menuentry "kldload: install again over a disk this ISO installed (erases it)" {
 `;
 }
 
-/** Hard links keep staging instant (same filesystem as the cache); copy when linking fails. */
-function place(src: string, dst: string): void {
-  mkdirSync(dirname(dst), { recursive: true });
-  try {
-    linkSync(src, dst);
-  } catch {
-    copyFileSync(src, dst);
-  }
-}
-
 /** Recreates a directory tree of hard links (staging a 200+ MB repository costs nothing). */
 function linkTree(src: string, dst: string): void {
   mkdirSync(dst, { recursive: true });
   for (const e of readdirSync(src, { withFileTypes: true })) {
     if (e.isDirectory()) linkTree(join(src, e.name), join(dst, e.name));
-    else place(join(src, e.name), join(dst, e.name));
+    else linkOrCopy(join(src, e.name), join(dst, e.name));
   }
 }
 
@@ -78,16 +67,16 @@ export async function writeIso(exec: Executor, log: Logger, c: IsoContent, outpu
   mkdirSync(cacheDir('tmp'), { recursive: true });
   const stage = mkdtempSync(join(cacheDir('tmp'), 'iso-'));
   try {
-    place(c.vmlinuz, join(stage, 'live/vmlinuz'));
-    place(c.initrd, join(stage, 'live/initrd.img'));
-    place(c.liveSquashfs, join(stage, 'live/filesystem.squashfs'));
-    place(c.targetSquashfs, join(stage, MEDIUM.target));
-    place(c.imageJson, join(stage, MEDIUM.image));
-    place(c.bundle, join(stage, MEDIUM.bundle));
+    linkOrCopy(c.vmlinuz, join(stage, 'live/vmlinuz'));
+    linkOrCopy(c.initrd, join(stage, 'live/initrd.img'));
+    linkOrCopy(c.liveSquashfs, join(stage, 'live/filesystem.squashfs'));
+    linkOrCopy(c.targetSquashfs, join(stage, MEDIUM.target));
+    linkOrCopy(c.imageJson, join(stage, MEDIUM.image));
+    linkOrCopy(c.bundle, join(stage, MEDIUM.bundle));
     if (c.answers) copyFileSync(c.answers, join(stage, MEDIUM.answers));
     if (c.payloadDir)
       cpSync(c.payloadDir, join(stage, MEDIUM.payload), { recursive: true, dereference: true });
-    if (c.zbm) place(c.zbm, join(stage, MEDIUM.zbm));
+    if (c.zbm) linkOrCopy(c.zbm, join(stage, MEDIUM.zbm));
     if (c.aptRepo) linkTree(c.aptRepo, join(stage, MEDIUM.apt));
     if (c.postinstallLib) cpSync(c.postinstallLib, join(stage, MEDIUM.postinstallLib), { recursive: true });
     mkdirSync(join(stage, 'boot/grub'), { recursive: true });

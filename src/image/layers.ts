@@ -4,8 +4,9 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { aptSourceStanza, DEBIAN_KEYRING, type Profile } from '../core/debian.ts';
 import { TARGET } from '../layout.ts';
-import { type Profile, profilePackages, profilesDir } from '../package-sets/package-sets.ts';
+import { profilePackages, profilesDir } from '../package-sets/package-sets.ts';
 import type { RootfsSpec } from './rootfs.ts';
 import type { KernelFacts } from './zfs-module.ts';
 
@@ -19,19 +20,21 @@ export interface LayerOptions {
 export const PUBLIC_MIRROR = 'http://deb.debian.org/debian';
 
 function targetSources(suite: string): string {
-  const sec = suite === 'bookworm' ? 'bookworm-security' : `${suite}-security`;
-  return `Types: deb
-URIs: ${PUBLIC_MIRROR}
-Suites: ${suite} ${suite}-updates
-Components: main contrib non-free-firmware
-Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-
-Types: deb
-URIs: http://security.debian.org/debian-security
-Suites: ${sec}
-Components: main contrib non-free-firmware
-Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-`;
+  const components = ['main', 'contrib', 'non-free-firmware'];
+  return [
+    aptSourceStanza({
+      uri: PUBLIC_MIRROR,
+      suites: [suite, `${suite}-updates`],
+      components,
+      signedBy: DEBIAN_KEYRING,
+    }),
+    aptSourceStanza({
+      uri: 'http://security.debian.org/debian-security',
+      suites: [`${suite}-security`],
+      components,
+      signedBy: DEBIAN_KEYRING,
+    }),
+  ].join('\n');
 }
 
 /**

@@ -5,6 +5,7 @@
  * which are part of the recipe). `kldload build --dry-run` prints it; build.ts applies it.
  */
 import { join } from 'node:path';
+import type { Profile } from '../core/debian.ts';
 import { contentKey } from '../core/paths.ts';
 import {
   assertResolved,
@@ -16,7 +17,7 @@ import {
   resolveDarksiteWith,
 } from '../darksite/darksite.ts';
 import type { ResolvedPackage } from '../darksite/resolve.ts';
-import type { Profile } from '../package-sets/package-sets.ts';
+
 import { liveSpec, targetSpec } from './layers.ts';
 import { layerDirName, layerKey, type RootfsSpec } from './rootfs.ts';
 import type { BuildFacts, BuildSpec, CacheState } from './spec.ts';

@@ -1,12 +1,13 @@
 /** What the build plan is made from: the options as given, the spec after the input checks, the facts. */
+import type { Profile, Suite } from '../core/debian.ts';
 import type { SuppliedDeb } from '../darksite/supplied.ts';
 import type { SuiteIndex } from '../debian/archive.ts';
 import type { Stanza } from '../debian/control.ts';
-import type { PackageEntry, Profile } from '../package-sets/package-sets.ts';
+import type { PackageEntry } from '../package-sets/package-sets.ts';
 
 export interface BuildOptions {
   profile: Profile;
-  suite: 'trixie' | 'bookworm';
+  suite: Suite;
   mirror: string;
   output: string;
   bundle: string;
@@ -27,7 +28,7 @@ export interface BuildOptions {
 /** What the user asked for, after the input checks: the planner's first argument. */
 export interface BuildSpec {
   profile: Profile;
-  suite: 'trixie' | 'bookworm';
+  suite: Suite;
   mirror: string;
   /** Library roles with the ones they pull in. */
   roles: string[];

@@ -2,6 +2,7 @@ import { readdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { KldloadError } from '../core/errors.ts';
 import type { Executor } from '../core/exec.ts';
+import { type Mount, parseMountinfo } from '../core/fs.ts';
 import { isoMarker, SEED_LABEL } from '../layout.ts';
 import { parseLabelComment, parseVdevs, zdbLabel, zpool } from '../zfs/zfs.ts';
 
@@ -86,25 +87,9 @@ export function flatten(d: BlockDev): BlockDev[] {
 
 const truthy = (v: boolean | string | null | undefined) => v === true || v === '1';
 
-interface Mount {
-  mountpoint: string;
-  source: string;
-}
-
-/** /proc/self/mountinfo → mount point and source ("\040" and friends decoded). */
-export function parseMountinfo(text: string): Mount[] {
-  const decode = (s: string) =>
-    s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
-  const out: Mount[] = [];
-  for (const line of text.split('\n')) {
-    const f = line.split(' ');
-    const dash = f.indexOf('-');
-    const mp = f[4];
-    const src = dash > 0 ? f[dash + 2] : undefined;
-    if (mp && src) out.push({ mountpoint: decode(mp), source: decode(src) });
-  }
-  return out;
-}
+/** The mounts that name a source (the only ones whose device can be followed). */
+const sourcedMounts = (host: Host): Mount[] =>
+  parseMountinfo(host.readFile('/proc/self/mountinfo') ?? '').filter((m) => m.source);
 
 /** Mount points whose devices carry the running system: its root, /boot, and the live medium. */
 const isSystemMount = (mp: string) =>
@@ -134,7 +119,7 @@ function mountOf(mounts: Mount[], file: string): Mount | undefined {
  */
 export async function devicesUnder(host: Host, dev: string, mounts?: Mount[]): Promise<Map<string, string>> {
   const all = new Map<string, string>();
-  const mi = mounts ?? parseMountinfo(host.readFile('/proc/self/mountinfo') ?? '');
+  const mi = mounts ?? sourcedMounts(host);
   const queue = [dev];
   while (queue.length) {
     const d = queue.shift() as string;
@@ -168,7 +153,7 @@ export async function disksUnder(host: Host, devs: string[]): Promise<Set<string
 
 /** Block devices that carry the running system (live medium, root, /boot), with the whole stack under them. */
 export async function bootDevices(host: Host): Promise<Set<string>> {
-  const mounts = parseMountinfo(host.readFile('/proc/self/mountinfo') ?? '');
+  const mounts = sourcedMounts(host);
   const out = new Set<string>();
   for (const m of mounts.filter((x) => isSystemMount(x.mountpoint) && x.source.startsWith('/dev/')))
     for (const d of (await devicesUnder(host, m.source, mounts)).keys()) out.add(d);

@@ -3,7 +3,7 @@ import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Answers } from '../answers/schema.ts';
 import { KldloadError } from '../core/errors.ts';
-import { utcStamp } from '../core/time.ts';
+import { retry, utcStamp } from '../core/time.ts';
 import { type ImageInfo, ImageInfoSchema, MEDIUM } from '../layout.ts';
 import { targetDisks } from '../plan/disks.ts';
 import type { InstallFacts } from '../plan/install.ts';
@@ -41,22 +41,21 @@ export async function fetchPostinstall(
   sha256?: string,
   get: (u: string) => Promise<Response> = (u) => fetch(u, { signal: AbortSignal.timeout(30_000) }),
 ): Promise<string> {
-  let last: unknown;
-  let body: Buffer | undefined;
-  for (let i = 0; i < 3 && !body; i++) {
-    try {
+  const body = await retry(
+    async () => {
       const r = await get(url);
       if (!r.ok) throw new Error(`HTTP ${r.status}`);
-      body = Buffer.from(await r.arrayBuffer());
-    } catch (e) {
-      last = e;
-      if (i < 2) await new Promise((res) => setTimeout(res, 2000 * (i + 1)));
-    }
-  }
-  if (!body)
-    throw new KldloadError(
-      `KLDLOAD_POSTINSTALL_URL: cannot fetch after 3 attempts (${last instanceof Error ? last.message : String(last)})`,
-    );
+      return Buffer.from(await r.arrayBuffer());
+    },
+    {
+      attempts: 3,
+      delayMs: (i) => 2000 * (i + 1),
+      giveUp: (last) =>
+        new KldloadError(
+          `KLDLOAD_POSTINSTALL_URL: cannot fetch after 3 attempts (${last instanceof Error ? last.message : String(last)})`,
+        ),
+    },
+  );
   if (sha256 !== undefined) {
     const got = createHash('sha256').update(body).digest('hex');
     if (got !== sha256)

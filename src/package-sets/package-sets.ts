@@ -3,9 +3,6 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { EXIT, KldloadError } from '../core/errors.ts';
 
-export const PROFILES = ['core', 'server', 'desktop'] as const;
-export type Profile = (typeof PROFILES)[number];
-
 /** Debian package name rules (policy 5.6.1), optionally pinned `name=version`. */
 const NAME = /^[a-z0-9][a-z0-9+.-]+(=[A-Za-z0-9.+~:-]+)?$/;
 

@@ -2,6 +2,7 @@ import { formatEnvLine } from '../answers/parse.ts';
 import type { RoleSettingValue } from '../answers/role-settings.ts';
 import type { Answers } from '../answers/schema.ts';
 import { FIELD_KEYS, fieldDef } from '../answers/schema.ts';
+import { aptSourceLine, aptSourceStanza, DEBIAN_KEYRING } from '../core/debian.ts';
 import { EXIT, KldloadError } from '../core/errors.ts';
 import { type Action, inTarget, type Plan, run, type Step, write } from '../core/plan.ts';
 import { BOOT_TRIES } from '../day2/be.ts';
@@ -353,7 +354,12 @@ export function planInstall(
       ? [
           write(
             `${R}/etc/apt/sources.list.d/debian-backports.sources`,
-            `Types: deb\nURIs: http://deb.debian.org/debian\nSuites: ${f.suite}-backports\nComponents: main contrib non-free-firmware\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n`,
+            aptSourceStanza({
+              uri: 'http://deb.debian.org/debian',
+              suites: [`${f.suite}-backports`],
+              components: ['main', 'contrib', 'non-free-firmware'],
+              signedBy: DEBIAN_KEYRING,
+            }),
           ),
         ]
       : []),
@@ -437,7 +443,7 @@ export function planInstall(
       }),
       write(
         `${R}${list}`,
-        `deb [signed-by=${inRepo}/${REPO.keyring}] file:${inRepo} ${f.suite} ${REPO.component}\n`,
+        `${aptSourceLine({ uri: `file:${inRepo}`, suite: f.suite, components: [REPO.component], signedBy: `${inRepo}/${REPO.keyring}` })}\n`,
       ),
       inTarget(['apt-get', ...aptOpts, 'update']),
       inTarget(['apt-get', ...aptOpts, 'install', '-y', '--no-install-recommends', ...extra]),
@@ -459,13 +465,18 @@ export function planInstall(
         // What lib.sh's pkg_install uses on first boot: the darksite alone, no network.
         write(
           `${R}${REPO.firstbootList}`,
-          `deb [signed-by=${REPO.targetKeyring}] file:${REPO.targetDir} ${f.suite} ${REPO.component}\n`,
+          `${aptSourceLine({ uri: `file:${REPO.targetDir}`, suite: f.suite, components: [REPO.component], signedBy: REPO.targetKeyring })}\n`,
         ),
         ...(keep
           ? [
               write(
                 `${R}/etc/apt/sources.list.d/kldload-darksite.sources`,
-                `Types: deb\nURIs: file:${REPO.targetDir}\nSuites: ${f.suite}\nComponents: ${REPO.component}\nSigned-By: ${REPO.targetKeyring}\n`,
+                aptSourceStanza({
+                  uri: `file:${REPO.targetDir}`,
+                  suites: [f.suite],
+                  components: [REPO.component],
+                  signedBy: REPO.targetKeyring,
+                }),
               ),
             ]
           : []),

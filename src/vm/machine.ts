@@ -1,9 +1,9 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { KldloadError, tail } from '../core/errors.ts';
 import type { Executor, RunResult } from '../core/exec.ts';
 import type { Logger } from '../core/log.ts';
+import { sleep } from '../core/time.ts';
 import { freePort, ovmfArgs, QEMU_BASE, runVm, type VmOutcome } from './qemu.ts';
 
 export const TARGET_SERIAL = 'kltarget';
@@ -329,7 +329,7 @@ async function within(p: Promise<unknown> | undefined, sec: number): Promise<boo
   try {
     return await Promise.race([
       (p ?? Promise.resolve()).then(() => true),
-      sleep(sec * 1000, false, { signal: ac.signal }),
+      sleep(sec * 1000, ac.signal).then(() => false),
     ]);
   } finally {
     ac.abort();

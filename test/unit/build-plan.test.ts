@@ -3,6 +3,7 @@ import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { test } from 'node:test';
+import { PROFILES } from '../../src/core/debian.ts';
 import { sha256 } from '../../src/core/paths.ts';
 import { darksiteMarker, remotePackages } from '../../src/darksite/darksite.ts';
 import { poolName } from '../../src/darksite/repo.ts';
@@ -17,7 +18,7 @@ import { availableRoles, expandRoles, rolePackages } from '../../src/image/role-
 import { LAYER_MARKER } from '../../src/image/rootfs.ts';
 import type { BuildFacts, BuildOptions } from '../../src/image/spec.ts';
 import { moduleDebPath } from '../../src/image/zfs-module.ts';
-import { PROFILES, profilePackages } from '../../src/package-sets/package-sets.ts';
+import { profilePackages } from '../../src/package-sets/package-sets.ts';
 import { matchesGolden } from './golden.ts';
 
 const FIXTURE = 'test/fixtures/suite-index';

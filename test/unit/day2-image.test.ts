@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
+import { PROFILES } from '../../src/core/debian.ts';
 import { TARGET_KERNEL_FILES, targetSpec } from '../../src/image/layers.ts';
 import type { BuildOptions } from '../../src/image/spec.ts';
 
@@ -20,7 +21,7 @@ const kernel = {
 };
 
 test('every target image carries the ZFS kernel guard, executable, byte for byte from payload/target/kernel', () => {
-  for (const profile of ['core', 'server', 'desktop'] as const) {
+  for (const profile of PROFILES) {
     const spec = targetSpec({ ...opts, profile }, kernel, '/cache/zfs-modules.deb');
     for (const [path, f] of Object.entries(TARGET_KERNEL_FILES)) {
       const want = readFileSync(new URL(`../../payload/target/kernel/${f.file}`, import.meta.url), 'utf8');

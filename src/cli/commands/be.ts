@@ -22,6 +22,7 @@ import {
 } from '../../day2/be.ts';
 import { kernelIn, readBootFacts, readMounts } from '../../day2/facts.ts';
 import { isSnapshot } from '../../zfs/zfs.ts';
+import { dryRunOption, jsonOption, type Run } from '../options.ts';
 import type { CommandResult } from '../output.ts';
 
 export const DAY2_LOG = '/var/log/kldload/day2.log';
@@ -163,14 +164,14 @@ Rollback, the one rule for ksnap, kbe and kupgrade:
   destroyed. A data dataset (home, srv, a role's) rolls back in place, and only with
   --destroy-newer when snapshots newer than the target exist (zfs destroys them).`;
 
-export function beCommand(program: Command, run: (fn: () => Promise<CommandResult>, json: boolean) => void) {
+export function beCommand(program: Command, run: Run) {
   const be = program
     .command('be')
     .description('Boot environments (kbe): each one a clone of the root with its own boot entry')
     .addHelpText('after', `${ROLLBACK_RULE}\n${DAY2_HELP_EXIT}`);
   be.command('list')
     .description('every boot environment: running now, default next, next boot only')
-    .option('--json', 'machine-readable result')
+    .addOption(jsonOption())
     .action((o: { json?: boolean }) =>
       run(async () => {
         const f = await facts();
@@ -196,8 +197,8 @@ export function beCommand(program: Command, run: (fn: () => Promise<CommandResul
   be.command('create <name>')
     .description('clone the running BE (or --from SNAPSHOT) into NAME with its own boot entry (3 tries)')
     .option('--from <snapshot>', 'a snapshot of a boot environment, e.g. rpool/ROOT/default@kpkg-…')
-    .option('--dry-run', 'print the plan and change nothing')
-    .option('--json', 'machine-readable result')
+    .addOption(dryRunOption())
+    .addOption(jsonOption())
     .action((name: string, o: { from?: string; dryRun?: boolean; json?: boolean }) =>
       run(async () => {
         const exec = new SystemExecutor();
@@ -214,8 +215,8 @@ export function beCommand(program: Command, run: (fn: () => Promise<CommandResul
   be.command('activate <name>')
     .description('boot NAME from now on, or with --once for the next boot only')
     .option('--once', 'next boot only (LoaderEntryOneShot); the boot after returns to the default')
-    .option('--dry-run', 'print the plan and change nothing')
-    .option('--json', 'machine-readable result')
+    .addOption(dryRunOption())
+    .addOption(jsonOption())
     .action((name: string, o: { once?: boolean; dryRun?: boolean; json?: boolean }) =>
       run(
         async () => runDay2Plan(planBeActivate(await facts(), name, !!o.once), o, `be activate ${name}`),
@@ -225,8 +226,8 @@ export function beCommand(program: Command, run: (fn: () => Promise<CommandResul
 
   be.command('mount <name> [dir]')
     .description(`mount NAME read-write at DIR (default ${beMountDir('NAME')}) to inspect or repair it`)
-    .option('--dry-run', 'print the plan and change nothing')
-    .option('--json', 'machine-readable result')
+    .addOption(dryRunOption())
+    .addOption(jsonOption())
     .addHelpText(
       'after',
       `
@@ -243,8 +244,8 @@ ${DAY2_HELP_EXIT}`,
 
   be.command('umount <name>')
     .description('unmount NAME wherever it is mounted, and what is mounted below it (a chroot’s /dev, /proc)')
-    .option('--dry-run', 'print the plan and change nothing')
-    .option('--json', 'machine-readable result')
+    .addOption(dryRunOption())
+    .addOption(jsonOption())
     .addHelpText('after', `\nExample:\n  kbe umount old\n${DAY2_HELP_EXIT}`)
     .action((name: string, o: { dryRun?: boolean; json?: boolean }) =>
       run(() => beUmount({ exec: new SystemExecutor() }, name, o), !!o.json),
@@ -254,8 +255,8 @@ ${DAY2_HELP_EXIT}`,
     .description(
       'rename a boot environment (not the running one) with its boot entries and the loader default',
     )
-    .option('--dry-run', 'print the plan and change nothing')
-    .option('--json', 'machine-readable result')
+    .addOption(dryRunOption())
+    .addOption(jsonOption())
     .addHelpText(
       'after',
       `
@@ -275,8 +276,8 @@ ${DAY2_HELP_EXIT}`,
 
   be.command('destroy <name>')
     .description('remove NAME, its boot entries and the ESP files no other entry uses (never the running BE)')
-    .option('--dry-run', 'print the plan and change nothing')
-    .option('--json', 'machine-readable result')
+    .addOption(dryRunOption())
+    .addOption(jsonOption())
     .action((name: string, o: { dryRun?: boolean; json?: boolean }) =>
       run(async () => runDay2Plan(planBeDestroy(await facts(), name), o, `be destroy ${name}`), !!o.json),
     );

@@ -1,6 +1,7 @@
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
+import { type Profile, SUITES, type Suite } from '../../core/debian.ts';
 import { SystemExecutor } from '../../core/exec.ts';
 import { Logger } from '../../core/log.ts';
 import { cacheDir } from '../../core/paths.ts';
@@ -8,8 +9,7 @@ import { hostMirror } from '../../debian/archive.ts';
 import { build, planOnly } from '../../image/build.ts';
 import { buildPlanJson, renderBuildPlan } from '../../image/plan-render.ts';
 import type { BuildOptions } from '../../image/spec.ts';
-import { PROFILES, type Profile } from '../../package-sets/package-sets.ts';
-import { type CommandResult, choice } from '../output.ts';
+import { jsonOption, mirrorOption, profileOption, type Run, repeat, suiteOption } from '../options.ts';
 
 /** The bundle that is running (dist/kldload.mjs), or the one bundled from source in dev. */
 export function selfBundle(): string {
@@ -17,15 +17,12 @@ export function selfBundle(): string {
   return here.endsWith('.mjs') ? here : resolve(dirname(here), '../../../dist/kldload.mjs');
 }
 
-export function buildCommand(
-  program: Command,
-  run: (fn: () => Promise<CommandResult>, json: boolean) => void,
-) {
+export function buildCommand(program: Command, run: Run) {
   program
     .command('build')
     .description('Build the offline installer ISO (layers cached by content in ~/.cache/kldload)')
-    .option('--profile <name>', `package profile: ${PROFILES.join(', ')}`, choice(PROFILES), 'server')
-    .option('--suite <suite>', 'Debian suite: trixie, bookworm', choice(['trixie', 'bookworm']), 'trixie')
+    .addOption(profileOption())
+    .addOption(suiteOption(`Debian suite: ${SUITES.join(', ')}`))
     .option('--answers <file>', 'answers.env to embed (validated first)')
     .option('--payload <dir>', 'directory copied to /root/darksite on the target')
     .option('--zbm <file>', 'a ZFSBootMenu EFI binary to use as the boot loader')
@@ -33,33 +30,33 @@ export function buildCommand(
     .option(
       '--deb <file>',
       'a .deb Debian does not carry; it and its dependencies join the darksite (repeatable; also every --payload debs/*.deb)',
-      (v: string, acc: string[]) => [...acc, v],
+      repeat,
       [] as string[],
     )
     .option('--darksite-key <gnupghome>', 'sign the darksite with the one secret key in this GNUPGHOME')
     .option(
       '--image <file.tar>',
       'container image tarball for /root/darksite/images (repeatable)',
-      (v: string, acc: string[]) => [...acc, v],
+      repeat,
       [] as string[],
     )
     .option(
       '--role <name>',
       'a role from the library, run on first boot (repeatable)',
-      (v: string, acc: string[]) => [...acc, v],
+      repeat,
       [] as string[],
     )
-    .option('--mirror <url>', 'Debian mirror (default: the host apt sources)')
+    .addOption(mirrorOption())
     .option('-o, --output <file>', 'ISO path', 'kldload.iso')
     .option(
       '--dry-run',
       'print each layer, whether the cache has it and why it is rebuilt; builds nothing, needs no root (reads the cache this user sees)',
     )
-    .option('--json', 'machine-readable result')
+    .addOption(jsonOption())
     .action(
       (o: {
         profile: Profile;
-        suite: 'trixie' | 'bookworm';
+        suite: Suite;
         answers?: string;
         payload?: string;
         zbm?: string;

@@ -20,6 +20,7 @@ import {
 import { readMounts } from '../../day2/facts.ts';
 import { utcStamp } from '../../live/facts.ts';
 import { isDataset, parseGet, parseList, zfs } from '../../zfs/zfs.ts';
+import { dryRunOption, jsonOption, type Run } from '../options.ts';
 import type { CommandResult } from '../output.ts';
 import { DAY2_HELP_EXIT, type Day2Env, runDay2Plan } from './be.ts';
 
@@ -286,10 +287,7 @@ Examples:
   kclone destroy /srv/www-test
 ${DAY2_HELP_EXIT}`;
 
-export function cloneCommand(
-  program: Command,
-  run: (fn: () => Promise<CommandResult>, json: boolean) => void,
-) {
+export function cloneCommand(program: Command, run: Run) {
   const env = (): Day2Env => ({ exec: new SystemExecutor() });
   const clone = program
     .command('clone')
@@ -304,8 +302,8 @@ export function cloneCommand(
     .option('--name <name>', "the clone's dataset name after its parent (default: DST's last part)")
     .option('--from <snapshot>', 'clone this snapshot of SRC instead of taking a new one')
     .option('--convert', 'SRC is a plain folder: make it a dataset first (see kldload clone --help)')
-    .option('--dry-run', 'print the plan and change nothing')
-    .option('--json', 'machine-readable result')
+    .addOption(dryRunOption())
+    .addOption(jsonOption())
     .action(
       (
         src: string | undefined,
@@ -329,13 +327,13 @@ export function cloneCommand(
   clone
     .command('list')
     .description('clones and their origins')
-    .option('--json', 'machine-readable result')
+    .addOption(jsonOption())
     .action((o: { json?: boolean }) => run(() => cloneList(env()), !!o.json));
   clone
     .command('destroy <dst>')
     .description('destroy a clone (not one other clones were made from: zfs promote is offered)')
-    .option('--dry-run', 'print the plan and change nothing')
-    .option('--json', 'machine-readable result')
+    .addOption(dryRunOption())
+    .addOption(jsonOption())
     .action((dst: string, o: { dryRun?: boolean; json?: boolean }) =>
       run(() => cloneDestroy(env(), dst, o), !!o.json),
     );

@@ -9,10 +9,9 @@ import { inspectDebs, type SuppliedDeb, suppliedLabel } from '../../darksite/sup
 import { hostMirror, loadSuiteIndex } from '../../debian/archive.ts';
 import { kernelFacts, moduleDebPath } from '../../image/zfs-module.ts';
 import { REPO } from '../../layout.ts';
-import { PROFILES, profilePackages } from '../../package-sets/package-sets.ts';
-import { type CommandResult, choice } from '../output.ts';
+import { profilePackages } from '../../package-sets/package-sets.ts';
+import { jsonOption, mirrorOption, profileOption, type Run, repeat, suiteOption } from '../options.ts';
 
-type Run = (fn: () => Promise<CommandResult>, json: boolean) => void;
 interface Common {
   profile: string;
   suite: string;
@@ -21,8 +20,6 @@ interface Common {
   mirror?: string;
   json?: boolean;
 }
-
-const repeat = (v: string, acc: string[]) => [...acc, v];
 
 /** --deb files, checked before any work (exit 2 naming the file and the fix). */
 function checkDebs(exec: SystemExecutor, debs: string[]): Promise<SuppliedDeb[]> {
@@ -38,8 +35,8 @@ export function darksiteCommand(program: Command, run: Run) {
     .description('The offline, signed APT repository that ships on the ISO');
   const common = (c: Command) =>
     c
-      .option('--profile <name>', `package profile: ${PROFILES.join(', ')}`, choice(PROFILES), 'server')
-      .option('--suite <suite>', 'Debian suite', choice(['trixie', 'bookworm']), 'trixie')
+      .addOption(profileOption())
+      .addOption(suiteOption('Debian suite'))
       .option('--packages <names>', 'extra packages, comma separated', '')
       .option(
         '--deb <file>',
@@ -47,8 +44,8 @@ export function darksiteCommand(program: Command, run: Run) {
         repeat,
         [] as string[],
       )
-      .option('--mirror <url>', 'Debian mirror (default: the host apt sources)')
-      .option('--json', 'machine-readable result');
+      .addOption(mirrorOption())
+      .addOption(jsonOption());
 
   common(ds.command('resolve').description('the exact name=version closure with SHA256 and size')).action(
     (o: Common) =>
@@ -109,7 +106,7 @@ export function darksiteCommand(program: Command, run: Run) {
   ds.command('verify <dir>')
     .description('check the signature, the index and every .deb like apt would')
     .option('--suite <suite>', 'Debian suite', 'trixie')
-    .option('--json', 'machine-readable result')
+    .addOption(jsonOption())
     .action((dir: string, o: { suite: string; json?: boolean }) =>
       run(async () => {
         const f = await verifyRepo(new SystemExecutor(), dir, o.suite);
@@ -124,7 +121,7 @@ export function darksiteCommand(program: Command, run: Run) {
   ds.command('ls <dir>')
     .description('packages in a darksite repository')
     .option('--suite <suite>', 'Debian suite', 'trixie')
-    .option('--json', 'machine-readable result')
+    .addOption(jsonOption())
     .action((dir: string, o: { suite: string; json?: boolean }) =>
       run(async () => {
         const l = listRepo(dir, o.suite);

@@ -1,19 +1,16 @@
 import type { Command } from 'commander';
 import { SystemExecutor } from '../../core/exec.ts';
 import { describeState, readState, runFirstboot } from '../../firstboot/firstboot.ts';
-import type { CommandResult } from '../output.ts';
+import { jsonOption, type Run } from '../options.ts';
 
-export function firstbootCommand(
-  program: Command,
-  run: (fn: () => Promise<CommandResult>, json: boolean) => void,
-) {
+export function firstbootCommand(program: Command, run: Run) {
   const fb = program
     .command('firstboot')
     .description('The first-boot postinstaller (kldload-firstboot.service)');
   fb.command('run')
     .description('run /root/darksite/postinstall.sh once (the service calls this)')
     .option('--again', 'run again even if it already succeeded')
-    .option('--json', 'machine-readable result')
+    .addOption(jsonOption())
     .action((o: { again?: boolean; json?: boolean }) =>
       run(async () => {
         const s = await runFirstboot(new SystemExecutor(), { again: !!o.again });
@@ -22,7 +19,7 @@ export function firstbootCommand(
     );
   fb.command('status')
     .description('ok, failed, running or not-run')
-    .option('--json', 'machine-readable result')
+    .addOption(jsonOption())
     .action((o: { json?: boolean }) =>
       run(async () => {
         const s = readState();

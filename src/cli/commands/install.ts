@@ -16,6 +16,7 @@ import { gatherFacts } from '../../live/facts.ts';
 import { PICKED_DISK, targetDisks } from '../../plan/disks.ts';
 import { FIRST_WRITING_STEP, planInstall } from '../../plan/install.ts';
 import { payloadSettings } from '../../postinstall/settings.ts';
+import { jsonOption, type Run } from '../options.ts';
 import type { CommandResult } from '../output.ts';
 import { selfBundle } from './build.ts';
 
@@ -177,10 +178,7 @@ function redactPlan<T>(plan: T): T {
   ) as T;
 }
 
-export function installCommand(
-  program: Command,
-  run: (fn: () => Promise<CommandResult>, json: boolean) => void,
-) {
+export function installCommand(program: Command, run: Run) {
   program
     .command('install')
     .description('Install ZFS-on-root Debian to a disk from the live medium (answers → plan → apply)')
@@ -188,6 +186,6 @@ export function installCommand(
     .option('--dry-run', 'print the complete ordered plan (every command, every file) and touch nothing')
     .option('--live', 'running on the installer medium: find answers, report, power off')
     .option('--root <dir>', 'where the target is assembled', '/mnt')
-    .option('--json', 'machine-readable result')
+    .addOption(jsonOption())
     .action((o: InstallOpts) => run(() => install(o), !!o.json));
 }

@@ -15,6 +15,7 @@ import {
 } from '../../day2/pkg.ts';
 import { utcStamp } from '../../live/facts.ts';
 import { parseList, zfs } from '../../zfs/zfs.ts';
+import { jsonOption, type Run } from '../options.ts';
 import type { CommandResult } from '../output.ts';
 import { DAY2_HELP_EXIT, runDay2Plan } from './be.ts';
 
@@ -96,7 +97,7 @@ async function aptHook(exec: Executor): Promise<CommandResult> {
   return { exitCode: EXIT.ok, json: { snapshot: snap }, text: `kldload: snapshot ${snap} before apt` };
 }
 
-export function pkgCommand(program: Command, run: (fn: () => Promise<CommandResult>, json: boolean) => void) {
+export function pkgCommand(program: Command, run: Run) {
   const pkg = program
     .command('pkg')
     .description('Packages (kpkg): apt with a snapshot of the boot environment before every change')
@@ -125,7 +126,7 @@ ${DAY2_HELP_EXIT}`,
         }[op],
       )
       .option('--dry-run', 'print what would change and the plan; change nothing')
-      .option('--json', 'machine-readable result')
+      .addOption(jsonOption())
       .action((...a: unknown[]) => {
         const pkgs = takesNames ? (a[0] as string[]) : [];
         const o = a[takesNames ? 1 : 0] as { dryRun?: boolean; json?: boolean };
@@ -184,6 +185,6 @@ ${DAY2_HELP_EXIT}`,
   pkg
     .command('apt-hook', { hidden: true })
     .description("APT's DPkg::Pre-Invoke: the snapshot for plain apt (once per apt run)")
-    .option('--json', 'machine-readable result')
+    .addOption(jsonOption())
     .action((o: { json?: boolean }) => run(() => aptHook(new SystemExecutor()), !!o.json));
 }

@@ -14,7 +14,7 @@ import {
   unmetRequirements,
 } from '../../postinstall/roles.ts';
 import { newRole } from '../../postinstall/scaffold.ts';
-import type { CommandResult } from '../output.ts';
+import { jsonOption, type Run } from '../options.ts';
 
 const wordList = (v: string) => v.split(/[\s,]+/).filter(Boolean);
 
@@ -23,10 +23,7 @@ function roleNumber(v: string): number {
   return Number(v);
 }
 
-export function postinstallCommand(
-  program: Command,
-  run: (fn: () => Promise<CommandResult>, json: boolean) => void,
-) {
+export function postinstallCommand(program: Command, run: Run) {
   const pi = program
     .command('postinstall')
     .description('Postinstall payloads: roles run on first boot by the dispatcher (postinstall.sh)');
@@ -39,7 +36,7 @@ export function postinstallCommand(
     .option('--shared', 'run on every host, before the host roles (numbered 00-09)')
     .option('--number <nn>', 'use this NN instead of the next free one', roleNumber)
     .option('--description <text>', 'one line for the header')
-    .option('--json', 'machine-readable result')
+    .addOption(jsonOption())
     .argument('<dir>', 'the payload folder (copied to /root/darksite) or its roles/ folder')
     .action(
       (
@@ -69,7 +66,7 @@ export function postinstallCommand(
   pi.command('check')
     .description('bash -n, shellcheck and role requires/provides order; exit 1 on errors')
     .argument('<dir>', 'the payload folder (copied to /root/darksite) or a roles/ folder')
-    .option('--json', 'machine-readable result')
+    .addOption(jsonOption())
     .action((dir: string, o: { json?: boolean }) =>
       run(async () => {
         const findings = await check(dir, new SystemExecutor());
@@ -91,7 +88,7 @@ export function postinstallCommand(
     .description('the roles the dispatcher would run on a host, in order')
     .argument('<dir>', 'the payload folder or a roles/ folder')
     .requiredOption('--host <name>', 'the host name (KLDLOAD_HOSTNAME)')
-    .option('--json', 'machine-readable result')
+    .addOption(jsonOption())
     .action((dir: string, o: { host: string; json?: boolean }) =>
       run(async () => {
         const root = resolve(dir);

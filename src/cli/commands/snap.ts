@@ -19,6 +19,7 @@ import {
 } from '../../day2/snap.ts';
 import { utcStamp } from '../../live/facts.ts';
 import { isDataset, isSnapshot, parseDiff, parseGet, parseList, zfs } from '../../zfs/zfs.ts';
+import { dryRunOption, jsonOption, type Run } from '../options.ts';
 import type { CommandResult } from '../output.ts';
 import { DAY2_HELP_EXIT, type Day2Env, ROLLBACK_RULE, runDay2Plan, snapshotKernel } from './be.ts';
 
@@ -148,10 +149,7 @@ export async function snapDiff(env: Day2Env, from: string, to: string | undefine
 const examples = (lines: string[]) =>
   `\nExamples:\n${lines.map((l) => `  ${l}`).join('\n')}\n${DAY2_HELP_EXIT}`;
 
-export function snapCommand(
-  program: Command,
-  run: (fn: () => Promise<CommandResult>, json: boolean) => void,
-) {
+export function snapCommand(program: Command, run: Run) {
   const env = (): Day2Env => ({ exec: new SystemExecutor() });
   const snap = program
     .command('snap')
@@ -174,8 +172,8 @@ ${DAY2_HELP_EXIT}`,
     )
     .option('-r, --recursive', 'the same snapshot on every dataset below it too')
     .option('--name <name>', `the name after @ (default ${KSNAP_PREFIX}<UTC stamp>, made unique)`)
-    .option('--dry-run', 'print the plan and change nothing')
-    .option('--json', 'machine-readable result')
+    .addOption(dryRunOption())
+    .addOption(jsonOption())
     .addHelpText(
       'after',
       examples([
@@ -196,7 +194,7 @@ ${DAY2_HELP_EXIT}`,
     .description(
       'snapshots by dataset, oldest first: creation time, space only it holds, the command that took it',
     )
-    .option('--json', 'machine-readable result (shape below)')
+    .addOption(jsonOption('machine-readable result (shape below)'))
     .addHelpText(
       'after',
       `\nTARGET: a dataset or a path (its dataset); with it, that dataset and those below it.\n${LIST_JSON_HELP}
@@ -211,8 +209,8 @@ ${examples(['ksnap list', 'ksnap list /home', 'ksnap list rpool/ROOT --json | jq
     .description(
       'destroy one snapshot; refused while a clone (a boot environment) is made from it or it is held',
     )
-    .option('--dry-run', 'print the plan and change nothing')
-    .option('--json', 'machine-readable result')
+    .addOption(dryRunOption())
+    .addOption(jsonOption())
     .addHelpText(
       'after',
       examples([
@@ -229,7 +227,7 @@ ${examples(['ksnap list', 'ksnap list /home', 'ksnap list rpool/ROOT --json | jq
     .description(
       'files created (+), removed (-), modified (M) and renamed (R) since SNAPSHOT: up to LATER (a later snapshot of the same dataset) or the dataset as it is now',
     )
-    .option('--json', 'machine-readable result (shape below)')
+    .addOption(jsonOption('machine-readable result (shape below)'))
     .addHelpText(
       'after',
       `\n${DIFF_JSON_HELP}\n${examples([
@@ -246,8 +244,8 @@ ${examples(['ksnap list', 'ksnap list /home', 'ksnap list rpool/ROOT --json | jq
     .description('the root: into a new BE made the default; a data dataset: in place')
     .option('--destroy-newer', 'a data dataset: accept that snapshots newer than the target are destroyed')
     .option('--name <be>', 'name of the BE a root rollback makes (default rollback-<stamp>)')
-    .option('--dry-run', 'print the plan and change nothing')
-    .option('--json', 'machine-readable result')
+    .addOption(dryRunOption())
+    .addOption(jsonOption())
     .action(
       (target: string, o: { destroyNewer?: boolean; name?: string; dryRun?: boolean; json?: boolean }) =>
         run(async () => {

@@ -1,8 +1,8 @@
 import { existsSync, readdirSync } from 'node:fs';
-import { setTimeout as sleepFor } from 'node:timers/promises';
 import type { Command } from 'commander';
 import { EXIT, KldloadError } from '../../core/errors.ts';
 import { type Executor, SystemExecutor } from '../../core/exec.ts';
+import { sleep } from '../../core/time.ts';
 import type { BootFacts } from '../../day2/be.ts';
 import { read, readBootFacts, rootDataset } from '../../day2/facts.ts';
 import { parseRecord, UPGRADE_STATE, type UpgradeRecord } from '../../day2/upgrade.ts';
@@ -27,6 +27,7 @@ import {
   verdict,
 } from '../../status/status.ts';
 import { parseList, zfs, zpool } from '../../zfs/zfs.ts';
+import { jsonOption, type Run } from '../options.ts';
 import { type CommandResult, emit, errorResult, intIn } from '../output.ts';
 import { beRows, efiVar } from './be.ts';
 
@@ -205,9 +206,7 @@ export async function watchStatus(
     sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
   },
 ): Promise<number> {
-  const sleep =
-    o.sleep ??
-    ((ms: number, signal: AbortSignal) => sleepFor(ms, undefined, { signal }).catch(() => undefined));
+  const wait = o.sleep ?? sleep;
   let code: number = EXIT.ok;
   let first = true;
   while (!o.signal.aborted) {
@@ -219,7 +218,7 @@ export async function watchStatus(
         `${first ? CLEAR_SCREEN : ''}${redraw(`${renderStatus(f)}\n\nevery ${o.seconds}s · Ctrl-C to stop`)}`,
       );
     first = false;
-    await sleep(o.seconds * 1000, o.signal);
+    await wait(o.seconds * 1000, o.signal);
   }
   return code;
 }
@@ -249,15 +248,12 @@ Examples:
   kst --json | jq '.problems[].what'
   kst >/dev/null || echo "needs a look"`;
 
-export function statusCommand(
-  program: Command,
-  run: (fn: () => Promise<CommandResult>, json: boolean) => void,
-) {
+export function statusCommand(program: Command, run: Run) {
   program
     .command('st')
     .alias('status')
     .description('One screen of the machine: pools, datasets, boot environments, units, first boot (kst)')
-    .option('--json', 'machine-readable result (shape below)')
+    .addOption(jsonOption('machine-readable result (shape below)'))
     .option('--watch [seconds]', 'redraw in place every SECONDS (default 2) until Ctrl-C', intIn(1, 3600))
     .addHelpText('after', HELP)
     // 1 means "a problem found": a usage error must not look like one (commander's default is 1).

@@ -5,12 +5,10 @@ import { Logger } from '../../core/log.ts';
 import { cacheDir } from '../../core/paths.ts';
 import { utcStamp } from '../../live/facts.ts';
 import { renderTest, runTest } from '../../vm/harness.ts';
-import { type CommandResult, intIn } from '../output.ts';
+import { jsonOption, type Run } from '../options.ts';
+import { intIn } from '../output.ts';
 
-export function testCommand(
-  program: Command,
-  run: (fn: () => Promise<CommandResult>, json: boolean) => void,
-) {
+export function testCommand(program: Command, run: Run) {
   program
     .command('test <iso>')
     .description('Prove an ISO in QEMU: unattended offline install, then boot the disk alone and check it')
@@ -23,7 +21,7 @@ export function testCommand(
     .option('--boot-timeout <s>', 'seconds for each boot', intIn(60, 86400), 900)
     .option('--no-reboot', 'skip the second boot')
     .option('--memory <MiB>', 'guest memory for the installed system', intIn(1024, 16384), 2048)
-    .option('--json', 'machine-readable result')
+    .addOption(jsonOption())
     .action(
       (
         iso: string,

@@ -36,6 +36,7 @@ import {
   upgradeName,
 } from '../../day2/upgrade.ts';
 import { zpool } from '../../zfs/zfs.ts';
+import { jsonOption, type Run } from '../options.ts';
 import type { CommandResult } from '../output.ts';
 import { DAY2_HELP_EXIT, DAY2_LOG, efiVar, ROLLBACK_RULE } from './be.ts';
 import { simulate } from './pkg.ts';
@@ -250,10 +251,7 @@ async function status(): Promise<CommandResult> {
   };
 }
 
-export function upgradeCommand(
-  program: Command,
-  run: (fn: () => Promise<CommandResult>, json: boolean) => void,
-) {
+export function upgradeCommand(program: Command, run: Run) {
   const up = program
     .command('upgrade')
     .description('Full upgrade inside a new boot environment (kupgrade): booted once, then made the default')
@@ -262,17 +260,17 @@ export function upgradeCommand(
     .description('upgrade into a new boot environment (the default subcommand: kupgrade = kupgrade run)')
     .option('--name <be>', 'name of the new boot environment (default upgrade-<UTC stamp>)')
     .option('--dry-run', 'simulate and print the plan; change nothing')
-    .option('--json', 'machine-readable result')
+    .addOption(jsonOption())
     .action((o: { name?: string; dryRun?: boolean; json?: boolean }) => run(() => upgrade(o), !!o.json));
   up.command('status')
     .description(`the last attempt: pending, done or failed, and why (${UPGRADE_STATE})`)
-    .option('--json', 'machine-readable result')
+    .addOption(jsonOption())
     .action((o: { json?: boolean }) => run(status, !!o.json));
   up.command('confirm')
     .description(
       `run at boot by ${CONFIRM_UNIT}: the pending upgrade's BE booted → default; the old one booted → failed`,
     )
     .option('--dry-run', 'print the verdict and the plan; change nothing')
-    .option('--json', 'machine-readable result')
+    .addOption(jsonOption())
     .action((o: { dryRun?: boolean; json?: boolean }) => run(() => confirm(o), !!o.json));
 }

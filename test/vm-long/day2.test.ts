@@ -40,20 +40,24 @@ const PASSWORD = 'kl-test-Secret-7';
 const POOL = 'rpool';
 const BASE = join(WORK, 'base.qcow2');
 
-const { boots, check } = recorder('day2', STAMP);
+const { boots, check, scenario } = recorder('day2', STAMP);
 
 let repo: Day2Repo | undefined;
 
-test('build a plain server ISO and the signed test repository', { timeout: 3600_000 }, async () => {
-  const b = spawnSync('node', ['dist/kldload.mjs', 'build', '--profile', 'server', '-o', ISO], {
-    encoding: 'utf8',
-    maxBuffer: 64 << 20,
-  });
-  assert.equal(b.status, 0, `build failed: ${b.stderr.slice(-3000)}`);
-  repo = await buildDay2Repo(exec, log, WORK);
-  execFileSync('tar', ['-C', repo.dir, '-cf', join(WORK, `${SUITE}.tar`), '.']);
-  execFileSync('tar', ['-C', repo.dir2, '-cf', join(WORK, `${SUITE2}.tar`), '.']);
-});
+test(
+  'build a plain server ISO and the signed test repository',
+  { timeout: 3600_000 },
+  scenario('setup', async () => {
+    const b = spawnSync('node', ['dist/kldload.mjs', 'build', '--profile', 'server', '-o', ISO], {
+      encoding: 'utf8',
+      maxBuffer: 64 << 20,
+    });
+    assert.equal(b.status, 0, `build failed: ${b.stderr.slice(-3000)}`);
+    repo = await buildDay2Repo(exec, log, WORK);
+    execFileSync('tar', ['-C', repo.dir, '-cf', join(WORK, `${SUITE}.tar`), '.']);
+    execFileSync('tar', ['-C', repo.dir2, '-cf', join(WORK, `${SUITE2}.tar`), '.']);
+  }),
+);
 
 test(
   'install once: the base disk every scenario overlays (first boot done)',
@@ -130,7 +134,7 @@ const addSuite = (m: Machine, suite: string) => addRepo(m, join(WORK, `${suite}.
 test(
   'kernel: a new ABI from plain apt-get is held without its ZFS module, boots with it',
   { timeout: 5400_000 },
-  async () => {
+  scenario('kernel', async () => {
     assert.ok(repo, 'needs the test repository');
     const { oldAbi, newAbi, zfsModulePackage } = repo;
     const S = 'kernel';
@@ -202,13 +206,13 @@ test(
       await m.stop().catch(() => undefined);
       boots.kernel = renderBoots(m.boots);
     }
-  },
+  }),
 );
 
 test(
   'kpkg snapshots, ksnap rollback of a broken root, kbe activate --once',
   { timeout: 5400_000 },
-  async () => {
+  scenario('tools', async () => {
     const m = await overlayMachine('tools');
     const BE = `${POOL}/ROOT/default`;
     try {
@@ -318,7 +322,7 @@ test(
       await m.stop().catch(() => undefined);
       boots.tools = renderBoots(m.boots);
     }
-  },
+  }),
 );
 
 /** Waits until the confirm unit of the boot has run, then returns `kldload upgrade status --json`. */
@@ -341,7 +345,7 @@ const probeVersion = async (m: Machine, admindir = '/var/lib/dpkg') =>
 test(
   'kupgrade: a new BE that cannot boot leaves the machine on the old one unattended; a good one boots the new kernel and versions, the old BE untouched',
   { timeout: 7200_000 },
-  async () => {
+  scenario('kupgrade', async () => {
     assert.ok(repo, 'needs the test repository');
     const { oldAbi, newAbi } = repo;
     const S = 'kupgrade';
@@ -457,13 +461,13 @@ sed -i 's|^initrd .*|initrd     /kldload/broken-initrd|' "$E"`,
       await m.stop().catch(() => undefined);
       boots.upgrade = renderBoots(m.boots);
     }
-  },
+  }),
 );
 
 test(
   'kst and kclone (issue 10): the status screen agrees with zfs, a clone is instant and separate',
   { timeout: 3600_000 },
-  async () => {
+  scenario('kst', async () => {
     const S = 'kst';
     const m = await overlayMachine('st');
     try {
@@ -584,5 +588,5 @@ findmnt -no SOURCE /srv/plain; ls -d /srv/plain.kclone-orig-*; diff -r /srv/plai
       await m.stop().catch(() => undefined);
       boots.st = renderBoots(m.boots);
     }
-  },
+  }),
 );

@@ -18,6 +18,8 @@ export function recorder(bench: string, stamp: string) {
   const results: CheckRow[] = [];
   /** Boot lines (renderBoots) per machine, for the record. */
   const boots: Record<string, string[]> = {};
+  /** Failures check() recorded already: scenario() records only the others. */
+  const recorded = new WeakSet<object>();
   /** Runs the assertions in `fn`; records and prints the outcome, rethrows a failure. */
   function check(scenario: string, name: string, fn: () => void, seconds?: number): void {
     try {
@@ -28,8 +30,27 @@ export function recorder(bench: string, stamp: string) {
       const detail = e instanceof Error ? e.message : String(e);
       results.push({ scenario, check: name, ok: false, detail });
       console.log(`FAIL ${scenario}: ${name}: ${detail.split('\n')[0]}`);
+      if (e instanceof Object) recorded.add(e);
       throw e;
     }
+  }
+  /**
+   * A test body that records a failure outside any check (a guest script, a boot that did not come
+   * back) as a FAIL row of its scenario: a run that stopped half-way never reads as all PASS.
+   */
+  function scenario(name: string, fn: () => Promise<void>): () => Promise<void> {
+    return async () => {
+      try {
+        await fn();
+      } catch (e) {
+        if (!(e instanceof Object && recorded.has(e))) {
+          const detail = e instanceof Error ? e.message : String(e);
+          results.push({ scenario: name, check: 'the scenario ran to its end', ok: false, detail });
+          console.log(`FAIL ${name}: stopped outside a check: ${detail.split('\n')[0]}`);
+        }
+        throw e;
+      }
+    };
   }
   after(() => {
     mkdirSync('bench/results', { recursive: true });
@@ -40,5 +61,5 @@ export function recorder(bench: string, stamp: string) {
       `${ok ? 'PASS' : 'FAIL'} e2e:${bench}: ${results.filter((r) => r.ok).length}/${results.length} → ${out}`,
     );
   });
-  return { results, boots, check };
+  return { results, boots, check, scenario };
 }

@@ -5,15 +5,31 @@ import { join } from 'node:path';
 
 const [log, commit, rc, seconds, outDir] = process.argv.slice(2);
 const text = readFileSync(log, 'utf8');
+// A failing test is printed twice (in place and in the recap at the end): count it once.
+const seen = new Set();
 const tests = [...text.matchAll(/^([✔✖]) (.+) \((\d+(?:\.\d+)?)ms\)$/gm)]
   .map((m) => ({ ok: m[1] === '✔', name: m[2], seconds: Number(m[3]) / 1000 }))
+  .filter((t) => {
+    const k = `${t.name}\t${t.seconds}`;
+    if (seen.has(k)) return false;
+    seen.add(k);
+    return true;
+  })
   .sort((a, b) => b.seconds - a.seconds);
+// scripts/test.sh runs the groups (unit, integration, vm) one after the other: one summary each, summed.
+const groups = [];
+for (const m of text.matchAll(/^ℹ (tests|pass|fail|skipped|duration_ms) (\d+(?:\.\d+)?)$/gm)) {
+  if (m[1] === 'tests') groups.push({});
+  const g = groups[groups.length - 1];
+  if (g) g[m[1]] = Number(m[2]);
+}
 const summary = Object.fromEntries(
-  [...text.matchAll(/^ℹ (tests|pass|fail|skipped|duration_ms) (\d+(?:\.\d+)?)$/gm)].map((m) => [
-    m[1],
-    Number(m[2]),
+  ['tests', 'pass', 'fail', 'skipped', 'duration_ms'].map((k) => [
+    k,
+    groups.reduce((a, g) => a + (g[k] ?? 0), 0),
   ]),
 );
+summary.groups = groups;
 const stamp = new Date()
   .toISOString()
   .replace(/[-:]/g, '')

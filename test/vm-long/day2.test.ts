@@ -220,9 +220,9 @@ test(
       await addSuite(m, SUITE);
       // kpkg: one snapshot with the command and packages; none for a no-op; plain apt-get: exactly one.
       let S = 'kpkg';
-      const s0 = await snapshotsOf(m, BE);
+      const s0 = await snapshotsOf(m, BE, 'kpkg-');
       const inst = await kldload(m, 'pkg install kl-probe');
-      const s1 = await snapshotsOf(m, BE);
+      const s1 = await snapshotsOf(m, BE, 'kpkg-');
       const made = s1.filter((s) => !s0.includes(s));
       const props = made[0]
         ? await sh(m, `zfs get -H -o property,value org.kldload:cmd,org.kldload:packages ${made[0]}`)
@@ -235,13 +235,13 @@ test(
         assert.match(props, /org\.kldload:packages\t.*kl-probe/);
       });
       const noop = await kldload(m, 'pkg install kl-probe');
-      const s2 = await snapshotsOf(m, BE);
+      const s2 = await snapshotsOf(m, BE, 'kpkg-');
       check(S, 'a no-op kpkg install makes none', () => {
         assert.equal(noop.snapshot, null);
         assert.deepEqual(s2, s1);
       });
       await sh(m, 'DEBIAN_FRONTEND=noninteractive apt-get install -y kl-probe-extra');
-      const s3 = await snapshotsOf(m, BE);
+      const s3 = await snapshotsOf(m, BE, 'kpkg-');
       const byApt = s3.filter((s) => !s2.includes(s));
       const aptCmd = byApt[0] ? await sh(m, `zfs get -H -o value org.kldload:cmd ${byApt[0]}`) : '';
       check(S, 'plain apt-get install makes exactly one', () => {

@@ -19,8 +19,14 @@ export async function sh(m: Machine, script: string, timeoutMs = 1_200_000): Pro
 
 export const rootOf = async (m: Machine) => (await sh(m, 'findmnt -no SOURCE /')).trim();
 export const kernelOf = async (m: Machine) => (await sh(m, 'uname -r')).trim();
-export const snapshotsOf = async (m: Machine, ds: string) =>
-  (await sh(m, `zfs list -H -t snapshot -o name -s createtxg -d 1 ${ds}`)).split('\n').filter(Boolean);
+/**
+ * Snapshots of `ds`, oldest first. `prefix` (e.g. kpkg-): only those, as sanoid's autosnaps may
+ * appear at any moment on a fresh machine (its first run takes the hourly…monthly ones).
+ */
+export const snapshotsOf = async (m: Machine, ds: string, prefix = '') =>
+  (await sh(m, `zfs list -H -t snapshot -o name -s createtxg -d 1 ${ds}`))
+    .split('\n')
+    .filter((s) => s.startsWith(`${ds}@${prefix}`));
 
 export async function kldload(m: Machine, args: string): Promise<Record<string, unknown>> {
   const out = await sh(m, `kldload ${args} --json`);

@@ -97,14 +97,14 @@ test(
 
       // Plain apt-get, as a user would: it succeeds, apt's snapshot is taken, and the guard keeps the
       // kernel out of the boot menu (marker, motd, a line on apt's output, no entry).
-      const s0 = await snapshotsOf(m, DEFAULT);
+      const s0 = await snapshotsOf(m, DEFAULT, 'kpkg-');
       const apt = await m.root(
         `DEBIAN_FRONTEND=noninteractive apt-get install -y ${repo.meta} 2>&1`,
         {},
         1_800_000,
       );
       assert.equal(apt.exitCode, 0, apt.all.slice(-3000));
-      const byApt = (await snapshotsOf(m, DEFAULT)).filter((s) => !s0.includes(s));
+      const byApt = (await snapshotsOf(m, DEFAULT, 'kpkg-')).filter((s) => !s0.includes(s));
       assert.equal(byApt.length, 1, `snapshots apt-get made: ${byApt.join(' ')}`);
       assert.match(apt.all, /kldload: REFUSED boot entry for kernel/);
       const held = await sh(

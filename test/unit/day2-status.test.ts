@@ -421,3 +421,49 @@ test('kldload st --help documents the exit codes and the JSON shape', () => {
   assert.equal(bad.code, EXIT.badInput, 'refused before anything is read, and not exit 1 (a problem)');
   assert.match(bad.stderr, /must be a whole number from 1 to 3600/);
 });
+
+test('kst --watch: Ctrl-C during a refresh (its zpool/zfs die of the same SIGINT) exits with the last verdict, not an error', async () => {
+  const healthy = await readStatusFacts(machine({ health: 'healthy' }).src);
+  for (const abortFirst of [true, false]) {
+    const ac = new AbortController();
+    let reads = 0;
+    const code = await watchStatus(
+      async () => {
+        if (reads++ === 0) return healthy;
+        // The children were killed by the terminal's SIGINT; our handler runs before or after.
+        if (abortFirst) ac.abort();
+        else setTimeout(() => ac.abort(), 20);
+        throw new Error('zpool list: killed by SIGINT');
+      },
+      {
+        seconds: 1,
+        json: true,
+        write: () => undefined,
+        signal: ac.signal,
+        // Real time for the short grace wait, none for the interval.
+        sleep: (ms) => new Promise((r) => setTimeout(r, ms < 1000 ? ms : 0)),
+      },
+    );
+    assert.equal(code, EXIT.ok, `abort ${abortFirst ? 'before' : 'after'} the failure`);
+  }
+  // Interrupted before any refresh finished: no verdict, 130 (interrupted).
+  const ac = new AbortController();
+  const none = await watchStatus(
+    async () => {
+      ac.abort();
+      throw new Error('killed');
+    },
+    { seconds: 1, json: true, write: () => undefined, signal: ac.signal },
+  );
+  assert.equal(none, 130);
+  // A failure that is not Ctrl-C is still an error.
+  await assert.rejects(
+    watchStatus(
+      async () => {
+        throw new Error('zpool: command not found');
+      },
+      { seconds: 1, json: true, write: () => undefined, signal: new AbortController().signal },
+    ),
+    /command not found/,
+  );
+});

@@ -512,9 +512,10 @@ test(
         assert.match(failed.stdout, /kl-fail/);
       });
       const watch = await m.root(
-        'timeout -s INT 4 kst --watch 1 >/tmp/watch.out; echo "rc=$?"; wc -c </tmp/watch.out',
+        'timeout --preserve-status -s INT 10 kst --watch 1 >/tmp/watch.out; echo "rc=$?"; wc -c </tmp/watch.out',
       );
       check(S, 'kst --watch 1 redraws until Ctrl-C and exits 0', () => {
+        assert.doesNotMatch(watch.stdout, /^0$/m, 'nothing drawn');
         assert.match(watch.stdout, /^rc=0$/m, watch.all);
       });
 

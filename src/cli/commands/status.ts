@@ -209,8 +209,20 @@ export async function watchStatus(
   const wait = o.sleep ?? sleep;
   let code: number = EXIT.ok;
   let first = true;
+  let refreshed = false;
   while (!o.signal.aborted) {
-    const f = await readFacts();
+    let f: StatusFacts;
+    try {
+      f = await readFacts();
+    } catch (e) {
+      // Ctrl-C reaches the whole process group: zpool/zfs/systemctl of a refresh die of it too, and
+      // their failure may be seen just before or just after our own SIGINT handler runs.
+      if (!o.signal.aborted) await wait(200, o.signal);
+      if (!o.signal.aborted) throw e;
+      // No refresh finished before Ctrl-C: there is no verdict; 130 is the shell's "interrupted".
+      return refreshed ? code : 130;
+    }
+    refreshed = true;
     code = verdict(f).exitCode;
     if (o.json) o.write(`${JSON.stringify(statusJson(f))}\n`);
     else

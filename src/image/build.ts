@@ -40,6 +40,14 @@ async function timed<T>(
   return r;
 }
 
+/** Both results once both have ended; the first failure (in argument order) if any failed. */
+export async function bothOrThrow<A, B>(a: Promise<A>, b: Promise<B>): Promise<[A, B]> {
+  const [ra, rb] = await Promise.allSettled([a, b]);
+  if (ra.status === 'rejected') throw ra.reason;
+  if (rb.status === 'rejected') throw rb.reason;
+  return [ra.value, rb.value];
+}
+
 /** The planner's spec from the options, once roles are expanded and the user's .debs inspected. */
 export function buildSpec(o: BuildOptions, roles: string[], supplied: SuppliedDeb[]): BuildSpec {
   return {
@@ -175,17 +183,21 @@ async function buildLocked(
       listRepo(darksite.dir, o.suite).map((p) => p.name),
       buildSettings(o),
     );
-  const target = await timed(
-    phases,
-    'target-layer',
-    () => ensureRootfs(exec, log, plan.target),
-    (l) => l.cached,
-  );
-  const live = await timed(
-    phases,
-    'live-layer',
-    () => ensureRootfs(exec, log, plan.live),
-    (l) => l.cached,
+  // The two layers need only the darksite, not each other: built side by side (each is mostly
+  // dpkg on one core). allSettled: a failing one must not leave the other running unlocked.
+  const [target, live] = await bothOrThrow(
+    timed(
+      phases,
+      'target-layer',
+      () => ensureRootfs(exec, log, plan.target),
+      (l) => l.cached,
+    ),
+    timed(
+      phases,
+      'live-layer',
+      () => ensureRootfs(exec, log, plan.live),
+      (l) => l.cached,
+    ),
   );
   const image: ImageInfo = {
     profile: o.profile,

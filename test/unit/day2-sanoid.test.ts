@@ -8,6 +8,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { SANOID_TEMPLATES, sanoidPolicy } from '../../src/day2/sanoid.ts';
 import { DATASETS } from '../../src/plan/install.ts';
+import { ini } from './ini.ts';
 
 const GOLDEN = 'test/fixtures/sanoid/00-kldload.conf';
 
@@ -24,28 +25,6 @@ const SANOID_KEYS = new Set(
   hourly_crit daily_warn daily_crit weekly_warn weekly_crit monthly_warn monthly_crit yearly_warn
   yearly_crit capacity_warn capacity_crit`.split(/\s+/),
 );
-
-/** An ini text → section → key → value (what Config::IniFiles reads; comments and blanks skipped). */
-function ini(text: string): Map<string, Map<string, string>> {
-  const out = new Map<string, Map<string, string>>();
-  let cur: Map<string, string> | undefined;
-  for (const raw of text.split('\n')) {
-    const line = raw.trim();
-    if (!line || line.startsWith('#')) continue;
-    const sec = /^\[(.+)\]$/.exec(line);
-    if (sec) {
-      assert.ok(!out.has(sec[1] ?? ''), `section [${sec[1]}] twice`);
-      cur = new Map();
-      out.set(sec[1] ?? '', cur);
-      continue;
-    }
-    const kv = /^(\w+)\s*=\s*(.*)$/.exec(line);
-    assert.ok(kv && cur, `not a setting inside a section: ${raw}`);
-    assert.ok(!cur.has(kv[1] ?? ''), `${kv[1]} twice`);
-    cur.set(kv[1] ?? '', kv[2] ?? '');
-  }
-  return out;
-}
 
 test('the installer’s policy for its tree: golden, only settings sanoid knows, every template defined', () => {
   const text = sanoidPolicy('rpool', DATASETS);

@@ -20,10 +20,19 @@ import { SystemExecutor } from '../../src/core/exec.ts';
 import { Logger } from '../../src/core/log.ts';
 import { cacheDir } from '../../src/core/paths.ts';
 import { utcStamp } from '../../src/live/facts.ts';
-import { evaluate, GUEST_REPORT, parseReport } from '../../src/vm/checks.ts';
 import { DEFAULT_TEST_ANSWERS, installPhase, overrideAnswers } from '../../src/vm/harness.ts';
 import { Machine, renderBoots, TARGET_DISK } from '../../src/vm/machine.ts';
-import { addRepo, inBe, kernelOf, kldload, rootOf, sh, snapshotsOf } from '../vm/day2-guest.ts';
+import {
+  addRepo,
+  failedGuestChecks,
+  inBe,
+  installThisBundle,
+  kernelOf,
+  kldload,
+  rootOf,
+  sh,
+  snapshotsOf,
+} from '../vm/day2-guest.ts';
 import { buildDay2Repo, type Day2Repo, SUITE, SUITE2 } from '../vm/day2-repo.ts';
 import { recorder } from './results.ts';
 
@@ -116,8 +125,7 @@ async function overlayMachine(name: string): Promise<Machine> {
   await m.mustBeUp(900);
   if (process.env.KLDLOAD_DAY2_WORK) {
     // A reused base was installed by an earlier bundle: the tools under test are this tree's.
-    const b = await m.push('dist/kldload.mjs', 'kldload.mjs');
-    await sh(m, `install -m 0644 ${b} /usr/lib/kldload/kldload.mjs`);
+    await installThisBundle(m);
     // Wrappers added to the installer after that base was made (the installer writes them the same way).
     await sh(
       m,
@@ -265,24 +273,19 @@ test(
         `dpkg-query -W -f '\${Package} \${db:Status-Status}\\n' kl-probe kl-probe-extra 2>/dev/null || true; test -e /usr/lib/systemd/system/ssh.service && echo units-back`,
       );
       // The guest report kldload test reads, against the rollback BE: healthy, first boot not re-run.
-      const rep = await m.root(GUEST_REPORT, { POOL, EXTRA: "''" });
-      writeFileSync(join(WORK, 'report-rollback.txt'), rep.stdout);
-      const bad = evaluate(parseReport(rep.stdout), {
+      const bad = await failedGuestChecks(m, {
         pool: POOL,
         be: 'healthy',
-        secrets: [PASSWORD],
-        postinstallRuns: 1,
-      }).filter((c) => !c.ok);
+        password: PASSWORD,
+        file: join(WORK, 'report-rollback.txt'),
+      });
       check(
         S,
         "after reboot: root is the rollback BE, the guest report is healthy, the snapshot's packages",
         () => {
           assert.equal(root, `${POOL}/ROOT/healthy`);
           assert.equal(state, 'running');
-          assert.deepEqual(
-            bad.map((c) => `${c.name}: ${c.detail}`),
-            [],
-          );
+          assert.deepEqual(bad, []);
           assert.match(pk, /kl-probe installed/);
           assert.doesNotMatch(pk, /kl-probe-extra installed/);
           assert.match(pk, /units-back/);

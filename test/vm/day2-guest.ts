@@ -4,6 +4,8 @@
  * README test command's day-2 scenario (test/vm) and e2e:day2 (test/vm-long).
  */
 import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { evaluate, GUEST_REPORT, parseReport } from '../../src/vm/checks.ts';
 import type { Machine } from '../../src/vm/machine.ts';
 
 /** Root script in the guest that must succeed; returns stdout. */
@@ -61,4 +63,30 @@ trap 'cd /; umount ${dir}' EXIT
 cd ${dir}
 ${script}`,
   );
+}
+
+/**
+ * The guest report `kldload test` reads, judged against boot environment `be` (first boot not run
+ * again); kept in `file`. Returns the failed checks as "name: detail" (empty: healthy).
+ */
+export async function failedGuestChecks(
+  m: Machine,
+  o: { pool: string; be: string; password: string; file: string },
+): Promise<string[]> {
+  const rep = await m.root(GUEST_REPORT, { POOL: o.pool, EXTRA: "''" });
+  writeFileSync(o.file, rep.stdout);
+  return evaluate(parseReport(rep.stdout), {
+    pool: o.pool,
+    be: o.be,
+    secrets: [o.password],
+    postinstallRuns: 1,
+  })
+    .filter((c) => !c.ok)
+    .map((c) => `${c.name}: ${c.detail}`);
+}
+
+/** Replaces the guest's bundle with this tree's (a disk installed by an earlier run). */
+export async function installThisBundle(m: Machine): Promise<void> {
+  const b = await m.push('dist/kldload.mjs', 'kldload.mjs');
+  await sh(m, `install -m 0644 ${b} /usr/lib/kldload/kldload.mjs`);
 }

@@ -14,7 +14,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { validateAnswersText } from '../../src/answers/validate.ts';
@@ -22,9 +22,19 @@ import { SystemExecutor } from '../../src/core/exec.ts';
 import { Logger } from '../../src/core/log.ts';
 import { cacheDir } from '../../src/core/paths.ts';
 import { utcStamp } from '../../src/live/facts.ts';
-import { evaluate, GUEST_REPORT, parseReport } from '../../src/vm/checks.ts';
 import { Machine, renderBoots } from '../../src/vm/machine.ts';
-import { addRepo, inBe, kernelOf, kldload, literally, rootOf, sh, snapshotsOf } from './day2-guest.ts';
+import {
+  addRepo,
+  failedGuestChecks,
+  inBe,
+  installThisBundle,
+  kernelOf,
+  kldload,
+  literally,
+  rootOf,
+  sh,
+  snapshotsOf,
+} from './day2-guest.ts';
 import { buildHeldKernelRepo, SUITE } from './day2-repo.ts';
 import { kldloadTestPasses } from './kldload-test.ts';
 
@@ -88,8 +98,7 @@ test(
       assert.equal(await m.settled(900), 'running');
       if (REUSE) {
         // The reused disk was installed by an earlier bundle: the tools under test are this tree's.
-        const b = await m.push('dist/kldload.mjs', 'kldload.mjs');
-        await sh(m, `install -m 0644 ${b} /usr/lib/kldload/kldload.mjs`);
+        await installThisBundle(m);
       }
       const k0 = await kernelOf(m);
       assert.ok(k0 !== repo.abi, `the test kernel ${repo.abi} is the running one`);
@@ -133,16 +142,13 @@ test(
       assert.equal(state, 'running');
       assert.equal(await kernelOf(m), k0, 'the held kernel was booted');
       // The guest report kldload test reads, against the rollback BE: healthy, first boot not re-run.
-      const rep = await m.root(GUEST_REPORT, { POOL, EXTRA: "''" });
-      writeFileSync(join(WORK, 'report-rollback.txt'), rep.stdout);
-      const bad = evaluate(parseReport(rep.stdout), {
-        pool: POOL,
-        be: 'healthy',
-        secrets: [PASSWORD],
-        postinstallRuns: 1,
-      }).filter((c) => !c.ok);
       assert.deepEqual(
-        bad.map((c) => `${c.name}: ${c.detail}`),
+        await failedGuestChecks(m, {
+          pool: POOL,
+          be: 'healthy',
+          password: PASSWORD,
+          file: join(WORK, 'report-rollback.txt'),
+        }),
         [],
       );
       const inHealthy = await sh(m, `ls /boot; ls /var/lib/kldload/kernel-guard/`);

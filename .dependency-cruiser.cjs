@@ -14,7 +14,7 @@ const LAYERS = {
   zfs: ['core'],
   answers: ['core'],
   postinstall: ['core', 'layout', 'answers'],
-  day2: ['core', 'zfs'],
+  day2: ['core', 'layout', 'zfs'],
   plan: ['core', 'layout', 'answers', 'zfs', 'day2'],
   live: ['core', 'layout', 'answers', 'zfs', 'plan'],
   apply: ['core', 'layout', 'live'],

@@ -5,7 +5,7 @@ import type { Logger } from '../core/log.ts';
 import { type Action, type Plan, renderAction } from '../core/plan.ts';
 import { type Host, systemHost } from '../live/blockdev.ts';
 import { checkDiskSafe, checkUefi, checkZfsLoads, type DiskSafeArgs } from './checks.ts';
-import { prependEarly } from './initrd.ts';
+import { prependEarly, stripEarly } from './initrd.ts';
 
 export interface ApplyResult {
   ok: boolean;
@@ -23,7 +23,29 @@ export interface ApplyOptions {
   cleanupNote?: string;
 }
 
-async function runAction(exec: Executor, a: Action, root: string, host: Host): Promise<void> {
+/**
+ * Progress of a long command for the console: its output split at \r and \n (qemu-img -p, dd and
+ * zfs send -v redraw one line), at most one line every `everyMs`.
+ */
+export function progressPrinter(say: (line: string) => void, everyMs = 10_000): (chunk: string) => void {
+  let last = 0;
+  return (chunk) => {
+    const line = chunk
+      .split(/[\r\n]/)
+      .map((l) => l.trim())
+      .filter(Boolean)
+      .pop();
+    const now = Date.now();
+    if (line && now - last >= everyMs) {
+      last = now;
+      say(`    … ${line}`);
+    }
+  };
+}
+
+type Say = (line: string) => void;
+
+async function runAction(exec: Executor, a: Action, root: string, host: Host, say: Say): Promise<void> {
   switch (a.kind) {
     case 'run': {
       if (a.unless) {
@@ -35,9 +57,32 @@ async function runAction(exec: Executor, a: Action, root: string, host: Host): P
         ...(a.input !== undefined ? { input: a.input, secretInput: !!a.secretInput } : {}),
         env: { DEBIAN_FRONTEND: 'noninteractive', LC_ALL: 'C.UTF-8' },
         check: !a.mayFail,
+        ...(a.progress ? { onChunk: progressPrinter(say) } : {}),
       });
       return;
     }
+    case 'pipe':
+      // bash's positional arguments carry both argv unquoted: $1 is the length of the first.
+      await exec.run(
+        [
+          'bash',
+          '-c',
+          // biome-ignore lint/suspicious/noTemplateCurlyInString: bash's own parameter expansion
+          'set -o pipefail; "${@:2:$1}" | "${@:$(($1 + 2))}"',
+          'pipe',
+          String(a.from.length),
+          ...a.from,
+          ...a.to,
+        ],
+        {
+          env: { LC_ALL: 'C.UTF-8' },
+          ...(a.progress ? { onChunk: progressPrinter(say) } : {}),
+        },
+      );
+      return;
+    case 'initrd-strip':
+      stripEarly(a.initrd);
+      return;
     case 'write':
       mkdirSync(dirname(a.path), { recursive: true });
       writeFileSync(a.path, a.content, { mode: a.mode ?? 0o644 });
@@ -72,6 +117,7 @@ export async function applyPlan(
 ): Promise<ApplyResult> {
   const result: ApplyResult = { ok: true, steps: [] };
   const host = o.host ?? systemHost(exec);
+  const say: Say = (line) => log.info(line);
   let writing = false;
   for (const [i, s] of plan.steps.entries()) {
     if (o.cleanupFrom.has(s.name)) writing = true;
@@ -81,7 +127,7 @@ export async function applyPlan(
       const shown = renderAction(a, o.root);
       log.detail(shown.split('\n')[0] ?? '');
       try {
-        await runAction(exec, a, o.root, host);
+        await runAction(exec, a, o.root, host, say);
       } catch (e) {
         const msg = e instanceof Error ? e.message : String(e);
         result.ok = false;
@@ -97,7 +143,7 @@ export async function applyPlan(
           log.info(
             `cleaning up: ${o.cleanupNote ?? 'unmount, destroy the half-made pool, clear the partition tables this run wrote'}`,
           );
-          for (const c of plan.cleanup) await runAction(exec, c, o.root, host).catch(() => undefined);
+          for (const c of plan.cleanup) await runAction(exec, c, o.root, host, say).catch(() => undefined);
         }
         return result;
       }

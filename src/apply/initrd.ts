@@ -86,3 +86,16 @@ export function prependEarly(initrd: string, files: Record<string, Buffer>): voi
   writeFileSync(`${initrd}.new`, Buffer.concat([newcArchive(files), rest]));
   renameSync(`${initrd}.new`, initrd);
 }
+
+/**
+ * The inverse of prependEarly: drops a leading segment that carries etc/hostid (this machine's
+ * identity), so a copy of the system boots with none. True when something was removed.
+ */
+export function stripEarly(initrd: string): boolean {
+  const buf = readFileSync(initrd);
+  const lead = leadingSegment(buf);
+  if (!lead?.names.includes('etc/hostid')) return false;
+  writeFileSync(`${initrd}.new`, buf.subarray(lead.end));
+  renameSync(`${initrd}.new`, initrd);
+  return true;
+}

@@ -5,6 +5,7 @@ import { beCommand } from './commands/be.ts';
 import { buildCommand } from './commands/build.ts';
 import { cloneCommand } from './commands/clone.ts';
 import { darksiteCommand } from './commands/darksite.ts';
+import { exportCommand } from './commands/export.ts';
 import { firstbootCommand } from './commands/firstboot.ts';
 import { installCommand } from './commands/install.ts';
 import { pkgCommand } from './commands/pkg.ts';
@@ -60,6 +61,7 @@ pkgCommand(program, run);
 upgradeCommand(program, run);
 statusCommand(program, run);
 cloneCommand(program, run);
+exportCommand(program, run);
 
 program.parseAsync(process.argv).catch((e: unknown) => {
   process.stderr.write(`kldload: ${e instanceof Error ? e.message : String(e)}\n`);

@@ -15,13 +15,19 @@ export type Action =
       unless?: string[];
       /** Failure is tolerated (best-effort cleanup). */
       mayFail?: boolean;
+      /** A long command: its progress lines reach the console (throttled), not only the log. */
+      progress?: boolean;
     }
+  /** `from | to` (pipefail): a stream between two commands, e.g. zfs send | zfs receive. */
+  | { kind: 'pipe'; from: string[]; to: string[]; progress?: boolean }
   | { kind: 'write'; path: string; content: string; mode?: number; secret?: boolean }
   | { kind: 'mkdir'; path: string; mode?: number }
   | { kind: 'copy'; from: string; to: string }
   | { kind: 'check'; check: CheckName; args: Record<string, unknown>; why: string }
   /** Prepend an uncompressed cpio holding `files` (archive path → source file) to an initrd. */
-  | { kind: 'initrd-early'; initrd: string; files: Record<string, string> };
+  | { kind: 'initrd-early'; initrd: string; files: Record<string, string> }
+  /** Remove the early segment initrd-early put there (this machine's hostid and zpool.cache), if any. */
+  | { kind: 'initrd-strip'; initrd: string };
 
 /** Checks are code, not commands: they inspect the live system and refuse with a clear message. */
 export type CheckName = 'uefi' | 'disk-safe' | 'zfs-loads';
@@ -53,6 +59,12 @@ export const inTarget = (
   argv: string[],
   extra: Omit<Extract<Action, { kind: 'run' }>, 'kind' | 'argv'> = {},
 ): Action => run(argv, { chroot: true, ...extra });
+export const pipe = (from: string[], to: string[], progress = false): Action => ({
+  kind: 'pipe',
+  from,
+  to,
+  ...(progress ? { progress } : {}),
+});
 export const write = (path: string, content: string, mode?: number): Action => ({
   kind: 'write',
   path,
@@ -84,6 +96,8 @@ export function renderAction(a: Action, root: string): string {
       const body = a.secret ? '<redacted>' : a.content.trimEnd().split('\n').join('\n        | ');
       return `write ${a.path}${a.mode !== undefined ? ` (mode ${a.mode.toString(8)})` : ''}\n        | ${body}`;
     }
+    case 'pipe':
+      return `$ ${a.from.map(shq).join(' ')} | ${a.to.map(shq).join(' ')}`;
     case 'mkdir':
       return `mkdir -p ${a.path}`;
     case 'copy':
@@ -94,6 +108,8 @@ export function renderAction(a: Action, root: string): string {
       return `prepend early cpio {${Object.entries(a.files)
         .map(([k, v]) => `${k} ← ${v}`)
         .join(', ')}} to ${a.initrd}`;
+    case 'initrd-strip':
+      return `strip the early hostid/zpool.cache cpio from ${a.initrd}`;
   }
 }
 

@@ -595,6 +595,7 @@ export function planInstall(
         kupgrade: 'upgrade',
         kst: 'st',
         kclone: 'clone',
+        kexport: 'export',
       }).map(([short, sub]) =>
         write(`${R}/usr/sbin/${short}`, `#!/bin/sh\nexec /usr/sbin/kldload ${sub} "$@"\n`, 0o755),
       ),

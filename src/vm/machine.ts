@@ -307,6 +307,16 @@ export class Machine {
     return `/home/${this.o.user}/${name}`;
   }
 
+  /** Copies a guest file (readable by the guest user) to the host (scp with the machine's key). */
+  async pull(remote: string, local: string): Promise<void> {
+    await this.exec.run([
+      'scp',
+      ...this.ssh.map((x) => (x === '-p' ? '-P' : x)),
+      `${this.o.user}@127.0.0.1:${remote}`,
+      local,
+    ]);
+  }
+
   /** Pulls the plug (QEMU killed: unflushed guest writes are lost) and powers on again. */
   async powerCut(phase: string): Promise<BootRecord> {
     await this.stop();

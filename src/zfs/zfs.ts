@@ -14,12 +14,14 @@ export const zpool = {
   create(
     name: string,
     vdevs: string[],
-    o: { poolProps: Props; fsProps: Props; altroot?: string; force?: boolean },
+    o: { poolProps: Props; fsProps: Props; altroot?: string; force?: boolean; tempName?: string },
   ): string[] {
     return [
       'zpool',
       'create',
       ...(o.force ? ['-f'] : []),
+      // -t: imported here under another name; `name` is what the disk says (a pool for another machine).
+      ...(o.tempName ? ['-t', o.tempName] : []),
       ...props('-o', o.poolProps),
       ...props('-O', o.fsProps),
       ...(o.altroot ? ['-R', o.altroot] : []),
@@ -129,6 +131,22 @@ export const zfs = {
     checkUserProps(userProps);
     return ['zfs', 'snapshot', ...(recursive ? ['-r'] : []), ...props('-o', userProps), snap];
   },
+  /** Several snapshots in one command: one transaction group, one point in time for all of them. */
+  snapshots: (snaps: readonly string[], userProps: Props = {}) => {
+    for (const s of snaps) snapshot(s);
+    checkUserProps(userProps);
+    return ['zfs', 'snapshot', ...props('-o', userProps), ...snaps];
+  },
+  /** A full stream as stored: large blocks (-L), compressed (-c) and embedded (-e) blocks kept as they are. */
+  send: (snap: string, verbose = false) => {
+    snapshot(snap);
+    return ['zfs', 'send', '-L', '-c', '-e', ...(verbose ? ['-v'] : []), snap];
+  },
+  /** Receives a stream at `ds` unmounted (-u), with these properties set on it. */
+  receive: (ds: string, p: Props = {}) => {
+    dataset(ds);
+    return ['zfs', 'receive', '-u', ...props('-o', p), ds];
+  },
   set: (ds: string, p: Props) => ['zfs', 'set', ...Object.entries(p).map(([k, v]) => `${k}=${v}`), ds],
   /** Sets user properties only (validated); native properties go through `set`. */
   setUser: (ds: string, p: Props) => {
@@ -213,13 +231,14 @@ export const zfs = {
     ];
   },
   /** `zfs get -Hp` of the named properties (`all` for every one). */
-  get: (t: string, names: readonly string[], recursive = false) => {
+  get: (t: string, names: readonly string[], recursive = false, types?: readonly string[]) => {
     target(t);
     return [
       'zfs',
       'get',
       '-Hp',
       ...(recursive ? ['-r'] : []),
+      ...(types ? ['-t', types.join(',')] : []),
       '-o',
       'name,property,value,source',
       names.join(','),
@@ -231,6 +250,14 @@ export const zfs = {
     snapshot(snap);
     if (later) target(later);
     return ['zfs', 'diff', '-H', '-F', snap, ...(later ? [later] : [])];
+  },
+  /**
+   * Mounts a mountpoint=legacy dataset (mount.zfs refuses zfsutil for legacy and none, and plain
+   * mount for the rest: the two builders are not interchangeable).
+   */
+  mountLegacy: (ds: string, dir: string) => {
+    dataset(ds);
+    return ['mount', '-t', 'zfs', ds, dir];
   },
   /** Mounts a dataset at any folder, whatever its mountpoint property (what BE tools do). */
   mountAt: (ds: string, dir: string) => {

@@ -1,13 +1,17 @@
 /**
  * applyPlan with a recording executor: which commands run, in what order, and what a failure
- * reports. No command reaches the machine (the plans hold only `run` actions).
+ * reports. No command reaches the machine (the plans hold only `run` actions), except the pipe
+ * test's printf/sh/tr into a temporary folder.
  */
 import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
-import { applyPlan } from '../../src/apply/apply.ts';
-import { RecordingExecutor, type RunResult } from '../../src/core/exec.ts';
+import { applyPlan, progressPrinter } from '../../src/apply/apply.ts';
+import { RecordingExecutor, type RunResult, SystemExecutor } from '../../src/core/exec.ts';
 import { Logger } from '../../src/core/log.ts';
-import { type Plan, run } from '../../src/core/plan.ts';
+import { type Plan, pipe, run } from '../../src/core/plan.ts';
 
 /** Answers from a table keyed by the joined argv; anything else succeeds with no output. */
 function executor(answers: Record<string, Partial<RunResult>> = {}) {
@@ -127,4 +131,37 @@ test('a failure message and the log redact the secrets the logger knows', async 
   assert.doesNotMatch(JSON.stringify(r), /Tr0ub4dor/);
   assert.ok(lines.some((l) => l.startsWith('FAILED step unlock')));
   assert.doesNotMatch(lines.join('\n'), /Tr0ub4dor/);
+});
+
+test('a pipe action streams one real command into another and fails when the first fails (pipefail)', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'kl-pipe-'));
+  const out = join(dir, 'out');
+  const plan = (from: string[]): Plan => ({
+    facts: {},
+    steps: [{ name: 'p', title: 'pipe', actions: [pipe(from, ['sh', '-c', 'tr a-z A-Z > "$1"', 'w', out])] }],
+    cleanup: [],
+  });
+  const ok = await applyPlan(new SystemExecutor(), quiet(), plan(['printf', '%s\\n', 'a b', "it's"]), {
+    root: '/',
+    cleanupFrom: new Set(),
+  });
+  assert.equal(ok.ok, true);
+  assert.equal(readFileSync(out, 'utf8'), "A B\nIT'S\n", 'arguments with blanks and quotes arrive whole');
+  const bad = await applyPlan(new SystemExecutor(), quiet(), plan(['sh', '-c', 'echo partial; exit 3']), {
+    root: '/',
+    cleanupFrom: new Set(),
+  });
+  assert.equal(bad.ok, false, 'a failing producer must fail the step even though the consumer succeeded');
+  assert.match(bad.failed?.action ?? '', /sh -c 'echo partial; exit 3' \| sh -c/);
+});
+
+test('progress lines of a long command reach the console at most once per interval, the newest piece', async () => {
+  const said: string[] = [];
+  const p = progressPrinter((l) => said.push(l), 60_000);
+  p('    (0.00/100%)\r    (1.00/100%)\r');
+  p('    (2.00/100%)\r');
+  assert.deepEqual(said, ['    … (1.00/100%)']);
+  const every = progressPrinter((l) => said.push(l), 0);
+  every('12:00:01 1.2G rpool/x@s\n');
+  assert.equal(said.at(-1), '    … 12:00:01 1.2G rpool/x@s');
 });

@@ -108,6 +108,8 @@ export interface BootRecord {
   downSec?: number;
   /** Seconds from QEMU's start until ssh answered (undefined: not waited for, or never). */
   upSec?: number;
+  /** The guest kernel died of the emulator (qemu.ts emulatorFault) and the boot was started again. */
+  emulatorFault?: string;
 }
 
 /** A boot that did not come back in its bound: names the phase and the serial log, with its tail. */
@@ -208,13 +210,22 @@ export class Machine {
   async mustBeUp(timeoutSec: number, resets = 0): Promise<void> {
     const until = Date.now() + timeoutSec * 1000;
     let left = resets;
+    // One boot killed by the emulator (not the guest's software) is started again, and said so.
+    let faults = 1;
     for (;;) {
       if (await this.up(Math.max(1, (until - Date.now()) / 1000))) return;
-      if (!this.running && left > 0 && Date.now() < until) {
+      if (!this.running && Date.now() < until) {
         const end = await this.vm;
-        if (end?.end === 'exit') {
+        if (end?.end === 'exit' && left > 0) {
           left--;
           this.launch(`${this.current.phase}, after the guest reset itself`);
+          continue;
+        }
+        if (end?.emulatorFault && faults > 0) {
+          faults--;
+          this.current.emulatorFault = end.emulatorFault;
+          this.o.log?.info(`${this.current.phase}: ${end.emulatorFault}; starting the boot again`);
+          this.launch(`${this.current.phase}, again after an emulator fault`);
           continue;
         }
       }
@@ -350,6 +361,6 @@ async function within(p: Promise<unknown> | undefined, sec: number): Promise<boo
 export function renderBoots(boots: BootRecord[]): string[] {
   return boots.map(
     (b) =>
-      `boot ${b.n} (${b.phase}): ${b.upSec === undefined ? 'no ssh' : `ssh after ${b.upSec.toFixed(0)}s`}${b.downSec === undefined ? '' : `, then down in ${b.downSec.toFixed(0)}s`} — ${b.serialLog}`,
+      `boot ${b.n} (${b.phase}): ${b.upSec === undefined ? 'no ssh' : `ssh after ${b.upSec.toFixed(0)}s`}${b.downSec === undefined ? '' : `, then down in ${b.downSec.toFixed(0)}s`}${b.emulatorFault ? `, ${b.emulatorFault}` : ''} — ${b.serialLog}`,
   );
 }

@@ -1,4 +1,4 @@
-import { appendFileSync, copyFileSync, existsSync, writeFileSync } from 'node:fs';
+import { appendFileSync, copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { KldloadError } from '../core/errors.ts';
 import type { Executor } from '../core/exec.ts';
@@ -32,6 +32,18 @@ export const FAIL_PATTERNS = [
   /KLDLOAD-INSTALL-FAIL[^\n]*\n/,
 ];
 
+/**
+ * A guest kernel killed by the emulator, not by anything it ran: an int3 trap in kernel text (ring 0,
+ * `RIP: 0010:`) is the kernel's own live-patching breakpoint (text_poke_bp: jump labels, static
+ * calls) reaching a vCPU after the patch was complete, a cross-modifying-code race of QEMU's
+ * multi-threaded TCG. Nothing kldload installs puts int3 into kernel text (kprobes are not used; a
+ * BUG() is `invalid opcode`). Seen once in a cold CI run on 2026-11-30 (kmem_cache_free, reboot check).
+ */
+export function emulatorFault(serial: string): string | undefined {
+  const m = /Oops: int3: \w+ \[#\d+\][^\n]*\n(?:[^\n]*\n){0,12}?[^\n]*RIP: 0010:(\S+)/.exec(serial);
+  return m ? `kernel int3 at ${m[1]} (QEMU TCG cross-modifying code)` : undefined;
+}
+
 export function ovmfArgs(varsCopy: string): string[] {
   if (!existsSync(varsCopy)) copyFileSync(OVMF_VARS, varsCopy);
   return [
@@ -48,6 +60,8 @@ export interface VmOutcome {
   exitCode: number;
   seconds: number;
   pattern?: string;
+  /** The run died of the emulator (see emulatorFault), not of the guest's software. */
+  emulatorFault?: string;
   serialLog: string;
 }
 
@@ -107,11 +121,17 @@ export async function runVm(exec: Executor, v: VmRun): Promise<VmOutcome> {
     },
   );
   clearTimeout(timer);
+  // `end` is set in callbacks: TypeScript's narrowing does not see that, hence the widening cast.
+  const fault =
+    (end as VmOutcome['end']) === 'fail-pattern'
+      ? emulatorFault(readFileSync(v.serialLog, 'utf8'))
+      : undefined;
   return {
     end,
     exitCode: r.exitCode,
     seconds: (Date.now() - t0) / 1000,
     ...(pattern ? { pattern } : {}),
+    ...(fault ? { emulatorFault: fault } : {}),
     serialLog: v.serialLog,
   };
 }

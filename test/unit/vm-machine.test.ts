@@ -17,6 +17,23 @@ type Guest = {
   sshAfterBoot: (n: number) => boolean;
   /** Boots that fail and reset by themselves (a panic= in the initramfs): QEMU ends on its own. */
   resetsAt?: number[];
+  /** Boots whose kernel dies (a kernel-text int3 from the emulator, or a panic of its own). */
+  oopsAt?: Record<number, 'int3' | 'zfs'>;
+};
+
+/** Serial lines of a guest kernel dying, as seen under TCG (int3) or from a module's own bug. */
+const OOPS = {
+  int3: [
+    '[   25.103489] Oops: int3: 0000 [#1] PREEMPT SMP NOPTI',
+    '[   25.104010] CPU: 1 UID: 0 PID: 1 Comm: systemd Tainted: P           OE      6.12.57+deb13-amd64 #1',
+    '[   25.104401] RIP: 0010:kmem_cache_free+0x103/0x440',
+    '[   25.109108] Kernel panic - not syncing: Fatal exception in interrupt',
+  ],
+  zfs: [
+    '[   25.103489] Oops: invalid opcode: 0000 [#1] PREEMPT SMP NOPTI',
+    '[   25.104401] RIP: 0010:zfs_znode_alloc+0x1a/0x440 [zfs]',
+    '[   25.109108] Kernel panic - not syncing: Fatal exception',
+  ],
 };
 
 /** QEMU prints a boot, then waits: for `systemctl reboot` (exit or hang) or for its kill signal. */
@@ -34,6 +51,16 @@ class FakeVmExecutor implements Executor {
       if (this.g.resetsAt?.includes(n)) {
         o.onLine?.('Rebooting automatically due to panic= boot argument');
         return { exitCode: 0, stdout: '', all: '' };
+      }
+      const oops = this.g.oopsAt?.[n];
+      if (oops) {
+        const stopped = new Promise<void>((r) => o.signal?.addEventListener('abort', () => r()));
+        for (const l of OOPS[oops]) {
+          o.onLine?.(l);
+          o.onChunk?.(`${l}\n`);
+        }
+        await stopped;
+        return { exitCode: 143, stdout: '', all: '' };
       }
       const asked = new Promise<void>((r) => {
         this.rebootAsked = r;
@@ -57,7 +84,7 @@ class FakeVmExecutor implements Executor {
         return { exitCode: 255, stdout: '', all: 'Connection closed' };
       }
       const n = this.qemu.length;
-      const ok = this.g.sshAfterBoot(n) && !this.g.resetsAt?.includes(n);
+      const ok = this.g.sshAfterBoot(n) && !this.g.resetsAt?.includes(n) && !this.g.oopsAt?.[n];
       return { exitCode: ok ? 0 : 255, stdout: '', all: '' };
     }
     throw new Error(`unexpected command ${argv.join(' ')}`);
@@ -136,4 +163,36 @@ test('a boot that resets by itself is started again when the caller allows it, a
     return true;
   });
   assert.equal(fake.qemu.length, 4);
+});
+
+test('a boot killed by the emulator (kernel-text int3 under TCG) is started again once and said so; a kernel bug is not', async () => {
+  const fake = new FakeVmExecutor({
+    down: 'exit',
+    sshAfterBoot: () => true,
+    oopsAt: { 2: 'int3', 4: 'int3', 5: 'int3', 7: 'zfs' },
+  });
+  const m = await machine(fake);
+  await m.mustBeUp(10);
+  const b = await m.reboot('reboot check', { downSec: 5, upSec: 10 });
+  assert.equal(b.n, 3);
+  assert.equal(b.phase, 'reboot check, again after an emulator fault');
+  assert.match(m.boots[1]?.emulatorFault ?? '', /kernel int3 at kmem_cache_free\+0x103\/0x440/);
+  assert.match(
+    renderBoots(m.boots).join('\n'),
+    /boot 2 \(reboot check\): no ssh, kernel int3 at kmem_cache_free/,
+  );
+  // Twice in one boot's allowance: a failure, naming the pattern and the serial log.
+  await assert.rejects(m.reboot('second', { downSec: 5, upSec: 10 }), (e: unknown) => {
+    assert.ok(e instanceof BootError);
+    assert.match(
+      e.message,
+      /^second, again after an emulator fault: QEMU ended before ssh answered \(Kernel panic\)/,
+    );
+    return true;
+  });
+  // A kernel bug of its own (invalid opcode in zfs) is never retried.
+  const again = await machine(
+    new FakeVmExecutor({ down: 'exit', sshAfterBoot: () => true, oopsAt: { 1: 'zfs' } }),
+  );
+  await assert.rejects(again.mustBeUp(10), /first boot: QEMU ended before ssh answered \(Kernel panic\)/);
 });

@@ -274,7 +274,9 @@ export function statusCommand(program: Command, run: Run) {
       const src: StatusSource = { exec: new SystemExecutor() };
       if (o.watch === undefined) return run(() => status(src), !!o.json);
       const ac = new AbortController();
-      process.once('SIGINT', () => ac.abort());
+      // on, not once: timeout(1) and terminals may deliver SIGINT twice (to the process and to its
+      // group), and a second one with no handler left kills node (exit 130) before the verdict.
+      process.on('SIGINT', () => ac.abort());
       watchStatus(() => readStatusFacts(src), {
         seconds: o.watch === true ? 2 : o.watch,
         json: !!o.json,

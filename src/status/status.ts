@@ -140,12 +140,19 @@ interface JsonVdev {
   vdevs?: Record<string, JsonVdev>;
 }
 
+/**
+ * `zpool status -j` names some vdev states by their internal names where the text form (and every
+ * sysadmin) says UNAVAIL or OFFLINE (captured: a mirror's missing file vdev is CANT_OPEN in JSON,
+ * UNAVAIL in text). kst shows what zpool status shows.
+ */
+const JSON_STATE: Record<string, string> = { CANT_OPEN: 'UNAVAIL', CLOSED: 'OFFLINE', HEALTHY: 'ONLINE' };
+
 function jsonVdevs(tree: Record<string, JsonVdev> | undefined, depth: number, cls?: string): VdevFact[] {
   return Object.entries(tree ?? {}).flatMap(([key, v]) => [
     {
       name: v.name ?? key,
       type: v.vdev_type ?? '',
-      state: v.state ?? '',
+      state: JSON_STATE[v.state ?? ''] ?? v.state ?? '',
       read: num(v.read_errors),
       write: num(v.write_errors),
       checksum: num(v.checksum_errors),

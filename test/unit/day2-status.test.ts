@@ -467,3 +467,28 @@ test('kst --watch: Ctrl-C during a refresh (its zpool/zfs die of the same SIGINT
     /command not found/,
   );
 });
+
+test('captured in a guest (e2e:day2, OpenZFS 2.3): JSON and text forms agree, a missing mirror disk is UNAVAIL in both', () => {
+  const cap = (f: string) => readFileSync(join(FIX, 'captured', f), 'utf8');
+  for (const [pool, name] of [
+    ['klmirror', 'degraded'],
+    ['rpool', 'healthy'],
+  ] as const) {
+    const j = parseStatusJson(cap(`zpool-status-${name}.json`)).get(pool);
+    const t = parseStatusText(cap(`zpool-status-${name}.txt`)).get(pool);
+    assert.ok(j && t, `${name}: ${pool} parsed from both forms`);
+    assert.equal(j.state, t.state);
+    assert.equal(j.status, t.status);
+    assert.equal(j.action, t.action);
+    assert.deepEqual(
+      j.vdevs.map((v) => [v.name, v.state, v.read, v.write, v.checksum, v.depth]),
+      t.vdevs.map((v) => [v.name, v.state, v.read, v.write, v.checksum, v.depth]),
+    );
+  }
+  const d = parseStatusJson(cap('zpool-status-degraded.json')).get('klmirror');
+  assert.equal(d?.state, 'DEGRADED');
+  assert.deepEqual(
+    d?.vdevs.map((v) => `${v.name} ${v.state}`),
+    ['mirror-0 DEGRADED', '/var/tmp/klm0 ONLINE', '13607899829261158409 UNAVAIL'],
+  );
+});

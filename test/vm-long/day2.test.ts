@@ -515,34 +515,6 @@ test(
         assert.match(failed.stdout, /"kind": ?"unit"/);
         assert.match(failed.stdout, /kl-fail/);
       });
-      // A mirror with a disk missing: a second pool of two file vdevs, one file gone at import.
-      const mirror = await m.root(
-        `set -e; truncate -s 256M /var/tmp/klm0 /var/tmp/klm1
-zpool create -o cachefile=none klmirror mirror /var/tmp/klm0 /var/tmp/klm1
-kst >/dev/null; echo "healthy-rc=$?"
-zpool export klmirror; rm /var/tmp/klm1; zpool import -o cachefile=none -d /var/tmp/klm0 klmirror
-set +e; kst --json > /tmp/kst-degraded.json; echo "degraded-rc=$?"; cat /tmp/kst-degraded.json
-zpool status -j --json-int klmirror > /tmp/zpool-status-degraded.json; zpool status -p klmirror > /tmp/zpool-status-degraded.txt
-zpool destroy klmirror; rm -f /var/tmp/klm0`,
-      );
-      writeFileSync(
-        join(WORK, 'zpool-status-degraded.json'),
-        await sh(m, 'cat /tmp/zpool-status-degraded.json'),
-      );
-      writeFileSync(
-        join(WORK, 'zpool-status-degraded.txt'),
-        await sh(m, 'cat /tmp/zpool-status-degraded.txt'),
-      );
-      check(
-        S,
-        'a mirror missing a disk: kst exits 1 naming the pool DEGRADED (0 while both disks were there)',
-        () => {
-          assert.match(mirror.stdout, /^healthy-rc=0$/m, mirror.all);
-          assert.match(mirror.stdout, /^degraded-rc=1$/m, mirror.all);
-          assert.match(mirror.stdout, /klmirror/);
-          assert.match(mirror.stdout, /DEGRADED/);
-        },
-      );
       const watch = await m.root(
         'timeout --preserve-status -s INT 10 kst --watch 1 >/tmp/watch.out; echo "rc=$?"; wc -c </tmp/watch.out',
       );
@@ -633,6 +605,39 @@ findmnt -no SOURCE /srv/plain; ls -d /srv/plain.kclone-orig-*; diff -r /srv/plai
         assert.match(conv.stdout, /^same-content$/m);
         assert.match(conv.stdout, /^copy-same$/m);
       });
+      // A mirror with a disk missing: a second pool of two file vdevs, one file gone at import.
+      const mirror = await m.root(
+        `set -e; truncate -s 256M /var/tmp/klm0 /var/tmp/klm1
+zpool create -o cachefile=none klmirror mirror /var/tmp/klm0 /var/tmp/klm1
+kst >/dev/null; echo "healthy-rc=$?"
+zpool export klmirror; rm /var/tmp/klm1; zpool import -o cachefile=none -d /var/tmp/klm0 klmirror
+set +e; kst --json > /tmp/kst-degraded.json; echo "degraded-rc=$?"; cat /tmp/kst-degraded.json
+zpool status -j --json-int klmirror > /tmp/zpool-status-degraded.json; zpool status -p klmirror > /tmp/zpool-status-degraded.txt
+zpool destroy klmirror; rm -f /var/tmp/klm0
+kst --json > /tmp/kst-after.json; echo "after-rc=$?"; jq -c .problems /tmp/kst-after.json`,
+      );
+      writeFileSync(
+        join(WORK, 'zpool-status-degraded.json'),
+        await sh(m, 'cat /tmp/zpool-status-degraded.json'),
+      );
+      writeFileSync(
+        join(WORK, 'zpool-status-degraded.txt'),
+        await sh(m, 'cat /tmp/zpool-status-degraded.txt'),
+      );
+      check(
+        S,
+        'a mirror missing a disk: kst exits 1 naming the pool DEGRADED (0 while both disks were there)',
+        () => {
+          assert.match(mirror.stdout, /^healthy-rc=0$/m, mirror.all);
+          assert.match(mirror.stdout, /^degraded-rc=1$/m, mirror.all);
+          assert.match(mirror.stdout, /klmirror/);
+          assert.match(mirror.stdout, /DEGRADED/);
+        },
+      );
+      const after = mirror.stdout.trim().split('\n').slice(-2).join(' ');
+      check(S, `once the mirror is destroyed kst exits 0 again (${after})`, () =>
+        assert.match(mirror.stdout, /^after-rc=0$/m, after),
+      );
     } finally {
       await m.stop().catch(() => undefined);
       boots.st = renderBoots(m.boots);

@@ -79,7 +79,8 @@ export const stampedName = (prefix: string, stamp: string) => `${prefix}-${stamp
 
 export const beDataset = (f: BootFacts, name: string) => `${f.pool}/ROOT/${name}`;
 export const entryId = (name: string) => `kldload-${name}.conf`;
-const contentName = (sha: string, kind: 'linux' | 'initrd') => `${sha.slice(0, 16)}-${kind}`;
+/** A kernel or initrd's file name under <esp>/kldload: content-addressed, shared by BEs that boot it. */
+export const contentName = (sha: string, kind: 'linux' | 'initrd') => `${sha.slice(0, 16)}-${kind}`;
 
 /** systemd-boot's entry id: `name+LEFT[-DONE].conf` → `name.conf` (boot counting is not part of it). */
 export function idOf(file: string): string {

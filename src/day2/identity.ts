@@ -1,7 +1,7 @@
 import { type Action, type Plan, run, type Step, write } from '../core/plan.ts';
 import { TARGET } from '../layout.ts';
 import { zpool } from '../zfs/zfs.ts';
-import { type BootFacts, ESP_DIR, entriesOf, type KernelPair } from './be.ts';
+import { type BootFacts, contentName, ESP_DIR, entriesOf, type KernelPair } from './be.ts';
 
 /**
  * A machine's identity, left out of every copy of it (kexport now, golden images later) and made
@@ -175,8 +175,6 @@ export function planIdentityRenew(f: IdentityFacts): Plan {
   };
 }
 
-const contentInitrd = (sha: string) => `/${ESP_DIR}/${sha.slice(0, 16)}-initrd`;
-
 /**
  * Second half, with the initrd as the first half left it: on the ESP under its content name, the
  * running BE's entries for this kernel point at it (rewritten in place: boot counting renames the
@@ -184,7 +182,7 @@ const contentInitrd = (sha: string) => `/${ESP_DIR}/${sha.slice(0, 16)}-initrd`;
  */
 export function planIdentityBoot(f: BootFacts, kernel: KernelPair): Plan {
   const be = f.booted.slice(`${f.pool}/ROOT/`.length);
-  const target = contentInitrd(kernel.initrd.sha256);
+  const target = `/${ESP_DIR}/${contentName(kernel.initrd.sha256, 'initrd')}`;
   const mine = entriesOf(f, be).filter(
     (e) =>
       e.text && new RegExp(`^version\\s+${kernel.version.replace(/[.+]/g, '\\$&')}\\s*$`, 'm').test(e.text),

@@ -77,19 +77,34 @@ export function renderBeRows(rows: BeRow[]): string {
   ].join('\n');
 }
 
-/** Reads a snapshot's kernel: through .zfs/snapshot of the booted BE, else a read-only mount. */
-export async function snapshotKernel(exec: Executor, f: BootFacts, snap: string): Promise<KernelPair> {
-  const [ds, name] = snap.split('@') as [string, string];
-  const running = (await exec.run(['uname', '-r'])).stdout.trim();
-  if (ds === f.booted) return kernelIn(`/.zfs/snapshot/${name}`, running);
-  const mnt = `/run/kldload/snap-${process.pid}`;
+/**
+ * Reads from the tree of a BE or a snapshot of one without changing it: the running root in place,
+ * a snapshot of the booted BE through .zfs/snapshot, anything else through a read-only mount.
+ */
+export async function readTree<T>(
+  exec: Executor,
+  f: BootFacts,
+  src: string,
+  read: (tree: string) => T,
+): Promise<T> {
+  if (src === f.booted) return read('/');
+  const [ds, name] = src.split('@') as [string, string | undefined];
+  if (name !== undefined && ds === f.booted) return read(`/.zfs/snapshot/${name}`);
+  const mnt = `/run/kldload/read-${process.pid}`;
   mkdirSync(mnt, { recursive: true });
-  await exec.run(['mount', '-t', 'zfs', '-o', 'ro', snap, mnt]);
+  // A BE's mountpoint is / (mount.zfs wants zfsutil for it); a snapshot mounts as it is.
+  await exec.run(['mount', '-t', 'zfs', '-o', isSnapshot(src) ? 'ro' : 'ro,zfsutil', src, mnt]);
   try {
-    return kernelIn(mnt, running);
+    return read(mnt);
   } finally {
     await exec.run(['umount', mnt], { check: false });
   }
+}
+
+/** A snapshot's kernel (the running one when the snapshot holds it, else its newest). */
+export async function snapshotKernel(exec: Executor, f: BootFacts, snap: string): Promise<KernelPair> {
+  const running = (await exec.run(['uname', '-r'])).stdout.trim();
+  return readTree(exec, f, snap, (tree) => kernelIn(tree, running));
 }
 
 /** Prints the plan (--dry-run) or applies it, logging to DAY2_LOG. */

@@ -1,5 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { existsSync, mkdirSync, statfsSync, statSync } from 'node:fs';
+import { existsSync, statfsSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { EXIT, KldloadError } from '../../core/errors.ts';
@@ -29,7 +29,7 @@ import {
 import { isSnapshot, type Props, parseGet, propsByName, zfs } from '../../zfs/zfs.ts';
 import { dryRunOption, jsonOption, type Run, repeat } from '../options.ts';
 import type { CommandResult } from '../output.ts';
-import { DAY2_HELP_EXIT, DAY2_LOG, type Day2Env, runDay2Plan } from './be.ts';
+import { DAY2_HELP_EXIT, DAY2_LOG, type Day2Env, readTree, runDay2Plan } from './be.ts';
 
 const HELP = `
 Formats (one or more; each written as <out>/kldload-<name>-<stamp>.<format> with a .sha256 beside it):
@@ -58,30 +58,12 @@ Examples:
 
 const stampLower = (f: BootFacts) => f.stamp.toLowerCase();
 
-/**
- * The kernel a copy of `src` boots and every kernel with an initrd there: read in place for the
- * running BE, else through a read-only mount.
- */
-async function kernelsOf(
-  exec: Executor,
-  f: BootFacts,
-  src: string,
-  running: string,
-): Promise<{ kernel: string; kernels: string[] }> {
-  const read = (tree: string) => ({
+/** The kernel a copy of `src` boots and every kernel with an initrd there (see readTree). */
+const kernelsOf = (exec: Executor, f: BootFacts, src: string, running: string) =>
+  readTree(exec, f, src, (tree) => ({
     kernel: kernelIn(tree, running).version,
     kernels: kernelVersionsIn(tree),
-  });
-  if (src === f.booted) return read('/');
-  const mnt = `/run/kldload/kexport-read-${process.pid}`;
-  mkdirSync(mnt, { recursive: true });
-  await exec.run(['mount', '-t', 'zfs', '-o', isSnapshot(src) ? 'ro' : 'ro,zfsutil', src, mnt]);
-  try {
-    return read(mnt);
-  } finally {
-    await exec.run(['umount', mnt], { check: false });
-  }
-}
+  }));
 
 /** The data datasets a copy carries unless told otherwise: people log in with what is in them. */
 export const DEFAULT_WITH = ['home', 'root'];

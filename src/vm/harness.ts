@@ -1,4 +1,13 @@
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import {
+  constants,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { join, resolve } from 'node:path';
 import { formatEnvLine, parseEnvText } from '../answers/parse.ts';
 import { validateAnswersText } from '../answers/validate.ts';
@@ -87,12 +96,16 @@ export interface InstallOutcome {
   refused: boolean;
   seconds: number;
   detail: string;
+  /** The first run died of the emulator and the install ran again (see installPhase). */
+  emulatorFault?: string;
   serialLog: string;
 }
 
 /**
  * Boots the ISO with a seed volume holding `answersFile` and `disk` as the only other disk, no NIC,
- * and waits for the installer's verdict (power-off after OK, or its FAIL line).
+ * and waits for the installer's verdict (power-off after OK, or its FAIL line). A run the emulator
+ * killed (qemu.ts emulatorFault) runs once more on the disk as it was before it, with fresh EFI
+ * variables; its serial log stays as `<name>-fault-serial.log`.
  */
 export async function installPhase(
   exec: Executor,
@@ -115,43 +128,63 @@ export async function installPhase(
   await exec.run(['mkfs.vfat', '-C', '-n', SEED_LABEL, seed, '8192']);
   await exec.run(['mcopy', '-i', seed, o.answersFile, '::answers.env']);
   const serialLog = join(o.workDir, `${name}-serial.log`);
-  log.info(`${name}: booting ${o.iso} (TCG, no network); serial → ${serialLog}`);
-  let okLine = false;
-  const r = await runVm(exec, {
-    args: [
-      ...QEMU_BASE,
-      '-m',
-      '3072',
-      '-nic',
-      'none',
-      '-no-reboot',
-      ...(o.firmware === 'bios' ? [] : ovmfArgs(join(o.workDir, `${name}-vars.fd`))),
-      '-drive',
-      `file=${resolve(o.iso)},media=cdrom,readonly=on,if=none,id=cd`,
-      '-device',
-      'ide-cd,drive=cd,bootindex=0',
-      '-drive',
-      `file=${o.disk},if=none,id=t,format=qcow2,cache=unsafe,discard=unmap`,
-      '-device',
-      `virtio-blk-pci,drive=t,serial=${TARGET_SERIAL}`,
-      '-drive',
-      `file=${seed},if=none,id=s,format=raw`,
-      '-device',
-      'virtio-blk-pci,drive=s,serial=klseed',
-    ],
-    serialLog,
-    timeoutSec: o.timeoutSec,
-    onLine: (l) => {
-      if (/KLDLOAD-INSTALL-OK/.test(l)) okLine = true;
-      if (/==> \[\d+\/\d+\]|KLDLOAD-INSTALL|done in|: KLDLOAD_/.test(l)) log.info(`  guest: ${l.trim()}`);
-    },
-  });
+  const vars = join(o.workDir, `${name}-vars.fd`);
+  // The disk before the install (blank, or prepared by a refusal test): small, kept for a second run.
+  const before = join(o.workDir, `${name}-before.qcow2`);
+  copyFileSync(o.disk, before, constants.COPYFILE_FICLONE);
+  const boot = async () => {
+    log.info(`${name}: booting ${o.iso} (TCG, no network); serial → ${serialLog}`);
+    let okLine = false;
+    const r = await runVm(exec, {
+      args: [
+        ...QEMU_BASE,
+        '-m',
+        '3072',
+        '-nic',
+        'none',
+        '-no-reboot',
+        ...(o.firmware === 'bios' ? [] : ovmfArgs(vars)),
+        '-drive',
+        `file=${resolve(o.iso)},media=cdrom,readonly=on,if=none,id=cd`,
+        '-device',
+        'ide-cd,drive=cd,bootindex=0',
+        '-drive',
+        `file=${o.disk},if=none,id=t,format=qcow2,cache=unsafe,discard=unmap`,
+        '-device',
+        `virtio-blk-pci,drive=t,serial=${TARGET_SERIAL}`,
+        '-drive',
+        `file=${seed},if=none,id=s,format=raw`,
+        '-device',
+        'virtio-blk-pci,drive=s,serial=klseed',
+      ],
+      serialLog,
+      timeoutSec: o.timeoutSec,
+      onLine: (l) => {
+        if (/KLDLOAD-INSTALL-OK/.test(l)) okLine = true;
+        if (/==> \[\d+\/\d+\]|KLDLOAD-INSTALL|done in|: KLDLOAD_/.test(l)) log.info(`  guest: ${l.trim()}`);
+      },
+    });
+    return { r, ok: okLine && r.end === 'exit' };
+  };
+  let { r, ok } = await boot();
+  let seconds = r.seconds;
+  const fault = ok ? undefined : r.emulatorFault;
+  if (fault) {
+    log.info(`${name}: ${fault}; installing again on the disk as it was`);
+    renameSync(serialLog, join(o.workDir, `${name}-fault-serial.log`));
+    copyFileSync(before, o.disk);
+    rmSync(vars, { force: true });
+    ({ r, ok } = await boot());
+    seconds += r.seconds;
+  }
+  rmSync(before, { force: true });
   const refused = r.end === 'fail-pattern' && /KLDLOAD-INSTALL-FAIL/.test(r.pattern ?? '');
   return {
-    ok: okLine && r.end === 'exit',
+    ok,
     refused,
-    seconds: r.seconds,
-    detail: `${r.end}${r.pattern ? `: ${r.pattern}` : ''}`,
+    seconds,
+    detail: `${r.end}${r.pattern ? `: ${r.pattern}` : ''}${fault ? `, again after an emulator fault (${fault})` : ''}`,
+    ...(fault ? { emulatorFault: fault } : {}),
     serialLog,
   };
 }
@@ -263,7 +296,14 @@ export async function runTest(exec: Executor, log: Logger, o: TestOptions): Prom
   res.boots = m.boots;
   try {
     const t0 = Date.now();
-    const up = await m.up(o.bootTimeoutSec);
+    // mustBeUp: a boot the emulator killed is started again once (and listed in the boots).
+    const up = await m.mustBeUp(o.bootTimeoutSec).then(
+      () => true,
+      (e: unknown) => {
+        if (!(e instanceof BootError)) throw e;
+        return false;
+      },
+    );
     phases.push({
       name: 'first-boot',
       seconds: (Date.now() - t0) / 1000,

@@ -122,10 +122,9 @@ export async function runVm(exec: Executor, v: VmRun): Promise<VmOutcome> {
   );
   clearTimeout(timer);
   // `end` is set in callbacks: TypeScript's narrowing does not see that, hence the widening cast.
+  // A run the caller stopped was fine; any other end may have been the emulator's doing.
   const fault =
-    (end as VmOutcome['end']) === 'fail-pattern'
-      ? emulatorFault(readFileSync(v.serialLog, 'utf8'))
-      : undefined;
+    (end as VmOutcome['end']) === 'stopped' ? undefined : emulatorFault(readFileSync(v.serialLog, 'utf8'));
   return {
     end,
     exitCode: r.exitCode,

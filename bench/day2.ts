@@ -16,46 +16,28 @@
  * bundle (dist/kldload.mjs) replaces the guest's. Writes bench/results/day2-bench-<stamp>.json.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SystemExecutor } from '../src/core/exec.ts';
 import { Logger } from '../src/core/log.ts';
 import { cacheDir } from '../src/core/paths.ts';
 import { utcStamp } from '../src/live/facts.ts';
 import { Machine, renderBoots } from '../src/vm/machine.ts';
+import { overlayArgs } from '../src/vm/qemu.ts';
+import { newestDay2Dir } from './runs.ts';
 
 const POOL = 'rpool';
 /** The e2e:day2 install's answers (test/vm-long/day2.test.ts). */
 const USER = 'admin';
 const PASSWORD = 'kl-test-Secret-7';
 
-function newestDay2Dir(): string {
-  const root = cacheDir('vm');
-  const found = existsSync(root)
-    ? readdirSync(root)
-        .filter((d) => d.startsWith('day2-'))
-        .map((d) => join(root, d))
-        .filter((d) =>
-          ['base.qcow2', 'id_ed25519', 'kltest.tar', 'kltest2.tar'].every((f) => existsSync(join(d, f))),
-        )
-    : [];
-  const best = found.sort(
-    (a, b) => statSync(join(b, 'base.qcow2')).mtimeMs - statSync(join(a, 'base.qcow2')).mtimeMs,
-  )[0];
-  if (!best)
-    throw new Error(
-      `no e2e:day2 folder with base.qcow2 and the test repositories under ${root}: run npm run e2e:day2 first`,
-    );
-  return best;
-}
-
-const src = process.argv[2] ?? newestDay2Dir();
+const src = process.argv[2] ?? newestDay2Dir(['id_ed25519', 'kltest.tar', 'kltest2.tar']);
 const ROUNDS = Number(process.argv[3] ?? 5);
 const stamp = utcStamp();
 const work = cacheDir('vm', `day2-bench-${stamp}`);
 mkdirSync(work, { recursive: true });
 const disk = join(work, 'disk.qcow2');
-execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', '-b', join(src, 'base.qcow2'), '-F', 'qcow2', disk]);
+execFileSync('qemu-img', overlayArgs(join(src, 'base.qcow2'), disk));
 const log = new Logger({ file: join(work, 'bench.log') });
 const exec = new SystemExecutor(log);
 const m = await Machine.start(

@@ -19,6 +19,7 @@ import { Logger } from '../src/core/log.ts';
 import { cacheDir } from '../src/core/paths.ts';
 import { utcStamp } from '../src/live/facts.ts';
 import { Machine, renderBoots } from '../src/vm/machine.ts';
+import { overlayArgs } from '../src/vm/qemu.ts';
 
 function newestTestDir(): string {
   const root = cacheDir('vm');
@@ -46,17 +47,7 @@ const stamp = utcStamp();
 const work = cacheDir('vm', `reboots-${stamp}`);
 mkdirSync(work, { recursive: true });
 const disk = join(work, 'disk.qcow2');
-execFileSync('qemu-img', [
-  'create',
-  '-q',
-  '-f',
-  'qcow2',
-  '-b',
-  join(src, 'target.qcow2'),
-  '-F',
-  'qcow2',
-  disk,
-]);
+execFileSync('qemu-img', overlayArgs(join(src, 'target.qcow2'), disk));
 const log = new Logger({ file: join(work, 'bench.log') });
 const exec = new SystemExecutor(log);
 const m = await Machine.start(

@@ -10,33 +10,21 @@
  * bench/results/tcg-<stamp>.json.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SystemExecutor } from '../src/core/exec.ts';
 import { Logger } from '../src/core/log.ts';
 import { cacheDir } from '../src/core/paths.ts';
 import { utcStamp } from '../src/live/facts.ts';
 import { Machine, renderBoots } from '../src/vm/machine.ts';
-import { QEMU_BASE } from '../src/vm/qemu.ts';
+import { overlayArgs, QEMU_BASE } from '../src/vm/qemu.ts';
+import { newestDay2Dir } from './runs.ts';
 
 const USER = 'admin';
 const PASSWORD = 'kl-test-Secret-7';
 const MODES = { multi: ['tcg,thread=multi', '2'], single: ['tcg,thread=single', '2'] } as const;
 
-function newestDay2Dir(): string {
-  const root = cacheDir('vm');
-  const found = readdirSync(root)
-    .filter((d) => d.startsWith('day2-') && !d.startsWith('day2-bench'))
-    .map((d) => join(root, d))
-    .filter((d) => existsSync(join(d, 'base.qcow2')) && existsSync(join(d, 'id_ed25519')));
-  const best = found.sort(
-    (a, b) => statSync(join(b, 'base.qcow2')).mtimeMs - statSync(join(a, 'base.qcow2')).mtimeMs,
-  )[0];
-  if (!best) throw new Error(`no e2e:day2 folder with base.qcow2 under ${root}: run npm run e2e:day2 first`);
-  return best;
-}
-
-const src = process.argv[2] || newestDay2Dir();
+const src = process.argv[2] || newestDay2Dir(['id_ed25519']);
 const ROUNDS = Number(process.argv[3] ?? 2);
 const stamp = utcStamp();
 const work = cacheDir('vm', `tcg-bench-${stamp}`);
@@ -53,17 +41,7 @@ for (let i = 0; i < ROUNDS; i++) {
     QEMU_BASE.splice(QEMU_BASE.indexOf('-accel') + 1, 1, accel);
     QEMU_BASE.splice(QEMU_BASE.indexOf('-smp') + 1, 1, smp);
     const disk = join(work, `${mode}-${i}.qcow2`);
-    execFileSync('qemu-img', [
-      'create',
-      '-q',
-      '-f',
-      'qcow2',
-      '-b',
-      join(src, 'base.qcow2'),
-      '-F',
-      'qcow2',
-      disk,
-    ]);
+    execFileSync('qemu-img', overlayArgs(join(src, 'base.qcow2'), disk));
     const t0 = Date.now();
     const m = await Machine.start(
       exec,

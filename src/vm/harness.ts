@@ -17,7 +17,7 @@ import type { Logger } from '../core/log.ts';
 import { type AnyImageInfo, AnyImageInfoSchema, MEDIUM, SEED_LABEL } from '../layout.ts';
 import { type CheckResult, evaluate, GUEST_REPORT, parseReport, roleSeconds } from './checks.ts';
 import { BootError, type BootRecord, Machine, renderBoots, TARGET_DISK, TARGET_SERIAL } from './machine.ts';
-import { freePort, ovmfArgs, QEMU_BASE, runVm } from './qemu.ts';
+import { freePort, overlayArgs, ovmfArgs, QEMU_BASE, runVm } from './qemu.ts';
 
 export interface TestOptions {
   iso: string;
@@ -274,7 +274,7 @@ export async function runTest(exec: Executor, log: Logger, o: TestOptions): Prom
 
   // Phase 2: the installed disk alone (fresh NVRAM: proves the fallback loader path), SSH forwarded.
   const overlay = join(W, 'boot.qcow2');
-  await exec.run(['qemu-img', 'create', '-q', '-f', 'qcow2', '-b', disk, '-F', 'qcow2', overlay]);
+  await exec.run(['qemu-img', ...overlayArgs(disk, overlay)]);
   const webPort = roles.includes('web') ? await freePort() : undefined;
   const password = a.KLDLOAD_PASSWORD;
   const m = await Machine.start(

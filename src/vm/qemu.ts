@@ -44,6 +44,11 @@ export function emulatorFault(serial: string): string | undefined {
   return m ? `kernel int3 at ${m[1]} (QEMU TCG cross-modifying code)` : undefined;
 }
 
+/** qemu-img's arguments for a qcow2 overlay at `path` on `base` (writes go to the overlay only). */
+export function overlayArgs(base: string, path: string): string[] {
+  return ['create', '-q', '-f', 'qcow2', '-b', base, '-F', 'qcow2', path];
+}
+
 export function ovmfArgs(varsCopy: string): string[] {
   if (!existsSync(varsCopy)) copyFileSync(OVMF_VARS, varsCopy);
   return [

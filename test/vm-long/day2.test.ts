@@ -22,6 +22,7 @@ import { cacheDir } from '../../src/core/paths.ts';
 import { utcStamp } from '../../src/live/facts.ts';
 import { DEFAULT_TEST_ANSWERS, installPhase, overrideAnswers } from '../../src/vm/harness.ts';
 import { Machine, renderBoots, TARGET_DISK } from '../../src/vm/machine.ts';
+import { overlayArgs } from '../../src/vm/qemu.ts';
 import {
   addRepo,
   failedGuestChecks,
@@ -119,7 +120,7 @@ async function machine(name: string, disk: string): Promise<Machine> {
 
 async function overlayMachine(name: string): Promise<Machine> {
   const disk = join(WORK, `${name}.qcow2`);
-  execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', '-b', BASE, '-F', 'qcow2', disk]);
+  execFileSync('qemu-img', overlayArgs(BASE, disk));
   // A rerun on a reused folder must not inherit an earlier scenario's EFI variables (one-shot state).
   rmSync(join(WORK, `${name}-vars.fd`), { force: true });
   const m = await machine(name, disk);

@@ -25,6 +25,7 @@ import { MEDIUM } from '../../src/layout.ts';
 import { utcStamp } from '../../src/live/facts.ts';
 import { installPhase } from '../../src/vm/harness.ts';
 import { Machine, renderBoots, TARGET_DISK } from '../../src/vm/machine.ts';
+import { overlayArgs } from '../../src/vm/qemu.ts';
 import { kldloadTestPasses } from './kldload-test.ts';
 
 const CLI = 'dist/kldload.mjs';
@@ -126,7 +127,7 @@ test(
     const installed = join(WORK, 'test', 'target.qcow2');
     assert.ok(existsSync(installed), 'needs the disk installed by the previous test');
     const overlay = join(WORK, 'neg-used.qcow2');
-    execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', '-b', installed, '-F', 'qcow2', overlay]);
+    execFileSync('qemu-img', overlayArgs(installed, overlay));
     const r = await installPhase(exec, quietLog, {
       iso: ISO,
       workDir: WORK,
@@ -234,7 +235,7 @@ test(
     const installed = join(WORK, 'test', 'target.qcow2');
     assert.ok(existsSync(installed), 'needs the disk installed by the kldload test above');
     const disk = join(WORK, 'powercut.qcow2');
-    execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', '-b', installed, '-F', 'qcow2', disk]);
+    execFileSync('qemu-img', overlayArgs(installed, disk));
     const m = await Machine.start(
       exec,
       {

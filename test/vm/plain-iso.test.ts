@@ -23,6 +23,7 @@ import { Logger } from '../../src/core/log.ts';
 import { cacheDir } from '../../src/core/paths.ts';
 import { utcStamp } from '../../src/live/facts.ts';
 import { Machine, renderBoots } from '../../src/vm/machine.ts';
+import { overlayArgs } from '../../src/vm/qemu.ts';
 import {
   addRepo,
   failedGuestChecks,
@@ -77,7 +78,7 @@ test(
     execFileSync('tar', ['-C', repo.dir, '-cf', tar, '.']);
 
     const disk = join(WORK, 'day2.qcow2');
-    execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', '-b', installed, '-F', 'qcow2', disk]);
+    execFileSync('qemu-img', overlayArgs(installed, disk));
     rmSync(join(WORK, 'day2-vars.fd'), { force: true });
     const m = await Machine.start(
       exec,

@@ -553,20 +553,35 @@ echo "$s $e $s2 $e2"`,
         },
         e1 - s1,
       );
-      // 100 clones: kclone (a node process each: its start dominates under TCG) against the floor,
-      // 100 plain `zfs clone` of one snapshot, in the same guest.
+      // 100 clones in one kclone (one snapshot, one zfs clone each) against the floor, 100 plain
+      // `zfs clone` of one snapshot, in the same guest; then one kclone destroy of all 100.
       const hundred = await sh(
         m,
-        `s=$(date +%s.%N); for i in $(seq 100); do kclone ${SRC} /srv/kc-$i >/dev/null || exit 1; done; e=$(date +%s.%N)
+        `s=$(date +%s.%N); kclone ${SRC} $(seq -f /srv/kc-%g 100) >/dev/null; e=$(date +%s.%N)
 zfs snapshot ${POOL}/srv/kltest@floor; s2=$(date +%s.%N); for i in $(seq 100); do zfs clone ${POOL}/srv/kltest@floor ${POOL}/srv/zc-$i || exit 1; done; e2=$(date +%s.%N)
 echo "$s $e $s2 $e2"
-for i in $(seq 100); do kclone destroy /srv/kc-$i >/dev/null || exit 1; zfs destroy ${POOL}/srv/zc-$i || exit 1; done; zfs destroy ${POOL}/srv/kltest@floor`,
+findmnt -rn -o TARGET | grep -c '^/srv/kc-'
+zfs get -H -o value origin ${POOL}/srv/kc-1 ${POOL}/srv/kc-100 | sort -u | wc -l
+s3=$(date +%s.%N); kclone destroy $(seq -f /srv/kc-%g 100) >/dev/null; e3=$(date +%s.%N)
+zfs destroy -R ${POOL}/srv/kltest@floor
+echo "$s3 $e3"
+zfs list -H -t all -o name -r ${POOL}/srv | grep -c -e /srv/kc- -e '@kclone-' || true
+ls -d /srv/kc-* 2>/dev/null | wc -l`,
       );
-      const [h1, h2, z1, z2] = hundred.trim().split('\n')[0]?.split(' ').map(Number) ?? [];
+      const [line1, mounted, origins, line2, leftDs, leftDirs] = hundred.trim().split('\n');
+      const [h1, h2, z1, z2] = line1?.split(' ').map(Number) ?? [];
+      const [d1, d2] = line2?.split(' ').map(Number) ?? [];
       check(
         C,
-        `100 kclones of the 1 GiB folder (${((h2 ?? 0) - (h1 ?? 0)).toFixed(1)} s; 100 plain zfs clone ${((z2 ?? 0) - (z1 ?? 0)).toFixed(1)} s), all destroyed again`,
-        () => assert.ok(h1 && h2 && z1 && z2, hundred),
+        `100 clones in one kclone (${((h2 ?? 0) - (h1 ?? 0)).toFixed(1)} s; 100 plain zfs clone ${((z2 ?? 0) - (z1 ?? 0)).toFixed(1)} s): all mounted, one origin; one kclone destroy of all 100 (${((d2 ?? 0) - (d1 ?? 0)).toFixed(1)} s) leaves no dataset, snapshot or folder`,
+        () => {
+          assert.ok(h1 && h2 && z1 && z2 && d1 && d2, hundred);
+          assert.equal(mounted, '100', hundred);
+          assert.equal(origins, '1', hundred);
+          // The kltest-copy clone's own snapshot is the one @kclone- left.
+          assert.equal(leftDs, '1', hundred);
+          assert.equal(leftDirs, '0', hundred);
+        },
         (h2 ?? 0) - (h1 ?? 0),
       );
       const sep = await m.root(

@@ -1,149 +1,45 @@
-import { existsSync, readdirSync, statSync } from 'node:fs';
-import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { EXIT, KldloadError } from '../../core/errors.ts';
 import { SystemExecutor } from '../../core/exec.ts';
+import { utcStamp } from '../../core/time.ts';
+import { type CloneTarget, KCLONE_PREFIX, planClone } from '../../day2/clone.ts';
+import { CONVERT_HELP, convertTarget, planConvertAndClone } from '../../day2/clone-convert.ts';
 import {
-  type CloneFacts,
-  type CloneSource,
-  CONVERT_HELP,
   cloneRows,
-  convertTarget,
-  KCLONE_PREFIX,
   LIST_COLS,
   LIST_JSON_HELP,
-  planClone,
   planCloneDestroy,
-  planConvertAndClone,
   renderClones,
-} from '../../day2/clone.ts';
+} from '../../day2/clone-destroy.ts';
 import { readMounts } from '../../day2/facts.ts';
-import { utcStamp } from '../../live/facts.ts';
-import { isDataset, parseGet, parseList, zfs } from '../../zfs/zfs.ts';
+import { parseGet, parseList, zfs } from '../../zfs/zfs.ts';
 import { dryRunOption, jsonOption, type Run } from '../options.ts';
 import type { CommandResult } from '../output.ts';
 import { DAY2_HELP_EXIT, type Day2Env, runDay2Plan } from './be.ts';
-
-/** findmnt -r escapes blanks and the like as \xHH. */
-const unhex = (s: string) =>
-  s.replace(/\\x([0-9a-fA-F]{2})/g, (_, h: string) => String.fromCharCode(Number.parseInt(h, 16)));
-
-/**
- * `findmnt -n -r -o FSTYPE,SOURCE,TARGET -T PATH` → the filesystem holding PATH and where it is
- * mounted. A bind mount's source carries the folder it shows in brackets (`rpool/home[/ann]`).
- */
-export function parseFindmntTarget(
-  stdout: string,
-): { fstype: string; source: string; target: string; bind: boolean } | undefined {
-  const [fstype, source, target] = (stdout.trim().split('\n')[0] ?? '').split(' ');
-  if (!fstype || !source || !target) return undefined;
-  return {
-    fstype,
-    source: unhex(source.replace(/\[.*\]$/, '')),
-    target: unhex(target),
-    bind: /\[.*\]$/.test(source),
-  };
-}
-
-const abs = (p: string) => resolve(p).replace(/(.)\/+$/, '$1');
-
-type Src =
-  | { kind: 'dataset'; dataset: string }
-  | { kind: 'folder'; dir: string; dataset: string; mountpoint: string };
-
-/** The filesystem a path is on; refused when it is not a ZFS dataset's. */
-async function zfsAt(env: Day2Env, path: string, what: string) {
-  const r = await env.exec.run(['findmnt', '-n', '-r', '-o', 'FSTYPE,SOURCE,TARGET', '-T', path], {
-    check: false,
-  });
-  const m = r.exitCode === 0 ? parseFindmntTarget(r.stdout) : undefined;
-  if (!m) throw new KldloadError(`${what} ${path}: findmnt found no filesystem there`, EXIT.badInput);
-  if (m.fstype !== 'zfs')
-    throw new KldloadError(
-      `${what} ${path} is on ${m.fstype} (${m.source}), not on a ZFS dataset: kclone needs a dataset to clone`,
-      EXIT.badInput,
-    );
-  if (m.bind)
-    throw new KldloadError(
-      `${what} ${path} is a bind mount of a folder of ${m.source}; name the dataset's own mountpoint or the dataset`,
-      EXIT.badInput,
-    );
-  return m;
-}
-
-/**
- * SRC: a folder (absolute or relative to the current one) — the dataset mounted exactly there, or a
- * plain folder inside one — or, when no such folder exists, a dataset name.
- */
-export async function resolveSrc(env: Day2Env, arg: string): Promise<Src> {
-  const R = env.root ?? '';
-  const dir = abs(arg);
-  if (!existsSync(`${R}${dir}`)) {
-    if (arg.includes('/') && !arg.startsWith('/') && !arg.startsWith('.') && isDataset(arg))
-      return { kind: 'dataset', dataset: arg };
-    throw new KldloadError(`SRC ${arg}: no such folder (nor a dataset pool/name)`, EXIT.badInput);
-  }
-  if (!statSync(`${R}${dir}`).isDirectory())
-    throw new KldloadError(`SRC ${dir} is not a folder`, EXIT.badInput);
-  const m = await zfsAt(env, dir, 'SRC');
-  return m.target === dir
-    ? { kind: 'dataset', dataset: m.source }
-    : { kind: 'folder', dir, dataset: m.source, mountpoint: m.target };
-}
-
-const names = (stdout: string) => parseList(stdout, ['name'] as const).map((r) => r.name);
-
-async function children(env: Day2Env, ds: string): Promise<string[]> {
-  const r = await env.exec.run(
-    zfs.list(['name'], { roots: [ds], depth: 1, types: ['filesystem', 'volume'] }),
-  );
-  return names(r.stdout).filter((n) => n !== ds);
-}
-
-export async function readSource(env: Day2Env, ds: string): Promise<CloneSource> {
-  const g = await env.exec.run(zfs.get(ds, ['all']), { check: false });
-  if (g.exitCode !== 0)
-    throw new KldloadError(`no dataset ${ds} (${g.all.trim()}); see zfs list`, EXIT.badInput);
-  const props = parseGet(g.stdout);
-  const snaps = await env.exec.run(zfs.list(['name'], { roots: [ds], types: ['snapshot'], depth: 1 }));
-  return {
-    dataset: ds,
-    type: props.find((p) => p.property === 'type')?.value ?? 'filesystem',
-    props,
-    children: await children(env, ds),
-    snapshots: names(snaps.stdout).map((n) => n.slice(n.indexOf('@') + 1)),
-  };
-}
-
-export function dstState(root: string, dst: string): CloneFacts['dstState'] {
-  if (readMounts(root).some((m) => m.target === dst)) return 'mountpoint';
-  const p = `${root}${dst}`;
-  if (!existsSync(p)) return 'absent';
-  if (!statSync(p).isDirectory()) return 'not-a-directory';
-  return readdirSync(p).length ? 'not-empty' : 'empty';
-}
-
-const parentOf = (ds: string) => ds.slice(0, Math.max(0, ds.lastIndexOf('/')));
+import { abs, children, dstState, readDestroyFacts, readSource, resolveSrc } from './clone-facts.ts';
 
 export async function cloneCreate(
   env: Day2Env,
   srcArg: string,
-  dstArg: string,
+  dstArgs: string[],
   o: { name?: string; from?: string; convert?: boolean; dryRun?: boolean; json?: boolean },
 ): Promise<CommandResult> {
   const R = env.root ?? '';
   const stamp = env.stamp ?? utcStamp();
   const src = await resolveSrc(env, srcArg);
-  const dst = abs(dstArg);
-  const cmd = [
-    'kclone',
-    srcArg,
-    dstArg,
+  const flags = [
     ...(o.name ? ['--name', o.name] : []),
     ...(o.from ? ['--from', o.from] : []),
     ...(o.convert ? ['--convert'] : []),
-  ].join(' ');
-  const state = dstState(R, dst);
+  ];
+  const cmd = ['kclone', srcArg, ...dstArgs, ...flags].join(' ');
+  const cloneCmds = dstArgs.map((d) => ['kclone', srcArg, d, ...flags].join(' '));
+  const mounts = readMounts(R);
+  const targets: CloneTarget[] = dstArgs.map((d) => {
+    const dst = abs(d);
+    return { dst, dstState: dstState(R, dst, mounts) };
+  });
+  const opts = { cmd, cloneCmds, ...(o.name ? { name: o.name } : {}) };
   if (src.kind === 'folder') {
     if (!o.convert)
       throw new KldloadError(
@@ -172,22 +68,29 @@ export async function cloneCreate(
         stamp,
         cmd,
       },
-      { dst, dstState: state },
-      { cmd, ...(o.name ? { name: o.name } : {}) },
+      targets,
+      opts,
     );
-    return runDay2Plan(plan, o, `clone ${src.dir} ${dst} (converted)`);
+    return runDay2Plan(plan, o, `clone ${src.dir} ${targets.map((t) => t.dst).join(' ')} (converted)`);
   }
-  const source = await readSource(env, src.dataset);
-  const siblings = src.dataset.includes('/') ? await children(env, parentOf(src.dataset)) : [];
+  const { source, siblings } = await readSource(env, src.dataset);
   const plan = planClone(
-    { src: source, dst, dstState: state, siblings, stamp },
-    { cmd, ...(o.name ? { name: o.name } : {}), ...(o.from ? { from: o.from } : {}) },
+    { src: source, targets, siblings, stamp },
+    { ...opts, ...(o.from ? { from: o.from } : {}) },
   );
-  const r = await runDay2Plan(plan, o, `clone ${src.dataset} ${dst}`);
+  const made = plan.facts.clones as { clone: string; mountpoint: string }[];
+  const r = await runDay2Plan(
+    plan,
+    o,
+    `clone ${src.dataset} ${made.length === 1 ? made[0]?.mountpoint : `→ ${made.length} clones`}`,
+  );
   return r.exitCode === EXIT.ok && !o.dryRun
     ? {
         ...r,
-        text: `${String(plan.facts.clone)} at ${dst}: a copy-on-write clone of ${String(plan.facts.snapshot)}`,
+        text:
+          made.length === 1
+            ? `${made[0]?.clone} at ${made[0]?.mountpoint}: a copy-on-write clone of ${String(plan.facts.snapshot)}`
+            : `${made.length} copy-on-write clones of ${String(plan.facts.snapshot)}: ${made.map((c) => c.mountpoint).join(' ')}`,
       }
     : r;
 }
@@ -200,91 +103,58 @@ export async function cloneList(env: Day2Env): Promise<CommandResult> {
 
 export async function cloneDestroy(
   env: Day2Env,
-  target: string,
+  dsts: string[],
   o: { dryRun?: boolean; json?: boolean },
 ): Promise<CommandResult> {
-  const R = env.root ?? '';
-  let ds: string;
-  const path = abs(target);
-  if (existsSync(`${R}${path}`)) {
-    const m = await zfsAt(env, path, 'DST');
-    if (m.target !== path)
-      throw new KldloadError(
-        `${path} is a folder in ${m.source} (mounted at ${m.target}), not a clone's mountpoint; see kclone --list`,
-        EXIT.badInput,
-      );
-    ds = m.source;
-  } else if (isDataset(target) && target.includes('/')) ds = target;
-  else
-    throw new KldloadError(
-      `${target}: no such folder (nor a dataset pool/name); see kclone --list`,
-      EXIT.badInput,
-    );
-  const g = await env.exec.run(zfs.get(ds, ['origin', 'mountpoint']), { check: false });
-  if (g.exitCode !== 0)
-    throw new KldloadError(`no dataset ${ds} (${g.all.trim()}); see kclone --list`, EXIT.badInput);
-  const props = new Map(parseGet(g.stdout).map((p) => [p.property, p.value]));
-  const origin = props.get('origin');
-  const mp = props.get('mountpoint') ?? '';
-  const snaps = await env.exec.run(
-    zfs.list(['name', 'clones'], { roots: [ds], types: ['snapshot'], depth: 1 }),
+  const f = await readDestroyFacts(env, dsts);
+  const plan = planCloneDestroy(f);
+  return runDay2Plan(
+    plan,
+    o,
+    `clone destroy ${f.targets.length === 1 ? f.targets[0]?.dataset : `${f.targets.length} clones`}`,
   );
-  const dependents = parseList(snaps.stdout, ['name', 'clones'] as const)
-    .map((s) => ({ snapshot: s.name, clones: s.clones.split(',').filter((c) => c && c !== '-') }))
-    .filter((s) => s.clones.length);
-  let originClones: string[] = [];
-  let originHolds = 0;
-  if (origin && origin !== '-') {
-    const og = await env.exec.run(zfs.get(origin, ['clones', 'userrefs']), { check: false });
-    const op = new Map(parseGet(og.stdout).map((p) => [p.property, p.value]));
-    originClones = (op.get('clones') ?? '').split(',').filter((c) => c && c !== '-');
-    originHolds = Number(op.get('userrefs') ?? 0) || 0;
-  }
-  const plan = planCloneDestroy({
-    dataset: ds,
-    mountpoint: mp.startsWith('/') ? mp : null,
-    origin: origin && origin !== '-' ? origin : null,
-    children: await children(env, ds),
-    dependents,
-    originClones,
-    originHolds,
-  });
-  return runDay2Plan(plan, o, `clone destroy ${ds}`);
 }
 
 const HELP = `
-kclone = kldload clone: an instant copy-on-write copy of a folder that is a ZFS dataset's mountpoint.
+kclone = kldload clone: instant copy-on-write copies of a folder that is a ZFS dataset's mountpoint.
 
-  kclone SRC DST [--name NAME] [--from SNAPSHOT] [--convert]
+  kclone SRC DST [DST …] [--name NAME] [--from SNAPSHOT] [--convert]
     1. SRC is snapshotted as <dataset>@${KCLONE_PREFIX}<UTC stamp> (or --from an existing snapshot of it).
-    2. The snapshot is cloned next to SRC's dataset (same parent), named after DST's last part
-       (or --name), mounted at DST. Properties SRC sets itself (compression, recordsize, quota,
-       user properties …) are set on the clone; what SRC inherits the clone inherits from the same
-       parent; mountpoint is DST, canmount on. Nothing is copied: both sides share the blocks,
-       and each side's writes stay its own. The clone carries org.kldload:cmd (the command), shown by kclone --list.
+    2. The snapshot is cloned next to SRC's dataset (same parent) once per DST, each clone named
+       after its DST's last part (or --name, one DST only), mounted at its DST. Properties SRC
+       sets itself (compression, recordsize, quota, user properties …) are set on each clone; what
+       SRC inherits the clones inherit from the same parent; mountpoint is DST, canmount on.
+       Nothing is copied: all sides share the blocks, and each side's writes stay its own. Each
+       clone carries org.kldload:cmd (the command as if given its DST alone), shown by kclone --list.
     SRC: a folder (absolute or relative) or a dataset name. A dataset with datasets below it,
-    a boot environment (kbe create) and the pool's root dataset are refused. DST must be missing
-    or an empty folder.
+    a boot environment (kbe create) and the pool's root dataset are refused. Each DST must be
+    missing or an empty folder; every DST is checked before anything is made. Many DSTs in one
+    command share one snapshot and cost one zfs clone each (kclone /srv/www /srv/t{1..100}).
   kclone --list (or kclone list)
     every clone and its origin (zfs's origin property): kclone's, boot environments, others.
-  kclone destroy DST
-    DST (a clone's mountpoint or dataset) with its snapshots, then the snapshot kclone took for it
-    when no other clone uses it. Refused for a dataset other clones were made from — zfs promote
-    CLONE first hands the shared snapshots to that clone — and for one that is not a clone.
+  kclone destroy DST [DST …]
+    each DST (a clone's mountpoint or dataset) with its snapshots, then each snapshot kclone took
+    for them once no other clone uses it. Refused for a dataset other clones were made from —
+    zfs promote CLONE first hands the shared snapshots to that clone — for one that is not a
+    clone, and for one with a held snapshot (zfs holds); every DST is checked first.
 
 ${CONVERT_HELP}
 
 kclone --list --json:
 ${LIST_JSON_HELP.replace(/^JSON \(--json\):\n/, '')}
-  create and destroy --json: { "ok", "steps", "facts": { "source", "snapshot", "clone", "mountpoint",
-  "kept" } | { "dataset", "origin", "originDestroyed" }, "log" }; --dry-run: { "ok", "dryRun", "plan" }.
+  create --json: { "ok", "steps", "facts": { "source", "snapshot", "clones": [ { "clone", "mountpoint" } ],
+  "kept", and with one DST also "clone", "mountpoint" }, "log" }; destroy --json: { "ok", "steps",
+  "facts": { "datasets", "originsDestroyed", and with one DST also "dataset", "origin",
+  "originDestroyed" }, "log" }; --dry-run: { "ok", "dryRun", "plan" }.
 
 Examples:
   kclone /srv/www /srv/www-test
+  kclone /srv/www /srv/try-{1..20}                      # 20 clones of one snapshot
   kclone /srv/www /srv/www-monday --from rpool/srv/www@autosnap_2026-12-01_00:00:01_daily
   kclone /srv/app /srv/app-copy --convert --dry-run     # /srv/app: a plain folder in rpool/srv
   kclone --list
   kclone destroy /srv/www-test
+  kclone destroy /srv/try-{1..20}
 ${DAY2_HELP_EXIT}`;
 
 export function cloneCommand(program: Command, run: Run) {
@@ -296,8 +166,8 @@ export function cloneCommand(program: Command, run: Run) {
     // Usage errors are bad input (2), as in the exit codes below; commander's own default is 1.
     .exitOverride((e) => process.exit(e.exitCode === 0 ? EXIT.ok : EXIT.badInput));
   clone
-    .command('create [src] [dst]', { isDefault: true })
-    .description('clone SRC (a dataset mountpoint) at DST (the default: kclone SRC DST)')
+    .command('create [src] [dst...]', { isDefault: true })
+    .description('clone SRC (a dataset mountpoint) at each DST (the default: kclone SRC DST…)')
     .option('--list', 'list clones and their origins instead')
     .option('--name <name>', "the clone's dataset name after its parent (default: DST's last part)")
     .option('--from <snapshot>', 'clone this snapshot of SRC instead of taking a new one')
@@ -307,7 +177,7 @@ export function cloneCommand(program: Command, run: Run) {
     .action(
       (
         src: string | undefined,
-        dst: string | undefined,
+        dst: string[],
         o: {
           list?: boolean;
           name?: string;
@@ -319,7 +189,7 @@ export function cloneCommand(program: Command, run: Run) {
       ) =>
         run(async () => {
           if (o.list) return cloneList(env());
-          if (!src || !dst)
+          if (!src || !dst.length)
             throw new KldloadError('kclone SRC DST: both are needed (kclone --help)', EXIT.badInput);
           return cloneCreate(env(), src, dst, o);
         }, !!o.json),
@@ -330,11 +200,11 @@ export function cloneCommand(program: Command, run: Run) {
     .addOption(jsonOption())
     .action((o: { json?: boolean }) => run(() => cloneList(env()), !!o.json));
   clone
-    .command('destroy <dst>')
-    .description('destroy a clone (not one other clones were made from: zfs promote is offered)')
+    .command('destroy <dst...>')
+    .description('destroy clones (not one other clones were made from: zfs promote is offered)')
     .addOption(dryRunOption())
     .addOption(jsonOption())
-    .action((dst: string, o: { dryRun?: boolean; json?: boolean }) =>
+    .action((dst: string[], o: { dryRun?: boolean; json?: boolean }) =>
       run(() => cloneDestroy(env(), dst, o), !!o.json),
     );
 }

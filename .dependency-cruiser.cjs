@@ -60,8 +60,8 @@ const LAYERS = {
   for (const n of Object.keys(LAYERS)) visit(n, []);
 })();
 
-/** The path of a folder's modules (layout is the one file src/layout.ts). */
-const where = (folder) => (folder === 'layout' ? '^src/layout[.]ts$' : `^src/${folder}/`);
+/** The path of a folder's modules (layout is src/layout.ts and its image.json schema, src/layout-image.ts). */
+const where = (folder) => (folder === 'layout' ? '^src/layout(-image)?[.]ts$' : `^src/${folder}/`);
 const anyOf = (folders) => `(${folders.map(where).join('|')})`;
 
 module.exports = {

@@ -1,12 +1,11 @@
 /**
  * The layout contract: where things are on the ISO, in the live system and on the installed
- * target, which logs and manifests exist, and what kldload/image.json says. The image build writes
+ * target, which logs and manifests exist, and what kldload/image.json says (its zod schema is in
+ * layout-image.ts, so that the many commands that never read it do not load zod). The image build writes
  * these places; the install plan, the live installer, first boot and the VM checks read them, all
  * through this module. It imports nothing of kldload, so every folder may import it. The shell side
  * (payload/target/postinstall/lib.sh, dispatch.sh) uses the same paths; its tests compare them.
  */
-import { z } from 'zod';
-
 /** On the ISO, relative to its root; the live system mounts the medium at MEDIUM.root. */
 export const MEDIUM = {
   root: '/run/live/medium',
@@ -83,33 +82,3 @@ export const LOGS = {
  * the ISO that boots is not wiped again without kldload.reinstall=1.
  */
 export const isoMarker = (buildId: string) => `kldload-iso:${buildId}`;
-
-/** kldload/image.json: what the image build put on the ISO, for the installer and `kldload test`. */
-export const ImageInfoSchema = z.object({
-  profile: z.string(),
-  suite: z.string(),
-  /** Kernel ABI of the target image (as in /lib/modules). */
-  kabi: z.string(),
-  zfsVersion: z.string(),
-  /** The public mirror written into the target's apt sources for later updates. */
-  publicMirror: z.string(),
-  /** Content key of the target layer. */
-  layer: z.string(),
-  roles: z.array(z.string()),
-  /** Names of the packages supplied as .deb files (--deb, payload debs/) that the darksite carries. */
-  suppliedDebs: z.array(z.string()),
-  /** File names of the container images (--image) in /root/darksite/images. */
-  images: z.array(z.string()),
-  /** The --packages entries: what KLDLOAD_EXTRA_PACKAGES can ask for beyond the profile. */
-  extraPackages: z.array(z.string()),
-  /**
-   * Random id of this ISO build. The installer writes it on the pool it made and will not wipe a
-   * disk carrying it again without kldload.reinstall=1 (an ISO left attached must not reinstall forever).
-   */
-  buildId: z.string().optional(),
-});
-export type ImageInfo = z.infer<typeof ImageInfoSchema>;
-
-/** An image.json of any kldload version: ISOs built before a field existed lack it. */
-export const AnyImageInfoSchema = ImageInfoSchema.partial();
-export type AnyImageInfo = z.infer<typeof AnyImageInfoSchema>;

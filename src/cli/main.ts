@@ -1,21 +1,30 @@
 import { Command } from 'commander';
 import { EXIT, KldloadError } from '../core/errors.ts';
-import { answersValidate } from './commands/answers.ts';
-import { beCommand } from './commands/be.ts';
-import { buildCommand } from './commands/build.ts';
-import { cloneCommand } from './commands/clone.ts';
-import { darksiteCommand } from './commands/darksite.ts';
-import { exportCommand } from './commands/export.ts';
-import { firstbootCommand } from './commands/firstboot.ts';
-import { installCommand } from './commands/install.ts';
-import { pkgCommand } from './commands/pkg.ts';
-import { postinstallCommand } from './commands/postinstall.ts';
-import { snapCommand } from './commands/snap.ts';
-import { statusCommand } from './commands/status.ts';
-import { testCommand } from './commands/test.ts';
-import { upgradeCommand } from './commands/upgrade.ts';
-import { jsonOption, repeat } from './options.ts';
+import type { Run } from './options.ts';
 import { emit, errorResult } from './output.ts';
+
+/**
+ * Each command's module, loaded only for the command that runs: the bundle is one file, and esbuild
+ * evaluates a dynamically imported module only when it is imported, so `kclone` or the kpkg apt hook
+ * does not pay for zod, the image builder or the darksite server at every start (seconds in a slow VM).
+ * With no known command (--help, --version, a typo) every command is registered, for commander's help.
+ */
+const COMMANDS: [names: string[], load: () => Promise<(program: Command, run: Run) => void>][] = [
+  [['answers'], async () => (await import('./commands/answers.ts')).answersCommand],
+  [['build'], async () => (await import('./commands/build.ts')).buildCommand],
+  [['install'], async () => (await import('./commands/install.ts')).installCommand],
+  [['test'], async () => (await import('./commands/test.ts')).testCommand],
+  [['firstboot'], async () => (await import('./commands/firstboot.ts')).firstbootCommand],
+  [['postinstall'], async () => (await import('./commands/postinstall.ts')).postinstallCommand],
+  [['darksite'], async () => (await import('./commands/darksite.ts')).darksiteCommand],
+  [['be'], async () => (await import('./commands/be.ts')).beCommand],
+  [['snap'], async () => (await import('./commands/snap.ts')).snapCommand],
+  [['pkg'], async () => (await import('./commands/pkg.ts')).pkgCommand],
+  [['upgrade'], async () => (await import('./commands/upgrade.ts')).upgradeCommand],
+  [['st', 'status'], async () => (await import('./commands/status.ts')).statusCommand],
+  [['clone'], async () => (await import('./commands/clone.ts')).cloneCommand],
+  [['export', 'identity'], async () => (await import('./commands/export.ts')).exportCommand],
+];
 
 const program = new Command()
   .name('kldload')
@@ -33,35 +42,8 @@ function run(fn: () => Promise<import('./output.ts').CommandResult>, json: boole
   );
 }
 
-const answers = program.command('answers').description('Answers files (answers.env)');
-answers
-  .command('validate <file>')
-  .description('Check an answers file; errors name file:line, the key, and what is allowed')
-  .option(
-    '--role <name>',
-    'a role the ISO carries: its settings are allowed (repeatable; default: every library role)',
-    repeat,
-    [] as string[],
-  )
-  .option('--payload <dir>', "a payload folder: its roles' settings are allowed")
-  .addOption(jsonOption())
-  .action((file: string, o: { json?: boolean; role: string[]; payload?: string }) =>
-    run(() => answersValidate(file, o), !!o.json),
-  );
-
-buildCommand(program, run);
-installCommand(program, run);
-testCommand(program, run);
-firstbootCommand(program, run);
-postinstallCommand(program, run);
-darksiteCommand(program, run);
-beCommand(program, run);
-snapCommand(program, run);
-pkgCommand(program, run);
-upgradeCommand(program, run);
-statusCommand(program, run);
-cloneCommand(program, run);
-exportCommand(program, run);
+const wanted = COMMANDS.filter(([names]) => names.includes(process.argv[2] ?? ''));
+for (const [, load] of wanted.length ? wanted : COMMANDS) (await load())(program, run);
 
 program.parseAsync(process.argv).catch((e: unknown) => {
   process.stderr.write(`kldload: ${e instanceof Error ? e.message : String(e)}\n`);

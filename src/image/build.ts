@@ -8,7 +8,7 @@ import { cacheDir, contentKey } from '../core/paths.ts';
 import { buildDarksite } from '../darksite/darksite.ts';
 import { listRepo, type SigningKey, suppliedSigningKey } from '../darksite/repo.ts';
 import { inspectDebs, payloadDebs, type SuppliedDeb } from '../darksite/supplied.ts';
-import type { ImageInfo } from '../layout.ts';
+import type { ImageInfo } from '../layout-image.ts';
 import { entryText, mergeEntries, profilePackages } from '../package-sets/package-sets.ts';
 import { postinstallLibDir } from '../postinstall/check.ts';
 import { gatherBuildFacts, loadIndexes } from './build-facts.ts';

@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import type { Answers } from '../answers/schema.ts';
 import { KldloadError } from '../core/errors.ts';
 import { retry, utcStamp } from '../core/time.ts';
-import { type ImageInfo, ImageInfoSchema, MEDIUM } from '../layout.ts';
+import { MEDIUM } from '../layout.ts';
+import { type ImageInfo, ImageInfoSchema } from '../layout-image.ts';
 import { targetDisks } from '../plan/disks.ts';
 import type { InstallFacts } from '../plan/install.ts';
 

@@ -1,7 +1,9 @@
+import type { Command } from 'commander';
 import { type ValidateOptions, validateAnswersFile } from '../../answers/validate.ts';
 import { EXIT } from '../../core/errors.ts';
 import { availableRoles, librarySettings } from '../../image/role-library.ts';
 import { payloadSettings } from '../../postinstall/settings.ts';
+import { jsonOption, type Run, repeat } from '../options.ts';
 import type { CommandResult } from '../output.ts';
 
 /**
@@ -39,4 +41,23 @@ export async function answersValidate(
     text: v.errors.map((e) => e.text).join('\n'),
     warnings: warningLines,
   };
+}
+
+export function answersCommand(program: Command, run: Run) {
+  program
+    .command('answers')
+    .description('Answers files (answers.env)')
+    .command('validate <file>')
+    .description('Check an answers file; errors name file:line, the key, and what is allowed')
+    .option(
+      '--role <name>',
+      'a role the ISO carries: its settings are allowed (repeatable; default: every library role)',
+      repeat,
+      [] as string[],
+    )
+    .option('--payload <dir>', "a payload folder: its roles' settings are allowed")
+    .addOption(jsonOption())
+    .action((file: string, o: { json?: boolean; role: string[]; payload?: string }) =>
+      run(() => answersValidate(file, o), !!o.json),
+    );
 }

@@ -32,7 +32,7 @@ import {
   upgradeArgs,
   withPanic,
 } from '../../src/day2/upgrade.ts';
-import { planInstall } from '../../src/plan/install.ts';
+import { planInstall } from '../../src/plan/install-plan.ts';
 import { golden, refused } from './day2-golden.ts';
 import { FACTS } from './plan-facts.ts';
 

@@ -14,7 +14,8 @@ import { checkDiskSafe, checkUefi, type DiskSafeArgs } from '../../src/apply/che
 import { install } from '../../src/cli/commands/install.ts';
 import { Logger } from '../../src/core/log.ts';
 import { diskInventory, pickDisk } from '../../src/live/blockdev.ts';
-import { FIRST_WRITING_STEP, type InstallFacts, planInstall } from '../../src/plan/install.ts';
+import type { InstallFacts } from '../../src/plan/install.ts';
+import { FIRST_WRITING_STEP, planInstall } from '../../src/plan/install-plan.ts';
 import { disk, fakeMachine, type Machine, part, zdbWithComment } from './fake-host.ts';
 
 const GIB = 1024 ** 3;

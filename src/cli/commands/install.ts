@@ -14,7 +14,7 @@ import { findAnswers } from '../../live/answers-source.ts';
 import { diskInventory, type Host, pickDisk, systemHost } from '../../live/blockdev.ts';
 import { gatherFacts } from '../../live/facts.ts';
 import { PICKED_DISK, targetDisks } from '../../plan/disks.ts';
-import { FIRST_WRITING_STEP, planInstall } from '../../plan/install.ts';
+import { FIRST_WRITING_STEP, planInstall } from '../../plan/install-plan.ts';
 import { payloadSettings } from '../../postinstall/settings.ts';
 import { jsonOption, type Run } from '../options.ts';
 import type { CommandResult } from '../output.ts';

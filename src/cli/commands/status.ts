@@ -8,24 +8,23 @@ import { read, readBootFacts, rootDataset } from '../../day2/facts.ts';
 import { parseRecord, UPGRADE_STATE, type UpgradeRecord } from '../../day2/upgrade.ts';
 import { PATHS, readState } from '../../firstboot/firstboot.ts';
 import {
-  CLEAR_SCREEN,
-  DATASET_COLS,
-  datasetFacts,
-  POOL_COLS,
   type PoolHealth,
-  parseFailedUnits,
-  parseLoadavg,
-  parseMeminfo,
-  parseStatusJson,
-  parseStatusText,
-  poolFacts,
-  redraw,
-  renderStatus,
   STATUS_JSON_HELP,
   type StatusFacts,
   statusJson,
   verdict,
 } from '../../status/status.ts';
+import {
+  DATASET_COLS,
+  datasetFacts,
+  POOL_COLS,
+  parseFailedUnits,
+  parseLoadavg,
+  parseMeminfo,
+  poolFacts,
+} from '../../status/status-facts.ts';
+import { parseStatusJson, parseStatusText } from '../../status/status-parse.ts';
+import { CLEAR_SCREEN, redraw, renderStatus } from '../../status/status-render.ts';
 import { parseList, zfs, zpool } from '../../zfs/zfs.ts';
 import { jsonOption, type Run } from '../options.ts';
 import { type CommandResult, emit, errorResult, intIn } from '../output.ts';

@@ -1,7 +1,7 @@
 import { EXIT, KldloadError } from '../core/errors.ts';
 import { type Action, type Plan, pipe, run, type Step, write } from '../core/plan.ts';
 import { isSnapshot, type Props, zfs, zpool } from '../zfs/zfs.ts';
-import { type BootFacts, checkBeName, espSteps, type KernelPair } from './be.ts';
+import { type BootFacts, checkBeName, espSteps, type KernelPair } from './be-entry.ts';
 import { historyAction, sealRootActions } from './identity.ts';
 
 /**

@@ -2,7 +2,8 @@ import { EXIT, KldloadError } from '../core/errors.ts';
 import type { Plan } from '../core/plan.ts';
 import { run } from '../core/plan.ts';
 import { type DiffRow, isDataset, isSnapshot, zfs } from '../zfs/zfs.ts';
-import { type BootFacts, entryId, type KernelPair, planBeCreate, stampedName } from './be.ts';
+import { planBeCreate } from './be.ts';
+import { type BootFacts, entryId, type KernelPair, stampedName } from './be-entry.ts';
 import { snapshotName } from './pkg.ts';
 
 /**

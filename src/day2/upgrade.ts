@@ -1,21 +1,20 @@
 import { EXIT, KldloadError } from '../core/errors.ts';
 import { type Plan, run, type Step, write } from '../core/plan.ts';
 import { zpool } from '../zfs/zfs.ts';
+import { beMountDir, cleanupMount, cloneSteps } from './be.ts';
 import {
   BOOT_TRIES,
   type BootFacts,
   beDataset,
-  beMount,
   checkBeName,
-  cleanupMount,
-  cloneSteps,
   ESP_RESERVE,
   entryId,
   espSteps,
   GUARD,
   type KernelPair,
+  mib,
   stampedName,
-} from './be.ts';
+} from './be-entry.ts';
 import { kernelsNewestFirst } from './facts.ts';
 import { type Change, NO_HOOK_ENV } from './pkg.ts';
 
@@ -217,7 +216,7 @@ export const upgradeName = (b: BootFacts, name?: string) => name ?? stampedName(
 
 /**
  * The first half of kupgrade, up to a BE upgraded in its chroot and still mounted at
- * beMount(name). An empty plan when apt would change nothing: no snapshot, no BE.
+ * beMountDir(name). An empty plan when apt would change nothing: no snapshot, no BE.
  */
 export function planUpgrade(f: UpgradeFacts, o: UpgradeOptions = {}): Plan {
   const b = f.boot;
@@ -241,7 +240,7 @@ export function planUpgrade(f: UpgradeFacts, o: UpgradeOptions = {}): Plan {
       EXIT.badInput,
     );
   const bf: BootFacts = { ...b, cmdline: withPanic(b.cmdline) };
-  const mnt = beMount(name);
+  const mnt = beMountDir(name);
   const snap = `${b.booted}@${UPGRADE_SNAP_PREFIX}${b.stamp}`;
   const args = upgradeArgs(f);
   const kernels = newKernels(f.changes);
@@ -385,7 +384,7 @@ export function pendingRecord(
  * with +3 tries), the record in the BE and in the running BE, and the next boot only.
  */
 export function planUpgradeBoot(b: BootFacts, kernel: KernelPair, record: UpgradeRecord): Plan {
-  const mnt = beMount(record.name);
+  const mnt = beMountDir(record.name);
   const bf: BootFacts = { ...b, cmdline: withPanic(b.cmdline) };
   return {
     facts: { be: record.be, entry: record.entry, kernel: kernel.version, held: record.heldKernels ?? [] },
@@ -417,7 +416,6 @@ export function failedRecord(r: UpgradeRecord, now: string, reason: string): Upg
 
 const shortName = (b: { pool: string }, ds: string) =>
   ds.startsWith(`${b.pool}/ROOT/`) ? ds.slice(`${b.pool}/ROOT/`.length) : ds;
-const mib = (n: number) => `${(n / 1024 / 1024).toFixed(1)} MiB`;
 
 // ---------------------------------------------------------------------------------------------------
 // After the reboot: kldload upgrade confirm (kldload-upgrade-confirm.service).

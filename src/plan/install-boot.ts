@@ -1,6 +1,6 @@
 /** The install's boot steps: hostid, zpool.cache, initramfs, bootloader, fstab and the ZFS services. */
 import { type Action, inTarget, run, type Step, write } from '../core/plan.ts';
-import { BOOT_TRIES } from '../day2/be.ts';
+import { BOOT_TRIES } from '../day2/be-entry.ts';
 import { PANIC_ARG } from '../day2/upgrade.ts';
 import { zfs } from '../zfs/zfs.ts';
 import type { InstallContext } from './install.ts';

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { parseSize } from '../../src/cli/commands/export.ts';
-import { type BootFacts, type KernelPair, parseEntry } from '../../src/day2/be.ts';
+import { type BootFacts, type KernelPair, parseEntry } from '../../src/day2/be-entry.ts';
 import {
   diskBytes,
   ESP_BYTES,

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { validateAnswersFile } from '../../src/answers/validate.ts';
 import { renderPlan } from '../../src/core/plan.ts';
-import { type BootFacts, idOf, type KernelPair, parseEntry } from '../../src/day2/be.ts';
+import { type BootFacts, idOf, type KernelPair, parseEntry } from '../../src/day2/be-entry.ts';
 import { parseSimulate } from '../../src/day2/pkg.ts';
 import {
   BOOT_OK_UNIT,

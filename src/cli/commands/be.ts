@@ -8,18 +8,15 @@ import { Logger } from '../../core/log.ts';
 import { type Plan, renderPlan } from '../../core/plan.ts';
 import {
   type BeRow,
-  type BootFacts,
   beMountDir,
-  checkBeName,
   entriesOf,
-  type KernelPair,
   planBeActivate,
   planBeCreate,
   planBeDestroy,
-  planBeMount,
-  planBeRename,
-  planBeUmount,
 } from '../../day2/be.ts';
+import { type BootFacts, checkBeName, type KernelPair } from '../../day2/be-entry.ts';
+import { planBeMount, planBeUmount } from '../../day2/be-mount.ts';
+import { planBeRename } from '../../day2/be-rename.ts';
 import { kernelIn, readBootFacts, readMounts } from '../../day2/facts.ts';
 import { isSnapshot } from '../../zfs/zfs.ts';
 import { dryRunOption, jsonOption, type Run } from '../options.ts';

@@ -5,7 +5,7 @@ import type { Command } from 'commander';
 import { EXIT, KldloadError } from '../../core/errors.ts';
 import { type Executor, SystemExecutor } from '../../core/exec.ts';
 import { type Plan, renderPlan } from '../../core/plan.ts';
-import type { BootFacts } from '../../day2/be.ts';
+import type { BootFacts } from '../../day2/be-entry.ts';
 import {
   EXPORT_PREFIX,
   type ExportDataset,

@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { EXIT, KldloadError } from '../../core/errors.ts';
 import { type Executor, SystemExecutor } from '../../core/exec.ts';
 import { sleep } from '../../core/time.ts';
-import type { BootFacts } from '../../day2/be.ts';
+import type { BootFacts } from '../../day2/be-entry.ts';
 import { read, readBootFacts, rootDataset } from '../../day2/facts.ts';
 import { parseRecord, UPGRADE_STATE, type UpgradeRecord } from '../../day2/upgrade.ts';
 import { PATHS, readState } from '../../firstboot/firstboot.ts';

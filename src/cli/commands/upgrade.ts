@@ -6,7 +6,8 @@ import { EXIT, KldloadError } from '../../core/errors.ts';
 import { type Executor, SystemExecutor } from '../../core/exec.ts';
 import { Logger } from '../../core/log.ts';
 import { type Plan, renderPlan } from '../../core/plan.ts';
-import { beMount, cleanupMount, GUARD } from '../../day2/be.ts';
+import { beMountDir, cleanupMount } from '../../day2/be.ts';
+import { GUARD } from '../../day2/be-entry.ts';
 import {
   bootedDataset,
   kernelIn,
@@ -167,7 +168,7 @@ async function upgrade(o: { name?: string; dryRun?: boolean; json?: boolean }): 
       first,
     );
   }
-  const mnt = beMount(name);
+  const mnt = beMountDir(name);
   let second: Plan;
   let rec: UpgradeRecord;
   try {

@@ -10,7 +10,7 @@ import {
   SANOID_SERVICE_DROPIN,
   sanoidPolicy,
 } from '../day2/sanoid.ts';
-import { BOOT_OK_UNIT, BOOT_OK_UNIT_TEXT, CONFIRM_UNIT, CONFIRM_UNIT_TEXT } from '../day2/upgrade.ts';
+import { BOOT_OK_UNIT, BOOT_OK_UNIT_TEXT, CONFIRM_UNIT, CONFIRM_UNIT_TEXT } from '../day2/upgrade-record.ts';
 import { TARGET } from '../layout.ts';
 import { DATASETS, type InstallContext } from './install.ts';
 

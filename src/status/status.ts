@@ -1,6 +1,6 @@
 import { EXIT } from '../core/errors.ts';
 import type { BeRow } from '../day2/be.ts';
-import type { UpgradeRecord } from '../day2/upgrade.ts';
+import type { UpgradeRecord } from '../day2/upgrade-record.ts';
 import { describeState, type FirstbootState } from '../firstboot/firstboot.ts';
 
 /**

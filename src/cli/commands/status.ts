@@ -5,7 +5,7 @@ import { type Executor, SystemExecutor } from '../../core/exec.ts';
 import { sleep } from '../../core/time.ts';
 import type { BootFacts } from '../../day2/be-entry.ts';
 import { read, readBootFacts, rootDataset } from '../../day2/facts.ts';
-import { parseRecord, UPGRADE_STATE, type UpgradeRecord } from '../../day2/upgrade.ts';
+import { parseRecord, UPGRADE_STATE, type UpgradeRecord } from '../../day2/upgrade-record.ts';
 import { PATHS, readState } from '../../firstboot/firstboot.ts';
 import {
   type PoolHealth,

@@ -18,24 +18,26 @@ import {
   readBootFacts,
 } from '../../day2/facts.ts';
 import {
-  CONFIRM_UNIT,
-  failedRecord,
   hasCandidate,
   newKernels,
-  parseRecord,
   pendingRecord,
   pickKernel,
-  planConfirm,
   planUpgrade,
   planUpgradeBoot,
-  recordText,
-  renderStatus,
   UPGRADE_SNAP_PREFIX,
-  UPGRADE_STATE,
   type UpgradeFacts,
-  type UpgradeRecord,
   upgradeName,
 } from '../../day2/upgrade.ts';
+import { planConfirm } from '../../day2/upgrade-confirm.ts';
+import {
+  CONFIRM_UNIT,
+  failedRecord,
+  parseRecord,
+  recordText,
+  renderStatus,
+  UPGRADE_STATE,
+  type UpgradeRecord,
+} from '../../day2/upgrade-record.ts';
 import { zpool } from '../../zfs/zfs.ts';
 import { jsonOption, type Run } from '../options.ts';
 import type { CommandResult } from '../output.ts';

@@ -15,10 +15,9 @@ import {
   FORMATS,
   KEPT_PROPS,
   outputFile,
-  planExportDisk,
-  planExportImage,
-  planExportSeal,
 } from '../../day2/export.ts';
+import { planExportDisk, planExportImage } from '../../day2/export-disk.ts';
+import { planExportSeal } from '../../day2/export-seal.ts';
 import { kernelIn, kernelPair, kernelVersionsIn, readBootFacts } from '../../day2/facts.ts';
 import {
   IDENTITY_UNIT,

@@ -11,15 +11,14 @@ import { type BackportsChoice, pinBackports } from './backports.ts';
 import { fetchDebs } from './fetch.ts';
 import { ensureSigningKey, type RepoDeb, type SigningKey, simulateInstall, writeRepo } from './repo.ts';
 import {
-  buildIndex,
   type ProfileResolution,
   type Request,
   type ResolvedPackage,
   type ResolveError,
   type ResolveOptions,
-  resolverIndex,
   resolveSet,
 } from './resolve.ts';
+import { buildIndex, resolverIndex } from './resolve-index.ts';
 import { type SuppliedDeb, suppliedLabel } from './supplied.ts';
 
 export interface DarksiteOptions {

@@ -20,7 +20,8 @@ import {
   verifyRepo,
   writeRepo,
 } from '../../src/darksite/repo.ts';
-import { buildIndex, resolve } from '../../src/darksite/resolve.ts';
+import { resolve } from '../../src/darksite/resolve.ts';
+import { buildIndex } from '../../src/darksite/resolve-index.ts';
 import { hostMirror, loadSuiteIndex } from '../../src/debian/archive.ts';
 import { REPO } from '../../src/layout.ts';
 import { useThrowAwayCache } from '../unit/cache.ts';

@@ -1,6 +1,7 @@
 import { EXIT, KldloadError } from '../core/errors.ts';
 import { type Action, type Plan, run, type Step, write } from '../core/plan.ts';
-import { isSnapshot, zfs, zpool } from '../zfs/zfs.ts';
+import { isSnapshot, zfs } from '../zfs/zfs.ts';
+import { zpool } from '../zfs/zpool.ts';
 import {
   type BootFacts,
   beDataset,

@@ -1,6 +1,7 @@
 /** kexport's later parts: the disk image on a loop device, then the pool, the ESP, the formats, checksums. */
 import { type Action, type Plan, pipe, run, type Step, write } from '../core/plan.ts';
-import { zfs, zpool } from '../zfs/zfs.ts';
+import { zfs } from '../zfs/zfs.ts';
+import { zpool } from '../zfs/zpool.ts';
 import { type BootFacts, espSteps, type KernelPair } from './be-entry.ts';
 import {
   cleanupActions,

@@ -1,6 +1,7 @@
 import { EXIT, KldloadError } from '../core/errors.ts';
 import { type Action, run } from '../core/plan.ts';
-import { isSnapshot, type Props, zfs, zpool } from '../zfs/zfs.ts';
+import { isSnapshot, type Props, zfs } from '../zfs/zfs.ts';
+import { zpool } from '../zfs/zpool.ts';
 import { type BootFacts, checkBeName } from './be-entry.ts';
 
 /**

@@ -1,6 +1,6 @@
 import { type Action, type Plan, run, type Step, write } from '../core/plan.ts';
 import { TARGET } from '../layout.ts';
-import { zpool } from '../zfs/zfs.ts';
+import { zpool } from '../zfs/zpool.ts';
 import { entriesOf } from './be.ts';
 import { type BootFacts, contentName, ESP_DIR, type KernelPair } from './be-entry.ts';
 

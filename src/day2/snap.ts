@@ -1,7 +1,8 @@
 import { EXIT, KldloadError } from '../core/errors.ts';
 import type { Plan } from '../core/plan.ts';
 import { run } from '../core/plan.ts';
-import { type DiffRow, isDataset, isSnapshot, zfs } from '../zfs/zfs.ts';
+import { isDataset, isSnapshot, zfs } from '../zfs/zfs.ts';
+import type { DiffRow } from '../zfs/zfs-diff.ts';
 import { planBeCreate } from './be.ts';
 import { type BootFacts, entryId, type KernelPair, stampedName } from './be-entry.ts';
 import { snapshotName } from './pkg.ts';

@@ -1,6 +1,6 @@
 /** After the reboot: kldload upgrade confirm (kldload-upgrade-confirm.service) decides and records. */
 import { type Plan, run, type Step, write } from '../core/plan.ts';
-import { zpool } from '../zfs/zfs.ts';
+import { zpool } from '../zfs/zpool.ts';
 import { failedRecord, recordText, shortName, UPGRADE_STATE, type UpgradeRecord } from './upgrade-record.ts';
 
 export interface ConfirmFacts {

@@ -4,7 +4,7 @@ import { KldloadError } from '../core/errors.ts';
 import type { Executor } from '../core/exec.ts';
 import { type Mount, parseMountinfo } from '../core/fs.ts';
 import { isoMarker, SEED_LABEL } from '../layout.ts';
-import { parseLabelComment, parseVdevs, zdbLabel, zpool } from '../zfs/zfs.ts';
+import { parseLabelComment, parseVdevs, zdbLabel, zpool } from '../zfs/zpool.ts';
 
 /**
  * What the disk checks read of the machine: commands through the one executor, files under /proc,

@@ -1,6 +1,7 @@
 /** The install's disk steps: preflight (pick the disk, refuse unsafe targets), wipe, partition, pool, datasets. */
 import { type Action, run, type Step } from '../core/plan.ts';
-import { zfs, zpool } from '../zfs/zfs.ts';
+import { zfs } from '../zfs/zfs.ts';
+import { zpool } from '../zfs/zpool.ts';
 import { partition } from './disks.ts';
 import { DATASETS, type InstallContext } from './install.ts';
 

@@ -2,7 +2,8 @@
 import type { RoleSettingValue } from '../answers/role-settings.ts';
 import { type Action, inTarget, run, type Step, write } from '../core/plan.ts';
 import { isoMarker, LOGS, TARGET } from '../layout.ts';
-import { zfs, zpool } from '../zfs/zfs.ts';
+import { zfs } from '../zfs/zfs.ts';
+import { zpool } from '../zfs/zpool.ts';
 import { FIRSTBOOT_UNIT, type InstallContext, manifest, roleSettingsActions } from './install.ts';
 
 /** manifest, role-settings (when there are settings), payload, firstboot, snapshot and export, in that order. */

@@ -2,7 +2,7 @@
 import type { RoleSettingValue } from '../answers/role-settings.ts';
 import type { Answers } from '../answers/schema.ts';
 import { type Plan, run } from '../core/plan.ts';
-import { zpool } from '../zfs/zfs.ts';
+import { zpool } from '../zfs/zpool.ts';
 import { type InstallFacts, installContext } from './install.ts';
 import { bootSteps } from './install-boot.ts';
 import { day2Steps } from './install-day2.ts';

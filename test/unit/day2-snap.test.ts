@@ -28,7 +28,8 @@ import {
   renderDiff,
   renderSnapshots,
 } from '../../src/day2/snap.ts';
-import { parseDiff, parseList } from '../../src/zfs/zfs.ts';
+import { parseList } from '../../src/zfs/zfs.ts';
+import { parseDiff } from '../../src/zfs/zfs-diff.ts';
 import { golden, refused } from './day2-golden.ts';
 
 const STAMP = '20261130T102551Z';

@@ -18,7 +18,8 @@ import {
   renderSnapshots,
 } from '../../day2/snap.ts';
 import { utcStamp } from '../../live/facts.ts';
-import { isDataset, isSnapshot, parseDiff, parseGet, parseList, zfs } from '../../zfs/zfs.ts';
+import { isDataset, isSnapshot, parseGet, parseList, zfs } from '../../zfs/zfs.ts';
+import { parseDiff } from '../../zfs/zfs-diff.ts';
 import { dryRunOption, jsonOption, type Run } from '../options.ts';
 import type { CommandResult } from '../output.ts';
 import { DAY2_HELP_EXIT, type Day2Env, ROLLBACK_RULE, runDay2Plan, snapshotKernel } from './be.ts';

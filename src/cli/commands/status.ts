@@ -25,7 +25,8 @@ import {
 } from '../../status/status-facts.ts';
 import { parseStatusJson, parseStatusText } from '../../status/status-parse.ts';
 import { CLEAR_SCREEN, redraw, renderStatus } from '../../status/status-render.ts';
-import { parseList, zfs, zpool } from '../../zfs/zfs.ts';
+import { parseList, zfs } from '../../zfs/zfs.ts';
+import { zpool } from '../../zfs/zpool.ts';
 import { jsonOption, type Run } from '../options.ts';
 import { type CommandResult, emit, errorResult, intIn } from '../output.ts';
 import { beRows, efiVar } from './be.ts';

@@ -38,7 +38,7 @@ import {
   UPGRADE_STATE,
   type UpgradeRecord,
 } from '../../day2/upgrade-record.ts';
-import { zpool } from '../../zfs/zfs.ts';
+import { zpool } from '../../zfs/zpool.ts';
 import { jsonOption, type Run } from '../options.ts';
 import type { CommandResult } from '../output.ts';
 import { DAY2_HELP_EXIT, DAY2_LOG, efiVar, ROLLBACK_RULE } from './be.ts';

@@ -9,7 +9,7 @@ import { parseControl, type Stanza } from '../debian/control.ts';
 import { type PackageEntry, profilePackages } from '../package-sets/package-sets.ts';
 import { type BackportsChoice, pinBackports } from './backports.ts';
 import { fetchDebs } from './fetch.ts';
-import { ensureSigningKey, type RepoDeb, type SigningKey, simulateInstall, writeRepo } from './repo.ts';
+import { type RepoDeb, simulateInstall, writeRepo } from './repo.ts';
 import {
   type ProfileResolution,
   type Request,
@@ -19,6 +19,7 @@ import {
   resolveSet,
 } from './resolve.ts';
 import { buildIndex, resolverIndex } from './resolve-index.ts';
+import { ensureSigningKey, type SigningKey } from './signing-key.ts';
 import { type SuppliedDeb, suppliedLabel } from './supplied.ts';
 
 export interface DarksiteOptions {

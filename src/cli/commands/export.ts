@@ -26,9 +26,9 @@ import {
   REIDENTIFY_MARKER,
 } from '../../day2/identity.ts';
 import { isSnapshot, type Props, parseGet, propsByName, zfs } from '../../zfs/zfs.ts';
+import { DAY2_HELP_EXIT, DAY2_LOG, type Day2Env, readTree, runDay2Plan } from '../day2.ts';
 import { dryRunOption, jsonOption, type Run, repeat } from '../options.ts';
 import type { CommandResult } from '../output.ts';
-import { DAY2_HELP_EXIT, DAY2_LOG, type Day2Env, readTree, runDay2Plan } from './be.ts';
 
 const HELP = `
 Formats (one or more; each written as <out>/kldload-<name>-<stamp>.<format> with a .sha256 beside it):

@@ -15,9 +15,9 @@ import {
 } from '../../day2/pkg.ts';
 import { utcStamp } from '../../live/facts.ts';
 import { parseList, zfs } from '../../zfs/zfs.ts';
+import { DAY2_HELP_EXIT, runDay2Plan } from '../day2.ts';
 import { jsonOption, type Run } from '../options.ts';
 import type { CommandResult } from '../output.ts';
-import { DAY2_HELP_EXIT, runDay2Plan } from './be.ts';
 
 async function snapshotsOf(exec: Executor, ds: string): Promise<string[]> {
   const r = await exec.run(zfs.list(['name'], { roots: [ds], types: ['snapshot'], depth: 1 }));

@@ -20,9 +20,9 @@ import {
 import { utcStamp } from '../../live/facts.ts';
 import { isDataset, isSnapshot, parseGet, parseList, zfs } from '../../zfs/zfs.ts';
 import { parseDiff } from '../../zfs/zfs-diff.ts';
+import { DAY2_HELP_EXIT, type Day2Env, ROLLBACK_RULE, runDay2Plan, snapshotKernel } from '../day2.ts';
 import { dryRunOption, jsonOption, type Run } from '../options.ts';
 import type { CommandResult } from '../output.ts';
-import { DAY2_HELP_EXIT, type Day2Env, ROLLBACK_RULE, runDay2Plan, snapshotKernel } from './be.ts';
 
 /**
  * `findmnt -n -r -o FSTYPE,SOURCE -T PATH` → the filesystem holding PATH. A bind mount's source

@@ -27,9 +27,10 @@ import { parseStatusJson, parseStatusText } from '../../status/status-parse.ts';
 import { CLEAR_SCREEN, redraw, renderStatus } from '../../status/status-render.ts';
 import { parseList, zfs } from '../../zfs/zfs.ts';
 import { zpool } from '../../zfs/zpool.ts';
+import { efiVar } from '../day2.ts';
 import { jsonOption, type Run } from '../options.ts';
 import { type CommandResult, emit, errorResult, intIn } from '../output.ts';
-import { beRows, efiVar } from './be.ts';
+import { beRows } from './be.ts';
 
 /** Where kst reads from: the one executor, a root prefixing every file (a fixture tree in tests). */
 export interface StatusSource {

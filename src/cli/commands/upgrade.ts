@@ -39,9 +39,9 @@ import {
   type UpgradeRecord,
 } from '../../day2/upgrade-record.ts';
 import { zpool } from '../../zfs/zpool.ts';
+import { DAY2_HELP_EXIT, DAY2_LOG, efiVar, ROLLBACK_RULE } from '../day2.ts';
 import { jsonOption, type Run } from '../options.ts';
 import type { CommandResult } from '../output.ts';
-import { DAY2_HELP_EXIT, DAY2_LOG, efiVar, ROLLBACK_RULE } from './be.ts';
 import { simulate } from './pkg.ts';
 
 const HELP = `

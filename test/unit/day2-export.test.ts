@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { parseSize } from '../../src/cli/commands/export.ts';
+import { parseSize } from '../../src/cli/commands/export-facts.ts';
 import { type BootFacts, type KernelPair, parseEntry } from '../../src/day2/be-entry.ts';
 import { diskBytes, ESP_BYTES, type ExportFacts, poolBytes } from '../../src/day2/export.ts';
 import { planExportDisk, planExportImage } from '../../src/day2/export-disk.ts';

@@ -4,9 +4,6 @@ import { SystemExecutor } from '../../core/exec.ts';
 import { bootedDataset, readBootFacts } from '../../day2/facts.ts';
 import {
   checkSnapshotArg,
-  DIFF_JSON_HELP,
-  diffArgv,
-  diffCounts,
   groupSnapshots,
   KSNAP_PREFIX,
   LIST_COLS,
@@ -14,9 +11,9 @@ import {
   planRollback,
   planSnapCreate,
   planSnapDestroy,
-  renderDiff,
   renderSnapshots,
 } from '../../day2/snap.ts';
+import { DIFF_JSON_HELP, diffArgv, diffCounts, renderDiff } from '../../day2/snap-diff.ts';
 import { utcStamp } from '../../live/facts.ts';
 import { isDataset, isSnapshot, parseGet, parseList, zfs } from '../../zfs/zfs.ts';
 import { parseDiff } from '../../zfs/zfs-diff.ts';

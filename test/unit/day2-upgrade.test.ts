@@ -12,14 +12,12 @@ import { parseSimulate } from '../../src/day2/pkg.ts';
 import {
   hasCandidate,
   newKernels,
-  pendingRecord,
-  pickKernel,
   planUpgrade,
-  planUpgradeBoot,
   type UpgradeFacts,
   upgradeArgs,
   withPanic,
 } from '../../src/day2/upgrade.ts';
+import { pendingRecord, pickKernel, planUpgradeBoot } from '../../src/day2/upgrade-boot.ts';
 import { type ConfirmFacts, confirmVerdict, planConfirm, triesOf } from '../../src/day2/upgrade-confirm.ts';
 import {
   BOOT_OK_UNIT,

@@ -20,14 +20,12 @@ import {
 import {
   hasCandidate,
   newKernels,
-  pendingRecord,
-  pickKernel,
   planUpgrade,
-  planUpgradeBoot,
   UPGRADE_SNAP_PREFIX,
   type UpgradeFacts,
   upgradeName,
 } from '../../day2/upgrade.ts';
+import { pendingRecord, pickKernel, planUpgradeBoot } from '../../day2/upgrade-boot.ts';
 import { planConfirm } from '../../day2/upgrade-confirm.ts';
 import {
   CONFIRM_UNIT,

@@ -106,7 +106,7 @@ export function darksiteCommand(program: Command, run: Run) {
 
   ds.command('verify <dir>')
     .description('check the signature, the index and every .deb like apt would')
-    .option('--suite <suite>', 'Debian suite', 'trixie')
+    .addOption(suiteOption('Debian suite', { anySuite: true }))
     .addOption(jsonOption())
     .action((dir: string, o: { suite: string; json?: boolean }) =>
       run(async () => {
@@ -121,7 +121,7 @@ export function darksiteCommand(program: Command, run: Run) {
 
   ds.command('ls <dir>')
     .description('packages in a darksite repository')
-    .option('--suite <suite>', 'Debian suite', 'trixie')
+    .addOption(suiteOption('Debian suite', { anySuite: true }))
     .addOption(jsonOption())
     .action((dir: string, o: { suite: string; json?: boolean }) =>
       run(async () => {
@@ -134,7 +134,7 @@ export function darksiteCommand(program: Command, run: Run) {
     .description('serve a darksite over HTTP, read-only, to other machines and tools (kpkg, apt)')
     .option('--listen <host:port>', 'address to listen on', DEFAULT_LISTEN)
     .option('--public', 'allow a non-loopback --listen address')
-    .option('--json', 'print one line {"url":…,"dir":…} once listening')
+    .addOption(jsonOption('print one line {"url":…,"dir":…} once listening'))
     .action((dir: string, o: { listen: string; public?: boolean; json?: boolean }) => {
       const json = !!o.json;
       serve(dir, o).catch((e: unknown) => run(() => Promise.reject(e), json));

@@ -38,7 +38,7 @@ import {
 } from '../../day2/upgrade-record.ts';
 import { zpool } from '../../zfs/zpool.ts';
 import { DAY2_HELP_EXIT, DAY2_LOG, efiVar, ROLLBACK_RULE } from '../day2.ts';
-import { jsonOption, type Run } from '../options.ts';
+import { dryRunOption, jsonOption, type Run } from '../options.ts';
 import type { CommandResult } from '../output.ts';
 import { simulate } from './pkg.ts';
 
@@ -260,7 +260,7 @@ export function upgradeCommand(program: Command, run: Run) {
   up.command('run', { isDefault: true })
     .description('upgrade into a new boot environment (the default subcommand: kupgrade = kupgrade run)')
     .option('--name <be>', 'name of the new boot environment (default upgrade-<UTC stamp>)')
-    .option('--dry-run', 'simulate and print the plan; change nothing')
+    .addOption(dryRunOption('simulate and print the plan; change nothing'))
     .addOption(jsonOption())
     .action((o: { name?: string; dryRun?: boolean; json?: boolean }) => run(() => upgrade(o), !!o.json));
   up.command('status')
@@ -271,7 +271,7 @@ export function upgradeCommand(program: Command, run: Run) {
     .description(
       `run at boot by ${CONFIRM_UNIT}: the pending upgrade's BE booted → default; the old one booted → failed`,
     )
-    .option('--dry-run', 'print the verdict and the plan; change nothing')
+    .addOption(dryRunOption('print the verdict and the plan; change nothing'))
     .addOption(jsonOption())
     .action((o: { dryRun?: boolean; json?: boolean }) => run(() => confirm(o), !!o.json));
 }

@@ -33,7 +33,8 @@ const { SystemExecutor } = await import('../src/core/exec.ts');
 const { utcStamp } = await import('../src/live/facts.ts');
 const { profilePackages } = await import('../src/package-sets/package-sets.ts');
 const { hostMirror, loadSuiteIndex } = await import('../src/debian/archive.ts');
-const { buildIndex, resolveProfile } = await import('../src/darksite/resolve.ts');
+const { buildIndex } = await import('../src/darksite/resolve-index.ts');
+const { resolveProfile } = await import('../src/darksite/resolve.ts');
 const { fetchDebs } = await import('../src/darksite/fetch.ts');
 const { makeScratchRoot, scratchApt } = await import('../src/darksite/repo.ts');
 

@@ -12,7 +12,8 @@ import { gunzipSync } from 'node:zlib';
 import { PROFILES } from '../src/core/debian.ts';
 import { SystemExecutor } from '../src/core/exec.ts';
 import { cacheDir, sha256 } from '../src/core/paths.ts';
-import { buildIndex, type ResolveOptions, resolveProfile } from '../src/darksite/resolve.ts';
+import { type ResolveOptions, resolveProfile } from '../src/darksite/resolve.ts';
+import { buildIndex } from '../src/darksite/resolve-index.ts';
 import { hostMirror, loadSuiteIndex } from '../src/debian/archive.ts';
 import { parseControl } from '../src/debian/control.ts';
 

@@ -22,8 +22,11 @@ export const profileOption = () =>
     .argParser(choice(PROFILES))
     .default(DEFAULT_PROFILE);
 
-export const suiteOption = (help: string) =>
-  new Option('--suite <suite>', help).argParser(choice(SUITES)).default(DEFAULT_SUITE);
+/** --suite, one of SUITES; `anySuite`: any name is taken (a repository is read, not built). */
+export const suiteOption = (help: string, o: { anySuite?: boolean } = {}) => {
+  const opt = new Option('--suite <suite>', help).default(DEFAULT_SUITE);
+  return o.anySuite ? opt : opt.argParser(choice(SUITES));
+};
 
 export const mirrorOption = () =>
   new Option('--mirror <url>', 'Debian mirror (default: the host apt sources)');

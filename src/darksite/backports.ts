@@ -7,14 +7,8 @@
  * backports' for the chosen names) that the ordinary resolver then closes over.
  */
 import { parseRelations, type Relation, type Stanza } from '../debian/control.ts';
-import {
-  buildIndex,
-  type Candidate,
-  formatRelation,
-  type Request,
-  type ResolveError,
-  type ResolverIndex,
-} from './resolve.ts';
+import type { Request, ResolveError } from './resolve.ts';
+import { buildIndex, type Candidate, formatRelation, type ResolverIndex } from './resolve-index.ts';
 import { satisfies } from './version.ts';
 
 export interface BackportsChoice {

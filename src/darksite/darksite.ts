@@ -9,17 +9,17 @@ import { parseControl, type Stanza } from '../debian/control.ts';
 import { type PackageEntry, profilePackages } from '../package-sets/package-sets.ts';
 import { type BackportsChoice, pinBackports } from './backports.ts';
 import { fetchDebs } from './fetch.ts';
-import { ensureSigningKey, type RepoDeb, type SigningKey, simulateInstall, writeRepo } from './repo.ts';
+import { type RepoDeb, simulateInstall, writeRepo } from './repo.ts';
 import {
-  buildIndex,
   type ProfileResolution,
   type Request,
   type ResolvedPackage,
   type ResolveError,
   type ResolveOptions,
-  resolverIndex,
   resolveSet,
 } from './resolve.ts';
+import { buildIndex, resolverIndex } from './resolve-index.ts';
+import { ensureSigningKey, type SigningKey } from './signing-key.ts';
 import { type SuppliedDeb, suppliedLabel } from './supplied.ts';
 
 export interface DarksiteOptions {

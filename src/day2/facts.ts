@@ -6,14 +6,8 @@ import type { Executor } from '../core/exec.ts';
 import { unescapeMountField } from '../core/fs.ts';
 import { utcStamp } from '../core/time.ts';
 import { parseList, zfs } from '../zfs/zfs.ts';
-import {
-  type BootEntry,
-  type BootFacts,
-  ESP_DIR,
-  type KernelPair,
-  type MountFact,
-  parseEntry,
-} from './be.ts';
+import { type BootEntry, type BootFacts, ESP_DIR, type KernelPair, parseEntry } from './be-entry.ts';
+import type { MountFact } from './be-mount.ts';
 
 /**
  * The facts the day-2 planners need, read from the running system. `root` prefixes every file

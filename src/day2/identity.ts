@@ -1,7 +1,8 @@
 import { type Action, type Plan, run, type Step, write } from '../core/plan.ts';
 import { TARGET } from '../layout.ts';
-import { zpool } from '../zfs/zfs.ts';
-import { type BootFacts, contentName, ESP_DIR, entriesOf, type KernelPair } from './be.ts';
+import { zpool } from '../zfs/zpool.ts';
+import { entriesOf } from './be.ts';
+import { type BootFacts, contentName, ESP_DIR, type KernelPair } from './be-entry.ts';
 
 /**
  * A machine's identity, left out of every copy of it (kexport now, golden images later) and made

@@ -1,23 +1,18 @@
 import { EXIT, KldloadError } from '../core/errors.ts';
 import { type Plan, run, type Step, write } from '../core/plan.ts';
-import { zpool } from '../zfs/zfs.ts';
+import { beMountDir, cleanupMount, cloneSteps } from './be.ts';
 import {
-  BOOT_TRIES,
   type BootFacts,
   beDataset,
-  beMount,
   checkBeName,
-  cleanupMount,
-  cloneSteps,
   ESP_RESERVE,
-  entryId,
-  espSteps,
   GUARD,
   type KernelPair,
+  mib,
   stampedName,
-} from './be.ts';
-import { kernelsNewestFirst } from './facts.ts';
+} from './be-entry.ts';
 import { type Change, NO_HOOK_ENV } from './pkg.ts';
+import type { UpgradeRecord } from './upgrade-record.ts';
 
 /**
  * kupgrade: apt full-upgrade inside a NEW boot environment; the running one is never modified.
@@ -36,111 +31,18 @@ import { type Change, NO_HOOK_ENV } from './pkg.ts';
  * regenerated initramfs would also cost ~50 MB of ESP. kupgrade writes the one entry itself, after
  * the same check the kernel guard makes (its `check` mode).
  *
- * After the reboot, kldload-upgrade-confirm.service (planConfirm) makes the BE the default when the
- * boot reached multi-user, or records that the machine came back on the old BE instead.
+ * The second half (the BE's entry, the record, the next boot): upgrade-boot.ts.
+ *
+ * After the reboot, kldload-upgrade-confirm.service (planConfirm, upgrade-confirm.ts) makes the BE the
+ * default when the boot reached multi-user, or records that the machine came back on the old BE
+ * instead. The record and the units: upgrade-record.ts.
  */
 
-export const UPGRADE_STATE = '/var/lib/kldload/upgrade/state.json';
 export const UPGRADE_SNAP_PREFIX = 'kupgrade-';
 /** initramfs-tools' panic(): reboot after this many seconds instead of waiting at (initramfs). */
 export const PANIC_ARG = 'panic=10';
 /** Datasets every BE shares, bound into the chroot: the download (/var/cache), the apt/dpkg logs. */
 const SHARED_MOUNTS = ['/var/cache', '/var/log'] as const;
-
-/** The unit that promotes (or gives up on) a pending upgrade once a boot has reached multi-user. */
-export const CONFIRM_UNIT = 'kldload-upgrade-confirm.service';
-export const CONFIRM_UNIT_TEXT = `[Unit]
-Description=kldload: a kupgrade boot environment that reached multi-user becomes the default
-# Wanted by multi-user.target but ordered after it: DefaultDependencies=no keeps the target from
-# waiting for this unit (which would be an ordering cycle). Decides from ${UPGRADE_STATE}.
-DefaultDependencies=no
-Requires=sysinit.target
-After=sysinit.target multi-user.target boot-complete.target zfs.target
-Conflicts=shutdown.target
-Before=shutdown.target
-ConditionPathExists=${UPGRADE_STATE}
-
-[Service]
-Type=oneshot
-ExecStart=/usr/sbin/kldload upgrade confirm
-RemainAfterExit=yes
-
-[Install]
-WantedBy=multi-user.target
-`;
-
-/**
- * systemd-bless-boot marks a boot-counted entry good at boot-complete.target, which systemd reaches
- * right after sysinit.target unless something is ordered before it. This holds it until
- * multi-user.target, so "good" means what the issue asks: the entry reached multi-user.
- */
-export const BOOT_OK_UNIT = 'kldload-boot-ok.service';
-export const BOOT_OK_UNIT_TEXT = `[Unit]
-Description=kldload: a boot-counted entry is good only once multi-user.target is reached
-After=multi-user.target
-Before=boot-complete.target
-
-[Service]
-Type=oneshot
-ExecStart=/usr/bin/true
-RemainAfterExit=yes
-
-[Install]
-RequiredBy=boot-complete.target
-`;
-
-export type UpgradeStatus = 'pending' | 'done' | 'failed';
-
-/** One kupgrade attempt: /var/lib/kldload/upgrade/state.json (JSON, like firstboot.json). */
-export interface UpgradeRecord {
-  /** BE name, e.g. upgrade-20261201T101500Z. */
-  name: string;
-  /** Its dataset. */
-  be: string;
-  /** The BE that was running (and stays the default until the new one booted once). */
-  from: string;
-  /** The snapshot of `from` the BE was cloned from. */
-  snapshot: string;
-  /** systemd-boot entry id (without the boot-counting suffix). */
-  entry: string;
-  /** The kernel the entry boots. */
-  kernel?: string;
-  /** Newer kernels in the BE left without an entry: their initramfs has no ZFS. */
-  heldKernels?: string[];
-  /** Packages apt installed, upgraded or removed. */
-  changes: number;
-  started: string;
-  /** /proc/sys/kernel/random/boot_id of the boot kupgrade ran in: the verdict waits for another boot. */
-  bootId: string;
-  status: UpgradeStatus;
-  finished?: string;
-  /** What happened, for `kldload upgrade status`. */
-  reason?: string;
-}
-
-export const recordText = (r: UpgradeRecord) => `${JSON.stringify(r, null, 1)}\n`;
-
-/** The state file's text → the record; a file kldload did not write is named with the fix. */
-export function parseRecord(text: string, file = UPGRADE_STATE): UpgradeRecord {
-  let v: unknown;
-  try {
-    v = JSON.parse(text);
-  } catch (e) {
-    throw new KldloadError(
-      `${file}: not JSON (${e instanceof Error ? e.message : String(e)}); move it away to start afresh`,
-      EXIT.failed,
-    );
-  }
-  const r = v as Partial<UpgradeRecord>;
-  const strings = ['name', 'be', 'from', 'snapshot', 'entry', 'started', 'bootId'] as const;
-  const bad = strings.filter((k) => typeof r[k] !== 'string');
-  if (bad.length || !['pending', 'done', 'failed'].includes(String(r.status)))
-    throw new KldloadError(
-      `${file}: not a kupgrade record (${bad.length ? `missing ${bad.join(', ')}` : `status ${JSON.stringify(r.status)}`}); move it away to start afresh`,
-      EXIT.failed,
-    );
-  return v as UpgradeRecord;
-}
 
 /** The kernel ABIs a simulated transaction installs: linux-image-<abi>[-unsigned], not the meta package. */
 export function newKernels(changes: readonly Change[]): string[] {
@@ -217,7 +119,7 @@ export const upgradeName = (b: BootFacts, name?: string) => name ?? stampedName(
 
 /**
  * The first half of kupgrade, up to a BE upgraded in its chroot and still mounted at
- * beMount(name). An empty plan when apt would change nothing: no snapshot, no BE.
+ * beMountDir(name). An empty plan when apt would change nothing: no snapshot, no BE.
  */
 export function planUpgrade(f: UpgradeFacts, o: UpgradeOptions = {}): Plan {
   const b = f.boot;
@@ -241,7 +143,7 @@ export function planUpgrade(f: UpgradeFacts, o: UpgradeOptions = {}): Plan {
       EXIT.badInput,
     );
   const bf: BootFacts = { ...b, cmdline: withPanic(b.cmdline) };
-  const mnt = beMount(name);
+  const mnt = beMountDir(name);
   const snap = `${b.booted}@${UPGRADE_SNAP_PREFIX}${b.stamp}`;
   const args = upgradeArgs(f);
   const kernels = newKernels(f.changes);
@@ -340,202 +242,4 @@ export function planUpgrade(f: UpgradeFacts, o: UpgradeOptions = {}): Plan {
       ...cleanupMount(mnt),
     ],
   };
-}
-
-/**
- * Newest first, the first kernel whose initramfs holds ZFS (`passes`, from the guard's check mode)
- * boots the BE; newer ones that do not are held back (named in the record).
- */
-export function pickKernel(
-  versions: readonly string[],
-  passes: (v: string) => boolean,
-): { version?: string; held: string[] } {
-  const held: string[] = [];
-  for (const v of kernelsNewestFirst(versions)) {
-    if (passes(v)) return { version: v, held };
-    held.push(v);
-  }
-  return { held };
-}
-
-/** The pending record kupgrade writes (into the BE and the running BE). */
-export function pendingRecord(
-  f: Pick<UpgradeFacts, 'boot' | 'changes' | 'bootId' | 'now'>,
-  name: string,
-  kernel: string | undefined,
-  held: readonly string[],
-): UpgradeRecord {
-  return {
-    name,
-    be: beDataset(f.boot, name),
-    from: f.boot.booted,
-    snapshot: `${f.boot.booted}@${UPGRADE_SNAP_PREFIX}${f.boot.stamp}`,
-    entry: entryId(name),
-    ...(kernel ? { kernel } : {}),
-    ...(held.length ? { heldKernels: [...held] } : {}),
-    changes: f.changes.length,
-    started: f.now,
-    bootId: f.bootId,
-    status: 'pending',
-  };
-}
-
-/**
- * The second half: the BE's entry (the chosen kernel, checked again, on the ESP under content names
- * with +3 tries), the record in the BE and in the running BE, and the next boot only.
- */
-export function planUpgradeBoot(b: BootFacts, kernel: KernelPair, record: UpgradeRecord): Plan {
-  const mnt = beMount(record.name);
-  const bf: BootFacts = { ...b, cmdline: withPanic(b.cmdline) };
-  return {
-    facts: { be: record.be, entry: record.entry, kernel: kernel.version, held: record.heldKernels ?? [] },
-    steps: [
-      ...espSteps(bf, record.name, kernel, mnt),
-      {
-        name: 'record',
-        title: `the attempt recorded as pending inside ${record.name} (its confirm unit promotes it after a good boot)`,
-        actions: [write(`${mnt}${UPGRADE_STATE}`, recordText(record))],
-      },
-      { name: 'unmount', title: `unmount ${mnt}`, actions: [run(['umount', mnt])] },
-      {
-        name: 'oneshot',
-        title: `the attempt recorded in the running BE too (a failed boot comes back here), then the next boot only: ${record.entry} (LoaderEntryOneShot); the default boot entry is not changed`,
-        actions: [
-          write(UPGRADE_STATE, recordText(record)),
-          run(['bootctl', `--esp-path=${b.esp.path}`, 'set-oneshot', record.entry]),
-        ],
-      },
-    ],
-    cleanup: cleanupMount(mnt),
-  };
-}
-
-/** A failed attempt as recorded in the running BE (the BE, if made, stays for inspection). */
-export function failedRecord(r: UpgradeRecord, now: string, reason: string): UpgradeRecord {
-  return { ...r, status: 'failed', finished: now, reason };
-}
-
-const shortName = (b: { pool: string }, ds: string) =>
-  ds.startsWith(`${b.pool}/ROOT/`) ? ds.slice(`${b.pool}/ROOT/`.length) : ds;
-const mib = (n: number) => `${(n / 1024 / 1024).toFixed(1)} MiB`;
-
-// ---------------------------------------------------------------------------------------------------
-// After the reboot: kldload upgrade confirm (kldload-upgrade-confirm.service).
-
-export interface ConfirmFacts {
-  record?: UpgradeRecord;
-  pool: string;
-  /** Dataset of the running root. */
-  booted: string;
-  bootId: string;
-  /** Every BE dataset. */
-  bes: string[];
-  /** The pool's bootfs. */
-  bootfs?: string;
-  /** LoaderEntryOneShot, when still set (systemd-boot removes it when it reads it). */
-  oneshot?: string;
-  /** The record's entry file on the ESP as it is now: its counter tells failed tries. */
-  entryFile?: string;
-  espPath: string;
-  now: string;
-}
-
-export type Verdict = 'none' | 'wait' | 'promote' | 'done' | 'failed';
-
-/** Boot counting in an entry file name: +LEFT[-DONE].conf. */
-export function triesOf(file: string): { left: number; done: number } | undefined {
-  const m = /\+(\d+)(?:-(\d+))?\.conf$/.exec(file);
-  return m ? { left: Number(m[1]), done: Number(m[2] ?? 0) } : undefined;
-}
-
-/** What the ESP says about the one-shot boot of the new BE. */
-function entryEvidence(f: ConfirmFacts, name: string): string {
-  if (!f.entryFile) return `its boot entry is no longer on the ESP`;
-  const t = triesOf(f.entryFile);
-  if (!t)
-    return `its entry ${f.entryFile} was marked good (that boot reached multi-user) but was not made the default; make it the default with kbe activate ${name}`;
-  if (t.done > 0)
-    return `its entry ${f.entryFile} shows ${t.done} boot attempt(s) that never reached multi-user (its console output is not kept; one that got past the initramfs may be in journalctl --list-boots, /var/log being shared by all BEs)`;
-  return `its entry ${f.entryFile} was never started (no boot attempt counted)`;
-}
-
-/** facts → what the confirm unit does. Pure: every branch is unit-tested. */
-export function confirmVerdict(f: ConfirmFacts): { verdict: Verdict; why: string; record?: UpgradeRecord } {
-  const r = f.record;
-  if (!r) return { verdict: 'none', why: 'no upgrade recorded' };
-  if (r.status !== 'pending') return { verdict: 'none', why: `upgrade ${r.name} is ${r.status} already` };
-  if (r.bootId === f.bootId)
-    return { verdict: 'none', why: `the machine has not rebooted since kupgrade made ${r.name}` };
-  const running = shortName(f, f.booted);
-  if (f.booted === r.be)
-    return {
-      verdict: 'promote',
-      why: `${r.name} booted and reached multi-user: it becomes the default (${r.entry}, bootfs)`,
-      record: {
-        ...r,
-        status: 'done',
-        finished: f.now,
-        reason: `booted once and reached multi-user; made the default. BE ${shortName(f, r.from)} stays as it was`,
-      },
-    };
-  if (!f.bes.includes(r.be)) {
-    const why = `booted ${running}; ${r.name} no longer exists (${r.be})`;
-    return { verdict: 'failed', why, record: failedRecord(r, f.now, why) };
-  }
-  if (f.bootfs === r.be) {
-    const why = `${r.name} was made the default on an earlier boot (the pool's bootfs); this boot runs ${running} by choice`;
-    return { verdict: 'done', why, record: { ...r, status: 'done', finished: f.now, reason: why } };
-  }
-  if (f.oneshot === r.entry)
-    return {
-      verdict: 'wait',
-      why: `the one-shot boot of ${r.entry} has not happened yet (LoaderEntryOneShot is still set)`,
-    };
-  const why = `booted ${running} instead of ${r.name}: ${entryEvidence(f, r.name)}. The default boot entry is unchanged; nothing was destroyed (kbe destroy ${r.name} removes it)`;
-  return { verdict: 'failed', why, record: failedRecord(r, f.now, why) };
-}
-
-/** The confirm verdict as a plan: promote = default entry + bootfs, then the record; else the record. */
-export function planConfirm(f: ConfirmFacts): Plan {
-  const v = confirmVerdict(f);
-  const facts = { verdict: v.verdict, why: v.why, ...(f.record ? { be: f.record.be } : {}) };
-  if (!v.record) return { facts, steps: [], cleanup: [] };
-  const steps: Step[] = [];
-  if (v.verdict === 'promote' && f.record)
-    steps.push({
-      name: 'default',
-      title: `default from now on: ${f.record.entry} (LoaderEntryDefault), bootfs=${f.record.be}`,
-      actions: [
-        run(['bootctl', `--esp-path=${f.espPath}`, 'set-default', f.record.entry]),
-        run(zpool.set(f.pool, 'bootfs', f.record.be)),
-      ],
-    });
-  steps.push({
-    name: 'record',
-    title: `${v.record.name}: ${v.record.status} (${UPGRADE_STATE})`,
-    actions: [write(UPGRADE_STATE, recordText(v.record))],
-  });
-  return { facts, steps, cleanup: [] };
-}
-
-/** `kldload upgrade status` as text. */
-export function renderStatus(r: UpgradeRecord | undefined, booted: string, pool: string): string {
-  if (!r) return `no upgrade recorded (${UPGRADE_STATE}); running ${shortName({ pool }, booted)}`;
-  const lines = [
-    `upgrade ${r.name}: ${r.status}`,
-    `  from      ${r.from} (snapshot ${r.snapshot})`,
-    `  BE        ${r.be}, entry ${r.entry}${r.kernel ? `, kernel ${r.kernel}` : ''}`,
-    `  started   ${r.started}, ${r.changes} package change(s)`,
-    ...(r.finished ? [`  finished  ${r.finished}`] : []),
-    ...(r.heldKernels?.length
-      ? [`  held back ${r.heldKernels.join(', ')}: no ZFS module in the initramfs (not bootable)`]
-      : []),
-    ...(r.reason ? [`  what      ${r.reason}`] : []),
-    `  running   ${booted}`,
-  ];
-  if (r.status === 'pending')
-    lines.push(
-      `  next      reboot: the next boot runs ${r.name} once (${BOOT_TRIES} tries on its entry); it becomes the default when that boot reaches multi-user, else the machine comes back on ${shortName({ pool }, r.from)}`,
-    );
-  return lines.join('\n');
 }

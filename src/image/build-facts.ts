@@ -7,7 +7,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Executor } from '../core/exec.ts';
 import { darksiteMarker, needsBackports } from '../darksite/darksite.ts';
-import { existingSigningKey } from '../darksite/repo.ts';
+import { existingSigningKey } from '../darksite/signing-key.ts';
 import { loadSuiteIndex, type SuiteIndex } from '../debian/archive.ts';
 import type { Stanza } from '../debian/control.ts';
 import { LAYER_MARKER } from './rootfs.ts';

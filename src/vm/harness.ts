@@ -1,24 +1,22 @@
-import {
-  constants,
-  copyFileSync,
-  existsSync,
-  mkdirSync,
-  readFileSync,
-  renameSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { formatEnvLine, parseEnvText } from '../answers/parse.ts';
+import { parseEnvText } from '../answers/parse.ts';
 import { validateAnswersText } from '../answers/validate.ts';
 import { EXIT, KldloadError } from '../core/errors.ts';
 import type { Executor } from '../core/exec.ts';
 import type { Logger } from '../core/log.ts';
-import { MEDIUM, SEED_LABEL } from '../layout.ts';
-import { type AnyImageInfo, AnyImageInfoSchema } from '../layout-image.ts';
+import { MEDIUM } from '../layout.ts';
+import { AnyImageInfoSchema } from '../layout-image.ts';
 import { type CheckResult, evaluate, GUEST_REPORT, parseReport, roleSeconds } from './checks.ts';
-import { BootError, type BootRecord, Machine, renderBoots, TARGET_DISK, TARGET_SERIAL } from './machine.ts';
-import { freePort, overlayArgs, ovmfArgs, QEMU_BASE, runVm } from './qemu.ts';
+import { installPhase } from './install-phase.ts';
+import { BootError, type BootRecord, Machine, renderBoots, TARGET_DISK } from './machine.ts';
+import { freePort, overlayArgs } from './qemu.ts';
+import { type IsoImage, overrideAnswers, testAnswers } from './test-answers.ts';
+
+/**
+ * `kldload test`: the whole proof and its report. The install phase: install-phase.ts; the answers
+ * it installs with: test-answers.ts; the machine it boots: machine.ts.
+ */
 
 export interface TestOptions {
   iso: string;
@@ -50,144 +48,6 @@ export interface TestResult {
   roleSeconds?: Record<string, number>;
   /** Every start of the installed disk, with how long each reboot took. */
   boots?: BootRecord[];
-}
-
-export const DEFAULT_TEST_ANSWERS = `# kldload test: answers for the VM proof
-KLDLOAD_HOSTNAME=kltest.example.net
-KLDLOAD_USERNAME=admin
-KLDLOAD_PASSWORD=kl-test-Secret-7
-KLDLOAD_ROOT_PASSWORD=kl-root-Secret-9
-KLDLOAD_TIMEZONE=Europe/Berlin
-KLDLOAD_LOCALE=en_US.UTF-8
-KLDLOAD_PROFILE=server
-`;
-
-/**
- * The image facts kldload test reads from the ISO (kldload/image.json, written by the build); any
- * kldload version's, so every field may be missing. extraPackages: the names given with build
- * --packages, the only extras the darksite is sure to carry.
- */
-export type IsoImage = AnyImageInfo;
-
-/**
- * The built-in test answers, fitted to the ISO under test: extra packages are asked for only when the
- * build put them on the darksite (a plain ISO has none, and asking would fail at step 'packages').
- */
-export function testAnswers(image: IsoImage | undefined): string {
-  const extras = (image?.extraPackages ?? []).map((p) => p.replace(/\/backports$/, ''));
-  return extras.length
-    ? `${DEFAULT_TEST_ANSWERS}# Installed at install time from the signed darksite on the ISO (build --packages).\nKLDLOAD_EXTRA_PACKAGES="${extras.join(' ')}"\n`
-    : DEFAULT_TEST_ANSWERS;
-}
-
-/** Replaces or appends KEY=value lines, leaving the rest of the user's file as written. */
-export function overrideAnswers(text: string, set: Record<string, string>): string {
-  const lines = text
-    .split('\n')
-    .filter((l) => !Object.keys(set).some((k) => new RegExp(`^\\s*(export\\s+)?${k}=`).test(l)));
-  while (lines.length && lines[lines.length - 1] === '') lines.pop();
-  return `${lines.join('\n')}\n${Object.entries(set)
-    .map(([k, v]) => formatEnvLine(k, v))
-    .join('\n')}\n`;
-}
-
-export interface InstallOutcome {
-  ok: boolean;
-  /** The installer refused or failed and said so (KLDLOAD-INSTALL-FAIL). */
-  refused: boolean;
-  seconds: number;
-  detail: string;
-  /** The first run died of the emulator and the install ran again (see installPhase). */
-  emulatorFault?: string;
-  serialLog: string;
-}
-
-/**
- * Boots the ISO with a seed volume holding `answersFile` and `disk` as the only other disk, no NIC,
- * and waits for the installer's verdict (power-off after OK, or its FAIL line). A run the emulator
- * killed (qemu.ts emulatorFault) runs once more on the disk as it was before it, with fresh EFI
- * variables; its serial log stays as `<name>-fault-serial.log`.
- */
-export async function installPhase(
-  exec: Executor,
-  log: Logger,
-  o: {
-    iso: string;
-    workDir: string;
-    answersFile: string;
-    disk: string;
-    timeoutSec: number;
-    name?: string;
-    /** bios: QEMU's default SeaBIOS (legacy boot), as many VM hosts and older servers still start. */
-    firmware?: 'uefi' | 'bios';
-  },
-): Promise<InstallOutcome> {
-  const name = o.name ?? 'install';
-  // Seed volume: a FAT image labelled KLDLOADSEED, made without mounting anything on the host.
-  const seed = join(o.workDir, `${name}-seed.img`);
-  await exec.run(['rm', '-f', seed]);
-  await exec.run(['mkfs.vfat', '-C', '-n', SEED_LABEL, seed, '8192']);
-  await exec.run(['mcopy', '-i', seed, o.answersFile, '::answers.env']);
-  const serialLog = join(o.workDir, `${name}-serial.log`);
-  const vars = join(o.workDir, `${name}-vars.fd`);
-  // The disk before the install (blank, or prepared by a refusal test): small, kept for a second run.
-  const before = join(o.workDir, `${name}-before.qcow2`);
-  copyFileSync(o.disk, before, constants.COPYFILE_FICLONE);
-  const boot = async () => {
-    log.info(`${name}: booting ${o.iso} (TCG, no network); serial → ${serialLog}`);
-    let okLine = false;
-    const r = await runVm(exec, {
-      args: [
-        ...QEMU_BASE,
-        '-m',
-        '3072',
-        '-nic',
-        'none',
-        '-no-reboot',
-        ...(o.firmware === 'bios' ? [] : ovmfArgs(vars)),
-        '-drive',
-        `file=${resolve(o.iso)},media=cdrom,readonly=on,if=none,id=cd`,
-        '-device',
-        'ide-cd,drive=cd,bootindex=0',
-        '-drive',
-        `file=${o.disk},if=none,id=t,format=qcow2,cache=unsafe,discard=unmap`,
-        '-device',
-        `virtio-blk-pci,drive=t,serial=${TARGET_SERIAL}`,
-        '-drive',
-        `file=${seed},if=none,id=s,format=raw`,
-        '-device',
-        'virtio-blk-pci,drive=s,serial=klseed',
-      ],
-      serialLog,
-      timeoutSec: o.timeoutSec,
-      onLine: (l) => {
-        if (/KLDLOAD-INSTALL-OK/.test(l)) okLine = true;
-        if (/==> \[\d+\/\d+\]|KLDLOAD-INSTALL|done in|: KLDLOAD_/.test(l)) log.info(`  guest: ${l.trim()}`);
-      },
-    });
-    return { r, ok: okLine && r.end === 'exit' };
-  };
-  let { r, ok } = await boot();
-  let seconds = r.seconds;
-  const fault = ok ? undefined : r.emulatorFault;
-  if (fault) {
-    log.info(`${name}: ${fault}; installing again on the disk as it was`);
-    renameSync(serialLog, join(o.workDir, `${name}-fault-serial.log`));
-    copyFileSync(before, o.disk);
-    rmSync(vars, { force: true });
-    ({ r, ok } = await boot());
-    seconds += r.seconds;
-  }
-  rmSync(before, { force: true });
-  const refused = r.end === 'fail-pattern' && /KLDLOAD-INSTALL-FAIL/.test(r.pattern ?? '');
-  return {
-    ok,
-    refused,
-    seconds,
-    detail: `${r.end}${r.pattern ? `: ${r.pattern}` : ''}${fault ? `, again after an emulator fault (${fault})` : ''}`,
-    ...(fault ? { emulatorFault: fault } : {}),
-    serialLog,
-  };
 }
 
 /** The image facts the ISO carries (kldload/image.json), read with xorriso without mounting. */

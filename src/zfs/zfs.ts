@@ -4,81 +4,15 @@ import type { Executor } from '../core/exec.ts';
 /**
  * The one typed zfs/zpool layer. Builders return argv (planners put them into plans); readers run
  * `-Hp` forms through the executor and parse tab-separated output in exactly one place.
+ *
+ * Here: the zfs builder, name and property checks, and the readers of zfs output; zpool and zdb:
+ * zpool.ts; zfs diff's output: zfs-diff.ts.
  */
 export type Props = Record<string, string>;
 
-const props = (flag: '-o' | '-O', p: Props): string[] =>
+/** `-o k=v …` (or -O) of a property record, in its order. */
+export const propArgs = (flag: '-o' | '-O', p: Props): string[] =>
   Object.entries(p).flatMap(([k, v]) => [flag, `${k}=${v}`]);
-
-export const zpool = {
-  create(
-    name: string,
-    vdevs: string[],
-    o: { poolProps: Props; fsProps: Props; altroot?: string; force?: boolean; tempName?: string },
-  ): string[] {
-    return [
-      'zpool',
-      'create',
-      ...(o.force ? ['-f'] : []),
-      // -t: imported here under another name; `name` is what the disk says (a pool for another machine).
-      ...(o.tempName ? ['-t', o.tempName] : []),
-      ...props('-o', o.poolProps),
-      ...props('-O', o.fsProps),
-      ...(o.altroot ? ['-R', o.altroot] : []),
-      name,
-      ...vdevs,
-    ];
-  },
-  set: (pool: string, prop: string, value: string) => ['zpool', 'set', `${prop}=${value}`, pool],
-  /** One property's value, scripted (`-Hp`): the output is the bare value. */
-  get: (pool: string, prop: string) => ['zpool', 'get', '-Hp', '-o', 'value', prop, pool],
-  export: (pool: string) => ['zpool', 'export', pool],
-  destroy: (pool: string) => ['zpool', 'destroy', '-f', pool],
-  exists: (pool: string) => ['zpool', 'list', '-H', '-o', 'name', pool],
-  labelclear: (dev: string) => ['zpool', 'labelclear', '-f', dev],
-  /** `zpool list -Hp` with the given columns (any pool property: health, bootfs …), every pool or those named. */
-  list: (cols: readonly string[], pools: readonly string[] = []) => [
-    'zpool',
-    'list',
-    '-Hp',
-    '-o',
-    cols.join(','),
-    ...pools,
-  ],
-  /**
-   * Health of every pool: `-j --json-int` (OpenZFS 2.3+: a JSON document, numbers as numbers), else the
-   * text form with exact numbers (`-p`), for older userlands that refuse `-j`.
-   */
-  status: (json: boolean) => ['zpool', 'status', ...(json ? ['-j', '--json-int'] : ['-p'])],
-  /** Every imported pool with its vdev tree, leaves as full paths (parse with parseVdevs). */
-  listVdevs: (pool?: string) => ['zpool', 'list', '-v', '-H', '-P', ...(pool ? [pool] : [])],
-};
-
-/** `zdb -l DEV`: the vdev labels of a device, read without importing its pool. */
-export const zdbLabel = (dev: string) => ['zdb', '-l', dev];
-
-/**
- * `zpool list -v -H -P` → pool name → leaf vdev paths. Pool rows start in column 0, vdev rows with
- * a tab (scripted mode); leaves are the rows whose name is a path, grouping rows (mirror-0, logs) are not.
- */
-export function parseVdevs(stdout: string): Map<string, string[]> {
-  const pools = new Map<string, string[]>();
-  let current: string[] | undefined;
-  for (const line of stdout.split('\n')) {
-    if (!line.trim()) continue;
-    const f = line.split('\t');
-    if (!line.startsWith('\t')) {
-      current = [];
-      pools.set(f[0] ?? '', current);
-    } else if (f[1]?.startsWith('/')) current?.push(f[1]);
-  }
-  return pools;
-}
-
-/** The pool comment stored in a `zdb -l` label dump (the comment travels in every vdev label). */
-export function parseLabelComment(stdout: string): string | undefined {
-  return /^\s*comment: '([^']*)'\s*$/m.exec(stdout)?.[1];
-}
 
 /** Dataset/snapshot name rules (zfs(8) "Naming"): components of [A-Za-z0-9_.:-], `@snap`. */
 const COMPONENT = '[A-Za-z0-9_.:-]+';
@@ -123,19 +57,19 @@ export function checkUserProps(p: Props): void {
 
 /** Every argv builder checks its names first: a bad name is refused before anything runs. */
 export const zfs = {
-  create: (ds: string, p: Props = {}) => ['zfs', 'create', ...props('-o', p), ds],
+  create: (ds: string, p: Props = {}) => ['zfs', 'create', ...propArgs('-o', p), ds],
   exists: (ds: string) => ['zfs', 'list', '-H', '-o', 'name', ds],
   mount: (ds: string) => ['zfs', 'mount', ds],
   snapshot: (snap: string, recursive = true, userProps: Props = {}) => {
     snapshot(snap);
     checkUserProps(userProps);
-    return ['zfs', 'snapshot', ...(recursive ? ['-r'] : []), ...props('-o', userProps), snap];
+    return ['zfs', 'snapshot', ...(recursive ? ['-r'] : []), ...propArgs('-o', userProps), snap];
   },
   /** Several snapshots in one command: one transaction group, one point in time for all of them. */
   snapshots: (snaps: readonly string[], userProps: Props = {}) => {
     for (const s of snaps) snapshot(s);
     checkUserProps(userProps);
-    return ['zfs', 'snapshot', ...props('-o', userProps), ...snaps];
+    return ['zfs', 'snapshot', ...propArgs('-o', userProps), ...snaps];
   },
   /** A full stream as stored: large blocks (-L), compressed (-c) and embedded (-e) blocks kept as they are. */
   send: (snap: string, verbose = false) => {
@@ -145,7 +79,7 @@ export const zfs = {
   /** Receives a stream at `ds` unmounted (-u), with these properties set on it. */
   receive: (ds: string, p: Props = {}) => {
     dataset(ds);
-    return ['zfs', 'receive', '-u', ...props('-o', p), ds];
+    return ['zfs', 'receive', '-u', ...propArgs('-o', p), ds];
   },
   set: (ds: string, p: Props) => ['zfs', 'set', ...Object.entries(p).map(([k, v]) => `${k}=${v}`), ds],
   /** Sets user properties only (validated); native properties go through `set`. */
@@ -163,7 +97,7 @@ export const zfs = {
   clone: (snap: string, ds: string, p: Props = {}) => {
     snapshot(snap);
     dataset(ds);
-    return ['zfs', 'clone', '-p', ...props('-o', p), snap, ds];
+    return ['zfs', 'clone', '-p', ...propArgs('-o', p), snap, ds];
   },
   promote: (ds: string) => {
     dataset(ds);
@@ -335,51 +269,4 @@ export function parseHolds(stdout: string): Hold[] {
     ...h,
     created: Number(h.created || 0),
   }));
-}
-
-export interface DiffRow {
-  /** `-` removed, `+` created, `M` modified, `R` renamed. */
-  change: '-' | '+' | 'M' | 'R';
-  /** `zfs diff -F` file type: F file, / directory, @ symlink, … */
-  type: string;
-  path: string;
-  /** New name of a renamed file. */
-  to?: string;
-  /** Link count change of a modified file (`M … (+1)`: a hard link made or removed). */
-  links?: number;
-}
-
-/** zfs diff prints unprintable bytes (and space, backslash) as \NNN octal: decode them whole. */
-function unescapeDiff(s: string): string {
-  const parts = s
-    .split(/(\\[0-7]{3})/)
-    .map((p) =>
-      /^\\[0-7]{3}$/.test(p) ? Buffer.from([Number.parseInt(p.slice(1), 8)]) : Buffer.from(p, 'utf8'),
-    );
-  return Buffer.concat(parts).toString('utf8');
-}
-
-/**
- * `zfs diff -H -F` rows. A fourth column is the new name of an `R` row, or the link count change
- * `(+N)` of an `M` row (libzfs_diff.c print_link_change), never a path there.
- */
-export function parseDiff(stdout: string): DiffRow[] {
-  return stdout
-    .split('\n')
-    .filter(Boolean)
-    .map((l) => {
-      const [change = '', type = '', path = '', fourth] = l.split('\t');
-      if (!['-', '+', 'M', 'R'].includes(change))
-        throw new KldloadError(`zfs diff: unexpected line ${JSON.stringify(l)}`);
-      const links = change === 'M' && fourth !== undefined ? /^\(([+-]\d+)\)$/.exec(fourth)?.[1] : undefined;
-      if (fourth !== undefined && change !== 'R' && links === undefined)
-        throw new KldloadError(`zfs diff: unexpected line ${JSON.stringify(l)}`);
-      return {
-        change: change as DiffRow['change'],
-        type,
-        path: unescapeDiff(path),
-        ...(change === 'R' && fourth !== undefined ? { to: unescapeDiff(fourth) } : {}),
-        ...(links !== undefined ? { links: Number(links) } : {}),
-      };
-    });
 }

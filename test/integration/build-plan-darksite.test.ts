@@ -12,7 +12,7 @@ import { SystemExecutor } from '../../src/core/exec.ts';
 import { Logger } from '../../src/core/log.ts';
 import { cacheDir } from '../../src/core/paths.ts';
 import { buildDarksite } from '../../src/darksite/darksite.ts';
-import { suppliedSigningKey } from '../../src/darksite/repo.ts';
+import { suppliedSigningKey } from '../../src/darksite/signing-key.ts';
 import { inspectDebs } from '../../src/darksite/supplied.ts';
 import type { SuiteIndex } from '../../src/debian/archive.ts';
 import { scanCache } from '../../src/image/build-facts.ts';

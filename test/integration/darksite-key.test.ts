@@ -12,13 +12,8 @@ import { EXIT, KldloadError } from '../../src/core/errors.ts';
 import { SystemExecutor } from '../../src/core/exec.ts';
 import { Logger } from '../../src/core/log.ts';
 import { buildDarksite, type DarksiteOptions } from '../../src/darksite/darksite.ts';
-import {
-  ensureSigningKey,
-  type SigningKey,
-  simulateInstall,
-  suppliedSigningKey,
-  verifyRepo,
-} from '../../src/darksite/repo.ts';
+import { simulateInstall, verifyRepo } from '../../src/darksite/repo.ts';
+import { ensureSigningKey, type SigningKey, suppliedSigningKey } from '../../src/darksite/signing-key.ts';
 import { inspectDebs, type SuppliedDeb } from '../../src/darksite/supplied.ts';
 import type { SuiteIndex } from '../../src/debian/archive.ts';
 import { REPO } from '../../src/layout.ts';

@@ -11,7 +11,6 @@ import { SystemExecutor } from '../../src/core/exec.ts';
 import { Logger } from '../../src/core/log.ts';
 import { debCachePath, fetchDebs } from '../../src/darksite/fetch.ts';
 import {
-  ensureSigningKey,
   makeScratchRoot,
   type RepoDeb,
   scratchApt,
@@ -20,7 +19,9 @@ import {
   verifyRepo,
   writeRepo,
 } from '../../src/darksite/repo.ts';
-import { buildIndex, resolve } from '../../src/darksite/resolve.ts';
+import { resolve } from '../../src/darksite/resolve.ts';
+import { buildIndex } from '../../src/darksite/resolve-index.ts';
+import { ensureSigningKey } from '../../src/darksite/signing-key.ts';
 import { hostMirror, loadSuiteIndex } from '../../src/debian/archive.ts';
 import { REPO } from '../../src/layout.ts';
 import { useThrowAwayCache } from '../unit/cache.ts';

@@ -2,7 +2,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { SystemExecutor } from '../../src/core/exec.ts';
-import { type ResolveResult, resolveProfile, resolverIndex } from '../../src/darksite/resolve.ts';
+import { type ResolveResult, resolveProfile } from '../../src/darksite/resolve.ts';
+import { resolverIndex } from '../../src/darksite/resolve-index.ts';
 import { hostMirror, loadSuiteIndex } from '../../src/debian/archive.ts';
 import { useThrowAwayCache } from '../unit/cache.ts';
 

@@ -21,7 +21,7 @@ import { after, before, test } from 'node:test';
 import { EXIT, KldloadError } from '../../src/core/errors.ts';
 import { SystemExecutor } from '../../src/core/exec.ts';
 import { Logger } from '../../src/core/log.ts';
-import { ensureSigningKey, makeScratchRoot, scratchApt, writeRepo } from '../../src/darksite/repo.ts';
+import { makeScratchRoot, scratchApt, writeRepo } from '../../src/darksite/repo.ts';
 import {
   isLoopback,
   parseListen,
@@ -29,6 +29,7 @@ import {
   servedSourcesLine,
   serveRepo,
 } from '../../src/darksite/serve.ts';
+import { ensureSigningKey } from '../../src/darksite/signing-key.ts';
 import { inspectDebs } from '../../src/darksite/supplied.ts';
 import { REPO } from '../../src/layout.ts';
 import { cliJson, cliSpawn } from '../unit/cli-helper.ts';

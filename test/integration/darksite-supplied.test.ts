@@ -14,15 +14,14 @@ import { Logger } from '../../src/core/log.ts';
 import { buildDarksite, type DarksiteOptions } from '../../src/darksite/darksite.ts';
 import {
   darksitePackageNames,
-  ensureSigningKey,
   listRepo,
   makeScratchRoot,
-  type SigningKey,
   scratchApt,
   simulateInstall,
   sourcesLine,
   verifyRepo,
 } from '../../src/darksite/repo.ts';
+import { ensureSigningKey, type SigningKey } from '../../src/darksite/signing-key.ts';
 import { inspectDebs, payloadDebs, type SuppliedDeb } from '../../src/darksite/supplied.ts';
 import { hostMirror, loadSuiteIndex, type SuiteIndex } from '../../src/debian/archive.ts';
 import { REPO } from '../../src/layout.ts';

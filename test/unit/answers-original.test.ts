@@ -13,7 +13,7 @@ import { validateAnswersText } from '../../src/answers/validate.ts';
 import { answersValidate } from '../../src/cli/commands/answers.ts';
 import { type Action, renderPlan } from '../../src/core/plan.ts';
 import { PICKED_DISK } from '../../src/plan/disks.ts';
-import { planInstall } from '../../src/plan/install.ts';
+import { planInstall } from '../../src/plan/install-plan.ts';
 import { cli } from './cli-helper.ts';
 import { matchesGolden } from './golden.ts';
 import { FACTS } from './plan-facts.ts';

@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { EXIT, KldloadError } from '../../src/core/errors.ts';
 import { pinBackports } from '../../src/darksite/backports.ts';
-import { buildIndex, resolve } from '../../src/darksite/resolve.ts';
+import { resolve } from '../../src/darksite/resolve.ts';
+import { buildIndex } from '../../src/darksite/resolve-index.ts';
 import { parseControl } from '../../src/debian/control.ts';
 import {
   entryText,

@@ -3,12 +3,12 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import {
-  buildIndex,
   type Request,
   type ResolveOptions,
   type ResolveResult,
   resolve,
 } from '../../src/darksite/resolve.ts';
+import { buildIndex } from '../../src/darksite/resolve-index.ts';
 import { parseControl } from '../../src/debian/control.ts';
 import { readPackageSet } from '../../src/package-sets/package-sets.ts';
 

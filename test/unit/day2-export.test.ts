@@ -4,19 +4,13 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { parseSize } from '../../src/cli/commands/export.ts';
-import { type BootFacts, type KernelPair, parseEntry } from '../../src/day2/be.ts';
-import {
-  diskBytes,
-  ESP_BYTES,
-  type ExportFacts,
-  ovfDescriptor,
-  planExportDisk,
-  planExportImage,
-  planExportSeal,
-  poolBytes,
-} from '../../src/day2/export.ts';
+import { parseSize } from '../../src/cli/commands/export-facts.ts';
+import { type BootFacts, type KernelPair, parseEntry } from '../../src/day2/be-entry.ts';
+import { diskBytes, ESP_BYTES, type ExportFacts, poolBytes } from '../../src/day2/export.ts';
+import { planExportDisk, planExportImage } from '../../src/day2/export-disk.ts';
+import { planExportSeal } from '../../src/day2/export-seal.ts';
 import { planIdentityBoot, planIdentityRenew } from '../../src/day2/identity.ts';
+import { ovfDescriptor } from '../../src/day2/ovf.ts';
 import { golden, refused } from './day2-golden.ts';
 
 const MiB = 1024 * 1024;

@@ -7,7 +7,8 @@ import { appendFileSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { beMount, beRename, beRows, efiString, renderBeRows } from '../../src/cli/commands/be.ts';
+import { beMount, beRename, beRows, renderBeRows } from '../../src/cli/commands/be.ts';
+import { efiString } from '../../src/cli/day2.ts';
 import { RecordingExecutor } from '../../src/core/exec.ts';
 import { planBeActivate } from '../../src/day2/be.ts';
 import {

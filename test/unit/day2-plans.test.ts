@@ -5,20 +5,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { EXIT } from '../../src/core/errors.ts';
-import {
-  type BootFacts,
-  idOf,
-  type KernelPair,
-  type MountFact,
-  parseEntry,
-  planBeActivate,
-  planBeCreate,
-  planBeDestroy,
-  planBeMount,
-  planBeRename,
-  planBeUmount,
-  renameEntry,
-} from '../../src/day2/be.ts';
+import { planBeActivate, planBeCreate, planBeDestroy } from '../../src/day2/be.ts';
+import { type BootFacts, idOf, type KernelPair, parseEntry } from '../../src/day2/be-entry.ts';
+import { type MountFact, planBeMount, planBeUmount } from '../../src/day2/be-mount.ts';
+import { planBeRename, renameEntry } from '../../src/day2/be-rename.ts';
 import { planRollback } from '../../src/day2/snap.ts';
 import { golden, refused } from './day2-golden.ts';
 

@@ -19,16 +19,16 @@ import {
 import { EXIT, KldloadError } from '../../src/core/errors.ts';
 import { RecordingExecutor, type RunResult } from '../../src/core/exec.ts';
 import {
-  diffArgv,
   groupSnapshots,
   humanBytes,
   LIST_COLS,
   planSnapCreate,
   planSnapDestroy,
-  renderDiff,
   renderSnapshots,
 } from '../../src/day2/snap.ts';
-import { parseDiff, parseList } from '../../src/zfs/zfs.ts';
+import { diffArgv, renderDiff } from '../../src/day2/snap-diff.ts';
+import { parseList } from '../../src/zfs/zfs.ts';
+import { parseDiff } from '../../src/zfs/zfs-diff.ts';
 import { golden, refused } from './day2-golden.ts';
 
 const STAMP = '20261130T102551Z';

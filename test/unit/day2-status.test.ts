@@ -11,17 +11,10 @@ import { test } from 'node:test';
 import { readStatusFacts, status, watchStatus } from '../../src/cli/commands/status.ts';
 import { EXIT } from '../../src/core/errors.ts';
 import { RecordingExecutor, type RunResult } from '../../src/core/exec.ts';
-import {
-  CLEAR_SCREEN,
-  parseFailedUnits,
-  parseScanLine,
-  parseStatusJson,
-  parseStatusText,
-  redraw,
-  renderStatus,
-  type StatusFacts,
-  verdict,
-} from '../../src/status/status.ts';
+import { type StatusFacts, verdict } from '../../src/status/status.ts';
+import { parseFailedUnits } from '../../src/status/status-facts.ts';
+import { parseScanLine, parseStatusJson, parseStatusText } from '../../src/status/status-parse.ts';
+import { CLEAR_SCREEN, redraw, renderStatus } from '../../src/status/status-render.ts';
 import { cli } from './cli-helper.ts';
 
 const FIX = 'test/fixtures/day2-status';

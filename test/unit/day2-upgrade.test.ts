@@ -7,32 +7,29 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { validateAnswersFile } from '../../src/answers/validate.ts';
 import { renderPlan } from '../../src/core/plan.ts';
-import { type BootFacts, idOf, type KernelPair, parseEntry } from '../../src/day2/be.ts';
+import { type BootFacts, idOf, type KernelPair, parseEntry } from '../../src/day2/be-entry.ts';
 import { parseSimulate } from '../../src/day2/pkg.ts';
+import {
+  hasCandidate,
+  newKernels,
+  planUpgrade,
+  type UpgradeFacts,
+  upgradeArgs,
+  withPanic,
+} from '../../src/day2/upgrade.ts';
+import { pendingRecord, pickKernel, planUpgradeBoot } from '../../src/day2/upgrade-boot.ts';
+import { type ConfirmFacts, confirmVerdict, planConfirm, triesOf } from '../../src/day2/upgrade-confirm.ts';
 import {
   BOOT_OK_UNIT,
   BOOT_OK_UNIT_TEXT,
   CONFIRM_UNIT,
   CONFIRM_UNIT_TEXT,
-  type ConfirmFacts,
-  confirmVerdict,
-  hasCandidate,
-  newKernels,
   parseRecord,
-  pendingRecord,
-  pickKernel,
-  planConfirm,
-  planUpgrade,
-  planUpgradeBoot,
   recordText,
   renderStatus,
-  triesOf,
-  type UpgradeFacts,
   type UpgradeRecord,
-  upgradeArgs,
-  withPanic,
-} from '../../src/day2/upgrade.ts';
-import { planInstall } from '../../src/plan/install.ts';
+} from '../../src/day2/upgrade-record.ts';
+import { planInstall } from '../../src/plan/install-plan.ts';
 import { golden, refused } from './day2-golden.ts';
 import { FACTS } from './plan-facts.ts';
 

@@ -13,8 +13,9 @@ import { applyPlan } from '../../src/apply/apply.ts';
 import { checkDiskSafe, checkUefi, type DiskSafeArgs } from '../../src/apply/checks.ts';
 import { install } from '../../src/cli/commands/install.ts';
 import { Logger } from '../../src/core/log.ts';
-import { diskInventory, pickDisk } from '../../src/live/blockdev.ts';
-import { FIRST_WRITING_STEP, type InstallFacts, planInstall } from '../../src/plan/install.ts';
+import { diskInventory, pickDisk } from '../../src/live/disk-pick.ts';
+import type { InstallFacts } from '../../src/plan/install.ts';
+import { FIRST_WRITING_STEP, planInstall } from '../../src/plan/install-plan.ts';
 import { disk, fakeMachine, type Machine, part, zdbWithComment } from './fake-host.ts';
 
 const GIB = 1024 ** 3;

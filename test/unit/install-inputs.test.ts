@@ -16,7 +16,7 @@ import { renderPlan } from '../../src/core/plan.ts';
 import { checkBuildInputs, embeddedSecretWarnings } from '../../src/image/inputs.ts';
 import { grubConfig } from '../../src/image/iso.ts';
 import { fetchPostinstall, gatherFacts, reinstallAsked } from '../../src/live/facts.ts';
-import { planInstall } from '../../src/plan/install.ts';
+import { planInstall } from '../../src/plan/install-plan.ts';
 
 const BASE = 'KLDLOAD_HOSTNAME=test-01\nKLDLOAD_DISK=/dev/vda\nKLDLOAD_USERNAME=admin\n';
 const URL_WITH_TOKEN = 'https://deploy.example.net/postinstall.sh?token=hunter2-s3cr3t';

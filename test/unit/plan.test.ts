@@ -9,7 +9,7 @@ import { RecordingExecutor } from '../../src/core/exec.ts';
 import { Logger } from '../../src/core/log.ts';
 import { renderPlan } from '../../src/core/plan.ts';
 import { partition } from '../../src/plan/disks.ts';
-import { planInstall } from '../../src/plan/install.ts';
+import { planInstall } from '../../src/plan/install-plan.ts';
 import { matchesGolden } from './golden.ts';
 import { FACTS } from './plan-facts.ts';
 

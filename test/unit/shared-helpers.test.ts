@@ -100,16 +100,36 @@ test('releaseSums: path → SHA256 of each well-formed line, other fields and ba
   assert.equal(releaseSums(undefined).size, 0);
 });
 
-test('sleep: waits the time given; an abort ends it early without an error', async () => {
-  let t = performance.now();
-  await sleep(60);
-  assert.ok(performance.now() - t >= 55, 'returned before the time');
+test('sleep: waits the time given; an abort ends it early without an error', async (t) => {
+  // Mocked timers: the clock moves only when ticked, so no wall-clock bound is needed.
+  t.mock.timers.enable({ apis: ['setTimeout'] });
+  // setImmediate is not mocked: it lets the promise callbacks of a fired timer run.
+  const settle = () => new Promise<void>((r) => setImmediate(r));
+  let slept = false;
+  void sleep(60).then(() => {
+    slept = true;
+  });
+  t.mock.timers.tick(59);
+  await settle();
+  assert.equal(slept, false, 'returned before the time');
+  t.mock.timers.tick(1);
+  await settle();
+  assert.equal(slept, true, 'did not return once the time was up');
   const ac = new AbortController();
-  t = performance.now();
+  let aborted = false;
+  void sleep(10_000, ac.signal).then(() => {
+    aborted = true;
+  });
   setTimeout(() => ac.abort(), 20);
-  await sleep(10_000, ac.signal);
-  assert.ok(performance.now() - t < 5_000, 'the abort did not end the wait');
-  await sleep(10_000, ac.signal); // already aborted: no wait at all
+  t.mock.timers.tick(20);
+  await settle();
+  assert.equal(aborted, true, 'the abort did not end the wait');
+  let again = false;
+  void sleep(10_000, ac.signal).then(() => {
+    again = true;
+  });
+  await settle();
+  assert.equal(again, true, 'already aborted: no wait at all');
 });
 
 test('retry: tries again after each failure with its delay, and returns the first success', async () => {

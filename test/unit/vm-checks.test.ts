@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { validateAnswersText } from '../../src/answers/validate.ts';
 import { type Expect, evaluate, parseReport } from '../../src/vm/checks.ts';
-import { overrideAnswers, testAnswers } from '../../src/vm/harness.ts';
+import { overrideAnswers, testAnswers } from '../../src/vm/test-answers.ts';
 
 // A report captured from a real installed guest (kldload test, 2026-11-22), trimmed to what checks read.
 const REPORT = readFileSync('test/fixtures/vm/report-boot1.txt', 'utf8');

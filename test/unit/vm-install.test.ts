@@ -9,7 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import type { Executor, RunOptions, RunResult } from '../../src/core/exec.ts';
-import { installPhase, runTest } from '../../src/vm/harness.ts';
+import { runTest } from '../../src/vm/harness.ts';
+import { installPhase } from '../../src/vm/install-phase.ts';
 
 const OOPS = {
   int3: [

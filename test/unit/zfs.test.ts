@@ -3,7 +3,6 @@ import { test } from 'node:test';
 import { KldloadError } from '../../src/core/errors.ts';
 import {
   checkUserProps,
-  parseDiff,
   parseGet,
   parseHolds,
   parseList,
@@ -11,6 +10,7 @@ import {
   USER_PROP_MAX,
   zfs,
 } from '../../src/zfs/zfs.ts';
+import { parseDiff } from '../../src/zfs/zfs-diff.ts';
 
 const refused = (fn: () => unknown, re: RegExp) =>
   assert.throws(fn, (e: unknown) => e instanceof KldloadError && e.exitCode === 2 && re.test(e.message));

@@ -20,9 +20,10 @@ import { SystemExecutor } from '../../src/core/exec.ts';
 import { Logger } from '../../src/core/log.ts';
 import { cacheDir } from '../../src/core/paths.ts';
 import { utcStamp } from '../../src/live/facts.ts';
-import { DEFAULT_TEST_ANSWERS, installPhase, overrideAnswers } from '../../src/vm/harness.ts';
+import { installPhase } from '../../src/vm/install-phase.ts';
 import { Machine, renderBoots, TARGET_DISK } from '../../src/vm/machine.ts';
 import { overlayArgs } from '../../src/vm/qemu.ts';
+import { DEFAULT_TEST_ANSWERS, overrideAnswers } from '../../src/vm/test-answers.ts';
 import {
   addRepo,
   failedGuestChecks,

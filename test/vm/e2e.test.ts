@@ -23,7 +23,7 @@ import { Logger } from '../../src/core/log.ts';
 import { cacheDir } from '../../src/core/paths.ts';
 import { MEDIUM } from '../../src/layout.ts';
 import { utcStamp } from '../../src/live/facts.ts';
-import { installPhase } from '../../src/vm/harness.ts';
+import { installPhase } from '../../src/vm/install-phase.ts';
 import { Machine, renderBoots, TARGET_DISK } from '../../src/vm/machine.ts';
 import { overlayArgs } from '../../src/vm/qemu.ts';
 import { kldloadTestPasses } from './kldload-test.ts';

@@ -1,54 +1,22 @@
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { applyPlan, failureMessage } from '../../apply/apply.ts';
 import { EXIT, KldloadError } from '../../core/errors.ts';
 import { type Executor, SystemExecutor } from '../../core/exec.ts';
-import { Logger } from '../../core/log.ts';
-import { type Plan, renderPlan } from '../../core/plan.ts';
 import {
   type BeRow,
-  type BootFacts,
   beMountDir,
-  checkBeName,
   entriesOf,
-  type KernelPair,
   planBeActivate,
   planBeCreate,
   planBeDestroy,
-  planBeMount,
-  planBeRename,
-  planBeUmount,
 } from '../../day2/be.ts';
+import { type BootFacts, checkBeName } from '../../day2/be-entry.ts';
+import { planBeMount, planBeUmount } from '../../day2/be-mount.ts';
+import { planBeRename } from '../../day2/be-rename.ts';
 import { kernelIn, readBootFacts, readMounts } from '../../day2/facts.ts';
 import { isSnapshot } from '../../zfs/zfs.ts';
+import { DAY2_HELP_EXIT, type Day2Env, efiVar, ROLLBACK_RULE, runDay2Plan, snapshotKernel } from '../day2.ts';
 import { dryRunOption, jsonOption, type Run } from '../options.ts';
-import type { CommandResult } from '../output.ts';
-
-export const DAY2_LOG = '/var/log/kldload/day2.log';
-
-/** What a day-2 command reads from: the one executor, and a root prefixing file paths (tests). */
-export interface Day2Env {
-  exec: Executor;
-  /** '' (or unset) on a real machine; a fixture tree in tests. */
-  root?: string;
-  /** UTC stamp for new names; default now. */
-  stamp?: string;
-}
-
-/** systemd-boot's vendor GUID: LoaderEntryDefault / LoaderEntryOneShot live under it. */
-const LOADER_GUID = '4a67b082-0a4c-41cf-b6c7-440b29bb8c4f';
-
-/** An EFI variable written by systemd-boot or bootctl: 4 bytes of attributes, then UTF-16LE text. */
-export function efiString(raw: Buffer | undefined): string | undefined {
-  if (!raw || raw.length <= 4) return undefined;
-  return raw.subarray(4).toString('utf16le').replace(/\0+$/, '') || undefined;
-}
-
-export const efiVar = (name: string, root = '') => {
-  const p = `${root}/sys/firmware/efi/efivars/${name}-${LOADER_GUID}`;
-  return efiString(existsSync(p) ? readFileSync(p) : undefined);
-};
 
 /** The BE table: facts + the loader's variables. Pure, so it is tested with fixtures. */
 export function beRows(f: BootFacts, vars: { default?: string; oneshot?: string; bootfs?: string }): BeRow[] {
@@ -75,57 +43,6 @@ export function renderBeRows(rows: BeRow[]): string {
         `${r.name.padEnd(20)} ${(r.active ? 'now' : '').padEnd(7)} ${(r.default ? 'next' : '').padEnd(8)} ${(r.once ? 'yes' : '').padEnd(5)} ${r.entries.join(' ') || '(no boot entry)'}`,
     ),
   ].join('\n');
-}
-
-/**
- * Reads from the tree of a BE or a snapshot of one without changing it: the running root in place,
- * a snapshot of the booted BE through .zfs/snapshot, anything else through a read-only mount.
- */
-export async function readTree<T>(
-  exec: Executor,
-  f: BootFacts,
-  src: string,
-  read: (tree: string) => T,
-): Promise<T> {
-  if (src === f.booted) return read('/');
-  const [ds, name] = src.split('@') as [string, string | undefined];
-  if (name !== undefined && ds === f.booted) return read(`/.zfs/snapshot/${name}`);
-  const mnt = `/run/kldload/read-${process.pid}`;
-  mkdirSync(mnt, { recursive: true });
-  // A BE's mountpoint is / (mount.zfs wants zfsutil for it); a snapshot mounts as it is.
-  await exec.run(['mount', '-t', 'zfs', '-o', isSnapshot(src) ? 'ro' : 'ro,zfsutil', src, mnt]);
-  try {
-    return read(mnt);
-  } finally {
-    await exec.run(['umount', mnt], { check: false });
-  }
-}
-
-/** A snapshot's kernel (the running one when the snapshot holds it, else its newest). */
-export async function snapshotKernel(exec: Executor, f: BootFacts, snap: string): Promise<KernelPair> {
-  const running = (await exec.run(['uname', '-r'])).stdout.trim();
-  return readTree(exec, f, snap, (tree) => kernelIn(tree, running));
-}
-
-/** Prints the plan (--dry-run) or applies it, logging to DAY2_LOG. */
-export async function runDay2Plan(
-  plan: Plan,
-  o: { dryRun?: boolean; json?: boolean },
-  what: string,
-): Promise<CommandResult> {
-  if (o.dryRun)
-    return { exitCode: EXIT.ok, json: { ok: true, dryRun: true, plan }, text: renderPlan(plan, '/') };
-  if (process.getuid?.() !== 0) throw new KldloadError(`${what} must run as root`, EXIT.badInput);
-  const log = new Logger({ file: DAY2_LOG, quiet: !!o.json });
-  log.info(`kldload ${what}`);
-  const r = await applyPlan(new SystemExecutor(log), log, plan, {
-    root: '/',
-    cleanupFrom: new Set(plan.steps.map((s) => s.name)),
-    cleanupNote: 'unmount what this run mounted; the datasets it made stay for inspection',
-  });
-  if (!r.ok)
-    return { exitCode: EXIT.failed, json: { ...r, log: DAY2_LOG }, text: failureMessage(r, DAY2_LOG) };
-  return { exitCode: EXIT.ok, json: { ...r, facts: plan.facts, log: DAY2_LOG }, text: `${what}: done` };
 }
 
 /** kbe mount NAME [DIR]: a relative DIR is taken from the current folder. */
@@ -165,19 +82,6 @@ export async function beRename(
   const loader = { ...(dflt ? { default: dflt } : {}), ...(oneshot ? { oneshot } : {}) };
   return runDay2Plan(planBeRename(f, readMounts(env.root), loader, from, to), o, `be rename ${from} ${to}`);
 }
-
-export const DAY2_HELP_EXIT = `
-Exit status:
-  0  done (or, with --dry-run, the plan was printed)
-  1  a step failed: the message names the step and the command; the log is ${DAY2_LOG}
-  2  bad input or refused (unknown BE, the running BE, not root …): nothing was changed`;
-
-export const ROLLBACK_RULE = `
-Rollback, the one rule for ksnap, kbe and kupgrade:
-  The root is never rolled back in place. The snapshot is cloned into a new boot environment that
-  becomes the default; the current state stays as a BE you can boot, inspect or destroy. Nothing is
-  destroyed. A data dataset (home, srv, a role's) rolls back in place, and only with
-  --destroy-newer when snapshots newer than the target exist (zfs destroys them).`;
 
 export function beCommand(program: Command, run: Run) {
   const be = program

@@ -6,12 +6,12 @@
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { EXIT, KldloadError } from '../../core/errors.ts';
-import type { MountFact } from '../../day2/be.ts';
+import type { MountFact } from '../../day2/be-mount.ts';
 import type { CloneSource, CloneTarget } from '../../day2/clone.ts';
 import type { CloneDestroyFacts, CloneDestroyTarget } from '../../day2/clone-destroy.ts';
 import { readMounts } from '../../day2/facts.ts';
 import { isDataset, parseGet, parseList, zfs } from '../../zfs/zfs.ts';
-import type { Day2Env } from './be.ts';
+import type { Day2Env } from '../day2.ts';
 
 /** findmnt -r escapes blanks and the like as \xHH. */
 const unhex = (s: string) =>

@@ -13,9 +13,9 @@ import {
 } from '../../day2/clone-destroy.ts';
 import { readMounts } from '../../day2/facts.ts';
 import { parseGet, parseList, zfs } from '../../zfs/zfs.ts';
+import { DAY2_HELP_EXIT, type Day2Env, runDay2Plan } from '../day2.ts';
 import { dryRunOption, jsonOption, type Run } from '../options.ts';
 import type { CommandResult } from '../output.ts';
-import { DAY2_HELP_EXIT, type Day2Env, runDay2Plan } from './be.ts';
 import { abs, children, dstState, readDestroyFacts, readSource, resolveSrc } from './clone-facts.ts';
 
 export async function cloneCreate(

@@ -3,8 +3,9 @@ import type { Command } from 'commander';
 import { SystemExecutor } from '../../core/exec.ts';
 import { Logger } from '../../core/log.ts';
 import { buildDarksite, resolveDarksite } from '../../darksite/darksite.ts';
-import { listRepo, suppliedSigningKey, verifyRepo } from '../../darksite/repo.ts';
+import { listRepo, verifyRepo } from '../../darksite/repo.ts';
 import { DEFAULT_LISTEN, parseListen, servedSourcesLine, serveRepo } from '../../darksite/serve.ts';
+import { suppliedSigningKey } from '../../darksite/signing-key.ts';
 import { inspectDebs, type SuppliedDeb, suppliedLabel } from '../../darksite/supplied.ts';
 import { hostMirror, loadSuiteIndex } from '../../debian/archive.ts';
 import { kernelFacts, moduleDebPath } from '../../image/zfs-module.ts';
@@ -105,7 +106,7 @@ export function darksiteCommand(program: Command, run: Run) {
 
   ds.command('verify <dir>')
     .description('check the signature, the index and every .deb like apt would')
-    .option('--suite <suite>', 'Debian suite', 'trixie')
+    .addOption(suiteOption('Debian suite', { anySuite: true }))
     .addOption(jsonOption())
     .action((dir: string, o: { suite: string; json?: boolean }) =>
       run(async () => {
@@ -120,7 +121,7 @@ export function darksiteCommand(program: Command, run: Run) {
 
   ds.command('ls <dir>')
     .description('packages in a darksite repository')
-    .option('--suite <suite>', 'Debian suite', 'trixie')
+    .addOption(suiteOption('Debian suite', { anySuite: true }))
     .addOption(jsonOption())
     .action((dir: string, o: { suite: string; json?: boolean }) =>
       run(async () => {
@@ -133,7 +134,7 @@ export function darksiteCommand(program: Command, run: Run) {
     .description('serve a darksite over HTTP, read-only, to other machines and tools (kpkg, apt)')
     .option('--listen <host:port>', 'address to listen on', DEFAULT_LISTEN)
     .option('--public', 'allow a non-loopback --listen address')
-    .option('--json', 'print one line {"url":…,"dir":…} once listening')
+    .addOption(jsonOption('print one line {"url":…,"dir":…} once listening'))
     .action((dir: string, o: { listen: string; public?: boolean; json?: boolean }) => {
       const json = !!o.json;
       serve(dir, o).catch((e: unknown) => run(() => Promise.reject(e), json));

@@ -11,12 +11,13 @@ import { renderPlan } from '../../core/plan.ts';
 import { librarySettings } from '../../image/role-library.ts';
 import { LOGS, MEDIUM } from '../../layout.ts';
 import { findAnswers } from '../../live/answers-source.ts';
-import { diskInventory, type Host, pickDisk, systemHost } from '../../live/blockdev.ts';
+import { type Host, systemHost } from '../../live/blockdev.ts';
+import { diskInventory, pickDisk } from '../../live/disk-pick.ts';
 import { gatherFacts } from '../../live/facts.ts';
 import { PICKED_DISK, targetDisks } from '../../plan/disks.ts';
-import { FIRST_WRITING_STEP, planInstall } from '../../plan/install.ts';
+import { FIRST_WRITING_STEP, planInstall } from '../../plan/install-plan.ts';
 import { payloadSettings } from '../../postinstall/settings.ts';
-import { jsonOption, type Run } from '../options.ts';
+import { dryRunOption, jsonOption, type Run } from '../options.ts';
 import type { CommandResult } from '../output.ts';
 import { selfBundle } from './build.ts';
 
@@ -183,7 +184,7 @@ export function installCommand(program: Command, run: Run) {
     .command('install')
     .description('Install ZFS-on-root Debian to a disk from the live medium (answers → plan → apply)')
     .option('--config <file>', 'answers.env')
-    .option('--dry-run', 'print the complete ordered plan (every command, every file) and touch nothing')
+    .addOption(dryRunOption('print the complete ordered plan (every command, every file) and touch nothing'))
     .option('--live', 'running on the installer medium: find answers, report, power off')
     .option('--root <dir>', 'where the target is assembled', '/mnt')
     .addOption(jsonOption())

@@ -15,9 +15,9 @@ import {
 } from '../../day2/pkg.ts';
 import { utcStamp } from '../../live/facts.ts';
 import { parseList, zfs } from '../../zfs/zfs.ts';
-import { jsonOption, type Run } from '../options.ts';
+import { DAY2_HELP_EXIT, runDay2Plan } from '../day2.ts';
+import { dryRunOption, jsonOption, type Run } from '../options.ts';
 import type { CommandResult } from '../output.ts';
-import { DAY2_HELP_EXIT, runDay2Plan } from './be.ts';
 
 async function snapshotsOf(exec: Executor, ds: string): Promise<string[]> {
   const r = await exec.run(zfs.list(['name'], { roots: [ds], types: ['snapshot'], depth: 1 }));
@@ -125,7 +125,7 @@ ${DAY2_HELP_EXIT}`,
           'full-upgrade': 'upgrade everything, removing what must go (snapshot first)',
         }[op],
       )
-      .option('--dry-run', 'print what would change and the plan; change nothing')
+      .addOption(dryRunOption('print what would change and the plan; change nothing'))
       .addOption(jsonOption())
       .action((...a: unknown[]) => {
         const pkgs = takesNames ? (a[0] as string[]) : [];
@@ -155,7 +155,7 @@ ${DAY2_HELP_EXIT}`,
     pkg
       .command(`${name}${arg}`)
       .description(describe)
-      .option('--json', 'machine-readable result (the command output as text)')
+      .addOption(jsonOption('machine-readable result (the command output as text)'))
       .action((...a: unknown[]) => {
         const args = arg ? [a[0] as string] : [];
         const o = a[arg ? 1 : 0] as { json?: boolean };

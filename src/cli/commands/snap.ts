@@ -4,9 +4,6 @@ import { SystemExecutor } from '../../core/exec.ts';
 import { bootedDataset, readBootFacts } from '../../day2/facts.ts';
 import {
   checkSnapshotArg,
-  DIFF_JSON_HELP,
-  diffArgv,
-  diffCounts,
   groupSnapshots,
   KSNAP_PREFIX,
   LIST_COLS,
@@ -14,14 +11,15 @@ import {
   planRollback,
   planSnapCreate,
   planSnapDestroy,
-  renderDiff,
   renderSnapshots,
 } from '../../day2/snap.ts';
+import { DIFF_JSON_HELP, diffArgv, diffCounts, renderDiff } from '../../day2/snap-diff.ts';
 import { utcStamp } from '../../live/facts.ts';
-import { isDataset, isSnapshot, parseDiff, parseGet, parseList, zfs } from '../../zfs/zfs.ts';
+import { isDataset, isSnapshot, parseGet, parseList, zfs } from '../../zfs/zfs.ts';
+import { parseDiff } from '../../zfs/zfs-diff.ts';
+import { DAY2_HELP_EXIT, type Day2Env, ROLLBACK_RULE, runDay2Plan, snapshotKernel } from '../day2.ts';
 import { dryRunOption, jsonOption, type Run } from '../options.ts';
 import type { CommandResult } from '../output.ts';
-import { DAY2_HELP_EXIT, type Day2Env, ROLLBACK_RULE, runDay2Plan, snapshotKernel } from './be.ts';
 
 /**
  * `findmnt -n -r -o FSTYPE,SOURCE -T PATH` → the filesystem holding PATH. A bind mount's source

@@ -3,33 +3,34 @@ import type { Command } from 'commander';
 import { EXIT, KldloadError } from '../../core/errors.ts';
 import { type Executor, SystemExecutor } from '../../core/exec.ts';
 import { sleep } from '../../core/time.ts';
-import type { BootFacts } from '../../day2/be.ts';
+import type { BootFacts } from '../../day2/be-entry.ts';
 import { read, readBootFacts, rootDataset } from '../../day2/facts.ts';
-import { parseRecord, UPGRADE_STATE, type UpgradeRecord } from '../../day2/upgrade.ts';
+import { parseRecord, UPGRADE_STATE, type UpgradeRecord } from '../../day2/upgrade-record.ts';
 import { PATHS, readState } from '../../firstboot/firstboot.ts';
 import {
-  CLEAR_SCREEN,
-  DATASET_COLS,
-  datasetFacts,
-  POOL_COLS,
   type PoolHealth,
-  parseFailedUnits,
-  parseLoadavg,
-  parseMeminfo,
-  parseStatusJson,
-  parseStatusText,
-  poolFacts,
-  redraw,
-  renderStatus,
   STATUS_JSON_HELP,
   type StatusFacts,
   statusJson,
   verdict,
 } from '../../status/status.ts';
-import { parseList, zfs, zpool } from '../../zfs/zfs.ts';
+import {
+  DATASET_COLS,
+  datasetFacts,
+  POOL_COLS,
+  parseFailedUnits,
+  parseLoadavg,
+  parseMeminfo,
+  poolFacts,
+} from '../../status/status-facts.ts';
+import { parseStatusJson, parseStatusText } from '../../status/status-parse.ts';
+import { CLEAR_SCREEN, redraw, renderStatus } from '../../status/status-render.ts';
+import { parseList, zfs } from '../../zfs/zfs.ts';
+import { zpool } from '../../zfs/zpool.ts';
+import { efiVar } from '../day2.ts';
 import { jsonOption, type Run } from '../options.ts';
 import { type CommandResult, emit, errorResult, intIn } from '../output.ts';
-import { beRows, efiVar } from './be.ts';
+import { beRows } from './be.ts';
 
 /** Where kst reads from: the one executor, a root prefixing every file (a fixture tree in tests). */
 export interface StatusSource {

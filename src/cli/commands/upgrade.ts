@@ -6,7 +6,8 @@ import { EXIT, KldloadError } from '../../core/errors.ts';
 import { type Executor, SystemExecutor } from '../../core/exec.ts';
 import { Logger } from '../../core/log.ts';
 import { type Plan, renderPlan } from '../../core/plan.ts';
-import { beMount, cleanupMount, GUARD } from '../../day2/be.ts';
+import { beMountDir, cleanupMount } from '../../day2/be.ts';
+import { GUARD } from '../../day2/be-entry.ts';
 import {
   bootedDataset,
   kernelIn,
@@ -17,28 +18,28 @@ import {
   readBootFacts,
 } from '../../day2/facts.ts';
 import {
-  CONFIRM_UNIT,
-  failedRecord,
   hasCandidate,
   newKernels,
-  parseRecord,
-  pendingRecord,
-  pickKernel,
-  planConfirm,
   planUpgrade,
-  planUpgradeBoot,
-  recordText,
-  renderStatus,
   UPGRADE_SNAP_PREFIX,
-  UPGRADE_STATE,
   type UpgradeFacts,
-  type UpgradeRecord,
   upgradeName,
 } from '../../day2/upgrade.ts';
-import { zpool } from '../../zfs/zfs.ts';
-import { jsonOption, type Run } from '../options.ts';
+import { pendingRecord, pickKernel, planUpgradeBoot } from '../../day2/upgrade-boot.ts';
+import { planConfirm } from '../../day2/upgrade-confirm.ts';
+import {
+  CONFIRM_UNIT,
+  failedRecord,
+  parseRecord,
+  recordText,
+  renderStatus,
+  UPGRADE_STATE,
+  type UpgradeRecord,
+} from '../../day2/upgrade-record.ts';
+import { zpool } from '../../zfs/zpool.ts';
+import { DAY2_HELP_EXIT, DAY2_LOG, efiVar, ROLLBACK_RULE } from '../day2.ts';
+import { dryRunOption, jsonOption, type Run } from '../options.ts';
 import type { CommandResult } from '../output.ts';
-import { DAY2_HELP_EXIT, DAY2_LOG, efiVar, ROLLBACK_RULE } from './be.ts';
 import { simulate } from './pkg.ts';
 
 const HELP = `
@@ -167,7 +168,7 @@ async function upgrade(o: { name?: string; dryRun?: boolean; json?: boolean }): 
       first,
     );
   }
-  const mnt = beMount(name);
+  const mnt = beMountDir(name);
   let second: Plan;
   let rec: UpgradeRecord;
   try {
@@ -259,7 +260,7 @@ export function upgradeCommand(program: Command, run: Run) {
   up.command('run', { isDefault: true })
     .description('upgrade into a new boot environment (the default subcommand: kupgrade = kupgrade run)')
     .option('--name <be>', 'name of the new boot environment (default upgrade-<UTC stamp>)')
-    .option('--dry-run', 'simulate and print the plan; change nothing')
+    .addOption(dryRunOption('simulate and print the plan; change nothing'))
     .addOption(jsonOption())
     .action((o: { name?: string; dryRun?: boolean; json?: boolean }) => run(() => upgrade(o), !!o.json));
   up.command('status')
@@ -270,7 +271,7 @@ export function upgradeCommand(program: Command, run: Run) {
     .description(
       `run at boot by ${CONFIRM_UNIT}: the pending upgrade's BE booted → default; the old one booted → failed`,
     )
-    .option('--dry-run', 'print the verdict and the plan; change nothing')
+    .addOption(dryRunOption('print the verdict and the plan; change nothing'))
     .addOption(jsonOption())
     .action((o: { dryRun?: boolean; json?: boolean }) => run(() => confirm(o), !!o.json));
 }

@@ -1,0 +1,74 @@
+/** The install's day-2 steps: the kldload tools on the target (kbe, ksnap, kpkg, kupgrade …, their APT hook and units) and sanoid's snapshot policy. */
+import { type Action, inTarget, type Step, write } from '../core/plan.ts';
+import { APT_HOOK, APT_HOOK_CONF } from '../day2/pkg.ts';
+import {
+  SANOID_BASE,
+  SANOID_COMPOSE,
+  SANOID_COMPOSE_PATH,
+  SANOID_DIR,
+  SANOID_SERVICE_CONF,
+  SANOID_SERVICE_DROPIN,
+  sanoidPolicy,
+} from '../day2/sanoid.ts';
+import { BOOT_OK_UNIT, BOOT_OK_UNIT_TEXT, CONFIRM_UNIT, CONFIRM_UNIT_TEXT } from '../day2/upgrade-record.ts';
+import { TARGET } from '../layout.ts';
+import { DATASETS, type InstallContext } from './install.ts';
+
+/** kldload-tools and sanoid, in that order. */
+export function day2Steps({ f, R, pool }: InstallContext): Step[] {
+  const steps: Step[] = [];
+  const step = (name: string, title: string, actions: Action[]) => steps.push({ name, title, actions });
+
+  step(
+    'kldload-tools',
+    'the kldload bundle (run by Debian nodejs), kbe, ksnap, kpkg and kupgrade, the APT snapshot hook, the upgrade-confirm and boot-ok units, and the postinstall library',
+    [
+      { kind: 'mkdir', path: `${R}${TARGET.libDir}` },
+      { kind: 'copy', from: f.bundle, to: `${R}${TARGET.bundle}` },
+      write(`${R}/usr/sbin/kldload`, `#!/bin/sh\nexec /usr/bin/node ${TARGET.bundle} "$@"\n`, 0o755),
+      // The seed's short names: thin wrappers, one implementation.
+      ...Object.entries({
+        kbe: 'be',
+        ksnap: 'snap',
+        kpkg: 'pkg',
+        kupgrade: 'upgrade',
+        kst: 'st',
+        kclone: 'clone',
+        kexport: 'export',
+      }).map(([short, sub]) =>
+        write(`${R}/usr/sbin/${short}`, `#!/bin/sh\nexec /usr/sbin/kldload ${sub} "$@"\n`, 0o755),
+      ),
+      // Plain apt gets kpkg's snapshot; written after the install's own apt runs (and a chroot
+      // without a booted BE makes the hook a no-op anyway).
+      write(`${R}${APT_HOOK_CONF}`, APT_HOOK),
+      // kupgrade's BE becomes the default after a boot that reached multi-user; a boot-counted entry
+      // is good only from multi-user on.
+      write(`${R}/etc/systemd/system/${CONFIRM_UNIT}`, CONFIRM_UNIT_TEXT),
+      write(`${R}/etc/systemd/system/${BOOT_OK_UNIT}`, BOOT_OK_UNIT_TEXT),
+      inTarget(['systemctl', 'enable', CONFIRM_UNIT, BOOT_OK_UNIT]),
+      ...(f.postinstallLib
+        ? [{ kind: 'copy', from: f.postinstallLib, to: `${R}${TARGET.postinstallLib}` } satisfies Action]
+        : []),
+    ],
+  );
+
+  step(
+    'sanoid',
+    `automatic snapshots: sanoid's policy for the dataset tree (${SANOID_BASE}), composed with what roles add`,
+    [
+      { kind: 'mkdir', path: `${R}${SANOID_DIR}` },
+      write(`${R}${SANOID_BASE}`, sanoidPolicy(pool, DATASETS)),
+      write(`${R}${SANOID_COMPOSE_PATH}`, SANOID_COMPOSE, 0o755),
+      write(`${R}${SANOID_SERVICE_DROPIN}`, SANOID_SERVICE_CONF),
+      // Composed now as well: sanoid.service runs only when sanoid.conf is not empty
+      // (ConditionFileNotEmpty is checked before ExecStartPre could write it).
+      inTarget([SANOID_COMPOSE_PATH]),
+      // The server and desktop profiles carry sanoid; core does not (kpkg install sanoid later finds
+      // the policy ready, and its package enables the timer).
+      inTarget(['systemctl', 'enable', 'sanoid.timer'], {
+        unless: ['sh', '-c', `! test -e ${R}/usr/sbin/sanoid`],
+      }),
+    ],
+  );
+  return steps;
+}

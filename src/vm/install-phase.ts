@@ -1,0 +1,107 @@
+/** The install phase of the VM tests: the ISO installs onto a disk from a seed volume, no network. */
+import { constants, copyFileSync, renameSync, rmSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { Executor } from '../core/exec.ts';
+import type { Logger } from '../core/log.ts';
+import { SEED_LABEL } from '../layout.ts';
+import { TARGET_SERIAL } from './machine.ts';
+import { ovmfArgs, QEMU_BASE, runVm } from './qemu.ts';
+
+export interface InstallOutcome {
+  ok: boolean;
+  /** The installer refused or failed and said so (KLDLOAD-INSTALL-FAIL). */
+  refused: boolean;
+  seconds: number;
+  detail: string;
+  /** The first run died of the emulator and the install ran again (see installPhase). */
+  emulatorFault?: string;
+  serialLog: string;
+}
+
+/**
+ * Boots the ISO with a seed volume holding `answersFile` and `disk` as the only other disk, no NIC,
+ * and waits for the installer's verdict (power-off after OK, or its FAIL line). A run the emulator
+ * killed (qemu.ts emulatorFault) runs once more on the disk as it was before it, with fresh EFI
+ * variables; its serial log stays as `<name>-fault-serial.log`.
+ */
+export async function installPhase(
+  exec: Executor,
+  log: Logger,
+  o: {
+    iso: string;
+    workDir: string;
+    answersFile: string;
+    disk: string;
+    timeoutSec: number;
+    name?: string;
+    /** bios: QEMU's default SeaBIOS (legacy boot), as many VM hosts and older servers still start. */
+    firmware?: 'uefi' | 'bios';
+  },
+): Promise<InstallOutcome> {
+  const name = o.name ?? 'install';
+  // Seed volume: a FAT image labelled KLDLOADSEED, made without mounting anything on the host.
+  const seed = join(o.workDir, `${name}-seed.img`);
+  await exec.run(['rm', '-f', seed]);
+  await exec.run(['mkfs.vfat', '-C', '-n', SEED_LABEL, seed, '8192']);
+  await exec.run(['mcopy', '-i', seed, o.answersFile, '::answers.env']);
+  const serialLog = join(o.workDir, `${name}-serial.log`);
+  const vars = join(o.workDir, `${name}-vars.fd`);
+  // The disk before the install (blank, or prepared by a refusal test): small, kept for a second run.
+  const before = join(o.workDir, `${name}-before.qcow2`);
+  copyFileSync(o.disk, before, constants.COPYFILE_FICLONE);
+  const boot = async () => {
+    log.info(`${name}: booting ${o.iso} (TCG, no network); serial → ${serialLog}`);
+    let okLine = false;
+    const r = await runVm(exec, {
+      args: [
+        ...QEMU_BASE,
+        '-m',
+        '3072',
+        '-nic',
+        'none',
+        '-no-reboot',
+        ...(o.firmware === 'bios' ? [] : ovmfArgs(vars)),
+        '-drive',
+        `file=${resolve(o.iso)},media=cdrom,readonly=on,if=none,id=cd`,
+        '-device',
+        'ide-cd,drive=cd,bootindex=0',
+        '-drive',
+        `file=${o.disk},if=none,id=t,format=qcow2,cache=unsafe,discard=unmap`,
+        '-device',
+        `virtio-blk-pci,drive=t,serial=${TARGET_SERIAL}`,
+        '-drive',
+        `file=${seed},if=none,id=s,format=raw`,
+        '-device',
+        'virtio-blk-pci,drive=s,serial=klseed',
+      ],
+      serialLog,
+      timeoutSec: o.timeoutSec,
+      onLine: (l) => {
+        if (/KLDLOAD-INSTALL-OK/.test(l)) okLine = true;
+        if (/==> \[\d+\/\d+\]|KLDLOAD-INSTALL|done in|: KLDLOAD_/.test(l)) log.info(`  guest: ${l.trim()}`);
+      },
+    });
+    return { r, ok: okLine && r.end === 'exit' };
+  };
+  let { r, ok } = await boot();
+  let seconds = r.seconds;
+  const fault = ok ? undefined : r.emulatorFault;
+  if (fault) {
+    log.info(`${name}: ${fault}; installing again on the disk as it was`);
+    renameSync(serialLog, join(o.workDir, `${name}-fault-serial.log`));
+    copyFileSync(before, o.disk);
+    rmSync(vars, { force: true });
+    ({ r, ok } = await boot());
+    seconds += r.seconds;
+  }
+  rmSync(before, { force: true });
+  const refused = r.end === 'fail-pattern' && /KLDLOAD-INSTALL-FAIL/.test(r.pattern ?? '');
+  return {
+    ok,
+    refused,
+    seconds,
+    detail: `${r.end}${r.pattern ? `: ${r.pattern}` : ''}${fault ? `, again after an emulator fault (${fault})` : ''}`,
+    ...(fault ? { emulatorFault: fault } : {}),
+    serialLog,
+  };
+}

@@ -7,13 +7,20 @@ export function unescapeMountField(s: string): string {
   return s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(Number.parseInt(o, 8)));
 }
 
+/** A mounted filesystem, as /proc/self/mountinfo shows it. */
 export interface Mount {
-  mountpoint: string;
-  /** The mount source ('' when the kernel shows none). */
+  /** Where it is mounted. */
+  target: string;
+  /** The mount source ('' when the kernel shows none): a device, a dataset, tmpfs … */
   source: string;
+  fstype: string;
 }
 
-/** /proc/self/mountinfo → mount point and source of every line that has a mount point, decoded. */
+/**
+ * /proc/self/mountinfo → every mount, decoded, in mount order (a later mount on the same target is
+ * on top). The one mount-table parser: day-2 facts, the live installer's disk checks and safeRemove
+ * all read through it.
+ */
 export function parseMountinfo(text: string): Mount[] {
   const out: Mount[] = [];
   for (const line of text.split('\n')) {
@@ -22,11 +29,37 @@ export function parseMountinfo(text: string): Mount[] {
     const mp = f[4];
     if (mp)
       out.push({
-        mountpoint: unescapeMountField(mp),
+        target: unescapeMountField(mp),
         source: unescapeMountField((dash > 0 && f[dash + 2]) || ''),
+        fstype: (dash > 0 && f[dash + 1]) || '',
       });
   }
   return out;
+}
+
+/** findmnt -r escapes blanks and the like as \xHH. */
+const unhex = (s: string) =>
+  s.replace(/\\x([0-9a-fA-F]{2})/g, (_, h: string) => String.fromCharCode(Number.parseInt(h, 16)));
+
+/** findmnt's argv for the filesystem holding a path (append the path); parse with parseFindmntTarget. */
+export const FINDMNT_TARGET = ['findmnt', '-n', '-r', '-o', 'FSTYPE,SOURCE,TARGET', '-T'];
+
+/**
+ * `findmnt -n -r -o FSTYPE,SOURCE,TARGET -T PATH` → the filesystem holding PATH and where it is
+ * mounted. A bind mount's source carries the folder it shows in brackets (`rpool/home[/ann]`): the
+ * source is what precedes them.
+ */
+export function parseFindmntTarget(
+  stdout: string,
+): { fstype: string; source: string; target: string; bind: boolean } | undefined {
+  const [fstype, source, target] = (stdout.trim().split('\n')[0] ?? '').split(' ');
+  if (!fstype || !source || !target) return undefined;
+  return {
+    fstype,
+    source: unhex(source.replace(/\[.*\]$/, '')),
+    target: unhex(target),
+    bind: /\[.*\]$/.test(source),
+  };
 }
 
 /** Mount points at or below `dir`, deepest first (from /proc/self/mountinfo). */
@@ -40,7 +73,7 @@ export function mountsUnder(dir: string, mountinfo?: string): string[] {
       return [];
     }
   return parseMountinfo(text)
-    .map((m) => m.mountpoint)
+    .map((m) => m.target)
     .filter((p) => p === base || p.startsWith(`${base}/`))
     .sort((a, b) => b.length - a.length);
 }

@@ -1,16 +1,14 @@
 /** kbe mount and kbe umount: a BE read-write at a folder, to inspect or repair it, and back. */
+
 import { EXIT, KldloadError } from '../core/errors.ts';
+import type { Mount } from '../core/fs.ts';
 import { type Plan, run } from '../core/plan.ts';
 import { zfs } from '../zfs/zfs.ts';
 import { beMountDir, existingBe } from './be.ts';
 import type { BootFacts } from './be-entry.ts';
 
-/** A mounted filesystem (/proc/self/mounts). */
-export interface MountFact {
-  source: string;
-  target: string;
-  fstype: string;
-}
+/** A mounted filesystem (/proc/self/mountinfo, parsed by core/fs.ts). */
+export type MountFact = Mount;
 
 export const mountsOf = (mounts: readonly MountFact[], ds: string) =>
   mounts.filter((m) => m.fstype === 'zfs' && m.source === ds).map((m) => m.target);

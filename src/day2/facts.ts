@@ -3,11 +3,10 @@ import { accessSync, constants, existsSync, readdirSync, readFileSync, statfsSyn
 import { join } from 'node:path';
 import { EXIT, KldloadError } from '../core/errors.ts';
 import type { Executor } from '../core/exec.ts';
-import { unescapeMountField } from '../core/fs.ts';
+import { parseMountinfo } from '../core/fs.ts';
 import { utcStamp } from '../core/time.ts';
 import { parseList, zfs } from '../zfs/zfs.ts';
 import { type BootEntry, type BootFacts, ESP_DIR, type KernelPair, parseEntry } from './be-entry.ts';
-import type { MountFact } from './be-mount.ts';
 
 /**
  * The facts the day-2 planners need, read from the running system. `root` prefixes every file
@@ -144,15 +143,5 @@ export async function readBootFacts(s: FactsSource): Promise<BootFacts> {
   };
 }
 
-/** /proc/self/mounts: fields are space-separated, spaces and the like inside them octal (\040). */
-export function parseMounts(text: string): MountFact[] {
-  return text
-    .split('\n')
-    .filter(Boolean)
-    .map((l) => {
-      const [source = '', target = '', fstype = ''] = l.split(' ');
-      return { source: unescapeMountField(source), target: unescapeMountField(target), fstype };
-    });
-}
-
-export const readMounts = (root = '') => parseMounts(read(`${root}/proc/self/mounts`));
+/** The mounts of the running system (or of a fixture tree under root). */
+export const readMounts = (root = '') => parseMountinfo(read(`${root}/proc/self/mountinfo`));

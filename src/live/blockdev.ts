@@ -106,8 +106,8 @@ function loopBacking(host: Host, loopReal: string): string | undefined {
 /** The mount holding a file: the longest mount point that is a prefix of its path. */
 function mountOf(mounts: Mount[], file: string): Mount | undefined {
   return mounts
-    .filter((m) => file === m.mountpoint || file.startsWith(m.mountpoint === '/' ? '/' : `${m.mountpoint}/`))
-    .sort((x, y) => y.mountpoint.length - x.mountpoint.length)[0];
+    .filter((m) => file === m.target || file.startsWith(m.target === '/' ? '/' : `${m.target}/`))
+    .sort((x, y) => y.target.length - x.target.length)[0];
 }
 
 /**
@@ -153,7 +153,7 @@ export async function disksUnder(host: Host, devs: string[]): Promise<Set<string
 export async function bootDevices(host: Host): Promise<Set<string>> {
   const mounts = sourcedMounts(host);
   const out = new Set<string>();
-  for (const m of mounts.filter((x) => isSystemMount(x.mountpoint) && x.source.startsWith('/dev/')))
+  for (const m of mounts.filter((x) => isSystemMount(x.target) && x.source.startsWith('/dev/')))
     for (const d of (await devicesUnder(host, m.source, mounts)).keys()) out.add(d);
   return out;
 }

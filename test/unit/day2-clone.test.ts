@@ -9,9 +9,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { cloneCreate, cloneDestroy, cloneList } from '../../src/cli/commands/clone.ts';
-import { dstState, parseFindmntTarget } from '../../src/cli/commands/clone-facts.ts';
+import { dstState } from '../../src/cli/commands/clone-facts.ts';
 import { EXIT, KldloadError } from '../../src/core/errors.ts';
 import { RecordingExecutor, type RunResult } from '../../src/core/exec.ts';
+import { parseFindmntTarget } from '../../src/core/fs.ts';
 import {
   type CloneFacts,
   type CloneSource,
@@ -384,8 +385,14 @@ function machine(extra: (cmd: string) => Partial<RunResult> | undefined = () => 
   writeFileSync(join(root, 'srv/www/html/index.html'), 'hi');
   mkdirSync(join(root, 'proc/self'), { recursive: true });
   writeFileSync(
-    join(root, 'proc/self/mounts'),
-    'rpool/ROOT/default / zfs rw 0 0\nrpool/srv /srv zfs rw 0 0\nrpool/srv/www /srv/www zfs rw 0 0\nrpool/srv/www-test /srv/www-test zfs rw 0 0\n',
+    join(root, 'proc/self/mountinfo'),
+    [
+      '22 1 0:22 / / rw shared:1 - zfs rpool/ROOT/default rw',
+      '30 22 0:30 / /srv rw shared:5 - zfs rpool/srv rw',
+      '31 30 0:31 / /srv/www rw shared:6 - zfs rpool/srv/www rw',
+      '32 30 0:32 / /srv/www-test rw shared:7 - zfs rpool/srv/www-test rw',
+      '',
+    ].join('\n'),
   );
   const exec = new RecordingExecutor((argv) => {
     const cmd = argv.join(' ');

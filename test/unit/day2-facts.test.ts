@@ -11,14 +11,7 @@ import { beMount, beRename, beRows, renderBeRows } from '../../src/cli/commands/
 import { efiString } from '../../src/cli/day2.ts';
 import { RecordingExecutor } from '../../src/core/exec.ts';
 import { planBeActivate } from '../../src/day2/be.ts';
-import {
-  kernelIn,
-  newestKernel,
-  parseMounts,
-  prettyName,
-  readBootFacts,
-  rootDataset,
-} from '../../src/day2/facts.ts';
+import { kernelIn, newestKernel, prettyName, readBootFacts, rootDataset } from '../../src/day2/facts.ts';
 
 function machine(): string {
   const r = mkdtempSync(join(tmpdir(), 'kl-day2-'));
@@ -127,19 +120,12 @@ test('kbe list: running now, default next and next-boot-only come from the loade
   });
 });
 
-test('/proc/self/mounts: octal escapes in mount points are decoded', () => {
-  assert.deepEqual(parseMounts('rpool/ROOT/t /mnt/my\\040be zfs rw,xattr 0 0\nproc /proc proc rw 0 0\n'), [
-    { source: 'rpool/ROOT/t', target: '/mnt/my be', fstype: 'zfs' },
-    { source: 'proc', target: '/proc', fstype: 'proc' },
-  ]);
-});
-
 test('kbe rename / mount read the running system: mounts, and the default entry from LoaderEntryDefault', async () => {
   const root = machine();
   mkdirSync(join(root, 'proc/self'), { recursive: true });
   writeFileSync(
-    join(root, 'proc/self/mounts'),
-    'rpool/ROOT/default / zfs rw,xattr 0 0\nrpool/home /home zfs rw 0 0\n',
+    join(root, 'proc/self/mountinfo'),
+    '22 1 0:22 / / rw shared:1 - zfs rpool/ROOT/default rw,xattr\n30 22 0:30 / /home rw - zfs rpool/home rw\n',
   );
   // systemd-boot's vendor GUID; 4 attribute bytes, then UTF-16LE, as efivarfs shows it.
   const vars = join(root, 'sys/firmware/efi/efivars');
@@ -156,7 +142,10 @@ test('kbe rename / mount read the running system: mounts, and the default entry 
   assert.match(r.text, /^ {4}\$ rm -f \/boot\/efi\/loader\/entries\/kldload-test\+2-1\.conf$/m);
   const m = await beMount(env, 'test', 'rel/dir', { dryRun: true });
   assert.match(m.text, new RegExp(`mount -t zfs -o zfsutil rpool/ROOT/test ${process.cwd()}/rel/dir$`, 'm'));
-  appendFileSync(join(root, 'proc/self/mounts'), 'rpool/ROOT/test /mnt/my\\040be zfs rw 0 0\n');
+  appendFileSync(
+    join(root, 'proc/self/mountinfo'),
+    '40 22 0:40 / /mnt/my\\040be rw - zfs rpool/ROOT/test rw\n',
+  );
   await assert.rejects(
     beRename(env, 'test', 'attic', { dryRun: true }),
     /test is mounted at \/mnt\/my be; kbe umount test first/,

@@ -21,14 +21,14 @@ const MOUNTINFO = [
   '',
 ].join('\n');
 
-test('parseMountinfo: every mount point and its source, octal escapes decoded, optional fields skipped', () => {
+test('parseMountinfo: every mount point, its source and type, octal escapes decoded, optional fields skipped', () => {
   assert.deepEqual(parseMountinfo(MOUNTINFO), [
-    { mountpoint: '/', source: '/dev/sda1' },
-    { mountpoint: '/srv/build dir', source: 'tmpfs' },
-    { mountpoint: '/srv/build dir/proc', source: 'proc' },
-    { mountpoint: '/run/live/medium', source: '/dev/sr 0' },
+    { target: '/', source: '/dev/sda1', fstype: 'ext4' },
+    { target: '/srv/build dir', source: 'tmpfs', fstype: 'tmpfs' },
+    { target: '/srv/build dir/proc', source: 'proc', fstype: 'proc' },
+    { target: '/run/live/medium', source: '/dev/sr 0', fstype: 'iso9660' },
     // A mount the kernel shows no source for is still a mount (safeRemove must see it).
-    { mountpoint: '/srv/tab\tname', source: '' },
+    { target: '/srv/tab\tname', source: '', fstype: 'tmpfs' },
   ]);
   assert.equal(unescapeMountField('a\\040b\\134c'), 'a b\\c');
 });

@@ -6,33 +6,13 @@
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { EXIT, KldloadError } from '../../core/errors.ts';
+import { FINDMNT_TARGET, parseFindmntTarget } from '../../core/fs.ts';
 import type { MountFact } from '../../day2/be-mount.ts';
 import type { CloneSource, CloneTarget } from '../../day2/clone.ts';
 import type { CloneDestroyFacts, CloneDestroyTarget } from '../../day2/clone-destroy.ts';
 import { readMounts } from '../../day2/facts.ts';
 import { isDataset, parseGet, parseList, zfs } from '../../zfs/zfs.ts';
 import type { Day2Env } from '../day2.ts';
-
-/** findmnt -r escapes blanks and the like as \xHH. */
-const unhex = (s: string) =>
-  s.replace(/\\x([0-9a-fA-F]{2})/g, (_, h: string) => String.fromCharCode(Number.parseInt(h, 16)));
-
-/**
- * `findmnt -n -r -o FSTYPE,SOURCE,TARGET -T PATH` → the filesystem holding PATH and where it is
- * mounted. A bind mount's source carries the folder it shows in brackets (`rpool/home[/ann]`).
- */
-export function parseFindmntTarget(
-  stdout: string,
-): { fstype: string; source: string; target: string; bind: boolean } | undefined {
-  const [fstype, source, target] = (stdout.trim().split('\n')[0] ?? '').split(' ');
-  if (!fstype || !source || !target) return undefined;
-  return {
-    fstype,
-    source: unhex(source.replace(/\[.*\]$/, '')),
-    target: unhex(target),
-    bind: /\[.*\]$/.test(source),
-  };
-}
 
 const parentOf = (ds: string) => ds.slice(0, Math.max(0, ds.lastIndexOf('/')));
 export const abs = (p: string) => resolve(p).replace(/(.)\/+$/, '$1');
@@ -43,7 +23,7 @@ export type Src =
 
 /** The filesystem a path is on; refused when it is not a ZFS dataset's. */
 async function zfsAt(env: Day2Env, path: string, what: string) {
-  const r = await env.exec.run(['findmnt', '-n', '-r', '-o', 'FSTYPE,SOURCE,TARGET', '-T', path], {
+  const r = await env.exec.run([...FINDMNT_TARGET, path], {
     check: false,
   });
   const m = r.exitCode === 0 ? parseFindmntTarget(r.stdout) : undefined;

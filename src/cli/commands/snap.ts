@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { EXIT, KldloadError } from '../../core/errors.ts';
 import { SystemExecutor } from '../../core/exec.ts';
+import { FINDMNT_TARGET, parseFindmntTarget } from '../../core/fs.ts';
 import { bootedDataset, readBootFacts } from '../../day2/facts.ts';
 import {
   checkSnapshotArg,
@@ -22,15 +23,6 @@ import { dryRunOption, jsonOption, type Run } from '../options.ts';
 import type { CommandResult } from '../output.ts';
 
 /**
- * `findmnt -n -r -o FSTYPE,SOURCE -T PATH` → the filesystem holding PATH. A bind mount's source
- * carries the folder it shows in brackets (`rpool/home[/ann]`): the dataset is what precedes them.
- */
-export function parseFindmnt(stdout: string): { fstype: string; source: string } | undefined {
-  const [fstype, source] = (stdout.trim().split('\n')[0] ?? '').split(' ');
-  return fstype && source ? { fstype, source: source.replace(/\[.*\]$/, '') } : undefined;
-}
-
-/**
  * What ksnap create/list act on: a PATH (the dataset mounted there, by findmnt, so /home/alice/x
  * is rpool/home), a DATASET (checked to exist), or nothing: the booted boot environment.
  */
@@ -39,8 +31,8 @@ export async function resolveDataset(env: Day2Env, arg?: string): Promise<string
   if (arg.includes('@'))
     throw new KldloadError(`${arg}: a snapshot; name a dataset or a path here`, EXIT.badInput);
   if (arg.startsWith('/')) {
-    const r = await env.exec.run(['findmnt', '-n', '-r', '-o', 'FSTYPE,SOURCE', '-T', arg], { check: false });
-    const m = r.exitCode === 0 ? parseFindmnt(r.stdout) : undefined;
+    const r = await env.exec.run([...FINDMNT_TARGET, arg], { check: false });
+    const m = r.exitCode === 0 ? parseFindmntTarget(r.stdout) : undefined;
     if (!m) throw new KldloadError(`${arg}: no such path (findmnt found no filesystem)`, EXIT.badInput);
     if (m.fstype !== 'zfs')
       throw new KldloadError(

@@ -5,7 +5,8 @@
  * - 100 clones in one kclone against 100 plain `zfs clone`s of one snapshot, and one
  *   `kclone destroy` of the 100 against 100 plain `zfs destroy`s;
  * - where the time of one kclone goes: `node -e 0`, the bundle's start (`kldload --version`), and
- *   `kclone --dry-run` (start + the facts it reads, nothing made).
+ *   `kclone --dry-run` (start + the facts it reads, nothing made); the two node figures again with
+ *   `node --jitless`.
  * Single figures are medians of ROUNDS rounds, timed on the host around one ssh call minus the
  * median empty ssh call (a TCG guest's clock drifts under load).
  *
@@ -105,8 +106,11 @@ head -c 1073741824 /dev/urandom > ${SRC}/blob && sync`);
   // One clone, ROUNDS times each; everything made is removed untimed before the next round.
   const rows: Record<string, number[]> = {
     node: [],
+    // Under TCG every page of JIT-compiled code is translated again: how much does V8 without it save?
+    node_jitless: [],
     bundle: [],
     dry_run: [],
+    dry_run_jitless: [],
     floor: [],
     kclone: [],
     kclone_destroy: [],
@@ -115,8 +119,12 @@ head -c 1073741824 /dev/urandom > ${SRC}/blob && sync`);
   };
   for (let i = 1; i <= ROUNDS; i++) {
     rows.node?.push(await timed('node -e 0'));
+    rows.node_jitless?.push(await timed('node --jitless -e 0'));
     rows.bundle?.push(await timed('kldload --version'));
     rows.dry_run?.push(await timed(`kclone --dry-run ${SRC} /srv/kb-dry`));
+    rows.dry_run_jitless?.push(
+      await timed(`node --jitless /usr/lib/kldload/kldload.mjs clone --dry-run ${SRC} /srv/kb-dry`),
+    );
     rows.floor?.push(await timed(`zfs snapshot ${DS}@f${i} && zfs clone ${DS}@f${i} ${POOL}/srv/zf${i}`));
     await sh(`zfs destroy -R ${DS}@f${i}`);
     rows.kclone?.push(await timed(`kclone ${SRC} /srv/kb${i}`));

@@ -11,7 +11,7 @@
 #   KLDLOAD_LOG           copy of every log line (default /var/log/kldload/postinstall.log; empty: stdout only)
 #   KLDLOAD_STATE_DIR     state directory (default /var/lib/kldload)
 #   KLDLOAD_FAILURE_FILE  failure record (default $KLDLOAD_STATE_DIR/postinstall-failure)
-#   KLDLOAD_DISTRO        package manager for pkg_install (default debian)
+#   KLDLOAD_DISTRO        debian (the default; pkg_install refuses anything else)
 #   KLDLOAD_ROLE          tag for log lines (the dispatcher sets it for each role)
 #   KLDLOAD_PKG_RETRIES   attempts for package installs (default 3), KLDLOAD_PKG_RETRY_DELAY seconds apart (5)
 #   KLDLOAD_APT_UPDATE    0: pkg_install does not run apt-get update first
@@ -263,39 +263,34 @@ _kl_apt_update() {
 pkg_available() {
   local -a src
   local cand
-  case "${KLDLOAD_DISTRO:-debian}" in
-    debian | ubuntu) ;;
-    *) die "pkg_available: only apt-based distros are supported (KLDLOAD_DISTRO=${KLDLOAD_DISTRO})" ;;
-  esac
+  if [[ "${KLDLOAD_DISTRO:-debian}" != debian ]]; then
+    die "pkg_available: KLDLOAD_DISTRO '${KLDLOAD_DISTRO}': this build installs debian only"
+  fi
   _kl_apt_update
   mapfile -t src < <(_kl_apt_src)
   cand="$(apt-cache "${src[@]}" policy "$1" 2>/dev/null | awk '$1 == "Candidate:" { print $2; exit }')" || cand=""
   [[ -n "$cand" && "$cand" != "(none)" ]]
 }
 
-# pkg_install PACKAGE… — install with the distro's package manager (retried: mirrors hiccup).
+# pkg_install PACKAGE… — install with apt from the darksite (retried: mirrors hiccup). The answers
+# schema allows KLDLOAD_DISTRO=debian only; anything else is refused here too.
 pkg_install() {
   if (($# == 0)); then
     return 0
   fi
   local tries="${KLDLOAD_PKG_RETRIES:-3}" delay="${KLDLOAD_PKG_RETRY_DELAY:-5}" distro="${KLDLOAD_DISTRO:-debian}"
-  log "installing packages (${distro}): $*"
-  case "$distro" in
-    debian | ubuntu)
-      local -x DEBIAN_FRONTEND=noninteractive APT_LISTCHANGES_FRONTEND=none
-      # On first boot the darksite (the ISO's signed repository, copied to the disk) is the only
-      # source: nothing is downloaded at deploy time, and a missing network cannot fail a role.
-      local -a src
-      _kl_apt_update "$tries" "$delay"
-      mapfile -t src < <(_kl_apt_src)
-      retry "$tries" "$delay" apt-get "${src[@]}" install -y -q --no-install-recommends \
-        -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold "$@"
-      ;;
-    centos | rhel | rocky | fedora) retry "$tries" "$delay" dnf install -y "$@" ;;
-    arch) retry "$tries" "$delay" pacman -S --noconfirm --needed "$@" ;;
-    alpine) retry "$tries" "$delay" apk add "$@" ;;
-    *) die "pkg_install: unknown KLDLOAD_DISTRO '${distro}' (debian ubuntu centos rhel rocky fedora arch alpine)" ;;
-  esac
+  if [[ "$distro" != debian ]]; then
+    die "pkg_install: KLDLOAD_DISTRO '${distro}': this build installs debian only"
+  fi
+  log "installing packages: $*"
+  local -x DEBIAN_FRONTEND=noninteractive APT_LISTCHANGES_FRONTEND=none
+  # On first boot the darksite (the ISO's signed repository, copied to the disk) is the only
+  # source: nothing is downloaded at deploy time, and a missing network cannot fail a role.
+  local -a src
+  _kl_apt_update "$tries" "$delay"
+  mapfile -t src < <(_kl_apt_src)
+  retry "$tries" "$delay" apt-get "${src[@]}" install -y -q --no-install-recommends \
+    -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold "$@"
 }
 
 # True when dataset DS has property PROP = WANT, in zfs's display or parsable form (16K or 16384).

@@ -14,6 +14,9 @@ npx depcruise src test bench scripts --config .dependency-cruiser.cjs
 bash scripts/test-group.sh unit
 bash scripts/test-group.sh integration
 if [ "${KLDLOAD_SKIP_VM:-0}" != 1 ]; then
+  # The VM tests build ISOs: into a cache of their own (kept between runs, keyed by content like any
+  # kldload cache), never the user's ~/.cache/kldload. KLDLOAD_CACHE set by the caller wins.
+  export KLDLOAD_CACHE=${KLDLOAD_CACHE:-/var/tmp/kldload-test-cache}
   # One file at a time: VM tests use both cores and must not overlap.
   node --import tsx --test --test-concurrency=1 --test-reporter=spec test/vm/*.test.ts
 fi

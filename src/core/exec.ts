@@ -26,6 +26,8 @@ export interface RunResult {
   stdout: string;
   /** stdout and stderr interleaved, as a person would have seen it. */
   all: string;
+  /** The signal that killed the command (exitCode is then 255), e.g. SIGINT from Ctrl-C. */
+  signal?: string;
 }
 
 /** The one subprocess port. Real commands go through `SystemExecutor`; unit tests use a recorder. */
@@ -84,7 +86,12 @@ export class SystemExecutor implements Executor {
     }
     const r = await proc;
     const exitCode = r.exitCode ?? (r.failed ? 255 : 0);
-    const result: RunResult = { exitCode, stdout: String(r.stdout ?? ''), all: lines.join('\n') };
+    const result: RunResult = {
+      exitCode,
+      stdout: String(r.stdout ?? ''),
+      all: lines.join('\n'),
+      ...(r.signal ? { signal: r.signal } : {}),
+    };
     if (exitCode !== 0 && opts.check !== false) {
       const msg = r.exitCode === undefined ? `${r.shortMessage ?? 'failed to start'}` : result.all;
       throw new CommandError(argv, exitCode, this.log ? this.log.redact(msg) : msg);

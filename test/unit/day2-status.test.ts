@@ -8,7 +8,7 @@ import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } fro
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { readStatusFacts, status, watchStatus } from '../../src/cli/commands/status.ts';
+import { readStatusFacts, status, watchExecutor, watchStatus } from '../../src/cli/commands/status.ts';
 import { EXIT } from '../../src/core/errors.ts';
 import { RecordingExecutor, type RunResult } from '../../src/core/exec.ts';
 import { type StatusFacts, verdict } from '../../src/status/status.ts';
@@ -439,6 +439,28 @@ test('kst --watch: Ctrl-C during a refresh (its zpool/zfs die of the same SIGINT
     );
     assert.equal(code, EXIT.ok, `abort ${abortFirst ? 'before' : 'after'} the failure`);
   }
+  // Ctrl-C during a refresh whose readers tolerated their killed children (no throw): that refresh
+  // was read from dying processes and decides nothing; the one before it does (seen in a guest:
+  // exit 1 after a healthy screen).
+  {
+    const degraded = await readStatusFacts(machine({ health: 'degraded' }).src);
+    const ac = new AbortController();
+    let reads = 0;
+    const code = await watchStatus(
+      async () => {
+        if (reads++ === 0) return healthy;
+        ac.abort();
+        return degraded;
+      },
+      { seconds: 1, json: true, write: () => undefined, signal: ac.signal, sleep: async () => undefined },
+    );
+    assert.equal(code, EXIT.ok, 'the refresh interrupted by Ctrl-C does not decide');
+  }
+  // In --watch the readers' children dying of a signal void the refresh (watchExecutor).
+  const killed = watchExecutor(new RecordingExecutor(() => ({ exitCode: 255, signal: 'SIGINT' })));
+  await assert.rejects(killed.run(['zpool', 'list'], { check: false }), /zpool died of SIGINT/);
+  const fine = watchExecutor(new RecordingExecutor(() => ({ exitCode: 1, stdout: 'x' })));
+  assert.equal((await fine.run(['systemctl', 'is-system-running'], { check: false })).exitCode, 1);
   // Interrupted before any refresh finished: no verdict, 130 (interrupted).
   const ac = new AbortController();
   const none = await watchStatus(

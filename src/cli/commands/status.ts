@@ -223,6 +223,8 @@ export async function watchStatus(
       // No refresh finished before Ctrl-C: there is no verdict; 130 is the shell's "interrupted".
       return refreshed ? code : 130;
     }
+    // Ctrl-C came while this refresh read: what it read may come from dying children. It decides nothing.
+    if (o.signal.aborted) break;
     refreshed = true;
     code = verdict(f).exitCode;
     if (o.json) o.write(`${JSON.stringify(statusJson(f))}\n`);
@@ -233,7 +235,22 @@ export async function watchStatus(
     first = false;
     await wait(o.seconds * 1000, o.signal);
   }
-  return code;
+  return refreshed ? code : 130;
+}
+
+/**
+ * The executor of --watch: Ctrl-C reaches the whole process group, so a zpool, zfs or systemctl of
+ * the refresh under way may die of it before our handler runs; the readers would take that for a
+ * missing pool or an unknown state. A command killed by a signal voids the refresh instead.
+ */
+export function watchExecutor(exec: Executor): Executor {
+  return {
+    run: async (argv, opts) => {
+      const r = await exec.run(argv, opts);
+      if (r.signal) throw new KldloadError(`${argv[0]} died of ${r.signal}`, EXIT.failed);
+      return r;
+    },
+  };
 }
 
 const HELP = `
@@ -272,8 +289,9 @@ export function statusCommand(program: Command, run: Run) {
     // 1 means "a problem found": a usage error must not look like one (commander's default is 1).
     .exitOverride((e) => process.exit(e.exitCode === 0 ? EXIT.ok : EXIT.badInput))
     .action((o: { json?: boolean; watch?: number | true }) => {
-      const src: StatusSource = { exec: new SystemExecutor() };
-      if (o.watch === undefined) return run(() => status(src), !!o.json);
+      const exec = new SystemExecutor();
+      if (o.watch === undefined) return run(() => status({ exec }), !!o.json);
+      const src: StatusSource = { exec: watchExecutor(exec) };
       const ac = new AbortController();
       // on, not once: timeout(1) and terminals may deliver SIGINT twice (to the process and to its
       // group), and a second one with no handler left kills node (exit 130) before the verdict.

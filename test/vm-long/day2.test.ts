@@ -567,7 +567,7 @@ s3=$(date +%s.%N); kclone destroy $(seq -f /srv/kc-%g 100) >/dev/null; e3=$(date
 zfs destroy -R ${POOL}/srv/kltest@floor
 echo "$s3 $e3"
 zfs list -H -t all -o name -r ${POOL}/srv | grep -c -e /srv/kc- -e '@kclone-' || true
-ls -d /srv/kc-* 2>/dev/null | wc -l`,
+{ ls -d /srv/kc-* 2>/dev/null || true; } | wc -l`,
       );
       const [line1, mounted, origins, line2, leftDs, leftDirs] = hundred.trim().split('\n');
       const [h1, h2, z1, z2] = line1?.split(' ').map(Number) ?? [];

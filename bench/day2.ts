@@ -18,6 +18,7 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { aptSourceLine } from '../src/core/debian.ts';
 import { SystemExecutor } from '../src/core/exec.ts';
 import { Logger } from '../src/core/log.ts';
 import { cacheDir } from '../src/core/paths.ts';
@@ -103,7 +104,13 @@ try {
   for (let i = 0; i < 5; i++) empty.push(await timed('true'));
   sshFloor = median(empty);
   result.ssh_call_s = r3(sshFloor);
-  await sh(`echo "deb [signed-by=/opt/kltest2/kldload-darksite.gpg] file:/opt/kltest2 kltest2 main" > /etc/apt/sources.list.d/kltest2.list
+  const line = aptSourceLine({
+    uri: 'file:/opt/kltest2',
+    suite: 'kltest2',
+    components: ['main'],
+    signedBy: '/opt/kltest2/kldload-darksite.gpg',
+  });
+  await sh(`echo "${line}" > /etc/apt/sources.list.d/kltest2.list
 apt-get update -o Dir::Etc::sourcelist=sources.list.d/kltest2.list -o Dir::Etc::sourceparts=- -o APT::Get::List-Cleanup=0`);
 
   // 1. kpkg vs apt-get: the same install of kl-probe (2.0, one small .deb), removed after each.

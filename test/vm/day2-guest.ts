@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
+import { aptSourceLine } from '../../src/core/debian.ts';
 import { evaluate, GUEST_REPORT, parseReport } from '../../src/vm/checks.ts';
 import type { Machine } from '../../src/vm/machine.ts';
 
@@ -42,10 +43,16 @@ export async function kldload(m: Machine, args: string): Promise<Record<string, 
  */
 export async function addRepo(m: Machine, tar: string, suite: string): Promise<void> {
   const pushed = await m.push(tar, `${suite}.tar`);
+  const line = aptSourceLine({
+    uri: `file:/opt/${suite}`,
+    suite,
+    components: ['main'],
+    signedBy: `/opt/${suite}/kldload-darksite.gpg`,
+  });
   await sh(
     m,
     `mkdir -p /opt/${suite} && tar -C /opt/${suite} -xf ${pushed}
-echo "deb [signed-by=/opt/${suite}/kldload-darksite.gpg] file:/opt/${suite} ${suite} main" > /etc/apt/sources.list.d/${suite}.list
+echo "${line}" > /etc/apt/sources.list.d/${suite}.list
 apt-get update -o Dir::Etc::sourcelist=sources.list.d/${suite}.list -o Dir::Etc::sourceparts=- -o APT::Get::List-Cleanup=0`,
   );
 }

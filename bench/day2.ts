@@ -15,63 +15,20 @@
  * default: the newest under the cache. The base disk is used through an overlay; this tree's
  * bundle (dist/kldload.mjs) replaces the guest's. Writes bench/results/day2-bench-<stamp>.json.
  */
-import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { aptSourceLine } from '../src/core/debian.ts';
-import { SystemExecutor } from '../src/core/exec.ts';
-import { Logger } from '../src/core/log.ts';
-import { cacheDir } from '../src/core/paths.ts';
 import { utcStamp } from '../src/live/facts.ts';
-import { Machine, renderBoots } from '../src/vm/machine.ts';
-import { overlayArgs } from '../src/vm/qemu.ts';
+import { renderBoots } from '../src/vm/machine.ts';
+import { day2Guest, median, r3 } from './guest.ts';
 import { newestDay2Dir } from './runs.ts';
 
 const POOL = 'rpool';
-/** The e2e:day2 install's answers (test/vm-long/day2.test.ts). */
-const USER = 'admin';
-const PASSWORD = 'kl-test-Secret-7';
 
 const src = process.argv[2] ?? newestDay2Dir(['id_ed25519', 'kltest.tar', 'kltest2.tar']);
 const ROUNDS = Number(process.argv[3] ?? 5);
 const stamp = utcStamp();
-const work = cacheDir('vm', `day2-bench-${stamp}`);
-mkdirSync(work, { recursive: true });
-const disk = join(work, 'disk.qcow2');
-execFileSync('qemu-img', overlayArgs(join(src, 'base.qcow2'), disk));
-const log = new Logger({ file: join(work, 'bench.log') });
-const exec = new SystemExecutor(log);
-const m = await Machine.start(
-  exec,
-  { disk, workDir: work, name: 'bench', key: join(src, 'id_ed25519'), user: USER, password: PASSWORD, log },
-  'boot',
-);
-
-/** Root script that must succeed; returns stdout. */
-async function sh(script: string, timeoutMs = 1_800_000): Promise<string> {
-  const r = await m.root(`set -euo pipefail\n${script}`, {}, timeoutMs);
-  if (r.exitCode !== 0)
-    throw new Error(`guest script failed (${r.exitCode}):\n${script}\n${r.all.slice(-3000)}`);
-  return r.stdout;
-}
-
-/**
- * Seconds the command took. Timed on the host around one ssh call, minus the median of an empty
- * ssh call (measured below): a TCG guest's own clock was seen to drift under load.
- */
-let sshFloor = 0;
-async function timed(command: string): Promise<number> {
-  const t0 = performance.now();
-  await sh(`export DEBIAN_FRONTEND=noninteractive\n${command} >/dev/null`);
-  return Math.max(0, (performance.now() - t0) / 1000 - sshFloor);
-}
-
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
-};
-const r3 = (x: number) => Math.round(x * 1000) / 1000;
+const { m, sh, timed, calibrate } = await day2Guest(src, `day2-bench-${stamp}`);
 
 /** Host-side seconds from the reboot command until `systemctl is-system-running` says running. */
 async function rebootToRunning(phase: string, command = 'systemctl reboot'): Promise<number> {
@@ -100,10 +57,7 @@ try {
     const tar = await m.push(join(src, `${suite}.tar`), `${suite}.tar`);
     await sh(`mkdir -p /opt/${suite} && tar -C /opt/${suite} -xf ${tar}`);
   }
-  const empty: number[] = [];
-  for (let i = 0; i < 5; i++) empty.push(await timed('true'));
-  sshFloor = median(empty);
-  result.ssh_call_s = r3(sshFloor);
+  result.ssh_call_s = r3(await calibrate());
   const line = aptSourceLine({
     uri: 'file:/opt/kltest2',
     suite: 'kltest2',

@@ -15,25 +15,19 @@
  *
  * With KLDLOAD_BENCH_BASELINE (another build of the bundle, e.g. the previous commit's), its
  * `kclone --dry-run` and one real kclone are timed in the same rounds (baseline_* rows).
+ *
  * DAY2_WORKDIR is an `npm run e2e:day2` folder (base.qcow2, id_ed25519); default: the newest under
  * the cache. The base disk is used through an overlay; this tree's bundle (dist/kldload.mjs, run
  * `npm run bundle` first) replaces the guest's. Writes bench/results/kclone-<stamp>.json.
  */
-import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { SystemExecutor } from '../src/core/exec.ts';
-import { Logger } from '../src/core/log.ts';
-import { cacheDir } from '../src/core/paths.ts';
 import { utcStamp } from '../src/live/facts.ts';
-import { Machine, renderBoots } from '../src/vm/machine.ts';
-import { overlayArgs } from '../src/vm/qemu.ts';
+import { renderBoots } from '../src/vm/machine.ts';
+import { day2Guest, median, r3 } from './guest.ts';
 import { newestDay2Dir } from './runs.ts';
 
 const POOL = 'rpool';
-/** The e2e:day2 install's answers (test/vm-long/day2.test.ts). */
-const USER = 'admin';
-const PASSWORD = 'kl-test-Secret-7';
 const SRC = '/srv/klbench';
 const DS = `${POOL}/srv/klbench`;
 const N = 100;
@@ -41,39 +35,7 @@ const N = 100;
 const src = process.argv[2] ?? newestDay2Dir(['id_ed25519']);
 const ROUNDS = Number(process.argv[3] ?? 3);
 const stamp = utcStamp();
-const work = cacheDir('vm', `kclone-bench-${stamp}`);
-mkdirSync(work, { recursive: true });
-const disk = join(work, 'disk.qcow2');
-execFileSync('qemu-img', overlayArgs(join(src, 'base.qcow2'), disk));
-const log = new Logger({ file: join(work, 'bench.log') });
-const m = await Machine.start(
-  new SystemExecutor(log),
-  { disk, workDir: work, name: 'bench', key: join(src, 'id_ed25519'), user: USER, password: PASSWORD, log },
-  'boot',
-);
-
-/** Root script that must succeed; returns stdout. */
-async function sh(script: string, timeoutMs = 1_800_000): Promise<string> {
-  const r = await m.root(`set -euo pipefail\n${script}`, {}, timeoutMs);
-  if (r.exitCode !== 0)
-    throw new Error(`guest script failed (${r.exitCode}):\n${script}\n${r.all.slice(-3000)}`);
-  return r.stdout;
-}
-
-let sshFloor = 0;
-/** Seconds `command` took: host clock around one ssh call, minus an empty call's. */
-async function timed(command: string): Promise<number> {
-  const t0 = performance.now();
-  await sh(`${command} >/dev/null`);
-  return Math.max(0, (performance.now() - t0) / 1000 - sshFloor);
-}
-
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
-};
-const r3 = (x: number) => Math.round(x * 1000) / 1000;
+const { m, sh, timed, calibrate } = await day2Guest(src, `kclone-bench-${stamp}`);
 
 const BASELINE = process.env.KLDLOAD_BENCH_BASELINE;
 const result: Record<string, unknown> = {
@@ -98,10 +60,7 @@ test -e /usr/sbin/kclone || { printf '#!/bin/sh\\nexec /usr/sbin/kldload clone "
 zfs create -o compression=zstd -o recordsize=1M -o mountpoint=${SRC} ${DS}
 head -c 1073741824 /dev/urandom > ${SRC}/blob && sync`);
   const base = BASELINE ? await m.push(BASELINE, 'baseline.mjs') : undefined;
-  const empty: number[] = [];
-  for (let i = 0; i < 5; i++) empty.push(await timed('true'));
-  sshFloor = median(empty);
-  result.ssh_call_s = r3(sshFloor);
+  result.ssh_call_s = r3(await calibrate());
 
   // One clone, ROUNDS times each; everything made is removed untimed before the next round.
   const rows: Record<string, number[]> = {

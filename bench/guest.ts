@@ -1,0 +1,62 @@
+import { execFileSync } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { SystemExecutor } from '../src/core/exec.ts';
+import { Logger } from '../src/core/log.ts';
+import { cacheDir } from '../src/core/paths.ts';
+import { Machine } from '../src/vm/machine.ts';
+import { overlayArgs } from '../src/vm/qemu.ts';
+
+/** The e2e:day2 install's answers (test/vm-long/day2.test.ts). */
+const USER = 'admin';
+const PASSWORD = 'kl-test-Secret-7';
+
+export const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
+};
+export const r3 = (x: number) => Math.round(x * 1000) / 1000;
+
+/**
+ * The benches' guest: an overlay of an e2e:day2 folder's base disk (`src`), started in
+ * `<cache>/vm/<name>`; root scripts that must succeed, and commands timed on the host.
+ */
+export async function day2Guest(src: string, name: string) {
+  const work = cacheDir('vm', name);
+  mkdirSync(work, { recursive: true });
+  const disk = join(work, 'disk.qcow2');
+  execFileSync('qemu-img', overlayArgs(join(src, 'base.qcow2'), disk));
+  const log = new Logger({ file: join(work, 'bench.log') });
+  const m = await Machine.start(
+    new SystemExecutor(log),
+    { disk, workDir: work, name: 'bench', key: join(src, 'id_ed25519'), user: USER, password: PASSWORD, log },
+    'boot',
+  );
+  /** Root script that must succeed; returns stdout. */
+  const sh = async (script: string, timeoutMs = 1_800_000): Promise<string> => {
+    const r = await m.root(`set -euo pipefail\n${script}`, {}, timeoutMs);
+    if (r.exitCode !== 0)
+      throw new Error(`guest script failed (${r.exitCode}):\n${script}\n${r.all.slice(-3000)}`);
+    return r.stdout;
+  };
+  let sshFloor = 0;
+  /**
+   * Seconds the command took. Timed on the host around one ssh call, minus the median of an empty
+   * ssh call (calibrate()): a TCG guest's own clock was seen to drift under load.
+   */
+  const timed = async (command: string): Promise<number> => {
+    const t0 = performance.now();
+    await sh(`export DEBIAN_FRONTEND=noninteractive\n${command} >/dev/null`);
+    return Math.max(0, (performance.now() - t0) / 1000 - sshFloor);
+  };
+  /** Measures the empty ssh call (median of 5) that timed() subtracts; returns it. */
+  const calibrate = async (): Promise<number> => {
+    sshFloor = 0;
+    const empty: number[] = [];
+    for (let i = 0; i < 5; i++) empty.push(await timed('true'));
+    sshFloor = median(empty);
+    return sshFloor;
+  };
+  return { m, work, sh, timed, calibrate };
+}

@@ -67,6 +67,12 @@ export const TARGET = {
   kernelGuard: '/usr/lib/kernel/install.d/85-kldload-zfs-guard.install',
   kernelReconcile: '/usr/lib/kldload/zfs-kernel-reconcile',
   kernelAptConf: '/etc/apt/apt.conf.d/80kldload-zfs-kernels',
+  /** Every ESP of the machine (PARTUUIDs, first = fstab's /boot/efi), kept in step by `kldload esp sync`. */
+  espList: '/etc/kldload/esps',
+  /** kernel-install plugin: after a kernel's entry was written or removed, sync the other ESPs. */
+  espSyncPlugin: '/usr/lib/kernel/install.d/95-kldload-esp-sync.install',
+  /** systemd generator: /boot/efi is the ESP the machine booted from when that is not fstab's. */
+  espGenerator: '/usr/lib/systemd/system-generators/kldload-esp',
 } as const;
 
 /** Logs: the installer's is written in the live system and copied to the target at the end. */

@@ -24,6 +24,7 @@ const COMMANDS: [names: string[], load: () => Promise<(program: Command, run: Ru
   [['st', 'status'], async () => (await import('./commands/status.ts')).statusCommand],
   [['clone'], async () => (await import('./commands/clone.ts')).cloneCommand],
   [['export', 'identity'], async () => (await import('./commands/export.ts')).exportCommand],
+  [['esp'], async () => (await import('./commands/esp.ts')).espCommand],
 ];
 
 const program = new Command()

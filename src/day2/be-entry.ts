@@ -4,6 +4,7 @@
  */
 import { EXIT, KldloadError } from '../core/errors.ts';
 import { type Action, run, type Step, write } from '../core/plan.ts';
+import type { OtherEsp } from './esp.ts';
 
 export const ESP_DIR = 'kldload';
 export const BOOT_TRIES = 3;
@@ -44,7 +45,14 @@ export interface BootFacts {
   /** Dataset of the running root (root=ZFS= of /proc/cmdline). */
   booted: string;
   /** The ESP's mount point, free bytes and the files already in <esp>/kldload. */
-  esp: { path: string; freeBytes: number; files: string[] };
+  esp: {
+    path: string;
+    freeBytes: number;
+    files: string[];
+    /** Several ESPs (a mirror or raidz pool): the mounted one's PARTUUID and the others (esp.ts). */
+    mounted?: string;
+    others?: OtherEsp[];
+  };
   entries: BootEntry[];
   /** Kernel command line arguments besides root=, kept for new entries (/etc/kernel/cmdline). */
   cmdline: string[];

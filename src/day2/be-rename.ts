@@ -5,6 +5,7 @@ import { zfs } from '../zfs/zfs.ts';
 import { beMountDir, cleanupMount, entriesOf, existingBe } from './be.ts';
 import { type BootFacts, beDataset, checkBeName, idOf } from './be-entry.ts';
 import { type MountFact, mountsOf } from './be-mount.ts';
+import { bootEspSync } from './esp.ts';
 
 /** LoaderEntryDefault / LoaderEntryOneShot as the loader has them (entry ids). */
 export interface LoaderVars {
@@ -139,6 +140,7 @@ export function planBeRename(
       title: `the loader's ${[dflt ? `default (${dflt})` : '', once ? `next boot (${once})` : ''].filter(Boolean).join(' and ')} follows the new name`,
       actions: loaderActions,
     });
+  steps.push(...bootEspSync(f.esp));
   return {
     facts: { pool: f.pool, from: oldDs, to: newDs, entries: renamed.map((r) => r.file) },
     steps,

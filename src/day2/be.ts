@@ -11,6 +11,7 @@ import {
   espSteps,
   type KernelPair,
 } from './be-entry.ts';
+import { bootEspSync } from './esp.ts';
 
 /**
  * Boot environments (kbe) as answers → plan: the facts are read from the system first (zfs list, the
@@ -52,6 +53,7 @@ export function planBeCreate(f: BootFacts, o: BeCreateOptions): Plan {
     ...cloneSteps(f, o.name, o.from ? { from: snap } : { snapshot: snap, cmd: `kbe create ${o.name}` }),
     ...espSteps(f, o.name, o.kernel, mnt),
     { name: 'unmount', title: `unmount ${mnt}`, actions: [run(['umount', mnt])] },
+    ...bootEspSync(f.esp),
   ];
   return { facts: { pool: f.pool, booted: f.booted, be: ds, from: snap }, steps, cleanup: cleanupMount(mnt) };
 }
@@ -189,6 +191,7 @@ export function planBeDestroy(f: BootFacts, name: string): Plan {
         title: `destroy ${ds} and its snapshots`,
         actions: [run(zfs.destroy(ds, { recursive: true }))],
       },
+      ...bootEspSync(f.esp),
     ],
     cleanup: [],
   };

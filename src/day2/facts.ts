@@ -1,12 +1,22 @@
 import { createHash } from 'node:crypto';
-import { accessSync, constants, existsSync, readdirSync, readFileSync, statfsSync } from 'node:fs';
+import {
+  accessSync,
+  constants,
+  existsSync,
+  readdirSync,
+  readFileSync,
+  realpathSync,
+  statfsSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { EXIT, KldloadError } from '../core/errors.ts';
 import type { Executor } from '../core/exec.ts';
 import { parseMountinfo } from '../core/fs.ts';
 import { utcStamp } from '../core/time.ts';
+import { TARGET } from '../layout.ts';
 import { parseList, zfs } from '../zfs/zfs.ts';
 import { type BootEntry, type BootFacts, ESP_DIR, type KernelPair, parseEntry } from './be-entry.ts';
+import { type EspSet, parseEspList } from './esp.ts';
 
 /**
  * The facts the day-2 planners need, read from the running system. `root` prefixes every file
@@ -132,7 +142,12 @@ export async function readBootFacts(s: FactsSource): Promise<BootFacts> {
     pool,
     bes,
     booted,
-    esp: { path: espPath, freeBytes: st.bavail * st.bsize, files: existsSync(ours) ? readdirSync(ours) : [] },
+    esp: {
+      path: espPath,
+      freeBytes: st.bavail * st.bsize,
+      files: existsSync(ours) ? readdirSync(ours) : [],
+      ...withOthers(readEspSet(R, espPath)),
+    },
     entries,
     cmdline: read(`${R}/etc/kernel/cmdline`)
       .trim()
@@ -145,3 +160,41 @@ export async function readBootFacts(s: FactsSource): Promise<BootFacts> {
 
 /** The mounts of the running system (or of a fixture tree under root). */
 export const readMounts = (root = '') => parseMountinfo(read(`${root}/proc/self/mountinfo`));
+
+const realOr = (p: string) => {
+  try {
+    return realpathSync(p);
+  } catch {
+    return undefined;
+  }
+};
+
+/**
+ * The machine's ESPs (TARGET.espList) against what is mounted at `espPath`: which one that is, and the
+ * others with their by-partuuid device and whether it is there now. No list: one ESP, no others.
+ */
+export function readEspSet(root = '', espPath = '/boot/efi'): EspSet {
+  const list = `${root}${TARGET.espList}`;
+  const uuids = existsSync(list) ? parseEspList(readFileSync(list, 'utf8'), TARGET.espList) : [];
+  const source = readMounts(root)
+    .filter((m) => m.target === espPath)
+    .pop()?.source;
+  const mountedDev = source ? realOr(`${root}${source}`) : undefined;
+  const rows = uuids.map((partuuid) => {
+    const device = `/dev/disk/by-partuuid/${partuuid}`;
+    const real = realOr(`${root}${device}`);
+    return { partuuid, device, present: real !== undefined, mounted: !!real && real === mountedDev };
+  });
+  const mounted = rows.find((r) => r.mounted)?.partuuid;
+  return {
+    path: espPath,
+    ...(mounted ? { mounted } : {}),
+    others: rows
+      .filter((r) => !r.mounted)
+      .map(({ partuuid, device, present }) => ({ partuuid, device, present })),
+  };
+}
+
+/** BootFacts.esp's optional ESP-sync fields: only on a machine with several ESPs (fixtures stay as they were). */
+const withOthers = (e: EspSet) =>
+  e.others.length ? { others: e.others, ...(e.mounted ? { mounted: e.mounted } : {}) } : {};

@@ -3,6 +3,7 @@ import { TARGET } from '../layout.ts';
 import { zpool } from '../zfs/zpool.ts';
 import { entriesOf } from './be.ts';
 import { type BootFacts, contentName, ESP_DIR, type KernelPair } from './be-entry.ts';
+import { ESP_SYNC_UNIT, formatEspList } from './esp.ts';
 
 /**
  * A machine's identity, left out of every copy of it (kexport now, golden images later) and made
@@ -117,6 +118,9 @@ export function sealRootActions(mnt: string, o: { espGuid: string }): Action[] {
       `${mnt}/etc/fstab`,
     ]),
     run(['grep', '-q', `^PARTUUID=${o.espGuid}[[:space:]]`, `${mnt}/etc/fstab`]),
+    // The copy has one ESP: the source's list (several disks) would make every sync refuse.
+    write(`${mnt}${TARGET.espList}`, formatEspList([o.espGuid])),
+    run(['rm', '-f', `${mnt}/etc/systemd/system/multi-user.target.wants/${ESP_SYNC_UNIT}`]),
     write(
       `${mnt}${REIDENTIFY_MARKER}`,
       `# A copy of a machine: ${IDENTITY_UNIT} makes its ssh host keys, hostid and zpool.cache on the first boot, then removes this file.\n`,

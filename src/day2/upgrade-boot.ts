@@ -5,6 +5,7 @@
 import { type Plan, run, write } from '../core/plan.ts';
 import { beMountDir, cleanupMount } from './be.ts';
 import { type BootFacts, beDataset, entryId, espSteps, type KernelPair } from './be-entry.ts';
+import { bootEspSync } from './esp.ts';
 import { kernelsNewestFirst } from './facts.ts';
 import { UPGRADE_SNAP_PREFIX, type UpgradeFacts, withPanic } from './upgrade.ts';
 import { recordText, UPGRADE_STATE, type UpgradeRecord } from './upgrade-record.ts';
@@ -72,6 +73,7 @@ export function planUpgradeBoot(b: BootFacts, kernel: KernelPair, record: Upgrad
           run(['bootctl', `--esp-path=${b.esp.path}`, 'set-oneshot', record.entry]),
         ],
       },
+      ...bootEspSync(b.esp),
     ],
     cleanup: cleanupMount(mnt),
   };

@@ -39,13 +39,16 @@ function targetSources(suite: string): string {
 
 /**
  * Files of payload/target/kernel baked into every target image (path on the target → file name):
- * the ZFS kernel guard (docs/day2.md). In the image, not the install plan, so the first kernel the
+ * the ZFS kernel guard (docs/day2.md) and the two pieces that keep several ESPs in step
+ * (src/day2/esp.ts). In the image, not the install plan, so the first kernel the
  * installer adds with kernel-install is already guarded.
  */
 export const TARGET_KERNEL_FILES: Record<string, { file: string; exec: boolean }> = {
   [TARGET.kernelGuard]: { file: '85-kldload-zfs-guard.install', exec: true },
   [TARGET.kernelReconcile]: { file: 'zfs-kernel-reconcile', exec: true },
   [TARGET.kernelAptConf]: { file: '80kldload-zfs-kernels', exec: false },
+  [TARGET.espSyncPlugin]: { file: '95-kldload-esp-sync.install', exec: true },
+  [TARGET.espGenerator]: { file: 'kldload-esp-generator', exec: true },
 };
 
 function targetKernelFiles(): Record<string, string> {

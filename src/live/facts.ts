@@ -124,6 +124,7 @@ export async function gatherFacts(
     stamp: utcStamp(),
     efiVars: o.live && existsSync('/sys/firmware/efi/efivars'),
     diskReal: diskReal(targetDisks(a, o.pickedDisk).boot),
+    disksReal: targetDisks(a, o.pickedDisk).all.map(diskReal),
     ...(o.pickedDisk !== undefined ? { pickedDisk: o.pickedDisk } : {}),
     ...(img?.buildId ? { isoBuild: img.buildId } : {}),
     reinstall: o.live && reinstallAsked(cmdline),

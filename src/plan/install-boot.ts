@@ -60,28 +60,39 @@ export function bootSteps({ a, f, R, pool, be }: InstallContext): Step[] {
     );
   }
   if (f.efiVars) {
-    const label = f.zbm ? 'kldload (ZFSBootMenu)' : 'kldload';
     const loader = f.zbm ? '\\EFI\\ZBM\\zfsbootmenu.efi' : '\\EFI\\systemd\\systemd-bootx64.efi';
-    boot.push(
-      run(
-        [
-          'efibootmgr',
-          '--quiet',
-          '--create',
-          '--disk',
-          f.diskReal,
-          '--part',
-          '1',
-          '--label',
-          label,
-          '--loader',
-          loader,
-        ],
-        {
-          unless: ['sh', '-c', `efibootmgr | grep -qF '${label}'`],
-        },
-      ),
-    );
+    // One firmware entry per ESP; created last-disk first because each new entry goes to the front
+    // of BootOrder, so the first disk ends up first and the others follow in disk order.
+    const real = f.disksReal ?? [f.diskReal];
+    for (let i = real.length - 1; i >= 0; i--) {
+      const label = `kldload${f.zbm ? ' (ZFSBootMenu)' : ''}${i ? ` (disk ${i + 1})` : ''}`;
+      boot.push(
+        run(
+          [
+            'efibootmgr',
+            '--quiet',
+            '--create',
+            '--disk',
+            real[i] as string,
+            '--part',
+            '1',
+            '--label',
+            label,
+            '--loader',
+            loader,
+          ],
+          // The whole label (`kldload` must not match `kldload (disk 2)`), passed as $0: no quoting.
+          {
+            unless: [
+              'sh',
+              '-c',
+              'efibootmgr | cut -f1 | sed -E "s/^Boot[0-9A-Fa-f]+[* ] //" | grep -qxF -- "$0"',
+              label,
+            ],
+          },
+        ),
+      );
+    }
   }
   step(
     'bootloader',

@@ -1,5 +1,6 @@
 /** The install's day-2 steps: the kldload tools on the target (kbe, ksnap, kpkg, kupgrade …, their APT hook and units) and sanoid's snapshot policy. */
 import { type Action, inTarget, type Step, write } from '../core/plan.ts';
+import { ESP_SYNC_UNIT, ESP_SYNC_UNIT_TEXT, espGuidFor, formatEspList } from '../day2/esp.ts';
 import { APT_HOOK, APT_HOOK_CONF } from '../day2/pkg.ts';
 import {
   SANOID_BASE,
@@ -14,8 +15,8 @@ import { BOOT_OK_UNIT, BOOT_OK_UNIT_TEXT, CONFIRM_UNIT, CONFIRM_UNIT_TEXT } from
 import { TARGET } from '../layout.ts';
 import { DATASETS, type InstallContext } from './install.ts';
 
-/** kldload-tools and sanoid, in that order. */
-export function day2Steps({ f, R, pool }: InstallContext): Step[] {
+/** kldload-tools, esps and sanoid, in that order. */
+export function day2Steps({ f, R, pool, disks }: InstallContext): Step[] {
   const steps: Step[] = [];
   const step = (name: string, title: string, actions: Action[]) => steps.push({ name, title, actions });
 
@@ -48,6 +49,24 @@ export function day2Steps({ f, R, pool }: InstallContext): Step[] {
       inTarget(['systemctl', 'enable', CONFIRM_UNIT, BOOT_OK_UNIT]),
       ...(f.postinstallLib
         ? [{ kind: 'copy', from: f.postinstallLib, to: `${R}${TARGET.postinstallLib}` } satisfies Action]
+        : []),
+    ],
+  );
+
+  const esps = disks.map((_, i) => espGuidFor(f.espGuid, i));
+  step(
+    'esps',
+    esps.length > 1
+      ? `the ${esps.length} ESPs listed in ${TARGET.espList}; the others get a copy of the first (kldload esp sync, as after every kernel update and boot)`
+      : `the ESP listed in ${TARGET.espList} (one disk: nothing to keep in step)`,
+    [
+      write(`${R}${TARGET.espList}`, formatEspList(esps)),
+      ...(esps.length > 1
+        ? [
+            write(`${R}/etc/systemd/system/${ESP_SYNC_UNIT}`, ESP_SYNC_UNIT_TEXT),
+            inTarget(['systemctl', 'enable', ESP_SYNC_UNIT]),
+            inTarget(['kldload', 'esp', 'sync']),
+          ]
         : []),
     ],
   );

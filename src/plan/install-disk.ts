@@ -1,5 +1,6 @@
 /** The install's disk steps: preflight (pick the disk, refuse unsafe targets), wipe, partition, pool, datasets. */
 import { type Action, run, type Step } from '../core/plan.ts';
+import { espGuidFor } from '../day2/esp.ts';
 import { zfs } from '../zfs/zfs.ts';
 import { zpool } from '../zfs/zpool.ts';
 import { partition } from './disks.ts';
@@ -60,7 +61,8 @@ export function diskSteps({ a, f, target, R, pool, disks, be }: InstallContext):
         `-n1:1M:+${a.KLDLOAD_ESP_SIZE}M`,
         '-t1:EF00',
         `-c1:EFI${i ? i : ''}`,
-        ...(i === 0 ? [`-u1:${f.espGuid}`] : []),
+        // Known PARTUUIDs: fstab and /etc/kldload/esps name them before the partitions exist.
+        `-u1:${espGuidFor(f.espGuid, i)}`,
         '-n2:0:0',
         '-t2:BF00',
         `-c2:${pool}${i ? i : ''}`,

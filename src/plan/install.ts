@@ -46,6 +46,8 @@ export interface InstallFacts {
   efiVars: boolean;
   /** Kernel device behind the boot disk (efibootmgr wants the real node). */
   diskReal: string;
+  /** Kernel devices behind every disk of the install, boot first (one firmware entry each); default [diskReal]. */
+  disksReal?: string[];
   /**
    * The disk picked at preflight when KLDLOAD_DISK is empty or absent (and no
    * KLDLOAD_ZFS_DATA_DISKS): the one eligible disk (see pickDisk). Unset in a dry run: the plan then

@@ -4,6 +4,9 @@ import { parseEnvText, type RawEntry } from './parse.ts';
 import { checkSetting, type RoleSetting, type RoleSettingValue } from './role-settings.ts';
 import { type Answers, FIELD_KEYS, type FieldKey, fieldDef } from './schema.ts';
 
+/** The fewest disks each KLDLOAD_ZFS_TOPOLOGY takes (mirror-stripe: an even number, at least 4). */
+export const TOPOLOGY_DISKS = { single: 1, mirror: 2, raidz1: 3, raidz2: 4, 'mirror-stripe': 4 } as const;
+
 export interface AnswerError {
   file: string;
   line?: number;
@@ -211,7 +214,7 @@ export function validateAnswersText(text: string, file = 'answers.env', o: Valid
   // a list without KLDLOAD_DISK could mean either, so it is refused rather than guessed.
   const topo = a.KLDLOAD_ZFS_TOPOLOGY;
   const data = a.KLDLOAD_ZFS_DATA_DISKS ?? [];
-  const need = { single: 1, mirror: 2, raidz1: 3, raidz2: 4, 'mirror-stripe': 4 }[topo];
+  const need = TOPOLOGY_DISKS[topo];
   if (topo === 'single' && data.length)
     err(
       'KLDLOAD_ZFS_DATA_DISKS',

@@ -1,3 +1,4 @@
+import type { Readable } from 'node:stream';
 import { execa } from 'execa';
 import { CommandError } from './errors.ts';
 import type { Logger } from './log.ts';
@@ -6,6 +7,8 @@ export interface RunOptions {
   /** Data for stdin. Marked secret so it is never logged or shown in a plan. */
   input?: string;
   secretInput?: boolean;
+  /** stdin fed while the command runs (typing at a VM's serial console); never logged. */
+  stdin?: Readable;
   env?: Record<string, string>;
   cwd?: string;
   /** false: return a non-zero result instead of throwing. */
@@ -44,7 +47,7 @@ export class SystemExecutor implements Executor {
     this.log?.detail(`$ ${argv.join(' ')}${opts.input !== undefined ? ' <<stdin' : ''}`);
     // execa runs without a shell: no quoting bugs, no injection from answers values.
     const proc = execa(cmd, args, {
-      input: opts.input,
+      input: opts.input ?? opts.stdin,
       env: opts.env,
       extendEnv: true,
       cwd: opts.cwd,

@@ -1,7 +1,7 @@
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseEnvText } from '../answers/parse.ts';
-import { validateAnswersText } from '../answers/validate.ts';
+import { TOPOLOGY_DISKS, validateAnswersText } from '../answers/validate.ts';
 import { EXIT, KldloadError } from '../core/errors.ts';
 import type { Executor } from '../core/exec.ts';
 import type { Logger } from '../core/log.ts';
@@ -9,7 +9,16 @@ import { MEDIUM } from '../layout.ts';
 import { AnyImageInfoSchema } from '../layout-image.ts';
 import { type CheckResult, evaluate, GUEST_REPORT, parseReport, roleSeconds } from './checks.ts';
 import { installPhase } from './install-phase.ts';
-import { BootError, type BootRecord, Machine, renderBoots, TARGET_DISK } from './machine.ts';
+import { evaluateLayout, LAYOUT_REPORT, type LayoutExpect } from './layout-checks.ts';
+import {
+  BootError,
+  type BootRecord,
+  type Drive,
+  Machine,
+  renderBoots,
+  targetDisk,
+  targetSerial,
+} from './machine.ts';
 import { freePort, overlayArgs } from './qemu.ts';
 import { type IsoImage, overrideAnswers, testAnswers } from './test-answers.ts';
 
@@ -81,6 +90,28 @@ async function webCheck(port: number): Promise<CheckResult> {
 }
 
 /**
+ * The passphrase is on no disk in clear (ESP, pool labels, a stray file, swap) and in no serial log:
+ * grep of every qcow2 file as it lies (qcow2 keeps data clusters as they are; a string split across
+ * two 64 KiB clusters would escape, a tiny chance accepted). The pattern comes from a file, not argv.
+ */
+async function notInClear(exec: Executor, W: string, secret: string, files: string[]): Promise<CheckResult> {
+  const pat = join(W, 'secret.pat');
+  writeFileSync(pat, `${secret}\n`, { mode: 0o600 });
+  const hits: string[] = [];
+  for (const f of files) {
+    const r = await exec.run(['grep', '-c', '-a', '-F', '-f', pat, f], { check: false });
+    if (r.exitCode === 0) hits.push(`${f} (${r.stdout.trim()})`);
+    else if (r.exitCode !== 1) hits.push(`${f}: grep failed (${r.exitCode})`);
+  }
+  rmSync(pat, { force: true });
+  return {
+    name: 'passphrase: on no disk in clear and in no serial log',
+    ok: hits.length === 0,
+    detail: hits.length ? `found in ${hits.join(', ')}` : `${files.length} files searched`,
+  };
+}
+
+/**
  * `kldload test`: install from the ISO onto a blank disk with no network, then boot the disk alone
  * under OVMF with SSH forwarded to 127.0.0.1, and check what the guest reports about itself.
  */
@@ -101,11 +132,22 @@ export async function runTest(exec: Executor, log: Logger, o: TestOptions): Prom
     await exec.run(['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-C', 'kldload-test', '-f', key]);
   const pub = readFileSync(`${key}.pub`, 'utf8').trim();
   const base = o.answers ? readFileSync(o.answers, 'utf8') : testAnswers(image);
+  const raw = (k: string) => parseEnvText(base).entries.get(k)?.value ?? '';
+  // The pool's disks: as many as the topology takes (or the file lists), attached with serials so
+  // the answers name them /dev/disk/by-id/virtio-kltarget, …kltarget2, … as on real hardware.
+  const topology = (raw('KLDLOAD_ZFS_TOPOLOGY') || 'single') as LayoutExpect['topology'];
+  const need = TOPOLOGY_DISKS[topology] ?? 1;
+  const n =
+    topology === 'single'
+      ? 1
+      : Math.max(need, raw('KLDLOAD_ZFS_DATA_DISKS').split(/\s+/).filter(Boolean).length);
+  const names = Array.from({ length: n }, (_, i) => targetDisk(i));
   // A user file that leaves KLDLOAD_DISK empty keeps it so: the installer's own pick is under test
   // (the guest has one eligible disk). A disk the file names is one of its own machine: replaced.
-  const pick = o.answers !== undefined && !parseEnvText(base).entries.get('KLDLOAD_DISK')?.value;
+  const pick = o.answers !== undefined && n === 1 && !raw('KLDLOAD_DISK');
   const text = overrideAnswers(base, {
-    ...(pick ? {} : { KLDLOAD_DISK: TARGET_DISK }),
+    ...(pick ? {} : { KLDLOAD_DISK: names[0] as string }),
+    ...(n > 1 ? { KLDLOAD_ZFS_DATA_DISKS: names.join(' ') } : {}),
     KLDLOAD_SSH_PUBKEY: pub,
   });
   if (pick) log.info('KLDLOAD_DISK is empty in the answers: the installer picks the disk');
@@ -118,15 +160,18 @@ export async function runTest(exec: Executor, log: Logger, o: TestOptions): Prom
       EXIT.badInput,
     );
   log.addSecret(a.KLDLOAD_PASSWORD);
+  const passphrase = a.KLDLOAD_ZFS_ENCRYPT ? a.KLDLOAD_ZFS_PASSPHRASE : undefined;
+  if (passphrase) log.addSecret(passphrase);
   writeFileSync(join(W, 'answers.env'), text, { mode: 0o600 });
 
-  const disk = join(W, 'target.qcow2');
-  await exec.run(['qemu-img', 'create', '-q', '-f', 'qcow2', disk, '16G']);
+  const disks = names.map((_, i) => join(W, `target${i ? i + 1 : ''}.qcow2`));
+  for (const d of disks) await exec.run(['qemu-img', 'create', '-q', '-f', 'qcow2', d, '16G']);
   const inst = await installPhase(exec, log, {
     iso: o.iso,
     workDir: W,
     answersFile: join(W, 'answers.env'),
-    disk,
+    disk: disks[0] as string,
+    extraDisks: disks.slice(1),
     timeoutSec: o.installTimeoutSec,
   });
   res.logs.push(inst.serialLog);
@@ -134,14 +179,20 @@ export async function runTest(exec: Executor, log: Logger, o: TestOptions): Prom
   if (!inst.ok) return res;
 
   // Phase 2: the installed disk alone (fresh NVRAM: proves the fallback loader path), SSH forwarded.
-  const overlay = join(W, 'boot.qcow2');
-  await exec.run(['qemu-img', ...overlayArgs(disk, overlay)]);
+  const drives: Drive[] = [];
+  for (const [i, d] of disks.entries()) {
+    const file = join(W, `boot${i ? i + 1 : ''}.qcow2`);
+    await exec.run(['qemu-img', ...overlayArgs(d, file)]);
+    drives.push({ file, serial: targetSerial(i) });
+  }
   const webPort = roles.includes('web') ? await freePort() : undefined;
   const password = a.KLDLOAD_PASSWORD;
   const m = await Machine.start(
     exec,
     {
-      disk: overlay,
+      disk: drives[0]?.file as string,
+      drives,
+      ...(passphrase ? { passphrase } : {}),
       workDir: W,
       name: 'boot',
       key,
@@ -172,9 +223,15 @@ export async function runTest(exec: Executor, log: Logger, o: TestOptions): Prom
       detail: up ? 'ssh reachable' : `no ssh (${m.current.serialLog})`,
     });
     if (!up) return res;
+    const layout: LayoutExpect = {
+      topology,
+      disks: n,
+      encrypted: !!passphrase,
+      byId: names.every((d) => d.startsWith('/dev/disk/by-id/')),
+    };
     const expect = {
       pool: a.KLDLOAD_POOL_NAME,
-      secrets: [a.KLDLOAD_PASSWORD, a.KLDLOAD_ROOT_PASSWORD ?? ''].filter(Boolean),
+      secrets: [a.KLDLOAD_PASSWORD, a.KLDLOAD_ROOT_PASSWORD ?? '', passphrase ?? ''].filter(Boolean),
       postinstallRuns: 1,
       extra: a.KLDLOAD_EXTRA_PACKAGES ?? [],
       roles,
@@ -183,7 +240,7 @@ export async function runTest(exec: Executor, log: Logger, o: TestOptions): Prom
     /** Waits for the end of boot (first-boot service included), then reads the guest's report. */
     const report = async (name: string) => {
       await m.settled(o.bootTimeoutSec);
-      const rep = await m.root(GUEST_REPORT, {
+      const rep = await m.root(GUEST_REPORT + LAYOUT_REPORT, {
         POOL: a.KLDLOAD_POOL_NAME,
         EXTRA: `'${expect.extra.join(' ')}'`,
       });
@@ -192,7 +249,10 @@ export async function runTest(exec: Executor, log: Logger, o: TestOptions): Prom
     };
     const t1 = Date.now();
     const first = await report('boot1');
-    res.checks.push(...evaluate(first, expect));
+    res.checks.push(
+      ...evaluate(first, expect),
+      ...evaluateLayout((k) => first.get(k) ?? '', a.KLDLOAD_POOL_NAME, layout),
+    );
     res.roleSeconds = roleSeconds(first);
     if (webPort) res.checks.push(await webCheck(webPort));
     phases.push({ name: 'checks', seconds: (Date.now() - t1) / 1000, ok: res.checks.every((c) => c.ok) });
@@ -217,6 +277,10 @@ export async function runTest(exec: Executor, log: Logger, o: TestOptions): Prom
     await m.stop();
     res.logs.push(...m.boots.map((b) => b.serialLog));
   }
+  if (passphrase)
+    res.checks.push(
+      await notInClear(exec, W, passphrase, [...disks, ...drives.map((d) => d.file), ...res.logs]),
+    );
   res.ok = phases.every((p) => p.ok) && res.checks.length > 0 && res.checks.every((c) => c.ok);
   return res;
 }

@@ -4,7 +4,7 @@ import { join, resolve } from 'node:path';
 import type { Executor } from '../core/exec.ts';
 import type { Logger } from '../core/log.ts';
 import { SEED_LABEL } from '../layout.ts';
-import { TARGET_SERIAL } from './machine.ts';
+import { driveArgs, targetSerial } from './machine.ts';
 import { ovmfArgs, QEMU_BASE, runVm } from './qemu.ts';
 
 export interface InstallOutcome {
@@ -19,7 +19,7 @@ export interface InstallOutcome {
 }
 
 /**
- * Boots the ISO with a seed volume holding `answersFile` and `disk` as the only other disk, no NIC,
+ * Boots the ISO with a seed volume holding `answersFile` and `disk` (+ `extraDisks`) as the other disks, no NIC,
  * and waits for the installer's verdict (power-off after OK, or its FAIL line). A run the emulator
  * killed (qemu.ts emulatorFault) runs once more on the disk as it was before it, with fresh EFI
  * variables; its serial log stays as `<name>-fault-serial.log`.
@@ -32,6 +32,8 @@ export async function installPhase(
     workDir: string;
     answersFile: string;
     disk: string;
+    /** More disks for the pool (mirror, raidz): serials targetSerial(1), (2), … after `disk`. */
+    extraDisks?: string[];
     timeoutSec: number;
     name?: string;
     /** bios: QEMU's default SeaBIOS (legacy boot), as many VM hosts and older servers still start. */
@@ -47,8 +49,11 @@ export async function installPhase(
   const serialLog = join(o.workDir, `${name}-serial.log`);
   const vars = join(o.workDir, `${name}-vars.fd`);
   // The disk before the install (blank, or prepared by a refusal test): small, kept for a second run.
-  const before = join(o.workDir, `${name}-before.qcow2`);
-  copyFileSync(o.disk, before, constants.COPYFILE_FICLONE);
+  const all = [o.disk, ...(o.extraDisks ?? [])];
+  const before = (i: number) => join(o.workDir, `${name}-before${i ? i + 1 : ''}.qcow2`);
+  all.forEach((d, i) => {
+    copyFileSync(d, before(i), constants.COPYFILE_FICLONE);
+  });
   const boot = async () => {
     log.info(`${name}: booting ${o.iso} (TCG, no network); serial → ${serialLog}`);
     let okLine = false;
@@ -65,10 +70,11 @@ export async function installPhase(
         `file=${resolve(o.iso)},media=cdrom,readonly=on,if=none,id=cd`,
         '-device',
         'ide-cd,drive=cd,bootindex=0',
-        '-drive',
-        `file=${o.disk},if=none,id=t,format=qcow2,cache=unsafe,discard=unmap`,
-        '-device',
-        `virtio-blk-pci,drive=t,serial=${TARGET_SERIAL}`,
+        ...driveArgs(
+          [o.disk, ...(o.extraDisks ?? [])].map((file, i) => ({ file, serial: targetSerial(i) })),
+          'unsafe',
+          ',discard=unmap',
+        ),
         '-drive',
         `file=${seed},if=none,id=s,format=raw`,
         '-device',
@@ -89,12 +95,16 @@ export async function installPhase(
   if (fault) {
     log.info(`${name}: ${fault}; installing again on the disk as it was`);
     renameSync(serialLog, join(o.workDir, `${name}-fault-serial.log`));
-    copyFileSync(before, o.disk);
+    all.forEach((d, i) => {
+      copyFileSync(before(i), d);
+    });
     rmSync(vars, { force: true });
     ({ r, ok } = await boot());
     seconds += r.seconds;
   }
-  rmSync(before, { force: true });
+  all.forEach((_, i) => {
+    rmSync(before(i), { force: true });
+  });
   const refused = r.end === 'fail-pattern' && /KLDLOAD-INSTALL-FAIL/.test(r.pattern ?? '');
   return {
     ok,

@@ -9,10 +9,36 @@ import { freePort, ovmfArgs, QEMU_BASE, runVm, type VmOutcome } from './qemu.ts'
 
 export const TARGET_SERIAL = 'kltarget';
 export const TARGET_DISK = `/dev/disk/by-id/virtio-${TARGET_SERIAL}`;
+/** Disk i of a test machine (0 = TARGET_SERIAL): the serial QEMU gives it and the guest's by-id name. */
+export const targetSerial = (i: number) => (i ? `${TARGET_SERIAL}${i + 1}` : TARGET_SERIAL);
+export const targetDisk = (i: number) => `/dev/disk/by-id/virtio-${targetSerial(i)}`;
+
+/** One virtual disk of a machine: its qcow2 file and the serial the guest sees (by-id name). */
+export interface Drive {
+  file: string;
+  serial: string;
+}
+
+/** zfs load-key's prompt in the initramfs (keylocation=prompt, no plymouth, no systemd). */
+export const PASSPHRASE_PROMPT = /Enter passphrase for '[^']+':/;
+
+/** QEMU arguments for a machine's disks, in order (the firmware tries them in that order). */
+export function driveArgs(drives: Drive[], cache: string, extra = ''): string[] {
+  return drives.flatMap((d, i) => [
+    '-drive',
+    `file=${d.file},if=none,id=t${i},format=qcow2,cache=${cache}${extra}`,
+    '-device',
+    `virtio-blk-pci,drive=t${i},serial=${d.serial}`,
+  ]);
+}
 
 export interface MachineOptions {
   /** The installed disk (qcow2); every boot of this machine runs on it. */
   disk: string;
+  /** All its disks when it has several (a mirror, a raidz, or one left of a mirror); default: disk alone. */
+  drives?: Drive[];
+  /** The pool's passphrase, typed at the initramfs prompt over the serial console on every boot. */
+  passphrase?: string;
   workDir: string;
   /** Prefix of the serial logs and of the EFI variables file. */
   name: string;
@@ -64,6 +90,8 @@ export class BootError extends KldloadError {
 export class Machine {
   readonly boots: BootRecord[] = [];
   readonly ssh: string[];
+  /** Typed at the next passphrase prompts before the right one (a wrong try), one per prompt. */
+  readonly typeFirst: string[] = [];
   private vm: Promise<VmOutcome> | undefined;
   private stopVm: () => void = () => undefined;
   private running = false;
@@ -112,16 +140,23 @@ export class Machine {
         String(this.o.memoryMiB ?? 2048),
         '-no-reboot',
         ...ovmfArgs(join(this.o.workDir, `${this.o.name}-vars.fd`)),
-        '-drive',
-        `file=${this.o.disk},if=none,id=t,format=qcow2,cache=${this.o.cache ?? 'writeback'}`,
-        '-device',
-        `virtio-blk-pci,drive=t,serial=${TARGET_SERIAL}`,
+        ...driveArgs(
+          this.o.drives ?? [{ file: this.o.disk, serial: TARGET_SERIAL }],
+          this.o.cache ?? 'writeback',
+        ),
         '-nic',
         `user,model=virtio-net-pci,${fwd}`,
       ],
       serialLog,
       timeoutSec: this.o.processLimitSec ?? 4 * 3600,
       stopWhen: stopped,
+      ...(this.o.passphrase !== undefined
+        ? {
+            prompts: [
+              { pattern: PASSPHRASE_PROMPT, reply: () => this.typeFirst.shift() ?? this.o.passphrase },
+            ],
+          }
+        : {}),
     }).finally(() => {
       this.running = false;
     });

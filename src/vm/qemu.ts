@@ -1,5 +1,6 @@
 import { appendFileSync, copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { PassThrough } from 'node:stream';
 import { KldloadError } from '../core/errors.ts';
 import type { Executor } from '../core/exec.ts';
 
@@ -70,6 +71,15 @@ export interface VmOutcome {
   serialLog: string;
 }
 
+/**
+ * A prompt on the serial console and what to type at it (a line, Enter added). `reply` is asked each
+ * time the prompt shows; undefined types nothing. The typed text never reaches the serial log.
+ */
+export interface SerialPrompt {
+  pattern: RegExp;
+  reply: () => string | undefined;
+}
+
 export interface VmRun {
   args: string[];
   serialLog: string;
@@ -78,6 +88,7 @@ export interface VmRun {
   /** Resolves when the caller wants the VM stopped (checks done). */
   stopWhen?: Promise<unknown>;
   onLine?: (line: string) => void;
+  prompts?: SerialPrompt[];
 }
 
 /**
@@ -100,11 +111,14 @@ export async function runVm(exec: Executor, v: VmRun): Promise<VmOutcome> {
     ac.abort();
   });
   const patterns = v.failPatterns ?? FAIL_PATTERNS;
+  // The serial console's input: QEMU's stdin (stdio chardev).
+  const keys = v.prompts?.length ? new PassThrough() : undefined;
   const r = await exec.run(
     ['qemu-system-x86_64', ...v.args, '-chardev', 'stdio,id=s0,signal=off', '-serial', 'chardev:s0'],
     {
       check: false,
       signal: ac.signal,
+      ...(keys ? { stdin: keys } : {}),
       onChunk: (chunk) => {
         window = (window + chunk.replace(/\r/g, '')).slice(-4096);
         for (const p of patterns) {
@@ -114,6 +128,18 @@ export async function runVm(exec: Executor, v: VmRun): Promise<VmOutcome> {
             pattern = m[0].trim();
             ac.abort();
           }
+        }
+        for (const p of v.prompts ?? []) {
+          const m = p.pattern.exec(window);
+          if (!m || end !== 'exit') continue;
+          // Answered once: what follows the prompt is a fresh window.
+          window = '';
+          const reply = p.reply();
+          if (reply !== undefined) keys?.write(`${reply}\n`);
+          appendFileSync(
+            v.serialLog,
+            `${((Date.now() - t0) / 1000).toFixed(2).padStart(8)} [harness: ${reply === undefined ? 'nothing typed' : 'a line typed'} at "${m[0].trim()}"]\n`,
+          );
         }
       },
       onLine: (line) => {
@@ -126,6 +152,7 @@ export async function runVm(exec: Executor, v: VmRun): Promise<VmOutcome> {
     },
   );
   clearTimeout(timer);
+  keys?.end();
   // `end` is set in callbacks: TypeScript's narrowing does not see that, hence the widening cast.
   // A run the caller stopped was fine; any other end may have been the emulator's doing.
   const fault =

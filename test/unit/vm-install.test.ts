@@ -44,7 +44,7 @@ class FakeVm implements Executor {
     if (argv[0] === 'qemu-system-x86_64') {
       this.qemu.push(argv);
       const n = this.qemu.length;
-      const drive = argv.find((a) => a.includes(',id=t,')) ?? '';
+      const drive = argv.find((a) => a.includes(',id=t0,')) ?? '';
       const disk = /^file=([^,]+)/.exec(drive)?.[1] ?? '';
       this.diskAtStart.push(readFileSync(disk, 'utf8'));
       const install = argv.some((a) => a.includes('media=cdrom'));

@@ -24,8 +24,9 @@ import { cacheDir } from '../../src/core/paths.ts';
 import { MEDIUM } from '../../src/layout.ts';
 import { utcStamp } from '../../src/live/facts.ts';
 import { installPhase } from '../../src/vm/install-phase.ts';
-import { Machine, renderBoots, TARGET_DISK } from '../../src/vm/machine.ts';
+import { Machine, renderBoots, TARGET_DISK, targetSerial } from '../../src/vm/machine.ts';
 import { overlayArgs } from '../../src/vm/qemu.ts';
+import { DEFAULT_TEST_ANSWERS } from '../../src/vm/test-answers.ts';
 import { kldloadTestPasses } from './kldload-test.ts';
 
 const CLI = 'dist/kldload.mjs';
@@ -62,15 +63,40 @@ test('kldload build makes the ISO; a payload-only rebuild reuses every layer', {
     assert.ok(p.cached, `${p.name} was rebuilt after a payload-only change`);
 });
 
-test('kldload test: offline install, the disk boots alone, every check passes', { timeout: 3600_000 }, () => {
-  kldloadTestPasses(ISO, join(WORK, 'test'));
-  // The ISO describes the extras the user asked for (--packages), not the roles' packages, and the
-  // test answers asked for exactly those.
-  const image = JSON.parse(readFileSync(join(WORK, 'test', 'image.json'), 'utf8')) as {
-    extraPackages: string[];
-  };
-  assert.deepEqual(image.extraPackages, ['tree']);
-});
+/**
+ * The CI's layout: a mirror of two disks named by-id, natively encrypted (issue 12). The harness
+ * types the passphrase at the initramfs prompt over the serial console; kldload test checks the vdev
+ * tree, the key and one identical ESP per disk besides everything else.
+ */
+const PASSPHRASE = 'kl-Crypt-Phrase-42';
+const LAYOUT_ANSWERS = `${DEFAULT_TEST_ANSWERS}KLDLOAD_EXTRA_PACKAGES=tree
+KLDLOAD_ZFS_TOPOLOGY=mirror
+KLDLOAD_ZFS_ENCRYPT=1
+KLDLOAD_ZFS_PASSPHRASE=${PASSPHRASE}
+`;
+
+test(
+  'kldload test: offline install on an encrypted mirror, the disks boot alone, every check passes',
+  { timeout: 3600_000 },
+  () => {
+    const answers = join(WORK, 'mirror-encrypted.env');
+    writeFileSync(answers, LAYOUT_ANSWERS, { mode: 0o600 });
+    const out = kldloadTestPasses(ISO, join(WORK, 'test'), ['--answers', answers]);
+    for (const c of [
+      /^PASS pool: mirror of 2 disks, every one ONLINE, named by-id/m,
+      /^PASS encryption: aes-256-gcm, encryption root rpool, key loaded/m,
+      /^PASS ESPs: 2 \(one per disk\), the same loader, kernels and entries on each/m,
+      /^PASS passphrase: on no disk in clear and in no serial log/m,
+    ])
+      assert.match(out, c);
+    // The ISO describes the extras the user asked for (--packages), not the roles' packages, and the
+    // test answers asked for exactly those.
+    const image = JSON.parse(readFileSync(join(WORK, 'test', 'image.json'), 'utf8')) as {
+      extraPackages: string[];
+    };
+    assert.deepEqual(image.extraPackages, ['tree']);
+  },
+);
 
 const exec = new SystemExecutor();
 const quietLog = new Logger({ file: join(WORK, 'negative.log') });
@@ -229,17 +255,20 @@ test(
 const TEST_PASSWORD = 'kl-test-Secret-7';
 
 test(
-  'power cut during first boot: the next boot runs it again and it completes',
+  'the mirror without its first disk boots from the second (a wrong passphrase refused, then the right one): pool DEGRADED naming the missing disk, /boot/efi the second ESP; a power cut during first boot: the next boot runs it again and it completes',
   { timeout: 1800_000 },
   async () => {
-    const installed = join(WORK, 'test', 'target.qcow2');
-    assert.ok(existsSync(installed), 'needs the disk installed by the kldload test above');
+    // The second disk as the install left it; the first is not attached at all.
+    const installed = join(WORK, 'test', 'target2.qcow2');
+    assert.ok(existsSync(installed), 'needs the mirror installed by the kldload test above');
     const disk = join(WORK, 'powercut.qcow2');
     execFileSync('qemu-img', overlayArgs(installed, disk));
     const m = await Machine.start(
       exec,
       {
         disk,
+        drives: [{ file: disk, serial: targetSerial(1) }],
+        passphrase: PASSPHRASE,
         workDir: WORK,
         name: 'powercut',
         key: join(WORK, 'test', 'id_ed25519'),
@@ -247,10 +276,36 @@ test(
         password: TEST_PASSWORD,
         log: quietLog,
       },
-      'first boot',
+      'first boot, first disk gone',
     );
+    m.typeFirst.push('not-the-passphrase');
     try {
       await m.mustBeUp(900);
+      const serial = readFileSync(m.current.serialLog, 'utf8');
+      assert.equal(
+        [...serial.matchAll(/\[harness: a line typed at "Enter passphrase for 'rpool':"\]/g)].length,
+        2,
+        'want one wrong and one right passphrase, typed at two prompts',
+      );
+      assert.match(
+        serial,
+        /Incorrect key|Key load error/,
+        'the wrong passphrase was not refused on the console',
+      );
+      assert.doesNotMatch(serial, new RegExp(PASSPHRASE), 'the passphrase reached the console');
+      const deg = await m.root(
+        'zpool status -P rpool; echo "@@esp $(readlink -f "$(findmnt -no SOURCE /boot/efi)") $(readlink -f /dev/disk/by-id/virtio-kltarget2-part1)"',
+      );
+      assert.match(deg.stdout, /^\s+state: DEGRADED$/m, deg.all);
+      // The missing disk is named (its last path), and the present one is ONLINE.
+      assert.match(
+        deg.stdout,
+        /(UNAVAIL|REMOVED|FAULTED).*virtio-kltarget-part2|virtio-kltarget-part2.*(UNAVAIL|REMOVED|FAULTED)/,
+        deg.all,
+      );
+      assert.match(deg.stdout, /\/dev\/disk\/by-id\/virtio-kltarget2-part2\s+ONLINE/, deg.all);
+      const esp = /^@@esp (\S+) (\S+)$/m.exec(deg.stdout);
+      assert.ok(esp && esp[1] === esp[2], `/boot/efi is not the second disk's ESP: ${esp?.[0]}`);
       // Cut the power once a role is installing packages (first boot is busy on the disk).
       let busy = '';
       for (let i = 0; i < 120 && !/phase: (packages|cluster|site)/.test(busy); i++) {

@@ -1,8 +1,12 @@
 /**
  * What `kldload test` checks about the pool's layout: the vdev tree the answers asked for, native
  * encryption and its key, and one ESP per disk with the same files (kept in step by kldload esp sync).
- * The guest prints raw sections (part of GUEST_REPORT); evaluation happens here, host side.
+ * The guest prints raw sections (part of GUEST_REPORT); evaluation happens here, host side. Also the
+ * encrypted boot: the passphrase asked and a wrong one refused, and the passphrase on no disk in clear.
  */
+import { rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Executor } from '../core/exec.ts';
 import type { CheckResult } from './checks.ts';
 
 export interface LayoutExpect {
@@ -80,4 +84,44 @@ export function evaluateLayout(r: (section: string) => string, pool: string, l: 
     esps.map((e) => e.join(' ')).join('; ') || 'no /etc/kldload/esps',
   );
   return out;
+}
+
+export const WRONG_PASSPHRASE = 'kldload-test-wrong-passphrase';
+
+/** The boot's console: two prompts answered (wrong, then right), the wrong one refused by zfs load-key. */
+export function passphraseCheck(serial: string): CheckResult {
+  const typed = serial.match(/\[harness: a line typed at "Enter passphrase for '[^']+':"\]/g)?.length ?? 0;
+  const refused = /Key load error|Incorrect key/.test(serial);
+  return {
+    name: 'passphrase: asked on the console; a wrong one refused and asked again, the right one boots',
+    ok: typed >= 2 && refused,
+    detail: `${typed} prompt(s) answered; wrong one ${refused ? 'refused' : 'NOT refused'}`,
+  };
+}
+
+/**
+ * The passphrase is on no disk in clear (ESP, pool labels, a stray file, swap) and in no serial log:
+ * grep of every qcow2 file as it lies (qcow2 keeps data clusters as they are; a string split across
+ * two 64 KiB clusters would escape, a tiny chance accepted). The pattern comes from a file, not argv.
+ */
+export async function notInClear(
+  exec: Executor,
+  W: string,
+  secret: string,
+  files: string[],
+): Promise<CheckResult> {
+  const pat = join(W, 'secret.pat');
+  writeFileSync(pat, `${secret}\n`, { mode: 0o600 });
+  const hits: string[] = [];
+  for (const f of files) {
+    const r = await exec.run(['grep', '-c', '-a', '-F', '-f', pat, f], { check: false });
+    if (r.exitCode === 0) hits.push(`${f} (${r.stdout.trim()})`);
+    else if (r.exitCode !== 1) hits.push(`${f}: grep failed (${r.exitCode})`);
+  }
+  rmSync(pat, { force: true });
+  return {
+    name: 'passphrase: on no disk in clear and in no serial log',
+    ok: hits.length === 0,
+    detail: hits.length ? `found in ${hits.join(', ')}` : `${files.length} files searched`,
+  };
 }

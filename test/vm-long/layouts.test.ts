@@ -1,0 +1,74 @@
+/**
+ * `npm run e2e:layouts`: every pool layout the installer offers, installed from one plain server ISO
+ * and booted in a VM with `kldload test` (all its checks, plus the vdev tree, encryption and one
+ * identical ESP per disk). The CI proves the encrypted by-id mirror and its degraded boot
+ * (test/vm/e2e.test.ts); this file the rest: raidz1, encryption on one disk, raidz2, mirror-stripe.
+ * Each check prints PASS/FAIL and lands in bench/results/layouts-<stamp>.json with the install time.
+ * KLDLOAD_LAYOUTS=raidz1,encrypted runs only those.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { cacheDir } from '../../src/core/paths.ts';
+import { utcStamp } from '../../src/live/facts.ts';
+import type { TestResult } from '../../src/vm/harness.ts';
+import { DEFAULT_TEST_ANSWERS } from '../../src/vm/test-answers.ts';
+import { recorder } from './results.ts';
+
+const CLI = 'dist/kldload.mjs';
+const STAMP = utcStamp();
+const WORK = cacheDir('vm', `layouts-${STAMP}`);
+const ISO = join(WORK, 'kldload.iso');
+mkdirSync(WORK, { recursive: true });
+const { check, scenario } = recorder('layouts', STAMP);
+
+const LAYOUTS: { name: string; answers: string }[] = [
+  { name: 'raidz1', answers: 'KLDLOAD_ZFS_TOPOLOGY=raidz1\n' },
+  { name: 'encrypted', answers: 'KLDLOAD_ZFS_ENCRYPT=1\nKLDLOAD_ZFS_PASSPHRASE="kl layouts Phrase 7"\n' },
+  { name: 'raidz2', answers: 'KLDLOAD_ZFS_TOPOLOGY=raidz2\n' },
+  { name: 'mirror-stripe', answers: 'KLDLOAD_ZFS_TOPOLOGY=mirror-stripe\n' },
+];
+const only = process.env.KLDLOAD_LAYOUTS?.split(',').filter(Boolean);
+
+function cli(args: string[]) {
+  return spawnSync('node', [CLI, ...args], { encoding: 'utf8', maxBuffer: 64 << 20 });
+}
+
+test(
+  'build a plain server ISO',
+  { timeout: 3600_000 },
+  scenario('build', async () => {
+    const t0 = Date.now();
+    const r = cli(['build', '--profile', 'server', '-o', ISO]);
+    check(
+      'build',
+      'kldload build --profile server',
+      () => assert.equal(r.status, 0, r.stderr.slice(-3000)),
+      (Date.now() - t0) / 1000,
+    );
+  }),
+);
+
+for (const l of LAYOUTS.filter((x) => !only || only.includes(x.name)))
+  test(
+    `${l.name}: installs, boots and passes every kldload test check`,
+    { timeout: 3600_000 },
+    scenario(l.name, async () => {
+      const answers = join(WORK, `${l.name}.env`);
+      writeFileSync(answers, `${DEFAULT_TEST_ANSWERS}${l.answers}`, { mode: 0o600 });
+      const t0 = Date.now();
+      const r = cli(['test', ISO, '--answers', answers, '--workdir', join(WORK, l.name), '--json']);
+      const res = JSON.parse(r.stdout) as TestResult;
+      const install = res.phases.find((p) => p.name === 'install');
+      check(l.name, 'install', () => assert.ok(install?.ok, install?.detail), install?.seconds);
+      for (const c of res.checks) check(l.name, c.name, () => assert.ok(c.ok, c.detail));
+      check(
+        l.name,
+        'kldload test exits 0',
+        () => assert.equal(r.status, 0, r.stderr.slice(-2000)),
+        (Date.now() - t0) / 1000,
+      );
+    }),
+  );

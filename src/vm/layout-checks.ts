@@ -23,7 +23,7 @@ export interface LayoutExpect {
  * one is read where it is; the others are mounted read-only for the reading.
  */
 export const LAYOUT_REPORT = String.raw`sec zpool-status; zpool status -P "$POOL"
-sec encryption; zfs get -H -o value encryption,encryptionroot,keystatus "$POOL/ROOT/default" | tr '\n' ' '
+sec encryption; zfs get -H -o value encryption,encryptionroot,keystatus "$POOL/ROOT/default" | tr '\n' ' '; echo
 sec esps; b=$(readlink -f "$(findmnt -no SOURCE /boot/efi)")
 for u in $(grep -iE '^[0-9a-f-]{36}$' /etc/kldload/esps 2>/dev/null); do
   d=/dev/disk/by-partuuid/$u; [ -e "$d" ] || { echo "$u missing"; continue; }

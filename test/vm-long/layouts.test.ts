@@ -8,9 +8,9 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import { cacheDir } from '../../src/core/paths.ts';
 import { utcStamp } from '../../src/live/facts.ts';
 import type { TestResult } from '../../src/vm/harness.ts';
@@ -31,6 +31,35 @@ const LAYOUTS: { name: string; answers: string }[] = [
   { name: 'mirror-stripe', answers: 'KLDLOAD_ZFS_TOPOLOGY=mirror-stripe\n' },
 ];
 const only = process.env.KLDLOAD_LAYOUTS?.split(',').filter(Boolean);
+
+/**
+ * The installer's own figures from its serial log: the whole install (KLDLOAD-INSTALL-OK seconds=)
+ * and each step's `done in`; base-os is the plain unsquashfs of the target image into the new pool,
+ * in the same VM and run: the floor the install is measured against (issue 12: goal ≤ 1.3×).
+ */
+export function installTimes(serial: string) {
+  const steps: Record<string, number> = {};
+  for (const m of serial.matchAll(
+    /^\s*[\d.]+ (?:\[[^\]]*\] )?(?:node\[\d+\]: )?\s+(\S+) done in ([\d.]+)s$/gm,
+  ))
+    if (m[1] && m[2]) steps[m[1]] = Number(m[2]);
+  const install = Number(/KLDLOAD-INSTALL-OK .*seconds=(\d+)/.exec(serial)?.[1] ?? Number.NaN);
+  const unsquashfs = steps['base-os'] ?? Number.NaN;
+  return { install, unsquashfs, ratio: Math.round((install / unsquashfs) * 100) / 100, steps };
+}
+const times: Record<string, ReturnType<typeof installTimes>> = {};
+after(() => {
+  mkdirSync('bench/results', { recursive: true });
+  const out = join('bench/results', `layouts-install-${STAMP}.json`);
+  writeFileSync(
+    out,
+    `${JSON.stringify({ bench: 'layouts-install', stamp: STAMP, goal: 'install ≤ 1.3× unsquashfs', times }, null, 1)}\n`,
+  );
+  for (const [k, t] of Object.entries(times))
+    console.log(
+      `# ${k}: install ${t.install}s, unsquashfs ${t.unsquashfs}s, ratio ${t.ratio}×, bootloader ${t.steps.bootloader}s`,
+    );
+});
 
 function cli(args: string[]) {
   return spawnSync('node', [CLI, ...args], { encoding: 'utf8', maxBuffer: 64 << 20 });

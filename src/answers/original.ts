@@ -92,3 +92,13 @@ export const ORIGINAL_INERT: Readonly<Record<string, string>> = {
 };
 
 export const ORIGINAL_INERT_KEYS = Object.keys(ORIGINAL_INERT);
+
+/**
+ * Inert keys whose non-empty value is refused, not warned about: it names disks the install would
+ * leave out of the pool, a layout nobody asked for (empty stays a warning, as in the original's
+ * templates).
+ */
+export const ORIGINAL_REFUSED_WHEN_SET: Readonly<Record<string, string>> = {
+  KLDLOAD_ZFS_SPECIAL_DISKS:
+    'names disks for a special vdev, which this installer does not create (no VM has booted one); remove the line or leave it empty, install, then add the vdev: zpool add <pool> special mirror DISK1 DISK2 (a mirror: losing a special vdev loses the pool)',
+};

@@ -1,5 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { ORIGINAL_INERT, ORIGINAL_INERT_KEYS } from './original.ts';
+import { ORIGINAL_INERT, ORIGINAL_INERT_KEYS, ORIGINAL_REFUSED_WHEN_SET } from './original.ts';
 import { parseEnvText, type RawEntry } from './parse.ts';
 import { checkSetting, type RoleSetting, type RoleSettingValue } from './role-settings.ts';
 import { type Answers, FIELD_KEYS, type FieldKey, fieldDef } from './schema.ts';
@@ -99,7 +99,9 @@ export function validateAnswersText(text: string, file = 'answers.env', o: Valid
         line,
         `a setting of role ${roles.join(' or ')}, which ${o.roleSettings ? 'is not chosen' : 'is not on this ISO'}; add --role ${roles[0]} at build or remove the line`,
       );
-    } else if (inert) warn(key, line, `has no effect here: ${inert}`);
+    } else if (inert && value.trim() && ORIGINAL_REFUSED_WHEN_SET[key])
+      err(key, line, ORIGINAL_REFUSED_WHEN_SET[key] as string);
+    else if (inert) warn(key, line, `has no effect here: ${inert}`);
     else if (!(FIELD_KEYS as string[]).includes(key))
       err(
         key,

@@ -240,3 +240,17 @@ test('answers validate: warnings in --json and on stderr in text mode', async ()
     /server-debian\.env:13: KLDLOAD_ENABLE_SECURE_BOOT: has no effect here: Secure Boot/,
   );
 });
+
+test('KLDLOAD_ZFS_SPECIAL_DISKS naming disks is refused with the line and the fix; empty it is only a warning', () => {
+  const base =
+    'KLDLOAD_HOSTNAME=a\nKLDLOAD_DISK=/dev/vda\nKLDLOAD_USERNAME=admin\nKLDLOAD_PASSWORD=xx-Secret-77\n';
+  const set = validateAnswersText(`${base}KLDLOAD_ZFS_SPECIAL_DISKS=/dev/vdb /dev/vdc\n`, 'a.env');
+  assert.ok(!set.ok);
+  assert.match(
+    set.errors.map((e) => e.text).join('\n'),
+    /a\.env:5: KLDLOAD_ZFS_SPECIAL_DISKS: names disks for a special vdev, which this installer does not create .*zpool add <pool> special mirror/,
+  );
+  const empty = validateAnswersText(`${base}KLDLOAD_ZFS_SPECIAL_DISKS=\n`, 'a.env');
+  assert.ok(empty.ok);
+  assert.match(empty.warnings.map((w) => w.text).join('\n'), /KLDLOAD_ZFS_SPECIAL_DISKS: has no effect here/);
+});

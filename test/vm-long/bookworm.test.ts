@@ -1,0 +1,68 @@
+/**
+ * `npm run e2e:layouts`, second file: Debian 12 (bookworm) as the target. A plain server ISO built
+ * with `--suite bookworm` (its own kernel and bookworm's zfs, compiled once), installed on one disk
+ * and checked by `kldload test` exactly like trixie. PASS/FAIL per check in
+ * bench/results/bookworm-<stamp>.json.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { cacheDir } from '../../src/core/paths.ts';
+import { utcStamp } from '../../src/live/facts.ts';
+import type { TestResult } from '../../src/vm/harness.ts';
+import { recorder } from './results.ts';
+
+const STAMP = utcStamp();
+const WORK = cacheDir('vm', `bookworm-${STAMP}`);
+const ISO = join(WORK, 'kldload.iso');
+mkdirSync(WORK, { recursive: true });
+const { check, scenario } = recorder('bookworm', STAMP);
+const cli = (args: string[]) =>
+  spawnSync('node', ['dist/kldload.mjs', ...args], { encoding: 'utf8', maxBuffer: 64 << 20 });
+
+test(
+  'bookworm: build a plain server ISO',
+  { timeout: 3600_000 },
+  scenario('build', async () => {
+    const t0 = Date.now();
+    const r = cli(['build', '--profile', 'server', '--suite', 'bookworm', '-o', ISO]);
+    check(
+      'build',
+      'kldload build --profile server --suite bookworm',
+      () => assert.equal(r.status, 0, r.stderr.slice(-3000)),
+      (Date.now() - t0) / 1000,
+    );
+  }),
+);
+
+test(
+  'bookworm: installs on one disk, boots and passes every kldload test check',
+  { timeout: 3600_000 },
+  scenario('bookworm', async () => {
+    const t0 = Date.now();
+    const r = cli(['test', ISO, '--workdir', join(WORK, 'test'), '--json']);
+    const res = JSON.parse(r.stdout) as TestResult;
+    let first: unknown;
+    for (const p of res.phases)
+      try {
+        check('bookworm', `phase ${p.name}`, () => assert.ok(p.ok, p.detail), p.seconds);
+      } catch (e) {
+        first ??= e;
+      }
+    for (const c of res.checks)
+      try {
+        check('bookworm', c.name, () => assert.ok(c.ok, c.detail));
+      } catch (e) {
+        first ??= e;
+      }
+    check(
+      'bookworm',
+      'kldload test exits 0',
+      () => assert.equal(r.status, 0, r.stderr.slice(-2000)),
+      (Date.now() - t0) / 1000,
+    );
+    if (first) throw first;
+  }),
+);

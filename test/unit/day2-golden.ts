@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { EXIT, KldloadError } from '../../src/core/errors.ts';
 import { type Plan, renderPlan } from '../../src/core/plan.ts';
+import type { KernelPair } from '../../src/day2/be-entry.ts';
 import { matchesGolden } from './golden.ts';
 
 const GOLDEN = 'test/fixtures/day2-plans';
@@ -22,3 +23,12 @@ export const refused = (fn: () => unknown, re: RegExp, exitCode: number = EXIT.b
     fn,
     (e: unknown) => e instanceof KldloadError && e.exitCode === exitCode && re.test(e.message),
   );
+
+export const MiB = 1024 * 1024;
+/** The running kernel of the day-2 plan fixtures, with fixed hashes (ESP content names). */
+export const K = '6.12.57+deb13-amd64';
+export const kernel: KernelPair = {
+  version: K,
+  vmlinuz: { path: `/boot/vmlinuz-${K}`, sha256: 'a'.repeat(64), size: 12 * MiB },
+  initrd: { path: `/boot/initrd.img-${K}`, sha256: 'b'.repeat(64), size: 40 * MiB },
+};

@@ -6,19 +6,12 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { EXIT } from '../../src/core/errors.ts';
 import { planBeActivate, planBeCreate, planBeDestroy } from '../../src/day2/be.ts';
-import { type BootFacts, idOf, type KernelPair, parseEntry } from '../../src/day2/be-entry.ts';
+import { type BootFacts, idOf, parseEntry } from '../../src/day2/be-entry.ts';
 import { type MountFact, planBeMount, planBeUmount } from '../../src/day2/be-mount.ts';
 import { planBeRename, renameEntry } from '../../src/day2/be-rename.ts';
 import { planRollback } from '../../src/day2/snap.ts';
-import { golden, refused } from './day2-golden.ts';
+import { golden, K, kernel, MiB, refused } from './day2-golden.ts';
 
-const MiB = 1024 * 1024;
-const K = '6.12.57+deb13-amd64';
-const kernel: KernelPair = {
-  version: K,
-  vmlinuz: { path: `/boot/vmlinuz-${K}`, sha256: 'a'.repeat(64), size: 12 * MiB },
-  initrd: { path: `/boot/initrd.img-${K}`, sha256: 'b'.repeat(64), size: 40 * MiB },
-};
 const entries = [
   parseEntry(
     '0123456789abcdef0123456789abcdef-6.12.57+deb13-amd64.conf',

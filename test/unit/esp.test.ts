@@ -12,11 +12,11 @@ import { validateAnswersFile } from '../../src/answers/validate.ts';
 import { EXIT } from '../../src/core/errors.ts';
 import type { Action, Plan } from '../../src/core/plan.ts';
 import { planBeCreate, planBeDestroy } from '../../src/day2/be.ts';
-import type { BootFacts, KernelPair } from '../../src/day2/be-entry.ts';
+import type { BootFacts } from '../../src/day2/be-entry.ts';
 import { espGuidFor, espSyncSteps, formatEspList, parseEspList } from '../../src/day2/esp.ts';
 import { readEspSet } from '../../src/day2/facts.ts';
 import { planInstall } from '../../src/plan/install-plan.ts';
-import { refused } from './day2-golden.ts';
+import { kernel, MiB, refused } from './day2-golden.ts';
 import { FACTS } from './plan-facts.ts';
 
 const A = '6a2c7f3e-0b1d-4c55-9e0f-5d7c2b8a9e11';
@@ -150,13 +150,6 @@ test('facts: no list is one ESP (nothing to sync); a mounted ESP that is not lis
   );
 });
 
-const MiB = 1024 * 1024;
-const K = '6.12.57+deb13-amd64';
-const kernel: KernelPair = {
-  version: K,
-  vmlinuz: { path: `/boot/vmlinuz-${K}`, sha256: 'a'.repeat(64), size: 12 * MiB },
-  initrd: { path: `/boot/initrd.img-${K}`, sha256: 'b'.repeat(64), size: 40 * MiB },
-};
 const mirrored: BootFacts = {
   pool: 'rpool',
   bes: ['rpool/ROOT/default', 'rpool/ROOT/old'],

@@ -1,34 +1,29 @@
 /** kldload esp: the machine's ESPs (one per disk of a mirror or raidz pool) and keeping them in step. */
 import type { Command } from 'commander';
 import { EXIT } from '../../core/errors.ts';
-import type { Plan } from '../../core/plan.ts';
-import { espMountDir, espSyncSteps } from '../../day2/esp.ts';
+import { type Plan, run } from '../../core/plan.ts';
+import { type EspSet, espMountDir, espSyncSteps } from '../../day2/esp.ts';
 import { readEspSet } from '../../day2/facts.ts';
 import { TARGET } from '../../layout.ts';
 import { DAY2_HELP_EXIT, runDay2Plan } from '../day2.ts';
 import { dryRunOption, jsonOption, type Run } from '../options.ts';
 import type { CommandResult } from '../output.ts';
 
-/** The sync plan for the ESPs as they are now (root: a fixture tree in tests). */
-export function planEspSync(root = ''): Plan {
-  const e = readEspSet(root);
-  const steps = espSyncSteps(e);
+/** The sync plan for the ESPs as they are (readEspSet), each other ESP unmounted on failure. */
+export function planEspSync(e: EspSet): Plan {
   return {
     facts: { esp: e.path, mounted: e.mounted ?? null, others: e.others },
-    steps,
+    steps: espSyncSteps(e),
     cleanup: e.others
       .filter((o) => o.present)
-      .map((o) => ({
-        kind: 'run',
-        argv: ['umount', espMountDir(o.partuuid)],
-        mayFail: true,
-      })),
+      .map((o) => run(['umount', espMountDir(o.partuuid)], { mayFail: true })),
   };
 }
 
 export async function espSync(o: { dryRun?: boolean; json?: boolean }): Promise<CommandResult> {
-  const plan = planEspSync();
-  const missing = (plan.facts.others as { partuuid: string; present: boolean }[])
+  const e = readEspSet();
+  const plan = planEspSync(e);
+  const missing = e.others
     .filter((x) => !x.present)
     .map(
       (x) =>

@@ -59,9 +59,7 @@ fi
 chattr +a "$d" 2>/dev/null || true
 MKDIR
 chmod 0755 /usr/local/sbin/kldload-session-dir
-if ! grep -q kldload-session-dir /etc/pam.d/sshd; then
-  echo 'session optional pam_exec.so quiet /usr/local/sbin/kldload-session-dir' >>/etc/pam.d/sshd
-fi
+ensure_line /etc/pam.d/sshd 'session optional pam_exec.so quiet /usr/local/sbin/kldload-session-dir' kldload-session-dir
 
 kl_phase "sshd"
 cat >/etc/ssh/sshd_config.d/10-kldload-bastion.conf <<SSHD
@@ -102,9 +100,7 @@ cat >/etc/audit/rules.d/60-kldload-bastion.rules <<'RULES'
 -w /etc/passwd -p wa -k identity
 -w /etc/group -p wa -k identity
 RULES
-systemctl enable auditd.service
-systemctl restart auditd.service
-wait_for_service auditd.service 30
+restart_service auditd.service 30
 augenrules --load
 cat >/etc/fail2ban/jail.d/kldload-bastion.conf <<'JAIL'
 # Written by the kldload bastion role.
@@ -116,9 +112,7 @@ maxretry = 5
 findtime = 10m
 bantime = 1h
 JAIL
-systemctl enable fail2ban.service
-systemctl restart fail2ban.service
-wait_for_service fail2ban.service 60
+restart_service fail2ban.service 60
 
 kl_phase "firewall"
 # SSH only: the base rules already allow 22 and nothing else.

@@ -39,9 +39,7 @@ else
 fi
 
 kl_phase "ci user"
-if ! id -u "$CI_USER" >/dev/null 2>&1; then
-  useradd -m -s /bin/bash "$CI_USER"
-fi
+ensure_user "$CI_USER" -m -s /bin/bash
 usermod -aG docker "$CI_USER"
 chown "$CI_USER": /srv/ci/cache /srv/ci/builds
 
@@ -62,9 +60,7 @@ if [[ -n "$RUNNER" ]]; then
   if [[ -e /etc/gitlab-runner/config.toml ]]; then
     sed -i "s/^concurrent = .*/concurrent = ${CONCURRENT}/" /etc/gitlab-runner/config.toml
   fi
-  systemctl enable gitlab-runner.service
-  systemctl restart gitlab-runner.service
-  wait_for_service gitlab-runner.service 60
+  restart_service gitlab-runner.service 60
 fi
 
 kl_phase "snapshots"

@@ -34,37 +34,12 @@ kl_phase "packages"
 pkg_install docker.io docker-cli docker-compose nftables
 
 kl_phase "service"
-systemctl enable docker.service
-systemctl restart docker.service
-wait_for_service docker.service 120
-if ! id -u "$DEPLOY_USER" >/dev/null 2>&1; then
-  useradd -m -s /bin/bash "$DEPLOY_USER"
-  log "user ${DEPLOY_USER} created"
-fi
+restart_service docker.service 120
+ensure_user "$DEPLOY_USER" -m -s /bin/bash
 usermod -aG docker "$DEPLOY_USER"
-cat >/etc/systemd/system/kldload-docker-prune.service <<'UNIT'
-[Unit]
-Description=kldload: prune Docker images and build cache older than a week
-After=docker.service
-Requires=docker.service
-
-[Service]
-Type=oneshot
-ExecStart=/usr/bin/docker system prune -af --filter until=168h
-UNIT
-cat >/etc/systemd/system/kldload-docker-prune.timer <<'UNIT'
-[Unit]
-Description=kldload: weekly Docker prune
-
-[Timer]
-OnCalendar=Sun *-*-* 03:00:00
-Persistent=true
-
-[Install]
-WantedBy=timers.target
-UNIT
-systemctl daemon-reload
-systemctl enable kldload-docker-prune.timer
+install_timer kldload-docker-prune 'Sun *-*-* 03:00:00' \
+  'kldload: prune Docker images and build cache older than a week' \
+  '/usr/bin/docker system prune -af --filter until=168h' after=docker.service requires=docker.service
 
 kl_phase "images"
 # Images given at build time (kldload build --image FILE.tar) ride on the ISO: load them offline.
@@ -98,6 +73,7 @@ container_fs() {
 }
 verify_cmd "docker uses the zfs storage driver" driver_is_zfs
 verify_cmd "user ${DEPLOY_USER} is in the docker group" in_docker_group
+verify_service_active kldload-docker-prune.timer
 for img in "${loaded[@]}"; do
   verify_cmd "image ${img} is loaded" docker image inspect "$img"
   verify_cmd "a container of ${img} gets its ZFS clone" container_fs "$img"

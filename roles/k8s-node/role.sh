@@ -66,9 +66,7 @@ containerd config default >/etc/containerd/config.toml.new
 # The kubelet uses the systemd cgroup driver; containerd must agree or pods restart in a loop.
 sed -i 's/SystemdCgroup = false/SystemdCgroup = true/' /etc/containerd/config.toml.new
 mv /etc/containerd/config.toml.new /etc/containerd/config.toml
-systemctl enable containerd.service
-systemctl restart containerd.service
-wait_for_service containerd.service 60
+restart_service containerd.service 60
 # Images from the ISO go into the namespace the kubelet uses: pods start without a registry.
 imported=()
 if [[ -d "$IMAGES" ]]; then

@@ -79,8 +79,8 @@ postconf -P "submission/inet/syslog_name=postfix/submission" \
   "submission/inet/smtpd_sasl_auth_enable=yes" \
   "submission/inet/smtpd_recipient_restrictions=permit_sasl_authenticated,reject"
 # Mail for root (cron, smartd, zed) reaches the administrator.
-if [[ -n "$MAILUSER" ]] && ! grep -q '^root:' /etc/aliases; then
-  echo "root: ${MAILUSER}" >>/etc/aliases
+if [[ -n "$MAILUSER" ]]; then
+  ensure_line /etc/aliases "root: ${MAILUSER}" '^root:'
 fi
 newaliases
 postfix check
@@ -138,13 +138,9 @@ kl_phase "snapshots"
 snapshot_schedule "${POOL}/mail" hourly=72 daily=30 monthly=6
 
 kl_phase "service"
-systemctl enable opendkim.service dovecot.service postfix.service
-systemctl restart opendkim.service
-wait_for_service opendkim.service 30
-systemctl restart dovecot.service
-wait_for_service dovecot.service 30
-systemctl restart postfix.service
-wait_for_service postfix.service 30
+restart_service opendkim.service 30
+restart_service dovecot.service 30
+restart_service postfix.service 30
 
 kl_phase "verify"
 imap_banner() {

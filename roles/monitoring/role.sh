@@ -79,14 +79,10 @@ kl_phase "snapshots"
 snapshot_schedule "${POOL}/prometheus" hourly=0 daily=30 monthly=0
 
 kl_phase "service"
-systemctl enable prometheus.service prometheus-node-exporter.service
-systemctl restart prometheus.service prometheus-node-exporter.service
-wait_for_service prometheus.service 120
-wait_for_service prometheus-node-exporter.service 60
+restart_service prometheus.service 120
+restart_service prometheus-node-exporter.service 60
 if [[ -n "$GRAFANA" ]]; then
-  systemctl enable grafana-server.service
-  systemctl restart grafana-server.service
-  wait_for_service grafana-server.service 120
+  restart_service grafana-server.service 120
 fi
 
 kl_phase "verify"

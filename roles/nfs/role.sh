@@ -49,9 +49,7 @@ kl_phase "snapshots"
 snapshot_schedule "${POOL}/exports" hourly=48 daily=30 monthly=6 recursive=yes
 
 kl_phase "service"
-systemctl enable nfs-server.service
-systemctl restart nfs-server.service
-wait_for_service nfs-server.service 60
+restart_service nfs-server.service 60
 zfs share -a
 
 kl_phase "verify"

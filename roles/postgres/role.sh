@@ -15,10 +15,7 @@ kl_phase "datasets"
 ensure_dataset "${POOL}/postgres" mountpoint=/var/lib/postgresql recordsize=8K compression=lz4 atime=off logbias=throughput
 ensure_dataset "${POOL}/postgres/wal" recordsize=8K compression=lz4 atime=off
 # The package must not make its default cluster on the root dataset: ours is made below, on these.
-mkdir -p /etc/postgresql-common
-if ! grep -q '^create_main_cluster' /etc/postgresql-common/createcluster.conf 2>/dev/null; then
-  echo 'create_main_cluster = false' >>/etc/postgresql-common/createcluster.conf
-fi
+ensure_line /etc/postgresql-common/createcluster.conf 'create_main_cluster = false' '^create_main_cluster'
 
 kl_phase "packages"
 pkg_install postgresql
@@ -32,9 +29,7 @@ fi
 MEM_MB=$(($(awk '/^MemTotal:/ {print $2}' /proc/meminfo) / 1024))
 CONF_DIR="/etc/postgresql/${VER}/main"
 install -d -o postgres -g postgres "${CONF_DIR}/conf.d"
-if ! grep -q "^include_dir = 'conf.d'" "${CONF_DIR}/postgresql.conf"; then
-  echo "include_dir = 'conf.d'" >>"${CONF_DIR}/postgresql.conf"
-fi
+ensure_line "${CONF_DIR}/postgresql.conf" "include_dir = 'conf.d'"
 cat >"${CONF_DIR}/conf.d/kldload.conf" <<CONF
 # Written by the kldload postgres role.
 # ZFS never writes a torn page (copy-on-write, checksummed), so full-page images only cost WAL.
@@ -57,40 +52,18 @@ runuser -u postgres -- pg_dumpall | zstd -q -T0 >"/var/backups/postgresql/all-\$
 find /var/backups/postgresql -name 'all-*.sql.zst' -mtime +14 -delete
 BACKUP
 chmod 0755 /usr/local/sbin/kldload-pg-backup
-cat >/etc/systemd/system/kldload-pg-backup.service <<'UNIT'
-[Unit]
-Description=kldload: PostgreSQL snapshot and dump
-After=postgresql.service
-
-[Service]
-Type=oneshot
-ExecStart=/usr/local/sbin/kldload-pg-backup
-UNIT
-cat >/etc/systemd/system/kldload-pg-backup.timer <<'UNIT'
-[Unit]
-Description=kldload: nightly PostgreSQL snapshot and dump
-
-[Timer]
-OnCalendar=*-*-* 02:30:00
-RandomizedDelaySec=30m
-Persistent=true
-
-[Install]
-WantedBy=timers.target
-UNIT
-systemctl daemon-reload
-systemctl enable --now kldload-pg-backup.timer
+install_timer kldload-pg-backup '*-*-* 02:30:00' 'kldload: PostgreSQL snapshot and dump' \
+  /usr/local/sbin/kldload-pg-backup after=postgresql.service delay=30m
 
 kl_phase "service"
-systemctl enable "postgresql@${VER}-main.service"
-systemctl restart "postgresql@${VER}-main.service"
-wait_for_service "postgresql@${VER}-main.service" 120
+restart_service "postgresql@${VER}-main.service" 120
 
 kl_phase "verify"
 verify_service_active "postgresql@${VER}-main.service"
 verify_port_listening 5432
 verify_dataset "${POOL}/postgres" recordsize=8K
 verify_dataset "${POOL}/postgres/wal" recordsize=8K
+verify_service_active kldload-pg-backup.timer
 if [[ "$(runuser -u postgres -- psql -tAc 'SHOW full_page_writes')" == off ]]; then
   log "PASS full_page_writes is off"
 else

@@ -149,9 +149,7 @@ fw_rule vpn-gateway postrouting "ip saddr ${NET} oifname \"${WAN}\" masquerade"
 fw_apply
 
 kl_phase "service"
-systemctl enable wg-quick@wg0.service
-systemctl restart wg-quick@wg0.service
-wait_for_service wg-quick@wg0.service 30
+restart_service wg-quick@wg0.service 30
 
 kl_phase "verify"
 listening() { [[ "$(wg show wg0 listen-port)" == "$PORT" ]]; }

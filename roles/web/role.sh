@@ -56,9 +56,7 @@ kl_phase "snapshots"
 snapshot_schedule "${POOL}/srv/www" hourly=24 daily=14 monthly=3 recursive=yes
 
 kl_phase "service"
-systemctl enable nginx.service
-systemctl restart nginx.service
-wait_for_service nginx.service 60
+restart_service nginx.service 60
 
 kl_phase "verify"
 verify_service_active nginx.service

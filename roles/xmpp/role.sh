@@ -192,9 +192,7 @@ YAML
 chown root:ejabberd /etc/ejabberd/ejabberd.yml.new
 mv -f /etc/ejabberd/ejabberd.yml.new /etc/ejabberd/ejabberd.yml
 install -d -o ejabberd -g ejabberd /var/lib/ejabberd/upload
-systemctl enable ejabberd.service
-systemctl restart ejabberd.service
-wait_for_service ejabberd.service 180
+restart_service ejabberd.service 180
 retry 30 2 ejabberdctl status >/dev/null
 
 kl_phase "admin"

@@ -528,6 +528,106 @@ describe('verify_port_listening and verify_http (real sockets)', () => {
   }
 });
 
+describe('what roles repeat: restart_service, install_timer, ensure_line, ensure_user', () => {
+  const systemctlActive = `[[ $1 == is-active ]] && { [[ $2 == --quiet ]] || echo "$(cat "$SVC_DIR/\${@: -1}" 2>/dev/null || echo inactive)"; [[ -f "$SVC_DIR/\${@: -1}" ]]; }; true`;
+
+  test('restart_service enables, restarts and waits; a unit that stays down fails the role at its line', async () => {
+    const s = stubs({ systemctl: systemctlActive, journalctl: 'echo "journal: bad config"' });
+    writeFileSync(join(s.dir, 'nginx.service'), 'active\n');
+    const env = { PATH: s.PATH, STUB_LOG: s.STUB_LOG, SVC_DIR: s.dir };
+    const ok = await bash(`${PRELUDE}restart_service nginx.service 5\n`, env);
+    assert.equal(ok.exitCode, 0, ok.all);
+    assert.deepEqual(
+      calls(s).filter((c) => !c.includes('is-active')),
+      ['systemctl enable nginx.service', 'systemctl restart nginx.service'],
+    );
+    assert.match(ok.stdout, /service nginx.service is active/);
+    const down = await bash(`${PRELUDE}\nrestart_service postfix.service 1\necho never\n`, env);
+    assert.equal(down.exitCode, 1);
+    assert.doesNotMatch(down.stdout, /never/);
+    assert.match(down.stdout, /service postfix.service not active after 1s[^\n]*\njournal: bad config/);
+    assert.deepEqual(
+      [failureOf(down.state).line, failureOf(down.state).command],
+      ['4', 'restart_service postfix.service 1'],
+    );
+  });
+
+  test('install_timer writes the service and timer once, enables the timer, refuses a bad calendar before writing', async () => {
+    const s = stubs({
+      systemctl: '',
+      'systemd-analyze': '[[ $1 == calendar && $2 != nonsense ]]',
+    });
+    const units = freshDir('units');
+    const env = { PATH: s.PATH, STUB_LOG: s.STUB_LOG, KLDLOAD_UNIT_DIR: units };
+    const script = `${PRELUDE}install_timer kl-backup '*-*-* 02:30:00' 'kl: snapshot and dump' '/usr/local/sbin/kl-backup --all' after=postgresql.service requires=postgresql.service delay=30m\n`;
+    const first = await bash(script, env);
+    assert.equal(first.exitCode, 0, first.all);
+    assert.equal(
+      readFileSync(join(units, 'kl-backup.service'), 'utf8'),
+      '[Unit]\nDescription=kl: snapshot and dump\nAfter=postgresql.service\nRequires=postgresql.service\n\n' +
+        '[Service]\nType=oneshot\nExecStart=/usr/local/sbin/kl-backup --all\n',
+    );
+    assert.equal(
+      readFileSync(join(units, 'kl-backup.timer'), 'utf8'),
+      '[Unit]\nDescription=kl: snapshot and dump (*-*-* 02:30:00)\n\n[Timer]\nOnCalendar=*-*-* 02:30:00\n' +
+        'RandomizedDelaySec=30m\nPersistent=true\n\n[Install]\nWantedBy=timers.target\n',
+    );
+    assert.deepEqual(calls(s).slice(1), ['systemctl daemon-reload', 'systemctl enable --now kl-backup.timer']);
+    // Again: the same text is not rewritten and systemd is not reloaded.
+    const before = statSync(join(units, 'kl-backup.timer')).mtimeMs;
+    writeFileSync(s.STUB_LOG, '');
+    const again = await bash(script, env);
+    assert.equal(again.exitCode, 0, again.all);
+    assert.equal(statSync(join(units, 'kl-backup.timer')).mtimeMs, before);
+    assert.deepEqual(calls(s).filter(Boolean).slice(1), ['systemctl enable --now kl-backup.timer']);
+
+    for (const [args, why] of [
+      [`kl-x nonsense 'd' /bin/true`, /'nonsense' is not a calendar systemd understands/],
+      [`kl-x daily 'd' /bin/true every=1h`, /'every=1h' is not after=UNIT, requires=UNIT or delay=SPAN/],
+      [`kl-x.timer daily 'd' /bin/true`, /NAME 'kl-x.timer' must be/],
+      [`kl-x daily '' /bin/true`, /must each be one non-empty line/],
+    ] as const) {
+      const bad = await bash(`${PRELUDE}install_timer ${args}\n`, env);
+      assert.equal(bad.exitCode, 1, bad.all);
+      assert.match(bad.stdout, why);
+      assert.equal(existsSync(join(units, 'kl-x.service')) || existsSync(join(units, 'kl-x.timer.service')), false);
+    }
+  });
+
+  test('ensure_line appends once, honours a REGEX, mends a missing last newline and makes the file', async () => {
+    const d = freshDir('lines');
+    const conf = join(d, 'postgresql.conf');
+    writeFileSync(conf, "port = 5432\n#include_dir = 'x'");
+    const fresh = join(d, 'new', 'createcluster.conf');
+    const script = `${PRELUDE}ensure_line ${conf} "include_dir = 'conf.d'"
+ensure_line ${conf} "include_dir = 'conf.d'"
+ensure_line ${conf} 'port = 5433' '^port[[:space:]]*='
+ensure_line ${fresh} 'create_main_cluster = false' '^create_main_cluster'
+ensure_line ${fresh} 'create_main_cluster = true' '^create_main_cluster'
+`;
+    const r = await bash(script);
+    assert.equal(r.exitCode, 0, r.all);
+    assert.equal(readFileSync(conf, 'utf8'), "port = 5432\n#include_dir = 'x'\ninclude_dir = 'conf.d'\n");
+    assert.equal(readFileSync(fresh, 'utf8'), 'create_main_cluster = false\n');
+    assert.equal((r.stdout.match(/ added /g) ?? []).length, 2, r.stdout);
+    const bad = await bash(`${PRELUDE}ensure_line ${conf} $'a\\nb'\n`);
+    assert.equal(bad.exitCode, 1);
+    assert.match(bad.stdout, /LINE must be one line/);
+  });
+
+  test('ensure_user creates a missing account with the options and leaves an existing one alone', async () => {
+    const s = stubs({ id: '[[ ${@: -1} == alice ]]', useradd: '' });
+    const r = await bash(`${PRELUDE}ensure_user alice -m\nensure_user bob -m -s /bin/bash\n`, {
+      PATH: s.PATH,
+      STUB_LOG: s.STUB_LOG,
+    });
+    assert.equal(r.exitCode, 0, r.all);
+    assert.deepEqual(calls(s), ['id -u -- alice', 'id -u -- bob', 'useradd -m -s /bin/bash bob']);
+    assert.match(r.stdout, /user bob created/);
+    assert.doesNotMatch(r.stdout, /user alice created/);
+  });
+});
+
 describe('dispatch.sh', () => {
   /** A roles folder of stub roles that append their name to $KLDLOAD_STATE_DIR/ran. */
   function rolesDir(

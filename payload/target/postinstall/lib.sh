@@ -16,6 +16,7 @@
 #   KLDLOAD_PKG_RETRIES   attempts for package installs (default 3), KLDLOAD_PKG_RETRY_DELAY seconds apart (5)
 #   KLDLOAD_APT_UPDATE    0: pkg_install does not run apt-get update first
 #   KLDLOAD_HTTP_CLIENT   bash: verify_http uses /dev/tcp even when curl is installed
+#   KLDLOAD_UNIT_DIR      where install_timer writes units (default /etc/systemd/system)
 
 if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
   echo "lib.sh is a library: source it from a postinstaller or role" >&2
@@ -368,6 +369,119 @@ wait_for_service() {
     fi
     sleep 1
   done
+}
+
+# restart_service UNIT [TIMEOUT=60] — enable UNIT at boot, restart it now (so it reads what the role
+# just wrote) and wait until it is active: a unit that does not come back fails the role at this line.
+restart_service() {
+  if (($# < 1 || $# > 2)); then
+    die "usage: restart_service UNIT [TIMEOUT_SECONDS]"
+  fi
+  systemctl enable "$1"
+  systemctl restart "$1"
+  wait_for_service "$1" "${2:-60}"
+}
+
+# install_timer NAME CALENDAR DESCRIPTION COMMAND [after=UNIT] [requires=UNIT] [delay=SPAN] — a oneshot
+# NAME.service that runs COMMAND (one ExecStart= line, as systemd reads it) and NAME.timer
+# (OnCalendar=CALENDAR; Persistent, so a run missed while the machine was off happens at the next boot;
+# delay= spreads the start, RandomizedDelaySec) in $KLDLOAD_UNIT_DIR (/etc/systemd/system), enabled
+# and started. CALENDAR is checked by systemd-analyze before anything is written. Safe to run again:
+# files are rewritten only when their text differs.
+install_timer() {
+  if (($# < 4)); then
+    die "usage: install_timer NAME CALENDAR DESCRIPTION COMMAND [after=UNIT] [requires=UNIT] [delay=SPAN]"
+  fi
+  local name=$1 cal=$2 desc=$3 cmd=$4 kv after="" requires="" delay="" dir="${KLDLOAD_UNIT_DIR:-/etc/systemd/system}"
+  shift 4
+  if ! [[ "$name" =~ ^[A-Za-z0-9_.@-]+$ && "$name" != *.service && "$name" != *.timer ]]; then
+    die "install_timer: NAME '${name}' must be [A-Za-z0-9_.@-]+, without .service or .timer"
+  fi
+  local text
+  for text in "$cal" "$desc" "$cmd"; do
+    if [[ -z "$text" || "$text" == *$'\n'* ]]; then
+      die "install_timer ${name}: CALENDAR, DESCRIPTION and COMMAND must each be one non-empty line"
+    fi
+  done
+  for kv in "$@"; do
+    case "$kv" in
+      after=?*) after="${kv#*=}" ;;
+      requires=?*) requires="${kv#*=}" ;;
+      delay=?*) delay="${kv#*=}" ;;
+      *) die "install_timer ${name}: '${kv}' is not after=UNIT, requires=UNIT or delay=SPAN" ;;
+    esac
+  done
+  if ! systemd-analyze calendar "$cal" >/dev/null 2>&1; then
+    die "install_timer ${name}: '${cal}' is not a calendar systemd understands (see: systemd-analyze calendar '${cal}')"
+  fi
+  local service timer changed=""
+  service="[Unit]"$'\n'"Description=${desc}"$'\n'
+  if [[ -n "$after" ]]; then
+    service+="After=${after}"$'\n'
+  fi
+  if [[ -n "$requires" ]]; then
+    service+="Requires=${requires}"$'\n'
+  fi
+  service+=$'\n'"[Service]"$'\n'"Type=oneshot"$'\n'"ExecStart=${cmd}"$'\n'
+  timer="[Unit]"$'\n'"Description=${desc} (${cal})"$'\n\n'"[Timer]"$'\n'"OnCalendar=${cal}"$'\n'
+  if [[ -n "$delay" ]]; then
+    timer+="RandomizedDelaySec=${delay}"$'\n'
+  fi
+  timer+="Persistent=true"$'\n\n'"[Install]"$'\n'"WantedBy=timers.target"$'\n'
+  mkdir -p -- "$dir"
+  for kv in "service:${service}" "timer:${timer}"; do
+    text="${kv#*:}"
+    if [[ "$(cat -- "${dir}/${name}.${kv%%:*}" 2>/dev/null)"$'\n' != "$text" ]]; then
+      printf '%s' "$text" >"${dir}/${name}.${kv%%:*}"
+      changed=1
+    fi
+  done
+  if [[ -n "$changed" ]]; then
+    systemctl daemon-reload
+  fi
+  systemctl enable --now "${name}.timer"
+  log "timer ${name}: ${cal} runs ${cmd}"
+}
+
+# ensure_line FILE LINE [REGEX] — append LINE to FILE (made, with its folder, when missing) unless a
+# line of FILE matches REGEX (grep -E; without REGEX: LINE itself, whole). Safe to run again.
+ensure_line() {
+  if (($# < 2 || $# > 3)); then
+    die "usage: ensure_line FILE LINE [REGEX]"
+  fi
+  local file=$1 line=$2 re=${3:-}
+  if [[ "$line" == *$'\n'* ]]; then
+    die "ensure_line ${file}: LINE must be one line"
+  fi
+  if [[ -n "$re" ]]; then
+    if grep -qE -- "$re" "$file" 2>/dev/null; then
+      return 0
+    fi
+  elif grep -qxF -- "$line" "$file" 2>/dev/null; then
+    return 0
+  fi
+  mkdir -p -- "$(dirname -- "$file")"
+  # A last line without its newline would be glued to LINE.
+  if [[ -s "$file" && -n "$(tail -c1 -- "$file")" ]]; then
+    printf '\n' >>"$file"
+  fi
+  printf '%s\n' "$line" >>"$file"
+  log "${file}: added ${line}"
+}
+
+# ensure_user NAME [useradd option…] — create the account NAME with the options (-m -s /bin/bash, -G
+# GROUP…) unless it exists; an existing account is left as it is. Safe to run again.
+ensure_user() {
+  if (($# < 1)) || [[ -z "$1" || "$1" == -* ]]; then
+    die "usage: ensure_user NAME [useradd option…]"
+  fi
+  local name=$1
+  shift
+  if id -u -- "$name" >/dev/null 2>&1; then
+    return 0
+  fi
+  useradd "$@" "$name"
+  log "user ${name} created"
 }
 
 # ── Verification: each prints a PASS or FAIL line and returns non-zero on failure ────────────────────

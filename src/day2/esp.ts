@@ -8,10 +8,12 @@
  * the same way, from one list of UUIDs. A missing disk's ESP is skipped and named; the next sync
  * brings it up to date.
  */
+
 import { createHash } from 'node:crypto';
 import { EXIT, KldloadError } from '../core/errors.ts';
 import { type Action, run, type Step } from '../core/plan.ts';
 import { TARGET } from '../layout.ts';
+import { afterBootUnit } from './units.ts';
 
 export const ESP_SYNC_UNIT = 'kldload-esp-sync.service';
 
@@ -20,23 +22,12 @@ export const ESP_SYNC_UNIT = 'kldload-esp-sync.service';
  * other ESPs get the same names. Ordered like kldload-upgrade-confirm: after multi-user.target
  * without holding it up (DefaultDependencies=no avoids the ordering cycle).
  */
-export const ESP_SYNC_UNIT_TEXT = `[Unit]
-Description=kldload: copy the booted ESP to the machine's other ESPs (${TARGET.espList})
-DefaultDependencies=no
-Requires=sysinit.target
-After=sysinit.target multi-user.target boot-complete.target systemd-bless-boot.service boot-efi.mount
-Conflicts=shutdown.target
-Before=shutdown.target
-ConditionPathExists=${TARGET.espList}
-
-[Service]
-Type=oneshot
-ExecStart=/usr/sbin/kldload esp sync
-RemainAfterExit=yes
-
-[Install]
-WantedBy=multi-user.target
-`;
+export const ESP_SYNC_UNIT_TEXT = afterBootUnit({
+  description: `kldload: copy the booted ESP to the machine's other ESPs (${TARGET.espList})`,
+  after: ['systemd-bless-boot.service', 'boot-efi.mount'],
+  condition: TARGET.espList,
+  exec: '/usr/sbin/kldload esp sync',
+});
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 

@@ -2,32 +2,25 @@
  * kupgrade's record and units: the state file (/var/lib/kldload/upgrade/state.json) read and written,
  * the confirm and boot-ok units the installer enables, and `kldload upgrade status`.
  */
+
 import { EXIT, KldloadError } from '../core/errors.ts';
 import { BOOT_TRIES } from './be-entry.ts';
+import { afterBootUnit } from './units.ts';
 
 export const UPGRADE_STATE = '/var/lib/kldload/upgrade/state.json';
 
 /** The unit that promotes (or gives up on) a pending upgrade once a boot has reached multi-user. */
 export const CONFIRM_UNIT = 'kldload-upgrade-confirm.service';
-export const CONFIRM_UNIT_TEXT = `[Unit]
-Description=kldload: a kupgrade boot environment that reached multi-user becomes the default
-# Wanted by multi-user.target but ordered after it: DefaultDependencies=no keeps the target from
-# waiting for this unit (which would be an ordering cycle). Decides from ${UPGRADE_STATE}.
-DefaultDependencies=no
-Requires=sysinit.target
-After=sysinit.target multi-user.target boot-complete.target zfs.target
-Conflicts=shutdown.target
-Before=shutdown.target
-ConditionPathExists=${UPGRADE_STATE}
-
-[Service]
-Type=oneshot
-ExecStart=/usr/sbin/kldload upgrade confirm
-RemainAfterExit=yes
-
-[Install]
-WantedBy=multi-user.target
-`;
+export const CONFIRM_UNIT_TEXT = afterBootUnit({
+  description: 'kldload: a kupgrade boot environment that reached multi-user becomes the default',
+  comment: [
+    'Wanted by multi-user.target but ordered after it: DefaultDependencies=no keeps the target from',
+    `waiting for this unit (which would be an ordering cycle). Decides from ${UPGRADE_STATE}.`,
+  ],
+  after: ['zfs.target'],
+  condition: UPGRADE_STATE,
+  exec: '/usr/sbin/kldload upgrade confirm',
+});
 
 /**
  * systemd-bless-boot marks a boot-counted entry good at boot-complete.target, which systemd reaches

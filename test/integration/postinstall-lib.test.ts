@@ -572,7 +572,10 @@ describe('what roles repeat: restart_service, install_timer, ensure_line, ensure
       '[Unit]\nDescription=kl: snapshot and dump (*-*-* 02:30:00)\n\n[Timer]\nOnCalendar=*-*-* 02:30:00\n' +
         'RandomizedDelaySec=30m\nPersistent=true\n\n[Install]\nWantedBy=timers.target\n',
     );
-    assert.deepEqual(calls(s).slice(1), ['systemctl daemon-reload', 'systemctl enable --now kl-backup.timer']);
+    assert.deepEqual(calls(s).slice(1), [
+      'systemctl daemon-reload',
+      'systemctl enable --now kl-backup.timer',
+    ]);
     // Again: the same text is not rewritten and systemd is not reloaded.
     const before = statSync(join(units, 'kl-backup.timer')).mtimeMs;
     writeFileSync(s.STUB_LOG, '');
@@ -590,7 +593,10 @@ describe('what roles repeat: restart_service, install_timer, ensure_line, ensure
       const bad = await bash(`${PRELUDE}install_timer ${args}\n`, env);
       assert.equal(bad.exitCode, 1, bad.all);
       assert.match(bad.stdout, why);
-      assert.equal(existsSync(join(units, 'kl-x.service')) || existsSync(join(units, 'kl-x.timer.service')), false);
+      assert.equal(
+        existsSync(join(units, 'kl-x.service')) || existsSync(join(units, 'kl-x.timer.service')),
+        false,
+      );
     }
   });
 
@@ -616,7 +622,7 @@ ensure_line ${fresh} 'create_main_cluster = true' '^create_main_cluster'
   });
 
   test('ensure_user creates a missing account with the options and leaves an existing one alone', async () => {
-    const s = stubs({ id: '[[ ${@: -1} == alice ]]', useradd: '' });
+    const s = stubs({ id: '[[ "$3" == alice ]]', useradd: '' });
     const r = await bash(`${PRELUDE}ensure_user alice -m\nensure_user bob -m -s /bin/bash\n`, {
       PATH: s.PATH,
       STUB_LOG: s.STUB_LOG,

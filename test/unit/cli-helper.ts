@@ -1,9 +1,11 @@
 /**
  * The one way tests run the real CLI as a child process: the bundle (`dist/kldload.mjs`, built by
  * scripts/test.sh before the tests) or the sources through tsx. Every run gets a throw-away
- * KLDLOAD_CACHE unless the test names one, so no test reads or fills ~/.cache/kldload.
+ * KLDLOAD_CACHE unless the test names one, so no test reads or fills ~/.cache/kldload; the VM tests'
+ * `vmCli` names the cache scripts/test.sh set for them, so their layers are built once per run.
  */
 import { type ChildProcessWithoutNullStreams, spawn, spawnSync } from 'node:child_process';
+import { cacheDir } from '../../src/core/paths.ts';
 import { throwAwayCache } from './cache.ts';
 
 export interface CliOptions {
@@ -13,7 +15,7 @@ export interface CliOptions {
   cache?: string;
   /** Added to the environment. */
   env?: Record<string, string>;
-  /** Milliseconds; default 60 s. */
+  /** Milliseconds; default 60 s; 0: none. */
   timeout?: number;
 }
 
@@ -38,10 +40,20 @@ export function cli(args: string[], o: CliOptions = {}): CliResult {
   const cache = o.cache ?? throwAwayCache();
   const r = spawnSync(process.execPath, argv(args, o.via), {
     encoding: 'utf8',
-    timeout: o.timeout ?? 60_000,
+    timeout: o.timeout === 0 ? undefined : (o.timeout ?? 60_000),
+    // A build's or a VM test's --json report outgrows the 1 MiB default.
+    maxBuffer: 64 << 20,
     env: env(o, cache),
   });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr, cache };
+}
+
+/**
+ * `kldload ARGS…` as the VM tests run it: in the cache the test command named (KLDLOAD_CACHE, set by
+ * scripts/test.sh to a cache of its own), with no time limit (a build or an install takes minutes).
+ */
+export function vmCli(args: string[], o: CliOptions = {}): CliResult {
+  return cli(args, { cache: cacheDir(), timeout: 0, ...o });
 }
 
 /** `kldload ARGS… --json`, its stdout parsed (`{}` when empty). */

@@ -5,13 +5,13 @@
  * bench/results/bookworm-<stamp>.json.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { cacheDir } from '../../src/core/paths.ts';
 import { utcStamp } from '../../src/live/facts.ts';
 import type { TestResult } from '../../src/vm/harness.ts';
+import { vmCli } from '../unit/cli-helper.ts';
 import { recorder } from './results.ts';
 
 const STAMP = utcStamp();
@@ -19,8 +19,7 @@ const WORK = cacheDir('vm', `bookworm-${STAMP}`);
 const ISO = join(WORK, 'kldload.iso');
 mkdirSync(WORK, { recursive: true });
 const { check, scenario } = recorder('bookworm', STAMP);
-const cli = (args: string[]) =>
-  spawnSync('node', ['dist/kldload.mjs', ...args], { encoding: 'utf8', maxBuffer: 64 << 20 });
+const cli = vmCli;
 
 test(
   'bookworm: build a plain server ISO',
@@ -31,7 +30,7 @@ test(
     check(
       'build',
       'kldload build --profile server --suite bookworm',
-      () => assert.equal(r.status, 0, r.stderr.slice(-3000)),
+      () => assert.equal(r.code, 0, r.stderr.slice(-3000)),
       (Date.now() - t0) / 1000,
     );
   }),
@@ -60,7 +59,7 @@ test(
     check(
       'bookworm',
       'kldload test exits 0',
-      () => assert.equal(r.status, 0, r.stderr.slice(-2000)),
+      () => assert.equal(r.code, 0, r.stderr.slice(-2000)),
       (Date.now() - t0) / 1000,
     );
     if (first) throw first;

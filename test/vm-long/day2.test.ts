@@ -12,7 +12,7 @@
  * Writes PASS/FAIL per check to bench/results/day2-<stamp>.json.
  */
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -37,6 +37,7 @@ import {
   snapshotsOf,
 } from '../vm/day2-guest.ts';
 import { buildDay2Repo, type Day2Repo, SUITE, SUITE2 } from '../vm/day2-repo.ts';
+import { buildPlainIso } from '../vm/kldload-test.ts';
 import { recorder } from './results.ts';
 
 const STAMP = utcStamp();
@@ -60,11 +61,7 @@ test(
   'build a plain server ISO and the signed test repository',
   { timeout: 3600_000 },
   scenario('setup', async () => {
-    const b = spawnSync('node', ['dist/kldload.mjs', 'build', '--profile', 'server', '-o', ISO], {
-      encoding: 'utf8',
-      maxBuffer: 64 << 20,
-    });
-    assert.equal(b.status, 0, `build failed: ${b.stderr.slice(-3000)}`);
+    buildPlainIso(ISO);
     repo = await buildDay2Repo(exec, log, WORK);
     execFileSync('tar', ['-C', repo.dir, '-cf', join(WORK, `${SUITE}.tar`), '.']);
     execFileSync('tar', ['-C', repo.dir2, '-cf', join(WORK, `${SUITE2}.tar`), '.']);

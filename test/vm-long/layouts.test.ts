@@ -7,7 +7,6 @@
  * KLDLOAD_LAYOUTS=raidz1,encrypted runs only those.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
@@ -15,9 +14,9 @@ import { cacheDir } from '../../src/core/paths.ts';
 import { utcStamp } from '../../src/live/facts.ts';
 import type { TestResult } from '../../src/vm/harness.ts';
 import { DEFAULT_TEST_ANSWERS } from '../../src/vm/test-answers.ts';
+import { vmCli } from '../unit/cli-helper.ts';
 import { recorder } from './results.ts';
 
-const CLI = 'dist/kldload.mjs';
 const STAMP = utcStamp();
 const WORK = cacheDir('vm', `layouts-${STAMP}`);
 const ISO = join(WORK, 'kldload.iso');
@@ -61,9 +60,7 @@ after(() => {
     );
 });
 
-function cli(args: string[]) {
-  return spawnSync('node', [CLI, ...args], { encoding: 'utf8', maxBuffer: 64 << 20 });
-}
+const cli = vmCli;
 
 test(
   'build a plain server ISO',
@@ -74,7 +71,7 @@ test(
     check(
       'build',
       'kldload build --profile server',
-      () => assert.equal(r.status, 0, r.stderr.slice(-3000)),
+      () => assert.equal(r.code, 0, r.stderr.slice(-3000)),
       (Date.now() - t0) / 1000,
     );
   }),
@@ -104,7 +101,7 @@ for (const l of LAYOUTS.filter((x) => !only || only.includes(x.name)))
       check(
         l.name,
         'kldload test exits 0',
-        () => assert.equal(r.status, 0, r.stderr.slice(-2000)),
+        () => assert.equal(r.code, 0, r.stderr.slice(-2000)),
         (Date.now() - t0) / 1000,
       );
       if (first) throw first;

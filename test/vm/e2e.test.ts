@@ -4,7 +4,7 @@
  * then proves that bad input never touches a disk.
  */
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import {
   closeSync,
   existsSync,
@@ -27,9 +27,9 @@ import { installPhase } from '../../src/vm/install-phase.ts';
 import { Machine, renderBoots, TARGET_DISK, targetSerial } from '../../src/vm/machine.ts';
 import { overlayArgs } from '../../src/vm/qemu.ts';
 import { DEFAULT_TEST_ANSWERS } from '../../src/vm/test-answers.ts';
+import { vmCli } from '../unit/cli-helper.ts';
 import { kldloadTestPasses } from './kldload-test.ts';
 
-const CLI = 'dist/kldload.mjs';
 /** The ISO under test: server profile, one darksite extra, two library roles (same as scripts/e2e.sh). */
 const BUILD = ['build', '--profile', 'server', '--packages', 'tree', '--role', 'web', '--role', 'postgres'];
 const WORK = cacheDir('vm', `e2e-${utcStamp()}`);
@@ -37,14 +37,14 @@ const ISO = join(WORK, 'kldload.iso');
 mkdirSync(WORK, { recursive: true });
 
 function cli(args: string[]): { code: number; json: Record<string, unknown>; stderr: string } {
-  const r = spawnSync('node', [CLI, ...args, '--json'], { encoding: 'utf8', maxBuffer: 64 << 20 });
+  const r = vmCli([...args, '--json']);
   let json: Record<string, unknown> = {};
   try {
     json = JSON.parse(r.stdout) as Record<string, unknown>;
   } catch {
     json = { raw: r.stdout };
   }
-  return { code: r.status ?? 1, json, stderr: r.stderr };
+  return { code: r.code ?? 1, json, stderr: r.stderr };
 }
 
 test('kldload build makes the ISO; a payload-only rebuild reuses every layer', { timeout: 3600_000 }, () => {

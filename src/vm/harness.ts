@@ -8,6 +8,7 @@ import type { Logger } from '../core/log.ts';
 import { MEDIUM } from '../layout.ts';
 import { AnyImageInfoSchema } from '../layout-image.ts';
 import { type CheckResult, evaluate, GUEST_REPORT, parseReport, roleSeconds } from './checks.ts';
+import { type Drive, targetDisk, targetSerial } from './drives.ts';
 import { installPhase } from './install-phase.ts';
 import {
   evaluateLayout,
@@ -17,15 +18,7 @@ import {
   passphraseCheck,
   WRONG_PASSPHRASE,
 } from './layout-checks.ts';
-import {
-  BootError,
-  type BootRecord,
-  type Drive,
-  Machine,
-  renderBoots,
-  targetDisk,
-  targetSerial,
-} from './machine.ts';
+import { BootError, type BootRecord, Machine, renderBoots } from './machine.ts';
 import { freePort, overlayArgs } from './qemu.ts';
 import { type IsoImage, overrideAnswers, testAnswers } from './test-answers.ts';
 

@@ -4,7 +4,7 @@ import { join, resolve } from 'node:path';
 import type { Executor } from '../core/exec.ts';
 import type { Logger } from '../core/log.ts';
 import { SEED_LABEL } from '../layout.ts';
-import { driveArgs, targetSerial } from './machine.ts';
+import { driveArgs, targetSerial } from './drives.ts';
 import { ovmfArgs, QEMU_BASE, runVm } from './qemu.ts';
 
 export interface InstallOutcome {

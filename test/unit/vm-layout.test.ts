@@ -9,8 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import type { Executor, RunOptions, RunResult } from '../../src/core/exec.ts';
+import { PASSPHRASE_PROMPT } from '../../src/vm/drives.ts';
 import { evaluateLayout } from '../../src/vm/layout-checks.ts';
-import { PASSPHRASE_PROMPT } from '../../src/vm/machine.ts';
 import { runVm } from '../../src/vm/qemu.ts';
 
 const STATUS = `  pool: rpool

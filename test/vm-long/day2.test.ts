@@ -20,8 +20,9 @@ import { SystemExecutor } from '../../src/core/exec.ts';
 import { Logger } from '../../src/core/log.ts';
 import { cacheDir } from '../../src/core/paths.ts';
 import { utcStamp } from '../../src/live/facts.ts';
+import { TARGET_DISK } from '../../src/vm/drives.ts';
 import { installPhase } from '../../src/vm/install-phase.ts';
-import { Machine, renderBoots, TARGET_DISK } from '../../src/vm/machine.ts';
+import { Machine, renderBoots } from '../../src/vm/machine.ts';
 import { overlayArgs } from '../../src/vm/qemu.ts';
 import { DEFAULT_TEST_ANSWERS, overrideAnswers } from '../../src/vm/test-answers.ts';
 import {

@@ -13,8 +13,8 @@ import { SystemExecutor } from '../../src/core/exec.ts';
 import { Logger } from '../../src/core/log.ts';
 import { cacheDir } from '../../src/core/paths.ts';
 import { utcStamp } from '../../src/live/facts.ts';
+import { TARGET_DISK } from '../../src/vm/drives.ts';
 import { installPhase } from '../../src/vm/install-phase.ts';
-import { TARGET_DISK } from '../../src/vm/machine.ts';
 import { buildPlainIso, kldloadTestPasses } from '../vm/kldload-test.ts';
 import { recorder } from './results.ts';
 

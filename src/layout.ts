@@ -14,8 +14,11 @@ export const MEDIUM = {
   target: 'kldload/target.squashfs',
   image: 'kldload/image.json',
   answers: 'kldload/answers.env',
-  /** The payload copied to /root/darksite on the target. */
-  payload: 'kldload/darksite',
+  /**
+   * The payload (build --payload), copied to TARGET.payload. "darksite" means the APT repository
+   * (MEDIUM.apt, REPO) everywhere but in that one target path, which the original kldload fixed.
+   */
+  payload: 'kldload/payload',
   zbm: 'kldload/zfsbootmenu.efi',
   postinstallLib: 'kldload/postinstall',
   /** The signed APT repository (the darksite proper). */

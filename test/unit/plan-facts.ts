@@ -7,7 +7,7 @@ export const FACTS: InstallFacts = {
   suite: 'trixie',
   image: '/run/live/medium/kldload/target.squashfs',
   bundle: '/run/live/medium/kldload/kldload.mjs',
-  payloadDir: '/run/live/medium/kldload/darksite',
+  payloadDir: '/run/live/medium/kldload/payload',
   postinstallLib: '/run/live/medium/kldload/postinstall',
   aptRepo: '/run/live/medium/kldload/apt',
   hostid: '1abc0fee',

@@ -19,14 +19,15 @@ export const median = (xs: number[]) => {
 export const r3 = (x: number) => Math.round(x * 1000) / 1000;
 
 /**
- * The benches' guest: an overlay of an e2e:day2 folder's base disk (`src`), started in
- * `<cache>/vm/<name>`; root scripts that must succeed, and commands timed on the host.
+ * The benches' guest: an overlay of an installed disk (`base` in folder `src`: an e2e:day2 folder's
+ * base.qcow2, or a `kldload test` workdir's target.qcow2), started in `<cache>/vm/<name>`; root
+ * scripts that must succeed, and commands timed on the host.
  */
-export async function day2Guest(src: string, name: string) {
+export async function day2Guest(src: string, name: string, base = 'base.qcow2') {
   const work = cacheDir('vm', name);
   mkdirSync(work, { recursive: true });
   const disk = join(work, 'disk.qcow2');
-  execFileSync('qemu-img', overlayArgs(join(src, 'base.qcow2'), disk));
+  execFileSync('qemu-img', overlayArgs(join(src, base), disk));
   const log = new Logger({ file: join(work, 'bench.log') });
   const m = await Machine.start(
     new SystemExecutor(log),

@@ -20,6 +20,7 @@ import {
 } from './layout-checks.ts';
 import { BootError, type BootRecord, Machine, renderBoots } from './machine.ts';
 import { freePort, overlayArgs } from './qemu.ts';
+import { type InstallTimes, installTimes, renderLiveBoot } from './serial-times.ts';
 import { type IsoImage, overrideAnswers, testAnswers } from './test-answers.ts';
 
 /**
@@ -57,6 +58,8 @@ export interface TestResult {
   roleSeconds?: Record<string, number>;
   /** Every start of the installed disk, with how long each reboot took. */
   boots?: BootRecord[];
+  /** The live system's boot and the installer's steps, from the install's serial log. */
+  install?: InstallTimes;
 }
 
 /** The image facts the ISO carries (kldload/image.json), read with xorriso without mounting. */
@@ -154,6 +157,10 @@ export async function runTest(exec: Executor, log: Logger, o: TestOptions): Prom
   });
   res.logs.push(inst.serialLog);
   phases.push({ name: 'install', seconds: inst.seconds, ok: inst.ok, detail: inst.detail });
+  if (existsSync(inst.serialLog)) {
+    res.install = installTimes(readFileSync(inst.serialLog, 'utf8'));
+    if (res.install.liveBoot) log.info(renderLiveBoot(res.install.liveBoot));
+  }
   if (!inst.ok) return res;
 
   // Phase 2: the installed disk alone (fresh NVRAM: proves the fallback loader path), SSH forwarded.

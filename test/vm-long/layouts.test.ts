@@ -7,12 +7,13 @@
  * KLDLOAD_LAYOUTS=raidz1,encrypted runs only those.
  */
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { cacheDir } from '../../src/core/paths.ts';
 import { utcStamp } from '../../src/live/facts.ts';
 import type { TestResult } from '../../src/vm/harness.ts';
+import type { InstallTimes } from '../../src/vm/serial-times.ts';
 import { DEFAULT_TEST_ANSWERS } from '../../src/vm/test-answers.ts';
 import { vmCli } from '../unit/cli-helper.ts';
 import { recorder } from './results.ts';
@@ -32,21 +33,11 @@ const LAYOUTS: { name: string; answers: string }[] = [
 const only = process.env.KLDLOAD_LAYOUTS?.split(',').filter(Boolean);
 
 /**
- * The installer's own figures from its serial log: the whole install (KLDLOAD-INSTALL-OK seconds=)
- * and each step's `done in`; base-os is the plain unsquashfs of the target image into the new pool,
- * in the same VM and run: the floor the install is measured against (issue 12: goal ≤ 1.3×).
+ * The installer's own figures from its serial log (kldload test's `install`, src/vm/serial-times.ts):
+ * the whole install and each step; base-os is the plain unsquashfs of the target image into the new
+ * pool, in the same VM and run: the floor the install is measured against (goal ≤ 1.3×).
  */
-export function installTimes(serial: string) {
-  const steps: Record<string, number> = {};
-  for (const m of serial.matchAll(
-    /^\s*[\d.]+ (?:\[[^\]]*\] )?(?:node\[\d+\]: )?\s+(\S+) done in ([\d.]+)s$/gm,
-  ))
-    if (m[1] && m[2]) steps[m[1]] = Number(m[2]);
-  const install = Number(/KLDLOAD-INSTALL-OK .*seconds=(\d+)/.exec(serial)?.[1] ?? Number.NaN);
-  const unsquashfs = steps['base-os'] ?? Number.NaN;
-  return { install, unsquashfs, ratio: Math.round((install / unsquashfs) * 100) / 100, steps };
-}
-const times: Record<string, ReturnType<typeof installTimes>> = {};
+const times: Record<string, InstallTimes> = {};
 after(() => {
   mkdirSync('bench/results', { recursive: true });
   const out = join('bench/results', `layouts-install-${STAMP}.json`);
@@ -89,7 +80,7 @@ for (const l of LAYOUTS.filter((x) => !only || only.includes(x.name)))
       const res = JSON.parse(r.stdout) as TestResult;
       const install = res.phases.find((p) => p.name === 'install');
       check(l.name, 'install', () => assert.ok(install?.ok, install?.detail), install?.seconds);
-      times[l.name] = installTimes(readFileSync(join(WORK, l.name, 'install-serial.log'), 'utf8'));
+      if (res.install) times[l.name] = res.install;
       // Every check is recorded, also after a failed one; the first failure fails the test below.
       let first: unknown;
       for (const c of res.checks)

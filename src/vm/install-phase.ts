@@ -38,6 +38,10 @@ export async function installPhase(
     name?: string;
     /** bios: QEMU's default SeaBIOS (legacy boot), as many VM hosts and older servers still start. */
     firmware?: 'uefi' | 'bios';
+    /** How the ISO is attached: an AHCI CD (ide-cd, the default) or a virtio-scsi CD. */
+    cdrom?: 'ide' | 'scsi';
+    /** Stop the machine at the first serial line matching this (bench:live stops at the first step). */
+    until?: RegExp;
   },
 ): Promise<InstallOutcome> {
   const name = o.name ?? 'install';
@@ -54,8 +58,16 @@ export async function installPhase(
   all.forEach((d, i) => {
     copyFileSync(d, before(i), constants.COPYFILE_FICLONE);
   });
+  const cdrom =
+    o.cdrom === 'scsi'
+      ? ['-device', 'virtio-scsi-pci,id=scsi0', '-device', 'scsi-cd,bus=scsi0.0,drive=cd,bootindex=0']
+      : ['-device', 'ide-cd,drive=cd,bootindex=0'];
   const boot = async () => {
     log.info(`${name}: booting ${o.iso} (TCG, no network); serial → ${serialLog}`);
+    let reached: () => void = () => {};
+    const until = new Promise<void>((res) => {
+      reached = res;
+    });
     let okLine = false;
     const r = await runVm(exec, {
       args: [
@@ -68,8 +80,7 @@ export async function installPhase(
         ...(o.firmware === 'bios' ? [] : ovmfArgs(vars)),
         '-drive',
         `file=${resolve(o.iso)},media=cdrom,readonly=on,if=none,id=cd`,
-        '-device',
-        'ide-cd,drive=cd,bootindex=0',
+        ...cdrom,
         ...driveArgs(
           [o.disk, ...(o.extraDisks ?? [])].map((file, i) => ({ file, serial: targetSerial(i) })),
           'unsafe',
@@ -82,7 +93,9 @@ export async function installPhase(
       ],
       serialLog,
       timeoutSec: o.timeoutSec,
+      ...(o.until ? { stopWhen: until } : {}),
       onLine: (l) => {
+        if (o.until?.test(l)) reached();
         if (/KLDLOAD-INSTALL-OK/.test(l)) okLine = true;
         if (/==> \[\d+\/\d+\]|KLDLOAD-INSTALL|done in|: KLDLOAD_/.test(l)) log.info(`  guest: ${l.trim()}`);
       },

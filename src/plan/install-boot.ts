@@ -46,9 +46,6 @@ export function bootSteps({ a, f, R, pool, be }: InstallContext): Step[] {
     );
   } else {
     boot.push(
-      // Boot counting: kernel-install names every entry …+3.conf; systemd-bless-boot (systemd-boot
-      // package) marks it good once kldload-boot-ok.service saw multi-user.target.
-      write(`${R}/etc/kernel/tries`, `${BOOT_TRIES}\n`),
       inTarget(['bootctl', 'install', '--esp-path=/boot/efi', '--no-variables', '--graceful'], {
         unless: ['chroot', R, 'bootctl', '--esp-path=/boot/efi', 'is-installed'],
       }),
@@ -56,7 +53,13 @@ export function bootSteps({ a, f, R, pool, be }: InstallContext): Step[] {
         `${R}/boot/efi/loader/loader.conf`,
         `timeout ${a.KLDLOAD_ZBM_TIMEOUT === '-1' ? 'menu-force' : a.KLDLOAD_ZBM_TIMEOUT}\neditor no\n`,
       ),
+      // The first entry is not counted: there is no older one to fall back to, and a first boot whose
+      // roles regenerate the initramfs (a package with an initramfs hook, e.g. dmsetup) makes
+      // kernel-install replace a counted entry before systemd-bless-boot renames it, which fails it.
       inTarget(['kernel-install', 'add', f.kabi, `/boot/vmlinuz-${f.kabi}`, `/boot/initrd.img-${f.kabi}`]),
+      // Boot counting from here on: kernel-install names every later entry …+3.conf; systemd-bless-boot
+      // (systemd-boot package) marks it good once kldload-boot-ok.service saw multi-user.target.
+      write(`${R}/etc/kernel/tries`, `${BOOT_TRIES}\n`),
     );
   }
   if (f.efiVars) {

@@ -106,6 +106,11 @@ export function liveSpec(o: LayerOptions, k: KernelFacts, moduleDeb: string): Ro
       // The installer must never auto-import pools it finds on the machine's disks (they may be
       // someone's data), and the import units drag in udev-settle, which stalls the boot.
       'chroot "$1" systemctl disable zfs-import-cache.service zfs-import-scan.service zfs-mount.service zfs-share.service zfs-zed.service zfs-import.target zfs.target',
+      // What a first boot of an installed system does and a live one, started once, does not need:
+      // the linker cache and journal catalog rebuilt (/etc/.updated is missing on every live boot)
+      // and getty-static's five extra consoles (minbase has no logind to start them on demand).
+      'chroot "$1" systemctl mask ldconfig.service systemd-journal-catalog-update.service systemd-update-done.service getty-static.service',
+      'chroot "$1" systemctl set-default multi-user.target',
       // The live medium is a console appliance: root logs in without a password for debugging.
       'chroot "$1" passwd -d root',
       // live-boot's hooks must be in the initrd that boots the ISO.

@@ -81,6 +81,9 @@ export function targetSpec(o: LayerOptions, k: KernelFacts, moduleDeb: string): 
       // The initrd is built here, natively, with no hostid in it; the installer puts this machine's
       // hostid in front as an early segment (update-initramfs under TCG costs minutes).
       'chroot "$1" update-initramfs -u -k all',
+      // An image whose initrd cannot mount a ZFS root fails its build here, not at an install: the
+      // guard's own check (zfs.ko for the kernel and the zfs boot script in the initrd).
+      `chroot "$1" ${TARGET.kernelGuard} check ${k.kabi} /boot/initrd.img-${k.kabi}`,
     ],
     recipe: 2,
   };

@@ -2,7 +2,7 @@
  * The role library, proven in VMs: every shipped role is built into an ISO (three ISOs, roles grouped so
  * that each group fits one 16 GB guest), installed offline under QEMU/TCG and booted; first boot runs the
  * roles from the darksite and each role's own verification must pass. Writes each role's first-boot
- * time to bench/results/roles-<stamp>.json. `npm run e2e:roles` (about 75 minutes on 2 cores, warm cache).
+ * time to bench/results/roles-<stamp>.json. `npm run e2e:roles` (about 60 minutes on 2 cores, warm cache).
  *
  *   node --import tsx bench/roles.ts [GROUP…]     (GROUP: a, b, c; default all)
  */

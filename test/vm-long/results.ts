@@ -2,6 +2,7 @@
  * PASS/FAIL per check for the named e2e commands, printed as it happens and written to
  * bench/results/<name>-<stamp>.json when the test file ends (failed checks included).
  */
+import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after } from 'node:test';
@@ -35,6 +36,23 @@ export function recorder(bench: string, stamp: string) {
     }
   }
   /**
+   * Every row as a check of `scenario` (a `kldload test --json` run's phases or checks, its exit
+   * code), each recorded also after a failed one; the first failure is rethrown once all are.
+   */
+  function checkAll(
+    scenario: string,
+    rows: { name: string; ok: boolean; detail?: string | undefined; seconds?: number | undefined }[],
+  ): void {
+    let first: unknown;
+    for (const row of rows)
+      try {
+        check(scenario, row.name, () => assert.ok(row.ok, row.detail), row.seconds);
+      } catch (e) {
+        first ??= e;
+      }
+    if (first) throw first;
+  }
+  /**
    * A test body that records a failure outside any check (a guest script, a boot that did not come
    * back) as a FAIL row of its scenario: a run that stopped half-way never reads as all PASS.
    */
@@ -61,5 +79,5 @@ export function recorder(bench: string, stamp: string) {
       `${ok ? 'PASS' : 'FAIL'} e2e:${bench}: ${results.filter((r) => r.ok).length}/${results.length} → ${out}`,
     );
   });
-  return { results, boots, check, scenario };
+  return { results, boots, check, checkAll, scenario };
 }

@@ -15,32 +15,16 @@
  * WORKDIR is a `kldload test` workdir (target.qcow2, id_ed25519); default: the newest under the
  * cache. Its disk after first boot (boot.qcow2), else the installed one, is used through an overlay. Writes bench/results/bootloader-<stamp>.json.
  */
-import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { cacheDir } from '../src/core/paths.ts';
 import { utcStamp } from '../src/live/facts.ts';
 import { renderBoots } from '../src/vm/machine.ts';
 import { day2Guest, median, r3 } from './guest.ts';
+import { newestRunDir } from './runs.ts';
 
-/** Every folder up to two levels under the cache's vm/ that holds an installed disk and its key. */
-function newestTestDir(): string {
-  const root = cacheDir('vm');
-  const dirs: string[] = [];
-  const walk = (d: string, depth: number) => {
-    if (existsSync(join(d, 'target.qcow2')) && existsSync(join(d, 'id_ed25519'))) dirs.push(d);
-    if (depth < 2 && existsSync(d))
-      for (const e of readdirSync(d, { withFileTypes: true }))
-        if (e.isDirectory()) walk(join(d, e.name), depth + 1);
-  };
-  walk(root, 0);
-  const best = dirs.sort(
-    (a, b) => statSync(join(b, 'target.qcow2')).mtimeMs - statSync(join(a, 'target.qcow2')).mtimeMs,
-  )[0];
-  if (!best) throw new Error(`no kldload test workdir (target.qcow2, id_ed25519) under ${root}`);
-  return best;
-}
-
-const src = process.argv[2] ?? newestTestDir();
+const src =
+  process.argv[2] ??
+  newestRunDir('target.qcow2', ['id_ed25519'], { depth: 2, hint: 'run kldload test (or npm test) first' });
 const ROUNDS = Number(process.argv[3] ?? 3);
 const stamp = utcStamp();
 // boot.qcow2 (the disk after its first boot) when there is one: no first boot to sit through.

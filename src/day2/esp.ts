@@ -8,7 +8,6 @@
  * the same way, from one list of UUIDs. A missing disk's ESP is skipped and named; the next sync
  * brings it up to date.
  */
-
 import { createHash } from 'node:crypto';
 import { EXIT, KldloadError } from '../core/errors.ts';
 import { type Action, run, type Step } from '../core/plan.ts';

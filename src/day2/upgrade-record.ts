@@ -2,7 +2,6 @@
  * kupgrade's record and units: the state file (/var/lib/kldload/upgrade/state.json) read and written,
  * the confirm and boot-ok units the installer enables, and `kldload upgrade status`.
  */
-
 import { EXIT, KldloadError } from '../core/errors.ts';
 import { BOOT_TRIES } from './be-entry.ts';
 import { afterBootUnit } from './units.ts';

@@ -31,8 +31,8 @@ export interface InstallTimes {
 const r1 = (x: number) => Math.round(x * 10) / 10;
 
 /** Host seconds of the first line matching RE. */
-function mark(serial: string, re: RegExp): number | undefined {
-  for (const line of serial.split('\n'))
+function mark(lines: string[], re: RegExp): number | undefined {
+  for (const line of lines)
     if (re.test(line)) {
       const t = /^\s*(\d+(?:\.\d+)?) /.exec(line)?.[1];
       if (t !== undefined) return Number(t);
@@ -48,13 +48,14 @@ export function installTimes(serial: string): InstallTimes {
     if (m[1] && m[2]) steps[m[1]] = Number(m[2]);
   const install = Number(/KLDLOAD-INSTALL-OK .*seconds=(\d+)/.exec(serial)?.[1] ?? Number.NaN);
   const unsquashfs = steps['base-os'] ?? Number.NaN;
+  const lines = serial.split('\n');
   const marks = [
-    mark(serial, /\] Linux version /),
+    mark(lines, /\] Linux version /),
     // The kernel's line at the exec of the real root's init (Debian kernels build TOMOYO in).
-    mark(serial, /Mandatory Access Control|Run \/sbin\/init as init process/),
-    mark(serial, /systemd\[1\]: /),
-    mark(serial, /Starting .*kldload-installer\.service/),
-    mark(serial, /==> \[1\/\d+\]/),
+    mark(lines, /Mandatory Access Control|Run \/sbin\/init as init process/),
+    mark(lines, /systemd\[1\]: /),
+    mark(lines, /Starting .*kldload-installer\.service/),
+    mark(lines, /==> \[1\/\d+\]/),
   ];
   const [k, i, s, u, f] = marks;
   const liveBoot =

@@ -24,6 +24,8 @@ const LAYERS = {
   vm: ['core', 'layout', 'answers', 'zfs'],
   // kst: one report over the pool, boot environments and first boot.
   status: ['core', 'layout', 'zfs', 'day2', 'firstboot'],
+  // The web installer: serves a wizard over the answers schema; the install itself is the CLI's.
+  webui: ['core', 'layout', 'answers', 'live', 'postinstall'],
   cli: [
     'core',
     'layout',
@@ -41,6 +43,7 @@ const LAYERS = {
     'image',
     'vm',
     'status',
+    'webui',
   ],
   types: [],
 };

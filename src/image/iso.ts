@@ -50,6 +50,10 @@ menuentry "kldload: install again over a disk this ISO installed (erases it)" {
   linux /live/vmlinuz ${common} kldload.install kldload.reinstall=1
   initrd /live/initrd.img
 }
+menuentry "kldload: install through the web (a wizard at the address this console shows)" {
+  linux /live/vmlinuz ${common} kldload.install kldload.web
+  initrd /live/initrd.img
+}
 `;
 }
 

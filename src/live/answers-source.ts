@@ -6,9 +6,10 @@ import type { Logger } from '../core/log.ts';
 import { LIVE_WORK, MEDIUM, SEED_LABEL } from '../layout.ts';
 
 /**
- * Where the live installer finds its answers, first match wins: a path on the kernel command line
+ * Where the live installer finds its answers, first match wins: the boot entry "Install through the
+ * web" (kldload.web: the wizard, whatever else is there), a path on the kernel command line
  * (kldload.answers=/path), a FAT volume labelled KLDLOADSEED holding answers.env (the USB-stick
- * path), then the answers embedded in the ISO at build time.
+ * path), then the answers embedded in the ISO at build time. None of them: the web installer.
  */
 export interface AnswerSources {
   cmdline: string;
@@ -25,21 +26,26 @@ export const LIVE_SOURCES = (): AnswerSources => ({
   workDir: LIVE_WORK,
 });
 
+/** An answers file, or why the web installer serves the wizard instead. */
+export type Found = { path: string } | { web: string };
+
 export async function findAnswers(
   exec: Executor,
   log: Logger,
   src: AnswerSources = LIVE_SOURCES(),
-): Promise<string> {
+): Promise<Found> {
   const { workDir } = src;
   mkdirSync(workDir, { recursive: true });
   const onMedium = (rel: string) => join(src.mediumRoot, rel);
+  if (/(?:^|\s)kldload\.web(?:\s|$)/.test(src.cmdline))
+    return { web: 'boot entry "install through the web"' };
   const arg = /(?:^|\s)kldload\.answers=(\S+)/.exec(src.cmdline)?.[1];
   if (arg) {
     // An absolute path in the live system, else a path on the medium.
     const p = arg.startsWith('/') && existsSync(arg) ? arg : onMedium(arg.replace(/^\//, ''));
     if (!existsSync(p)) throw new KldloadError(`kldload.answers=${arg}: no such file`);
     log.info(`answers: ${p} (kernel command line)`);
-    return p;
+    return { path: p };
   }
   await exec.run(['udevadm', 'settle', '--timeout=30'], { check: false });
   const seedDev = src.seedDevice;
@@ -53,7 +59,7 @@ export async function findAnswers(
         const dst = join(workDir, 'answers.env');
         copyFileSync(src, dst);
         log.info(`answers: answers.env on the ${SEED_LABEL} volume`);
-        return dst;
+        return { path: dst };
       }
       log.info(`${SEED_LABEL} volume has no answers.env; looking further`);
     } finally {
@@ -63,9 +69,9 @@ export async function findAnswers(
   const embedded = onMedium(MEDIUM.answers);
   if (existsSync(embedded)) {
     log.info('answers: embedded in the ISO');
-    return embedded;
+    return { path: embedded };
   }
-  throw new KldloadError(
-    `no answers: put answers.env on a FAT volume labelled ${SEED_LABEL}, pass kldload.answers=/path, or build with --answers`,
-  );
+  return {
+    web: `no answers file (answers.env on a FAT volume labelled ${SEED_LABEL}, kldload.answers=/path, or an ISO built with --answers)`,
+  };
 }

@@ -9,7 +9,7 @@ import { MEDIUM } from '../layout.ts';
 import { AnyImageInfoSchema } from '../layout-image.ts';
 import { type CheckResult, evaluate, GUEST_REPORT, parseReport, roleSeconds } from './checks.ts';
 import { type Drive, targetDisk, targetSerial } from './drives.ts';
-import { installPhase } from './install-phase.ts';
+import { type InstallOutcome, installPhase } from './install-phase.ts';
 import {
   evaluateLayout,
   LAYOUT_REPORT,
@@ -39,6 +39,16 @@ export interface TestOptions {
   reboot: boolean;
   /** Guest memory in MiB for the boots of the installed disk (roles like docker + prometheus want more). */
   memoryMiB?: number;
+  /**
+   * Another way to install the disks than the seed volume (the web installer's browser test): gets
+   * the answers the checks expect and the blank disks; the checks of the installed disk are the same.
+   */
+  install?: (a: {
+    answers: string;
+    answersFile: string;
+    disks: string[];
+    workDir: string;
+  }) => Promise<InstallOutcome>;
 }
 
 export interface Phase {
@@ -147,14 +157,16 @@ export async function runTest(exec: Executor, log: Logger, o: TestOptions): Prom
 
   const disks = names.map((_, i) => join(W, `target${i ? i + 1 : ''}.qcow2`));
   for (const d of disks) await exec.run(['qemu-img', 'create', '-q', '-f', 'qcow2', d, '16G']);
-  const inst = await installPhase(exec, log, {
-    iso: o.iso,
-    workDir: W,
-    answersFile: join(W, 'answers.env'),
-    disk: disks[0] as string,
-    extraDisks: disks.slice(1),
-    timeoutSec: o.installTimeoutSec,
-  });
+  const inst = o.install
+    ? await o.install({ answers: text, answersFile: join(W, 'answers.env'), disks, workDir: W })
+    : await installPhase(exec, log, {
+        iso: o.iso,
+        workDir: W,
+        answersFile: join(W, 'answers.env'),
+        disk: disks[0] as string,
+        extraDisks: disks.slice(1),
+        timeoutSec: o.installTimeoutSec,
+      });
   res.logs.push(inst.serialLog);
   phases.push({ name: 'install', seconds: inst.seconds, ok: inst.ok, detail: inst.detail });
   if (existsSync(inst.serialLog)) {

@@ -42,14 +42,29 @@ export async function installPhase(
     cdrom?: 'ide' | 'scsi';
     /** Stop the machine at the first serial line matching this (bench:live stops at the first step). */
     until?: RegExp;
+    /**
+     * The web installer: no seed volume (so the live system serves the wizard) and a NIC whose
+     * port 80 is forwarded to this port on 127.0.0.1; nothing else of the host is reachable.
+     */
+    webPort?: number;
+    /** Each serial line as it comes (the web test reads the page's address from it). */
+    onLine?: (line: string) => void;
   },
 ): Promise<InstallOutcome> {
   const name = o.name ?? 'install';
   // Seed volume: a FAT image labelled KLDLOADSEED, made without mounting anything on the host.
   const seed = join(o.workDir, `${name}-seed.img`);
   await exec.run(['rm', '-f', seed]);
-  await exec.run(['mkfs.vfat', '-C', '-n', SEED_LABEL, seed, '8192']);
-  await exec.run(['mcopy', '-i', seed, o.answersFile, '::answers.env']);
+  if (!o.webPort) {
+    await exec.run(['mkfs.vfat', '-C', '-n', SEED_LABEL, seed, '8192']);
+    await exec.run(['mcopy', '-i', seed, o.answersFile, '::answers.env']);
+  }
+  const seedDrive = o.webPort
+    ? []
+    : ['-drive', `file=${seed},if=none,id=s,format=raw`, '-device', 'virtio-blk-pci,drive=s,serial=klseed'];
+  const nic = o.webPort
+    ? ['-nic', `user,model=virtio-net-pci,restrict=on,hostfwd=tcp:127.0.0.1:${o.webPort}-:80`]
+    : ['-nic', 'none'];
   const serialLog = join(o.workDir, `${name}-serial.log`);
   const vars = join(o.workDir, `${name}-vars.fd`);
   // The disk before the install (blank, or prepared by a refusal test): small, kept for a second run.
@@ -63,7 +78,9 @@ export async function installPhase(
       ? ['-device', 'virtio-scsi-pci,id=scsi0', '-device', 'scsi-cd,bus=scsi0.0,drive=cd,bootindex=0']
       : ['-device', 'ide-cd,drive=cd,bootindex=0'];
   const boot = async () => {
-    log.info(`${name}: booting ${o.iso} (TCG, no network); serial → ${serialLog}`);
+    log.info(
+      `${name}: booting ${o.iso} (TCG, ${o.webPort ? `web installer on 127.0.0.1:${o.webPort}` : 'no network'}); serial → ${serialLog}`,
+    );
     let reached: () => void = () => {};
     const until = new Promise<void>((res) => {
       reached = res;
@@ -74,8 +91,7 @@ export async function installPhase(
         ...QEMU_BASE,
         '-m',
         '3072',
-        '-nic',
-        'none',
+        ...nic,
         '-no-reboot',
         ...(o.firmware === 'bios' ? [] : ovmfArgs(vars)),
         '-drive',
@@ -86,15 +102,13 @@ export async function installPhase(
           'unsafe',
           ',discard=unmap',
         ),
-        '-drive',
-        `file=${seed},if=none,id=s,format=raw`,
-        '-device',
-        'virtio-blk-pci,drive=s,serial=klseed',
+        ...seedDrive,
       ],
       serialLog,
       timeoutSec: o.timeoutSec,
       ...(o.until ? { stopWhen: until } : {}),
       onLine: (l) => {
+        o.onLine?.(l);
         if (o.until?.test(l)) reached();
         if (/KLDLOAD-INSTALL-OK/.test(l)) okLine = true;
         if (/==> \[\d+\/\d+\]|KLDLOAD-INSTALL|done in|: KLDLOAD_/.test(l)) log.info(`  guest: ${l.trim()}`);

@@ -30,26 +30,41 @@ test('kernel command line wins: a path on the medium', async () => {
     log,
     base(m, 'boot=live kldload.answers=/kldload/other.env quiet'),
   );
-  assert.equal(p, join(m, 'kldload/other.env'));
+  assert.deepEqual(p, { path: join(m, 'kldload/other.env') });
 });
 
 test('kernel command line: an absolute path in the live system', async () => {
   const m = medium(true);
   const abs = join(mkdtempSync(join(tmpdir(), 'kl-abs-')), 'a.env');
   writeFileSync(abs, 'x');
-  assert.equal(await findAnswers(new RecordingExecutor(), log, base(m, `kldload.answers=${abs}`)), abs);
+  assert.deepEqual(await findAnswers(new RecordingExecutor(), log, base(m, `kldload.answers=${abs}`)), {
+    path: abs,
+  });
 });
 
 test('no command line and no seed volume: the embedded answers', async () => {
   const m = medium(true);
-  assert.equal(await findAnswers(new RecordingExecutor(), log, base(m)), join(m, 'kldload/answers.env'));
+  assert.deepEqual(await findAnswers(new RecordingExecutor(), log, base(m)), {
+    path: join(m, 'kldload/answers.env'),
+  });
 });
 
-test('nothing anywhere: a clear error naming the three ways', async () => {
-  await assert.rejects(
-    findAnswers(new RecordingExecutor(), log, base(medium(false))),
-    /KLDLOADSEED.*kldload\.answers=.*--answers/,
+test('nothing anywhere: the web installer, saying the three ways it looked', async () => {
+  const r = await findAnswers(new RecordingExecutor(), log, base(medium(false)));
+  assert.ok('web' in r, JSON.stringify(r));
+  assert.match(r.web, /KLDLOADSEED.*kldload\.answers=.*--answers/);
+});
+
+test('the "install through the web" entry wins over embedded answers', async () => {
+  const r = await findAnswers(
+    new RecordingExecutor(),
+    log,
+    base(medium(true), 'boot=live kldload.web quiet'),
   );
+  assert.ok('web' in r, JSON.stringify(r));
+  // A word that merely starts with it is not the switch.
+  const other = await findAnswers(new RecordingExecutor(), log, base(medium(true), 'kldload.webby=1'));
+  assert.ok('path' in other, JSON.stringify(other));
 });
 
 test('a command-line path that does not exist is an error, not a silent fallback', async () => {

@@ -22,6 +22,8 @@ import type { CommandResult } from '../output.ts';
 import { selfBundle } from './build.ts';
 
 export const INSTALL_LOG = LOGS.installer;
+/** The live image's web installer unit (payload/live/kldload-webui.service). */
+export const WEBUI_UNIT = 'kldload-webui.service';
 
 export interface InstallOpts {
   config?: string;
@@ -67,7 +69,11 @@ export async function install(o: InstallOpts, deps: InstallDeps = defaultDeps(o)
 async function installInner(o: InstallOpts, deps: InstallDeps): Promise<CommandResult> {
   const { exec, log } = deps;
   let config = o.config;
-  if (!config && o.live) config = await findAnswers(exec, log);
+  if (!config && o.live) {
+    const found = await findAnswers(exec, log);
+    if ('web' in found) return startWebInstaller(exec, log, found.web);
+    config = found.path;
+  }
   if (!config)
     throw new KldloadError('--config FILE is required (or --live on the installer medium)', EXIT.badInput);
   // Validation comes before the first write: bad answers never touch a disk.
@@ -153,6 +159,13 @@ async function installInner(o: InstallOpts, deps: InstallDeps): Promise<CommandR
     await exec.run(['systemctl', '--no-block', 'poweroff'], { check: false });
   }
   return { exitCode: EXIT.ok, json: { ...r, seconds, log: INSTALL_LOG }, text: '' };
+}
+
+/** The live medium's other way in: the wizard (kldload webui), which installs through this command. */
+async function startWebInstaller(exec: Executor, log: Logger, why: string): Promise<CommandResult> {
+  log.info(`${why}: starting the web installer; its address and token appear on this console`);
+  await exec.run(['systemctl', 'start', '--no-block', WEBUI_UNIT]);
+  return { exitCode: EXIT.ok, json: { ok: true, webui: true, why }, text: '' };
 }
 
 /**

@@ -49,6 +49,8 @@ export async function installPhase(
     webPort?: number;
     /** Each serial line as it comes (the web test reads the page's address from it). */
     onLine?: (line: string) => void;
+    /** Stops the machine when it settles (the web test's browser part failed: no use waiting). */
+    stop?: Promise<unknown>;
   },
 ): Promise<InstallOutcome> {
   const name = o.name ?? 'install';
@@ -106,7 +108,9 @@ export async function installPhase(
       ],
       serialLog,
       timeoutSec: o.timeoutSec,
-      ...(o.until ? { stopWhen: until } : {}),
+      ...(o.until || o.stop
+        ? { stopWhen: Promise.race([...(o.until ? [until] : []), ...(o.stop ? [o.stop] : [])]) }
+        : {}),
       onLine: (l) => {
         o.onLine?.(l);
         if (o.until?.test(l)) reached();

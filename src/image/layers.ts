@@ -106,6 +106,10 @@ export function liveSpec(o: LayerOptions, k: KernelFacts, moduleDeb: string): Ro
         join(profilesDir(), '../payload/live/kldload-webui.service'),
         'utf8',
       ),
+      '/etc/systemd/system/kldload-web-install.service': readFileSync(
+        join(profilesDir(), '../payload/live/kldload-web-install.service'),
+        'utf8',
+      ),
       // DHCP on every Ethernet port, for the web installer's address (an unattended install needs none).
       '/etc/systemd/network/80-kldload-live.network': '[Match]\nType=ether\n\n[Network]\nDHCP=yes\n',
       '/etc/hostname': 'kldload-live\n',

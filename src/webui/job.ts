@@ -27,8 +27,11 @@ export type JobEvent =
   | { type: 'line'; line: string }
   | { type: 'state'; snapshot: Omit<JobSnapshot, 'lines'> };
 
-/** Starts the install of an answers file; resolves with the launcher's exit code when it ends. */
-export type Launcher = (answersPath: string) => Promise<number>;
+/**
+ * Starts the install of an answers file; resolves when it ended, with the launcher's exit code and,
+ * when it failed, what it said (shown on the page: the install may have died before its log began).
+ */
+export type Launcher = (answersPath: string) => Promise<{ exitCode: number; output?: string }>;
 
 const STEP = /^==> \[(\d+)\/(\d+)\] ([\w-]+): (.*)$/;
 const DONE = /^ {4}([\w-]+) done in ([\d.]+)s$/;
@@ -84,7 +87,7 @@ export class InstallJob {
     const run = ++this.run;
     // Each launcher's end belongs to its own install only.
     this.launch(answersPath).then(
-      (code) => run === this.run && this.ended(code),
+      (r) => run === this.run && this.ended(r.exitCode, r.output),
       (e: unknown) => run === this.run && this.ended(-1, e instanceof Error ? e.message : String(e)),
     );
     return true;
@@ -112,13 +115,14 @@ export class InstallJob {
     this.emit({ type: 'state', snapshot: this.status() });
   }
 
-  private ended(code: number, why?: string): void {
+  private ended(code: number, output?: string): void {
     this.launched = false;
     this.poll();
     this.stop();
     if (this.state !== 'running') return;
     // The launcher ended without the installer's verdict: a crash, a kill, a unit that never ran.
-    this.line(`the install ended without a result (exit ${code}${why ? `: ${why}` : ''})`);
+    for (const l of (output ?? '').split('\n').filter(Boolean)) this.line(l);
+    this.line(`the install ended without a result (exit ${code})`);
     this.failedStep = this.steps.at(-1)?.name ?? 'setup';
     this.setState('failed');
   }

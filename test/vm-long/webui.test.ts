@@ -283,6 +283,15 @@ test(
         try {
           await throughTheWeb(port, t, answers);
         } catch (e) {
+          // What the page showed when it went wrong, for the record.
+          const page = browser?.contexts()[0]?.pages()[0];
+          if (page) {
+            await new Wizard(page, SHOTS).shot('failure').catch(() => '');
+            writeFileSync(
+              join(WORK, 'failure-page.txt'),
+              (await page.textContent('body').catch(() => '')) ?? '',
+            );
+          }
           abandon();
           await vm;
           throw e;

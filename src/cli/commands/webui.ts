@@ -14,13 +14,14 @@ import { type Checked, newToken, startWebui } from '../../webui/server.ts';
 import { wizardFacts } from '../../webui/wizard-facts.ts';
 import type { Run } from '../options.ts';
 import type { CommandResult } from '../output.ts';
-import { selfBundle } from './build.ts';
 import { INSTALL_LOG, install, installSettings } from './install.ts';
 
 /** Where the web installer keeps the answers it installs with: tmpfs, root only. */
 const WEB_DIR = '/run/kldload/web';
+/** The answers the install unit reads (payload/live/kldload-web-install.service). */
+const WEB_ANSWERS = join(WEB_DIR, 'answers.env');
 /** The unit each web install runs in: outlives the page and the server, shows on the console. */
-export const WEB_INSTALL_UNIT = 'kldload-web-install';
+export const WEB_INSTALL_UNIT = 'kldload-web-install.service';
 
 interface WebuiOpts {
   listen: string;
@@ -60,24 +61,14 @@ async function webui(o: WebuiOpts): Promise<CommandResult> {
     toChecked(validateAnswersText(text, 'answers.env', { roleSettings: settings }));
   const token = newToken();
   const job = new InstallJob(INSTALL_LOG, async (answers) => {
-    const r = await exec.run(
-      [
-        'systemd-run',
-        `--unit=${WEB_INSTALL_UNIT}`,
-        '--collect',
-        '--wait',
-        '--property=StandardOutput=journal+console',
-        '--property=StandardError=journal+console',
-        process.execPath,
-        selfBundle(),
-        'install',
-        '--live',
-        '--config',
-        answers,
-      ],
-      { check: false },
-    );
-    return r.exitCode;
+    if (answers !== WEB_ANSWERS) throw new Error(`${answers}: the install unit reads ${WEB_ANSWERS}`);
+    // A oneshot: `systemctl start` returns when the install ended (the machine then powers off).
+    const r = await exec.run(['systemctl', 'start', WEB_INSTALL_UNIT], { check: false });
+    if (r.exitCode === 0) return { exitCode: 0 };
+    const j = await exec.run(['journalctl', '-u', WEB_INSTALL_UNIT, '-n', '40', '--no-pager', '-o', 'cat'], {
+      check: false,
+    });
+    return { exitCode: r.exitCode, output: `${r.all}\n${j.all}` };
   });
   const port = Number(o.port);
   const srv = await startWebui(

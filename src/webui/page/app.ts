@@ -624,6 +624,9 @@ function progress(): void {
       $('#log').append(`${$('#log').textContent ? '\n' : ''}${e.line}`);
     } else snap = { ...e.snapshot, lines: snap.lines };
     renderProgress();
+    // Follow the newest line, as a console would.
+    const logEl = $('#log');
+    logEl.scrollTop = logEl.scrollHeight;
   });
   // The page outlives a dropped connection: the install runs in its own unit; attach again.
   ws.addEventListener('close', () => {

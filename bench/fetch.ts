@@ -274,8 +274,10 @@ try {
     );
   }
 
+  const code = spawnSync('git', ['describe', '--always', '--dirty'], { encoding: 'utf8' }).stdout.trim();
   const result = {
     stamp,
+    code,
     suite: suiteName,
     mirror,
     served_from: args.values.loopback

@@ -2,10 +2,10 @@ import { createHash, type Hash } from 'node:crypto';
 import { closeSync, existsSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { Agent, type Dispatcher } from 'undici';
 import { KldloadError } from '../core/errors.ts';
 import { cacheDir } from '../core/paths.ts';
 import { retry } from '../core/time.ts';
-import { NotPlain, PlainHttpConnection } from './plain-http.ts';
 
 export interface Wanted {
   name: string;
@@ -22,12 +22,12 @@ export function debCachePath(sha256: string): string {
   return cacheDir('debs', sha256.slice(0, 2), `${sha256}.deb`);
 }
 
-/** One run's shared state: the folders made so far, and whether the plain fast path still applies. */
+/** One run's shared state: its connections and the folders made so far. */
 interface Run {
   mirror: string;
   attempts: number;
+  agent: Agent;
   dirs: Map<string, Promise<unknown>>;
-  plain: boolean;
 }
 
 /** The file being written: every byte goes to the hash and the file, in order. */
@@ -42,47 +42,91 @@ class Part {
   }
 }
 
-/** The body another way: fetch() follows redirects, takes chunked answers and https. */
-async function viaFetch(url: string, part: Part): Promise<void> {
-  const res = await fetch(url, { signal: AbortSignal.timeout(120_000) });
-  if (!res.ok || !res.body) throw new Error(`HTTP ${res.status}`);
-  for await (const c of res.body as AsyncIterable<Uint8Array>) part.write(c);
+/**
+ * The connection closed before any byte of the answer came: as a rule a kept-alive one the server
+ * closed while the request went out. undici fails such a request rather than sending it again;
+ * fetchOne asks once more at once, on a new connection, and it costs no attempt.
+ */
+class Dropped extends Error {}
+
+const DROPPED = new Set(['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE']);
+
+/**
+ * One GET through undici's dispatcher (no stream or promise per chunk): each body chunk, a view of
+ * the socket's read, is hashed and written before the next is parsed. Redirects (followed by the
+ * agent), chunked answers and https are undici's; a Content-Length other than the index's size is
+ * refused before any byte is written.
+ */
+function get(run: Run, w: Wanted, url: URL, part: Part): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    let began = false;
+    let status: Error | undefined;
+    const handler: Dispatcher.DispatchHandlers = {
+      onConnect: () => {},
+      onHeaders: (code, headers) => {
+        if (code < 200) return true; // 1xx: the answer comes next
+        began = true;
+        if (code >= 300) {
+          // Read past its (small) body and keep the connection; the attempt fails at the end.
+          status = new Error(`HTTP ${code}`);
+          return true;
+        }
+        for (let i = 0; i + 1 < headers.length; i += 2) {
+          const name = String(headers[i]).toLowerCase();
+          const value = String(headers[i + 1]).trim();
+          if (name === 'content-length' && Number(value) !== w.size)
+            throw new KldloadError(
+              `${w.name}: the mirror serves ${value} bytes for ${w.filename}, the signed index says ${w.size}; refused`,
+            );
+          // Asked for identity; anything else would be written undecoded and fail the checks.
+          if (name === 'content-encoding' && value.toLowerCase() !== 'identity')
+            throw new KldloadError(
+              `${w.name}: the mirror serves ${w.filename} with Content-Encoding ${value} though asked for none; refused`,
+            );
+        }
+        return true;
+      },
+      onData: (chunk) => {
+        if (!status) part.write(chunk);
+        return true;
+      },
+      onComplete: () => (status ? reject(status) : resolve()),
+      onError: (e) =>
+        reject(!began && DROPPED.has((e as { code?: string }).code ?? '') ? new Dropped(e.message) : e),
+    };
+    run.agent.dispatch(
+      {
+        origin: url.origin,
+        path: `${url.pathname}${url.search}`,
+        method: 'GET',
+        headers: { 'user-agent': 'kldload', 'accept-encoding': 'identity' },
+      },
+      handler,
+    );
+  });
 }
 
-async function fetchOne(run: Run, w: Wanted, conn: PlainHttpConnection | undefined): Promise<void> {
+async function fetchOne(run: Run, w: Wanted): Promise<void> {
   const dst = debCachePath(w.sha256);
   const dir = dirname(dst);
   if (!run.dirs.has(dir)) run.dirs.set(dir, mkdir(dir, { recursive: true }));
   await run.dirs.get(dir);
   const tmp = `${dst}.${process.pid}.part`;
   const url = `${run.mirror}/${w.filename}`;
+  const u = new URL(url);
   await retry(
     async () => {
       let fd = openSync(tmp, 'w');
       try {
-        const part = new Part(fd);
-        let done = false;
-        if (conn && run.plain) {
-          try {
-            const u = new URL(url);
-            await conn.get(`${u.pathname}${u.search}`, {
-              length: (n) => {
-                if (n !== w.size)
-                  throw new KldloadError(
-                    `${w.name}: the mirror serves ${n} bytes for ${w.filename}, the signed index says ${w.size}; refused`,
-                  );
-              },
-              chunk: (b) => part.write(b),
-            });
-            done = true;
-          } catch (e) {
-            if (!(e instanceof NotPlain)) throw e;
-            // A redirect, a chunked answer…: this file (nothing of it written yet) and the rest
-            // of the run go through fetch().
-            run.plain = false;
-          }
+        let part = new Part(fd);
+        try {
+          await get(run, w, u, part);
+        } catch (e) {
+          if (!(e instanceof Dropped)) throw e;
+          // Nothing of it came: ask again at once, on a new connection, without costing an attempt.
+          part = new Part(fd);
+          await get(run, w, u, part);
         }
-        if (!done) await viaFetch(url, part);
         const got = part.hash.digest('hex');
         if (part.bytes !== w.size)
           throw new KldloadError(
@@ -123,8 +167,8 @@ export interface FetchProgress {
 }
 
 /**
- * Downloads every wanted .deb not already in the cache over `concurrency` kept-alive connections,
- * largest first (the biggest file is never the last one left on a single connection), each hashed
+ * Downloads every wanted .deb not already in the cache over `concurrency` kept-alive connections
+ * (one undici Agent for the run), largest first (the biggest file is never the last one left on a single connection), each hashed
  * and written as it streams and checked against the SHA256 and size of the signed index before
  * it takes its final name. Returns the cache path per package.
  */
@@ -151,20 +195,27 @@ export async function fetchDebs(
     totalBytes: todo.reduce((n, t) => n + t.w.size, 0),
     cached,
   };
-  const run: Run = { mirror, attempts: o.attempts ?? 3, dirs: new Map(), plain: true };
+  const concurrency = Math.min(o.concurrency ?? FETCH_CONCURRENCY, todo.length);
+  const run: Run = {
+    mirror,
+    attempts: o.attempts ?? 3,
+    // Kept-alive connections, one request on each at a time; a redirect elsewhere gets its own.
+    agent: new Agent({
+      connections: concurrency,
+      pipelining: 1,
+      headersTimeout: 60_000,
+      bodyTimeout: 60_000,
+      maxRedirections: 20,
+    }),
+    dirs: new Map(),
+  };
   let next = 0;
   let failed = false;
   const worker = async () => {
-    let conn: PlainHttpConnection | undefined;
-    try {
-      conn = new PlainHttpConnection(new URL(mirror));
-    } catch (e) {
-      if (!(e instanceof NotPlain)) throw e;
-    }
     try {
       while (!failed && next < todo.length) {
         const t = todo[next++] as (typeof todo)[number];
-        await fetchOne(run, t.w, conn);
+        await fetchOne(run, t.w);
         p.done += t.names;
         p.bytes += t.w.size;
         o.onProgress?.(p);
@@ -172,15 +223,12 @@ export async function fetchDebs(
     } catch (e) {
       failed = true;
       throw e;
-    } finally {
-      conn?.close();
     }
   };
   // After a failure no worker starts another file, and each finishes (or discards) the one it has:
   // when this rejects, nothing is still writing into the cache.
-  const results = await Promise.allSettled(
-    Array.from({ length: Math.min(o.concurrency ?? FETCH_CONCURRENCY, todo.length) }, worker),
-  );
+  const results = await Promise.allSettled(Array.from({ length: concurrency }, worker));
+  await run.agent.close();
   const first = results.find((r) => r.status === 'rejected');
   if (first) throw first.reason;
   return paths;

@@ -71,19 +71,22 @@ function get(run: Run, w: Wanted, url: URL, part: Part): Promise<void> {
           status = new Error(`HTTP ${code}`);
           return true;
         }
+        let length: string | undefined;
+        let encoding = 'identity';
         for (let i = 0; i + 1 < headers.length; i += 2) {
           const name = String(headers[i]).toLowerCase();
-          const value = String(headers[i + 1]).trim();
-          if (name === 'content-length' && Number(value) !== w.size)
-            throw new KldloadError(
-              `${w.name}: the mirror serves ${value} bytes for ${w.filename}, the signed index says ${w.size}; refused`,
-            );
-          // Asked for identity; anything else would be written undecoded and fail the checks.
-          if (name === 'content-encoding' && value.toLowerCase() !== 'identity')
-            throw new KldloadError(
-              `${w.name}: the mirror serves ${w.filename} with Content-Encoding ${value} though asked for none; refused`,
-            );
+          if (name === 'content-length') length = String(headers[i + 1]).trim();
+          else if (name === 'content-encoding') encoding = String(headers[i + 1]).trim();
         }
+        // Asked for identity; anything else would be written undecoded and fail the checks.
+        if (encoding.toLowerCase() !== 'identity')
+          throw new KldloadError(
+            `${w.name}: the mirror serves ${w.filename} with Content-Encoding ${encoding} though asked for none; refused`,
+          );
+        if (length !== undefined && Number(length) !== w.size)
+          throw new KldloadError(
+            `${w.name}: the mirror serves ${length} bytes for ${w.filename}, the signed index says ${w.size}; refused`,
+          );
         return true;
       },
       onData: (chunk) => {

@@ -1,15 +1,17 @@
 /**
  * fetchDebs against a mirror on 127.0.0.1 whose every answer the test chooses: kept-alive
- * connections, largest first, SHA256 and size checks, short and cut answers, redirects and chunked
- * answers (the fetch() path), connections the server drops, and what a failure leaves behind.
+ * connections, largest first, SHA256 and size checks, short and cut answers, redirects (to this
+ * host and another) and chunked answers, error statuses, connections the server drops, and what a
+ * failure leaves behind.
  */
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
+import { gzipSync } from 'node:zlib';
 import { debCachePath, type FetchProgress, fetchDebs, type Wanted } from '../../src/darksite/fetch.ts';
 import { useThrowAwayCache } from '../unit/cache.ts';
 
@@ -17,6 +19,8 @@ type Mode =
   | 'ok'
   | 'chunked'
   | 'redirect'
+  | 'elsewhere'
+  | 'gzip'
   | 'close'
   | 'short'
   | 'cut'
@@ -34,12 +38,14 @@ const files = new Map<string, File>();
 let requests: string[] = [];
 let connections = 0;
 let server: Server;
+let other: Server;
 let mirror = '';
+let elsewhere = '';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 before(async () => {
-  server = createServer((req, res) => {
+  const answer = (req: IncomingMessage, res: ServerResponse) => {
     const path = (req.url ?? '').replace(/^\/debian\//, '');
     requests.push(path);
     const sock = req.socket as typeof req.socket & { served?: number };
@@ -71,6 +77,18 @@ before(async () => {
         }
         res.writeHead(200, { 'Content-Length': b.length }).end(b);
         return;
+      case 'elsewhere':
+        if (!path.startsWith('moved/')) {
+          res.writeHead(301, { Location: `${elsewhere}/moved/${path}`, 'Content-Length': 0 }).end();
+          return;
+        }
+        res.writeHead(200, { 'Content-Length': b.length }).end(b);
+        return;
+      case 'gzip': {
+        const z = gzipSync(b);
+        res.writeHead(200, { 'Content-Length': z.length, 'Content-Encoding': 'gzip' }).end(z);
+        return;
+      }
       case 'close':
         res.writeHead(200, { 'Content-Length': b.length, Connection: 'close' }).end(b);
         return;
@@ -100,15 +118,22 @@ before(async () => {
       default:
         res.writeHead(200, { 'Content-Length': b.length }).end(b);
     }
-  });
+  };
+  server = createServer(answer);
   server.on('connection', () => connections++);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   mirror = `http://127.0.0.1:${(server.address() as AddressInfo).port}/debian`;
+  // Another host (another origin) for redirects that leave the mirror.
+  other = createServer(answer);
+  await new Promise<void>((r) => other.listen(0, '127.0.0.1', r));
+  elsewhere = `http://127.0.0.1:${(other.address() as AddressInfo).port}/debian`;
 });
 
 after(() => {
-  server.closeAllConnections();
-  server.close();
+  for (const s of [server, other]) {
+    s.closeAllConnections();
+    s.close();
+  }
 });
 
 /** Fresh cache, fresh counters; `spec` is name → [bytes, mode]. */
@@ -206,7 +231,7 @@ test('a connection cut mid-body is retried; when every attempt is cut, the error
   assert.deepEqual(partsLeft(), []);
 });
 
-test('redirects and chunked answers are fetched another way, and still verified', async () => {
+test('redirects and chunked answers are followed, and still verified', async () => {
   let ws = setup({ moved: [400_000, 'redirect'], big: [900_000], chunky: [300_000, 'chunked'], tiny: [10] });
   await fetchDebs(mirror, ws, { concurrency: 2 });
   assertCached(ws);
@@ -245,5 +270,42 @@ test('after a failure no other file is started, and nothing is still writing whe
       .map((w) => w.filename)
       .sort(),
   );
+  assert.deepEqual(partsLeft(), []);
+});
+
+test('a redirect to another host is followed there, and still verified', async () => {
+  const ws = setup({ far: [600_000, 'elsewhere'], near: [5000], away: [7000, 'elsewhere'] });
+  let there = 0;
+  const count = () => there++;
+  other.on('request', count);
+  try {
+    await fetchDebs(mirror, ws, { concurrency: 2, attempts: 1 });
+  } finally {
+    other.off('request', count);
+  }
+  assertCached(ws);
+  assert.equal(there, 2);
+  assert.deepEqual(
+    requests.filter((r) => r.startsWith('moved/')).sort(),
+    [ws[0], ws[2]].map((w) => `moved/${w?.filename}`).sort(),
+  );
+});
+
+test('an error status is retried, then reported with the package and the status', async () => {
+  const ws = setup({ ghost: [1000] });
+  files.delete(ws[0]?.filename ?? '');
+  await assert.rejects(
+    fetchDebs(mirror, ws, { attempts: 2 }),
+    /^KldloadError: ghost: .*failed after 2 attempts \(HTTP 404\)/,
+  );
+  assert.equal(requests.length, 2);
+  assert.deepEqual(partsLeft(), []);
+});
+
+test('an answer encoded though none was asked for is refused at once, nothing kept', async () => {
+  const ws = setup({ zipped: [100_000, 'gzip'] });
+  await assert.rejects(fetchDebs(mirror, ws), /^KldloadError: zipped: .*Content-Encoding gzip/);
+  assert.equal(requests.length, 1);
+  assert.ok(!existsSync(debCachePath(ws[0]?.sha256 ?? '')));
   assert.deepEqual(partsLeft(), []);
 });

@@ -8,7 +8,7 @@ import { loadSuiteIndex, type SuiteIndex } from '../debian/archive.ts';
 import { parseControl, type Stanza } from '../debian/control.ts';
 import { type PackageEntry, profilePackages } from '../package-sets/package-sets.ts';
 import { type BackportsChoice, pinBackports } from './backports.ts';
-import { fetchDebs } from './fetch.ts';
+import { FETCH_CONCURRENCY, fetchDebs } from './fetch.ts';
 import { type RepoDeb, simulateInstall, writeRepo } from './repo.ts';
 import {
   type ProfileResolution,
@@ -252,7 +252,7 @@ export async function buildDarksite(
   const t0 = Date.now();
   let last = 0;
   const paths = await fetchDebs(o.mirror, remote, {
-    concurrency: o.concurrency ?? 8,
+    concurrency: o.concurrency ?? FETCH_CONCURRENCY,
     onProgress: (p) => {
       if (Date.now() - last > 2000 || p.done === p.total) {
         last = Date.now();

@@ -110,12 +110,13 @@ export function liveSpec(o: LayerOptions, k: KernelFacts, moduleDeb: string): Ro
         join(profilesDir(), '../payload/live/kldload-web-install.service'),
         'utf8',
       ),
-      // DHCP on every Ethernet port, for the web installer's address (an unattended install needs none).
+      // DHCP on every Ethernet port once the web installer starts networkd (an unattended install needs none).
       '/etc/systemd/network/80-kldload-live.network': '[Match]\nType=ether\n\n[Network]\nDHCP=yes\n',
       '/etc/hostname': 'kldload-live\n',
     },
     customize: [
-      'chroot "$1" systemctl enable kldload-installer.service systemd-networkd.service',
+      // networkd is not enabled: only the web installer wants the network (its unit pulls networkd in).
+      'chroot "$1" systemctl enable kldload-installer.service',
       // The installer must never auto-import pools it finds on the machine's disks (they may be
       // someone's data), and the import units drag in udev-settle, which stalls the boot.
       'chroot "$1" systemctl disable zfs-import-cache.service zfs-import-scan.service zfs-mount.service zfs-share.service zfs-zed.service zfs-import.target zfs.target',

@@ -15,7 +15,7 @@ export const medium = (rel: string) => join(MEDIUM.root, rel);
 export { utcStamp };
 
 /** The medium's image.json, checked against the contract (the same kldload wrote it). */
-function readImage(): ImageInfo | undefined {
+export function readImage(): ImageInfo | undefined {
   const p = medium(MEDIUM.image);
   if (!existsSync(p)) return undefined;
   const r = ImageInfoSchema.safeParse(JSON.parse(readFileSync(p, 'utf8')));

@@ -45,11 +45,12 @@ export function watchAddresses(
   everyMs = 3000,
 ): () => void {
   const { port } = listen;
-  // Listening on one address: that is the only one to show.
-  const any = listen.host === '0.0.0.0' || listen.host === '::';
+  // Listening on one address: that is the only one to show. '::' takes IPv4 too; '0.0.0.0' only IPv4.
+  const any = listen.host === '::' || listen.host === '0.0.0.0';
+  const v4only = listen.host === '0.0.0.0';
   let last = '';
   const tick = () => {
-    const a = any ? addresses() : [listen.host];
+    const a = any ? addresses().filter((x) => !v4only || !x.startsWith('[')) : [listen.host];
     const key = a.join(' ');
     if (key === last) return;
     last = key;

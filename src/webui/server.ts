@@ -2,8 +2,9 @@ import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer } from 'ws';
+import type { Validation } from '../answers/validate.ts';
 import type { Logger } from '../core/log.ts';
-import type { InstallJob } from './job.ts';
+import type { InstallJob, JobWho } from './job.ts';
 import type { PageAssets } from './page-assets.ts';
 import type { WizardFacts } from './wizard-facts.ts';
 
@@ -25,6 +26,23 @@ export interface Checked {
   ok: boolean;
   errors: { line?: number; key?: string; message: string; text: string }[];
   warnings: string[];
+  /** Valid answers: whom the install is for (the page's last words name them). */
+  who?: JobWho;
+}
+
+/** The answers files' validation as the API answers it (no parsed values: they may hold secrets). */
+export function checked(v: Validation): Checked {
+  return {
+    ok: v.ok,
+    errors: v.errors.map((e) => ({
+      ...(e.line !== undefined ? { line: e.line } : {}),
+      ...(e.key ? { key: e.key } : {}),
+      message: e.message,
+      text: e.text,
+    })),
+    warnings: v.warnings.map((w) => w.text),
+    ...(v.ok ? { who: { user: v.answers.KLDLOAD_USERNAME, host: v.answers.KLDLOAD_HOSTNAME } } : {}),
+  };
 }
 
 export interface WebuiDeps {
@@ -96,12 +114,24 @@ export interface RunningServer {
   close: () => Promise<void>;
 }
 
+/** The request's URL, or undefined for one no browser sends (`//`, `http://x`, garbage). */
+function parseUrl(raw: string | undefined): URL | undefined {
+  try {
+    const u = new URL(raw ?? '/', 'http://kldload');
+    return raw?.startsWith('/') && !raw.startsWith('//') ? u : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 export function startWebui(deps: WebuiDeps, listen: { host: string; port: number }): Promise<RunningServer> {
   const { token, log, job } = deps;
-  const wss = new WebSocketServer({ noServer: true });
+  // The page sends nothing over the socket; a peer that does is cut off early.
+  const wss = new WebSocketServer({ noServer: true, maxPayload: 1024 });
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
-    const url = new URL(req.url ?? '/', 'http://kldload');
+    const url = parseUrl(req.url);
+    if (!url) throw new HttpError(400, 'not a request for this server');
     const path = url.pathname;
     const method = req.method ?? 'GET';
     if (!path.startsWith('/api/')) {
@@ -138,7 +168,7 @@ export function startWebui(deps: WebuiDeps, listen: { host: string; port: number
         if (job.running) throw new HttpError(409, 'an install is already running; this one was not started');
         const v = deps.validate(answers);
         if (!v.ok) return send(res, 400, v);
-        const started = job.start(deps.saveAnswers(answers));
+        const started = job.start(deps.saveAnswers(answers), v.who);
         if (!started) throw new HttpError(409, 'an install is already running; this one was not started');
         log.info('web installer: install started');
         return send(res, 202, { ...v, started: true });
@@ -152,8 +182,11 @@ export function startWebui(deps: WebuiDeps, listen: { host: string; port: number
     handle(req, res).catch((e: unknown) => {
       const status = e instanceof HttpError ? e.status : 500;
       const message = e instanceof Error ? e.message : String(e);
-      // Only the method and path: the query may hold the token, the body a password.
-      log.info(`web installer: ${req.method} ${new URL(req.url ?? '/', 'http://k').pathname} → ${status}`);
+      // Refusals of requests without the token are not logged: a scanner on the network would
+      // scroll the console's address and token away. Others: the method and path only (the query
+      // may hold the token, the body a password).
+      if (status !== 401 && status !== 400)
+        log.info(`web installer: ${req.method} ${parseUrl(req.url)?.pathname ?? '?'} → ${status}`);
       if (status === 500) log.info(`web installer: ${message}`);
       if (!res.headersSent) send(res, status, { ok: false, error: message });
       else res.end();
@@ -161,8 +194,8 @@ export function startWebui(deps: WebuiDeps, listen: { host: string; port: number
   });
 
   server.on('upgrade', (req, socket, head) => {
-    const url = new URL(req.url ?? '/', 'http://kldload');
-    if (url.pathname !== '/api/progress' || !same(url.searchParams.get('token') ?? '', token)) {
+    const url = parseUrl(req.url);
+    if (!url || url.pathname !== '/api/progress' || !same(url.searchParams.get('token') ?? '', token)) {
       socket.end('HTTP/1.1 401 Unauthorized\r\nconnection: close\r\n\r\n');
       return;
     }

@@ -1,7 +1,6 @@
-import { existsSync, readFileSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
 import type { RoleSetting } from '../answers/role-settings.ts';
-import { AnyImageInfoSchema } from '../layout-image.ts';
+import type { ImageInfo } from '../layout-image.ts';
 import type { Host } from '../live/blockdev.ts';
 import { diskInventory } from '../live/disk-pick.ts';
 
@@ -29,11 +28,9 @@ const NEVER = [/^the boot medium/, /answers volume$/, /^a RAM or floppy/];
 
 export async function wizardFacts(
   host: Host,
-  o: { imageJson: string; roles: string[]; settings: RoleSetting[]; pool: string },
+  o: { image: ImageInfo | undefined; roles: string[]; settings: RoleSetting[]; pool: string },
 ): Promise<WizardFacts> {
-  const info = existsSync(o.imageJson)
-    ? AnyImageInfoSchema.parse(JSON.parse(readFileSync(o.imageJson, 'utf8')))
-    : {};
+  const info: Partial<ImageInfo> = o.image ?? {};
   const disks: WizardDisk[] = [];
   for (const d of await diskInventory(host, { forceWipe: false, exclude: [], pool: o.pool })) {
     if (d.excluded.some((r) => NEVER.some((n) => n.test(r)))) continue;

@@ -2,10 +2,11 @@
  * The web installer's server over real HTTP and WebSocket on 127.0.0.1: the token on every request,
  * the answers validated again server-side, one install at a time, progress that a page can attach
  * to at any point, failures with their step. The install is a real child process writing the
- * installer's log lines; the real one (systemd-run + kldload install) is proven by e2e:webui.
+ * installer's log lines; the real one (the kldload-web-install unit) is proven by e2e:webui.
  */
 import assert from 'node:assert/strict';
 import { appendFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
@@ -15,7 +16,7 @@ import { SystemExecutor } from '../../src/core/exec.ts';
 import { Logger } from '../../src/core/log.ts';
 import { InstallJob, type JobSnapshot } from '../../src/webui/job.ts';
 import { pageAssets } from '../../src/webui/page-assets.ts';
-import { type RunningServer, startWebui, TOKEN_HEADER } from '../../src/webui/server.ts';
+import { checked, type RunningServer, startWebui, TOKEN_HEADER } from '../../src/webui/server.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'kl-webui-'));
 const logFile = join(dir, 'installer.log');
@@ -58,7 +59,7 @@ const job = new InstallJob(
     const r = await exec.run(['bash', '-c', script], { check: false });
     return { exitCode: r.exitCode, output: r.all };
   },
-  50,
+  { pollMs: 50, recordFile: join(dir, 'job.json') },
 );
 let saved = '';
 
@@ -69,10 +70,7 @@ test.before(async () => {
       token,
       assets: await pageAssets(),
       facts: async () => ({ image: { extraPackages: [] }, disks: [], roles: [], interfaces: [] }),
-      validate: (text) => {
-        const v = validateAnswersText(text);
-        return { ok: v.ok, errors: v.errors.map((e) => ({ ...e })), warnings: [] };
-      },
+      validate: (text) => checked(validateAnswersText(text)),
       plan: async () => ({ ok: true, text: 'step 1: preflight' }),
       saveAnswers: (text) => {
         saved = join(dir, 'answers.env');
@@ -244,6 +242,88 @@ test('a failed install names its step and keeps the error; the next one may star
     'Job for kldload-web-install.service failed',
     'the install ended without a result (exit 3)',
   ]);
+});
+
+/** Sends raw bytes (what no browser sends) and returns the status line of the answer. */
+function raw(request: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const c = connect(srv.port, '127.0.0.1');
+    let got = '';
+    c.on('data', (d) => {
+      got += String(d);
+    });
+    c.on('end', () => resolve(got.split('\r\n')[0] ?? ''));
+    c.on('error', reject);
+    c.write(request);
+  });
+}
+
+test('a request no browser sends (//, a full URL) is refused with 400 and the server stays up', async () => {
+  assert.match(await raw('GET // HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'), /^HTTP\/1\.1 400/);
+  assert.match(
+    await raw('GET http://evil/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'),
+    /^HTTP\/1\.1 400/,
+  );
+  assert.match(
+    await raw(
+      'GET // HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n',
+    ),
+    /^HTTP\/1\.1 401/,
+  );
+  assert.equal((await fetch(`${base()}/api/status`, { headers: { [TOKEN_HEADER]: token } })).status, 200);
+});
+
+test('a restarted server attaches to the install its record names, read from where it began', async () => {
+  await launcherGone();
+  script = installLines(false);
+  assert.equal((await post('/api/install', GOOD)).status, 202);
+  await attach((s) => s.state !== 'running');
+  await launcherGone();
+  // A new server process: a new job over the same log and record.
+  const again = new InstallJob(logFile, async () => ({ exitCode: 0 }), {
+    pollMs: 50,
+    recordFile: join(dir, 'job.json'),
+  });
+  assert.equal(again.resume(Promise.resolve({ exitCode: 0 })), true);
+  for (let i = 0; i < 100 && again.snapshot().state === 'running'; i++)
+    await new Promise((r) => setTimeout(r, 20));
+  const snap = again.snapshot();
+  assert.equal(snap.state, 'ok');
+  assert.deepEqual(snap.who, { user: 'admin', host: 'web1' });
+  assert.deepEqual(
+    snap.steps.map((x) => x.name),
+    ['preflight', 'datasets', 'bootloader'],
+  );
+  assert.equal(
+    new InstallJob(logFile, async () => ({ exitCode: 0 }), { recordFile: join(dir, 'none.json') }).resume(
+      Promise.resolve({ exitCode: 0 }),
+    ),
+    false,
+  );
+});
+
+test('a character the installer wrote in two pieces is read whole', async () => {
+  const log = join(dir, 'split.log');
+  writeFileSync(log, '');
+  let finish: (r: { exitCode: number }) => void = () => {};
+  const j = new InstallJob(
+    log,
+    () =>
+      new Promise((r) => {
+        finish = r;
+      }),
+    { pollMs: 20 },
+  );
+  j.start('/dev/null');
+  const dash = Buffer.from('—');
+  appendFileSync(log, Buffer.concat([Buffer.from(`${stamp()} ==> [1/1] a: one `), dash.subarray(0, 1)]));
+  await new Promise((r) => setTimeout(r, 100));
+  appendFileSync(log, Buffer.concat([dash.subarray(1), Buffer.from(' two\n')]));
+  await new Promise((r) => setTimeout(r, 100));
+  finish({ exitCode: 0 });
+  await new Promise((r) => setTimeout(r, 50));
+  assert.equal(j.snapshot().steps[0]?.title, 'one — two');
+  j.stop();
 });
 
 test('the server log has no password and no token', () => {

@@ -21,6 +21,10 @@ const ADDRESSES = [
   '::',
   '::1',
   'fe80::1',
+  'fe80::1%eth0',
+  'fe80::1%',
+  'fe80::1%a%b',
+  '10.0.0.1%eth0',
   '2001:db8::8a2e:370:7334',
   '2001:db8:0:0:0:0:2:1',
   '2001:db8::1::2',
@@ -39,6 +43,8 @@ test('the page’s isIP agrees with Node’s on every address form the answers u
 test('the page’s Buffer reads an ssh key blob and base64 text as Node’s does', () => {
   const blob = Buffer.concat([Buffer.from([0, 0, 0, 11]), Buffer.from('ssh-ed25519'), Buffer.alloc(36, 7)]);
   const b64 = blob.toString('base64');
+  // The npm package the page carries, not Node's own under another name.
+  assert.notEqual(PageBuffer, Buffer);
   const mine = PageBuffer.from(b64, 'base64');
   assert.equal(mine.readUInt32BE(0), 11);
   assert.equal(mine.subarray(4, 15).toString(), 'ssh-ed25519');

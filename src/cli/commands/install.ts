@@ -71,6 +71,13 @@ async function installInner(o: InstallOpts, deps: InstallDeps): Promise<CommandR
   let config = o.config;
   if (!config && o.live) {
     const found = await findAnswers(exec, log);
+    // A dry run starts nothing: it says what a real run would do.
+    if ('web' in found && o.dryRun)
+      return {
+        exitCode: EXIT.ok,
+        json: { ok: true, webui: true, why: found.web },
+        text: `${found.web}: a real run starts the web installer`,
+      };
     if ('web' in found) return startWebInstaller(exec, log, found.web);
     config = found.path;
   }

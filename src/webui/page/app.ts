@@ -3,12 +3,12 @@
  * files' own validation (src/answers, bundled into this page: one source), asks the server for the
  * plan, starts the install and follows it over a WebSocket. No framework: the DOM is small.
  */
-import { formatEnvLine, parseEnvText } from '../../answers/parse.ts';
 import type { RoleSetting } from '../../answers/role-settings.ts';
 import { FIELDS, type FieldDef, type FieldKey, fieldDef } from '../../answers/schema.ts';
 import { type AnswerError, TOPOLOGY_DISKS, validateAnswersText } from '../../answers/validate.ts';
 import type { JobEvent, JobSnapshot } from '../job.ts';
 import type { WizardDisk, WizardFacts } from '../wizard-facts.ts';
+import { answersText, emptyForm, type FormState, formValue, fromUpload } from './answers-form.ts';
 
 const token = new URLSearchParams(location.search).get('token') ?? '';
 const $ = <T extends HTMLElement = HTMLElement>(sel: string) => document.querySelector(sel) as T;
@@ -38,55 +38,17 @@ async function api<T>(method: string, path: string, body?: unknown): Promise<{ s
 
 // ---------- state ----------
 let facts: WizardFacts;
-const values: Partial<Record<string, string>> = {};
-let disks: string[] = [];
-const ui = {
-  passwordConfirm: '',
-  passphraseConfirm: '',
-  passwordMode: 'password',
-  wipe: false,
-  uploaded: '',
-};
+let form: FormState = emptyForm();
+const ui = { passwordConfirm: '', passphraseConfirm: '', uploaded: '' };
 let step = 0;
 let planText = '';
 
 const diskId = (d: WizardDisk) => d.byId ?? d.path;
 const gib = (b: number) => `${(b / 1024 ** 3).toFixed(1)} GiB`;
 const def = (k: string): FieldDef | undefined => (k in FIELDS ? fieldDef(k as FieldKey) : undefined);
-const val = (k: string) => values[k] ?? def(k)?.default ?? '';
+const val = (k: string) => formValue(form, k);
 const settings = (): RoleSetting[] => facts.roles.flatMap((r) => r.settings);
-
-/** The answers file this form stands for: only what differs from nothing, in the schema's order. */
-function answersText(): string {
-  const set: [string, string][] = [];
-  const put = (k: string, v: string | undefined) => {
-    if (v !== undefined && v !== '') set.push([k, v]);
-  };
-  const topo = val('KLDLOAD_ZFS_TOPOLOGY');
-  put('KLDLOAD_PROFILE', val('KLDLOAD_PROFILE'));
-  put('KLDLOAD_DEBIAN_SUITE', val('KLDLOAD_DEBIAN_SUITE'));
-  put('KLDLOAD_HOSTNAME', values.KLDLOAD_HOSTNAME);
-  put('KLDLOAD_ZFS_TOPOLOGY', topo);
-  put('KLDLOAD_DISK', disks[0]);
-  if (topo !== 'single') put('KLDLOAD_ZFS_DATA_DISKS', disks.join(' '));
-  if (ui.wipe) put('KLDLOAD_FORCE_WIPE', '1');
-  put('KLDLOAD_USERNAME', val('KLDLOAD_USERNAME'));
-  if (ui.passwordMode === 'hash') put('KLDLOAD_PASSWORD_HASH', values.KLDLOAD_PASSWORD_HASH);
-  else put('KLDLOAD_PASSWORD', values.KLDLOAD_PASSWORD);
-  put('KLDLOAD_SSH_PUBKEY', values.KLDLOAD_SSH_PUBKEY);
-  for (const k of ['KLDLOAD_TIMEZONE', 'KLDLOAD_LOCALE', 'KLDLOAD_KEYBOARD_LAYOUT', 'KLDLOAD_NET_METHOD'])
-    put(k, val(k));
-  if (val('KLDLOAD_NET_METHOD') === 'static')
-    for (const k of ['KLDLOAD_NET_IFACE', 'KLDLOAD_NET_IP', 'KLDLOAD_NET_GW', 'KLDLOAD_NET_DNS'])
-      put(k, values[k]);
-  if (values.KLDLOAD_ZFS_ENCRYPT === '1') {
-    put('KLDLOAD_ZFS_ENCRYPT', '1');
-    put('KLDLOAD_ZFS_PASSPHRASE', values.KLDLOAD_ZFS_PASSPHRASE);
-  }
-  put('KLDLOAD_EXTRA_PACKAGES', values.KLDLOAD_EXTRA_PACKAGES);
-  for (const s of settings()) put(s.key, values[s.key]);
-  return `# kldload answers, written by the web installer\n${set.map(([k, v]) => formatEnvLine(k, v)).join('\n')}\n`;
-}
+const answers = () => answersText(form, settings());
 
 // ---------- validation ----------
 interface Problem {
@@ -99,38 +61,40 @@ function problems(): Problem[] {
   const out: Problem[] = [];
   // How many disks a layout takes is the schema's rule (validateAnswersText below), not the page's.
   const topo = val('KLDLOAD_ZFS_TOPOLOGY');
-  if (!disks.length) out.push({ key: 'KLDLOAD_DISK', text: 'choose the disk to install to' });
-  else if (topo === 'single' && disks.length > 1)
+  if (!form.disks.length) out.push({ key: 'KLDLOAD_DISK', text: 'choose the disk to install to' });
+  else if (topo === 'single' && form.disks.length > 1)
     out.push({ key: 'KLDLOAD_DISK', text: 'single takes one disk; choose mirror or raidz for more' });
-  const withData = facts.disks.filter((d) => disks.includes(diskId(d)) && d.holdsData);
-  if (withData.length && !ui.wipe)
+  const withData = facts.disks.filter((d) => form.disks.includes(diskId(d)) && d.holdsData);
+  if (withData.length && !form.wipe)
     out.push({
       key: 'KLDLOAD_FORCE_WIPE',
       text: `${withData.map(diskId).join(', ')} holds data: tick "erase" to install over it`,
     });
   if (
-    ui.passwordMode === 'password' &&
-    values.KLDLOAD_PASSWORD &&
-    values.KLDLOAD_PASSWORD !== ui.passwordConfirm
+    form.passwordMode === 'password' &&
+    form.values.KLDLOAD_PASSWORD &&
+    form.values.KLDLOAD_PASSWORD !== ui.passwordConfirm
   )
     out.push({ key: 'KLDLOAD_PASSWORD', text: 'the two passwords differ' });
-  if (ui.passwordMode === 'password' && !values.KLDLOAD_PASSWORD)
+  if (form.passwordMode === 'password' && !form.values.KLDLOAD_PASSWORD)
     out.push({ key: 'KLDLOAD_PASSWORD', text: 'set a password for the administrator (or give a hash)' });
-  if (ui.passwordMode === 'hash' && !values.KLDLOAD_PASSWORD_HASH)
+  if (form.passwordMode === 'hash' && !form.values.KLDLOAD_PASSWORD_HASH)
     out.push({ key: 'KLDLOAD_PASSWORD_HASH', text: 'paste a crypt(3) hash (mkpasswd -m yescrypt)' });
-  if (values.KLDLOAD_ZFS_ENCRYPT === '1' && values.KLDLOAD_ZFS_PASSPHRASE !== ui.passphraseConfirm)
+  if (form.values.KLDLOAD_ZFS_ENCRYPT === '1' && form.values.KLDLOAD_ZFS_PASSPHRASE !== ui.passphraseConfirm)
     out.push({ key: 'KLDLOAD_ZFS_PASSPHRASE', text: 'the two passphrases differ' });
   // Answers of steps not filled yet get stand-ins: the schema checks rules across fields (disks per
   // layout) only once every field is valid, and a step's own errors must show at that step.
-  const body = answersText();
-  if (!values.KLDLOAD_HOSTNAME)
+  const body = answers();
+  if (!form.values.KLDLOAD_HOSTNAME)
     out.push({
       key: 'KLDLOAD_HOSTNAME',
       text: `KLDLOAD_HOSTNAME: required: ${def('KLDLOAD_HOSTNAME')?.help}`,
     });
   const stand = [
-    ...(values.KLDLOAD_HOSTNAME ? [] : ['KLDLOAD_HOSTNAME=not-yet-named']),
-    ...(values.KLDLOAD_PASSWORD || values.KLDLOAD_PASSWORD_HASH ? [] : ['KLDLOAD_PASSWORD=not-yet-set']),
+    ...(form.values.KLDLOAD_HOSTNAME ? [] : ['KLDLOAD_HOSTNAME=not-yet-named']),
+    ...(form.values.KLDLOAD_PASSWORD || form.values.KLDLOAD_PASSWORD_HASH
+      ? []
+      : ['KLDLOAD_PASSWORD=not-yet-set']),
   ];
   const v = validateAnswersText(`${body}${stand.join('\n')}\n`, 'answers.env', { roleSettings: settings() });
   for (const e of v.errors) out.push({ ...(e.key ? { key: e.key } : {}), text: fieldError(e) });
@@ -163,12 +127,12 @@ function text(key: string, type = 'text', extra: Record<string, string> = {}): H
     id: `f-${key}`,
     name: key,
     type,
-    value: values[key] ?? '',
+    value: form.values[key] ?? '',
     placeholder: def(key)?.default ?? '',
     ...extra,
   }) as HTMLInputElement;
   el.addEventListener('input', () => {
-    values[key] = el.value;
+    form.values[key] = el.value;
   });
   return el;
 }
@@ -180,7 +144,7 @@ function select(key: string, options: string[]): HTMLSelectElement {
     ...options.map((o) => h('option', { value: o, selected: val(key) === o }, o)),
   ) as HTMLSelectElement;
   el.addEventListener('change', () => {
-    values[key] = el.value;
+    form.values[key] = el.value;
     show();
   });
   return el;
@@ -206,6 +170,11 @@ const STEPS: Step[] = [
       return h(
         'div',
         {},
+        h(
+          'p',
+          { class: 'warn' },
+          'This page is plain HTTP: use it on a network you trust (the token, passwords and passphrase cross it unencrypted).',
+        ),
         h(
           'p',
           {},
@@ -242,12 +211,15 @@ const STEPS: Step[] = [
           name: 'disk',
           value: id,
           id: `disk-${d.path}`,
-          checked: disks.includes(id),
+          checked: form.disks.includes(id),
           disabled: !!d.unavailable,
         }) as HTMLInputElement;
         box.addEventListener('change', () => {
-          if (topo === 'single') disks = [id];
-          else disks = box.checked ? [...disks.filter((x) => x !== id), id] : disks.filter((x) => x !== id);
+          if (topo === 'single') form.disks = [id];
+          else
+            form.disks = box.checked
+              ? [...form.disks.filter((x) => x !== id), id]
+              : form.disks.filter((x) => x !== id);
           show();
         });
         list.append(
@@ -289,8 +261,8 @@ const STEPS: Step[] = [
         h(
           'div',
           { class: 'field' },
-          check('f-KLDLOAD_FORCE_WIPE', 'Erase the chosen disks that hold data', ui.wipe, (v) => {
-            ui.wipe = v;
+          check('f-KLDLOAD_FORCE_WIPE', 'Erase the chosen disks that hold data', form.wipe, (v) => {
+            form.wipe = v;
           }),
           h('div', { class: 'err', id: 'e-KLDLOAD_FORCE_WIPE' }),
         ),
@@ -328,9 +300,9 @@ const STEPS: Step[] = [
       const mode = check(
         'f-password-mode',
         'Give a crypt(3) hash instead of a password',
-        ui.passwordMode === 'hash',
+        form.passwordMode === 'hash',
         (v) => {
-          ui.passwordMode = v ? 'hash' : 'password';
+          form.passwordMode = v ? 'hash' : 'password';
         },
       );
       return h(
@@ -338,7 +310,7 @@ const STEPS: Step[] = [
         {},
         field('KLDLOAD_USERNAME', 'User name', text('KLDLOAD_USERNAME')),
         mode,
-        ...(ui.passwordMode === 'hash'
+        ...(form.passwordMode === 'hash'
           ? [field('KLDLOAD_PASSWORD_HASH', 'Password hash', text('KLDLOAD_PASSWORD_HASH'))]
           : [
               field(
@@ -380,7 +352,7 @@ const STEPS: Step[] = [
     title: 'Encryption',
     keys: ['KLDLOAD_ZFS_ENCRYPT', 'KLDLOAD_ZFS_PASSPHRASE'],
     render: () => {
-      const on = values.KLDLOAD_ZFS_ENCRYPT === '1';
+      const on = form.values.KLDLOAD_ZFS_ENCRYPT === '1';
       const confirm = h('input', {
         id: 'f-passphrase-confirm',
         type: 'password',
@@ -397,7 +369,7 @@ const STEPS: Step[] = [
           'Encrypt the pool (ZFS native encryption; the passphrase is asked at every boot)',
           on,
           (v) => {
-            values.KLDLOAD_ZFS_ENCRYPT = v ? '1' : '0';
+            form.values.KLDLOAD_ZFS_ENCRYPT = v ? '1' : '0';
           },
         ),
         ...(on
@@ -414,7 +386,7 @@ const STEPS: Step[] = [
     title: 'Roles and packages',
     keys: ['KLDLOAD_EXTRA_PACKAGES'],
     render: () => {
-      const pk = new Set((values.KLDLOAD_EXTRA_PACKAGES ?? '').split(/\s+/).filter(Boolean));
+      const pk = new Set((form.values.KLDLOAD_EXTRA_PACKAGES ?? '').split(/\s+/).filter(Boolean));
       return h(
         'div',
         {},
@@ -439,7 +411,7 @@ const STEPS: Step[] = [
                 check(`pkg-${p}`, p, pk.has(p), (v) => {
                   if (v) pk.add(p);
                   else pk.delete(p);
-                  values.KLDLOAD_EXTRA_PACKAGES = [...pk].join(' ');
+                  form.values.KLDLOAD_EXTRA_PACKAGES = [...pk].join(' ');
                 }),
               ),
               h('div', { class: 'err', id: 'e-KLDLOAD_EXTRA_PACKAGES' }),
@@ -493,7 +465,11 @@ function stepProblems(i: number): Problem[] {
 function showErrors(list: Problem[]): void {
   for (const el of document.querySelectorAll('.err')) if (el.id !== 'upload-errors') el.textContent = '';
   for (const p of list) {
-    const el = (p.key && document.getElementById(`e-${p.key}`)) || document.getElementById('e-review');
+    // A field with no place of its own on this step: the step's box, so Next never fails silently.
+    const el =
+      (p.key && document.getElementById(`e-${p.key}`)) ||
+      document.getElementById('e-review') ||
+      document.getElementById('e-step');
     if (el) el.textContent = el.textContent ? `${el.textContent}\n${p.text}` : p.text;
   }
 }
@@ -515,7 +491,13 @@ function show(): void {
   const main = $('#main');
   main.replaceChildren(
     nav,
-    h('section', { 'data-step': s.id }, h('h2', {}, s.title), s.render()),
+    h(
+      'section',
+      { 'data-step': s.id },
+      h('h2', {}, s.title),
+      s.render(),
+      h('div', { class: 'err', id: 'e-step' }),
+    ),
     s.id === 'review' ? '' : h('div', { class: 'buttons' }, back, next),
   );
   if (s.id === 'review') {
@@ -537,20 +519,33 @@ async function refreshPlan(): Promise<void> {
   const p = problems();
   showErrors(p);
   if (p.length) return;
-  const r = await api<{ ok: boolean; plan?: string; errors?: { text: string }[]; error?: string }>(
-    'POST',
-    '/api/plan',
-    { answers: answersText() },
-  );
-  planText = r.data.plan ?? '';
-  $('#plan').textContent =
-    planText || (r.data.errors ?? []).map((e) => e.text).join('\n') || r.data.error || '';
-  $('#plan').dataset.ready = r.data.ok ? 'yes' : 'no';
+  const plan = $('#plan');
+  try {
+    const r = await api<{ ok: boolean; plan?: string; errors?: { text: string }[]; error?: string }>(
+      'POST',
+      '/api/plan',
+      { answers: answers() },
+    );
+    planText = r.data.ok ? (r.data.plan ?? '') : '';
+    plan.textContent =
+      r.data.plan ||
+      (r.data.errors ?? []).map((e) => e.text).join('\n') ||
+      r.data.error ||
+      `HTTP ${r.status}`;
+    plan.dataset.ready = r.data.ok ? 'yes' : 'no';
+  } catch (e) {
+    plan.textContent = `the installer did not answer (${e instanceof Error ? e.message : String(e)}); reload the page`;
+    plan.dataset.ready = 'no';
+  }
+  if (form.kept.length)
+    plan.before(
+      h('p', {}, `Kept from the uploaded file as they are: ${form.kept.map(([k]) => k).join(', ')}.`),
+    );
 }
 
 function download(): void {
   const a = h('a', {
-    href: URL.createObjectURL(new Blob([answersText()], { type: 'text/plain' })),
+    href: URL.createObjectURL(new Blob([answers()], { type: 'text/plain' })),
     download: 'answers.env',
   });
   a.click();
@@ -564,19 +559,18 @@ async function upload(input: HTMLInputElement): Promise<void> {
   const out = $('#upload-errors');
   out.textContent = v.errors.map((e) => e.text).join('\n');
   if (!v.ok) return;
-  for (const k of Object.keys(values)) delete values[k];
+  // A disk the file names by its kernel name or by-id name is the disk the wizard offers.
+  const offered = (p: string) => {
+    const d = facts.disks.find((x) => x.path === p || x.byId === p);
+    return d ? diskId(d) : p;
+  };
+  form = fromUpload(textIn, settings(), offered);
   imageDefaults();
-  for (const [k, e] of parseEnvText(textIn).entries) values[k] = e.value;
-  disks = [
-    ...new Set(
-      [values.KLDLOAD_DISK ?? '', ...(values.KLDLOAD_ZFS_DATA_DISKS ?? '').split(/[ ,]+/)].filter(Boolean),
-    ),
-  ];
-  ui.wipe = values.KLDLOAD_FORCE_WIPE === '1';
-  ui.passwordMode = values.KLDLOAD_PASSWORD_HASH && !values.KLDLOAD_PASSWORD ? 'hash' : 'password';
-  ui.passwordConfirm = values.KLDLOAD_PASSWORD ?? '';
-  ui.passphraseConfirm = values.KLDLOAD_ZFS_PASSPHRASE ?? '';
-  ui.uploaded = `${file.name}: read; check each step, then install`;
+  ui.passwordConfirm = form.values.KLDLOAD_PASSWORD ?? '';
+  ui.passphraseConfirm = form.values.KLDLOAD_ZFS_PASSPHRASE ?? '';
+  ui.uploaded = `${file.name}: read; check each step, then install${
+    form.kept.length ? ` (kept as they are: ${form.kept.map(([k]) => k).join(', ')})` : ''
+  }`;
   show();
 }
 
@@ -585,7 +579,7 @@ async function install(): Promise<void> {
   showErrors(p);
   if (p.length) return;
   const r = await api<{ errors?: { text: string }[]; error?: string }>('POST', '/api/install', {
-    answers: answersText(),
+    answers: answers(),
   });
   if (r.status !== 202) {
     showErrors([{ text: r.data.error ?? (r.data.errors ?? []).map((e) => e.text).join('\n') }]);
@@ -654,12 +648,14 @@ function renderProgress(): void {
   );
   const out = $('#outcome');
   if (snap.state === 'ok') {
-    const user = val('KLDLOAD_USERNAME');
+    // From the server: a page reloaded after the install knows nothing of the form.
+    const user = snap.who?.user ?? val('KLDLOAD_USERNAME');
+    const host = snap.who?.host ?? form.values.KLDLOAD_HOSTNAME ?? 'the-host';
     out.replaceChildren(
       h(
         'p',
         { class: 'ok' },
-        `Installed. The machine powers off now (unless the answers set KLDLOAD_NO_AUTO_REBOOT=1): remove the installer medium and boot from the disk. Log in as ${user} on the console, or ssh ${user}@${values.KLDLOAD_HOSTNAME ?? 'the-host'} once it is on the network.`,
+        `Installed. The machine powers off now (unless the answers set KLDLOAD_NO_AUTO_REBOOT=1): remove the installer medium and boot from the disk. Log in as ${user} on the console, or ssh ${user}@${host} once it is on the network.`,
       ),
     );
   } else if (snap.state === 'failed') {
@@ -667,8 +663,12 @@ function renderProgress(): void {
     const error = at >= 0 ? snap.lines.slice(at, at + 6).join('\n') : snap.lines.slice(-6).join('\n');
     const again = h('button', { id: 'again', type: 'button' }, 'Back to the answers');
     again.addEventListener('click', () => {
-      step = 0;
-      show();
+      // The failed install may have changed the disks: read them again.
+      void api<WizardFacts>('GET', '/api/facts').then((f) => {
+        facts = f.data;
+        step = 0;
+        show();
+      });
     });
     out.replaceChildren(
       h('p', { class: 'fail' }, `Step ${snap.failedStep ?? '?'} failed.`),
@@ -688,8 +688,9 @@ function renderProgress(): void {
 // ---------- start ----------
 /** The ISO carries one suite and one profile: the answers name those. */
 function imageDefaults(): void {
-  if (facts.image.suite) values.KLDLOAD_DEBIAN_SUITE = facts.image.suite;
-  if (facts.image.profile) values.KLDLOAD_PROFILE = facts.image.profile;
+  // Only where the answers say nothing: an uploaded file's own choice is kept (and checked).
+  if (facts.image.suite) form.values.KLDLOAD_DEBIAN_SUITE ??= facts.image.suite;
+  if (facts.image.profile) form.values.KLDLOAD_PROFILE ??= facts.image.profile;
 }
 
 async function main(): Promise<void> {

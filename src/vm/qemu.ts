@@ -3,6 +3,7 @@ import { createServer } from 'node:net';
 import { PassThrough } from 'node:stream';
 import { KldloadError } from '../core/errors.ts';
 import type { Executor } from '../core/exec.ts';
+import { Typist } from './typist.ts';
 
 export const OVMF_CODE = '/usr/share/OVMF/OVMF_CODE_4M.fd';
 export const OVMF_VARS = '/usr/share/OVMF/OVMF_VARS_4M.fd';
@@ -113,6 +114,11 @@ export async function runVm(exec: Executor, v: VmRun): Promise<VmOutcome> {
   const patterns = v.failPatterns ?? FAIL_PATTERNS;
   // The serial console's input: QEMU's stdin (stdio chardev).
   const keys = v.prompts?.length ? new PassThrough() : undefined;
+  const stamp = () => ((Date.now() - t0) / 1000).toFixed(2).padStart(8);
+  const typist = new Typist(
+    (text) => keys?.write(text),
+    (what) => appendFileSync(v.serialLog, `${stamp()} [harness: ${what}]\n`),
+  );
   const r = await exec.run(
     ['qemu-system-x86_64', ...v.args, '-chardev', 'stdio,id=s0,signal=off', '-serial', 'chardev:s0'],
     {
@@ -120,6 +126,7 @@ export async function runVm(exec: Executor, v: VmRun): Promise<VmOutcome> {
       signal: ac.signal,
       ...(keys ? { stdin: keys } : {}),
       onChunk: (chunk) => {
+        typist.output();
         window = (window + chunk.replace(/\r/g, '')).slice(-4096);
         for (const p of patterns) {
           const m = p.exec(window);
@@ -135,7 +142,7 @@ export async function runVm(exec: Executor, v: VmRun): Promise<VmOutcome> {
           // Answered once: what follows the prompt is a fresh window.
           window = '';
           const reply = p.reply();
-          if (reply !== undefined) keys?.write(`${reply}\n`);
+          if (reply !== undefined) typist.prompted(reply);
           appendFileSync(
             v.serialLog,
             `${((Date.now() - t0) / 1000).toFixed(2).padStart(8)} [harness: ${reply === undefined ? 'nothing typed' : 'a line typed'} at "${m[0].trim()}"]\n`,
@@ -152,6 +159,7 @@ export async function runVm(exec: Executor, v: VmRun): Promise<VmOutcome> {
     },
   );
   clearTimeout(timer);
+  typist.cancel();
   keys?.end();
   // `end` is set in callbacks: TypeScript's narrowing does not see that, hence the widening cast.
   // A run the caller stopped was fine; any other end may have been the emulator's doing.

@@ -26,6 +26,8 @@ const LAYERS = {
   status: ['core', 'layout', 'zfs', 'day2', 'firstboot'],
   // The web installer: serves a wizard over the answers schema; the install itself is the CLI's.
   webui: ['core', 'layout', 'answers', 'live', 'postinstall'],
+  // Fleets: golden images (built on kexport's seal), clones, replication, the WireGuard cluster.
+  fleet: ['core', 'layout', 'zfs', 'day2'],
   cli: [
     'core',
     'layout',
@@ -44,6 +46,7 @@ const LAYERS = {
     'vm',
     'status',
     'webui',
+    'fleet',
   ],
   types: [],
 };

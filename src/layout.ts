@@ -20,6 +20,8 @@ export const MEDIUM = {
    */
   payload: 'kldload/payload',
   zbm: 'kldload/zfsbootmenu.efi',
+  /** A golden image (build --golden): manifest.json, SHA256SUMS and one zfs send stream per dataset. */
+  golden: 'kldload/golden',
   postinstallLib: 'kldload/postinstall',
   /** The signed APT repository (the darksite proper). */
   apt: 'kldload/apt',

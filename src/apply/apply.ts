@@ -62,6 +62,7 @@ async function runAction(exec: Executor, a: Action, root: string, host: Host, sa
       return;
     }
     case 'pipe':
+      if (a.unless && (await exec.run(a.unless, { check: false })).exitCode === 0) return;
       // bash's positional arguments carry both argv unquoted: $1 is the length of the first.
       await exec.run(
         [

@@ -26,6 +26,7 @@ const COMMANDS: [names: string[], load: () => Promise<(program: Command, run: Ru
   [['export', 'identity'], async () => (await import('./commands/export.ts')).exportCommand],
   [['esp'], async () => (await import('./commands/esp.ts')).espCommand],
   [['webui'], async () => (await import('./commands/webui.ts')).webuiCommand],
+  [['image'], async () => (await import('./commands/image.ts')).imageCommand],
 ];
 
 const program = new Command()

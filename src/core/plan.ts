@@ -19,7 +19,7 @@ export type Action =
       progress?: boolean;
     }
   /** `from | to` (pipefail): a stream between two commands, e.g. zfs send | zfs receive. */
-  | { kind: 'pipe'; from: string[]; to: string[]; progress?: boolean }
+  | { kind: 'pipe'; from: string[]; to: string[]; progress?: boolean; unless?: string[] }
   | { kind: 'write'; path: string; content: string; mode?: number; secret?: boolean }
   | { kind: 'mkdir'; path: string; mode?: number }
   | { kind: 'copy'; from: string; to: string }
@@ -97,7 +97,7 @@ export function renderAction(a: Action, root: string): string {
       return `write ${a.path}${a.mode !== undefined ? ` (mode ${a.mode.toString(8)})` : ''}\n        | ${body}`;
     }
     case 'pipe':
-      return `$ ${a.from.map(shq).join(' ')} | ${a.to.map(shq).join(' ')}`;
+      return `$ ${a.from.map(shq).join(' ')} | ${a.to.map(shq).join(' ')}${a.unless ? `  # unless: ${a.unless.map(shq).join(' ')}` : ''}`;
     case 'mkdir':
       return `mkdir -p ${a.path}`;
     case 'copy':

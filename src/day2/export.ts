@@ -69,6 +69,8 @@ export interface ExportSource extends ExportDataset {
   taken: boolean;
   /** Bytes it holds as stored (referenced). */
   bytes: number;
+  /** Sent with its folders only (a golden image's log datasets: services expect their folders). */
+  skeleton?: boolean;
 }
 
 export interface ExportFacts {
@@ -97,6 +99,8 @@ export interface ExportFacts {
   espGuid: string;
   /** FAT volume id, 8 hex digits. */
   espVolumeId: string;
+  /** A golden image (kldload image capture): streams, not a disk, so no format is named. */
+  golden?: boolean;
 }
 
 /** Where this run keeps its mounts and work files. */
@@ -145,7 +149,7 @@ export const outputFile = (f: Pick<ExportFacts, 'outDir' | 'base'>, fmt: ExportF
 /** Refusals that need no command: names, formats, room, datasets the copy could not hold. */
 export function checkExport(f: ExportFacts): void {
   checkBeName(f.name);
-  if (!f.formats.length)
+  if (!f.formats.length && !f.golden)
     throw new KldloadError('name at least one format: qcow2 raw vhd vmdk ova', EXIT.badInput);
   if (!isSnapshot(f.root.snapshot))
     throw new KldloadError(`${f.root.snapshot}: not a snapshot (dataset@name)`, EXIT.badInput);

@@ -13,6 +13,7 @@ import type { ImageInfo } from '../layout-image.ts';
 import { entryText, mergeEntries, profilePackages } from '../package-sets/package-sets.ts';
 import { postinstallLibDir } from '../postinstall/check.ts';
 import { gatherBuildFacts, loadIndexes } from './build-facts.ts';
+import { readGolden, verifyGolden } from './golden.ts';
 import { buildSettings, checkBuildInputs, checkEmbeddedExtras, checkPayload } from './inputs.ts';
 import { writeIso } from './iso.ts';
 import { PUBLIC_MIRROR } from './layers.ts';
@@ -66,6 +67,7 @@ export function buildSpec(o: BuildOptions, roles: string[], supplied: SuppliedDe
       ...(o.answers ? { answers: o.answers } : {}),
       ...(o.payload ? { payload: o.payload } : {}),
       ...(o.zbm ? { zbm: o.zbm } : {}),
+      ...(o.golden ? { golden: o.golden } : {}),
       images: o.images ?? [],
     },
   };
@@ -200,6 +202,12 @@ async function buildLocked(
       (l) => l.cached,
     ),
   );
+  // Checked again here (the folder may have changed since the input checks), hashes included.
+  const golden = o.golden ? readGolden(o.golden) : undefined;
+  if (o.golden) {
+    const dir = o.golden;
+    await timed(phases, 'golden-check', () => verifyGolden(exec, dir));
+  }
   const image: ImageInfo = {
     profile: o.profile,
     suite: o.suite,
@@ -212,6 +220,9 @@ async function buildLocked(
     images: (o.images ?? []).map((i) => basename(i)),
     extraPackages: spec.requested,
     buildId: randomBytes(8).toString('hex'),
+    ...(golden
+      ? { golden: { name: golden.name, kernel: golden.kernel, host: golden.host, captured: golden.captured } }
+      : {}),
   };
   for (const [role, names] of missingWantedDebs(o.roles, new Set(image.suppliedDebs)))
     log.info(
@@ -234,6 +245,7 @@ async function buildLocked(
         ...(o.answers ? { answers: o.answers } : {}),
         ...(o.payload ? { payloadDir: o.payload } : {}),
         ...(o.zbm ? { zbm: o.zbm } : {}),
+        ...(o.golden ? { golden: o.golden } : {}),
         ...(libDir ? { postinstallLib: libDir } : {}),
         aptRepo: darksite.dir,
       },

@@ -2,6 +2,7 @@
  * The build's input checks, all before any work: embedded answers, payload, files given on the
  * command line, and (once the darksite exists) the packages embedded answers ask for.
  */
+
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Answers, FIELD_KEYS, type FieldKey, fieldDef } from '../answers/schema.ts';
@@ -12,6 +13,7 @@ import type { Logger } from '../core/log.ts';
 import { profilePackages } from '../package-sets/package-sets.ts';
 import { check, formatFinding } from '../postinstall/check.ts';
 import { payloadSettings } from '../postinstall/settings.ts';
+import { readGolden } from './golden.ts';
 import { availableRoles, expandRoles, librarySettings } from './role-library.ts';
 import type { BuildOptions } from './spec.ts';
 
@@ -65,6 +67,7 @@ export function checkBuildInputs(o: BuildOptions, warn: (m: string) => void = ()
   if (o.payload && !(existsSync(o.payload) && statSync(o.payload).isDirectory()))
     throw new KldloadError(`--payload ${o.payload}: not a directory`, EXIT.badInput);
   if (o.zbm && !existsSync(o.zbm)) throw new KldloadError(`--zbm ${o.zbm}: no such file`, EXIT.badInput);
+  if (o.golden) readGolden(o.golden);
   if (!existsSync(o.bundle)) throw new KldloadError(`kldload bundle ${o.bundle} missing: run npm run bundle`);
   profilePackages(o.profile, o.extraPackages);
 }

@@ -24,6 +24,8 @@ export interface IsoContent {
   answers?: string;
   payloadDir?: string;
   zbm?: string;
+  /** A golden image folder (build --golden), linked in whole. */
+  golden?: string;
   /** lib.sh and dispatch.sh for postinstallers, installed to /usr/lib/kldload/postinstall. */
   postinstallLib?: string;
   /** The signed APT repository directory. */
@@ -81,6 +83,7 @@ export async function writeIso(exec: Executor, log: Logger, c: IsoContent, outpu
     if (c.payloadDir)
       cpSync(c.payloadDir, join(stage, MEDIUM.payload), { recursive: true, dereference: true });
     if (c.zbm) linkOrCopy(c.zbm, join(stage, MEDIUM.zbm));
+    if (c.golden) linkTree(c.golden, join(stage, MEDIUM.golden));
     if (c.aptRepo) linkTree(c.aptRepo, join(stage, MEDIUM.apt));
     if (c.postinstallLib) cpSync(c.postinstallLib, join(stage, MEDIUM.postinstallLib), { recursive: true });
     mkdirSync(join(stage, 'boot/grub'), { recursive: true });

@@ -222,6 +222,7 @@ function isoLayer(spec: BuildSpec): LayerPlan {
       ...(spec.roles.length ? { roles: spec.roles.join(', ') } : {}),
       ...(iso.images.length ? { images: iso.images.join(', ') } : {}),
       ...(iso.zbm ? { zbm: iso.zbm } : {}),
+      ...(iso.golden ? { golden: iso.golden } : {}),
     },
     cached: false,
     why: 'written on every build (grub-mkrescue + xorriso) from the layers above, with a new build id',

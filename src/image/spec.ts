@@ -14,6 +14,8 @@ export interface BuildOptions {
   answers?: string;
   payload?: string;
   zbm?: string;
+  /** A golden image folder (kldload image capture) the installer receives instead of the base image. */
+  golden?: string;
   extraPackages: string[];
   /** Roles from the library (roles/<name>), run by the dispatcher on first boot. */
   roles: string[];
@@ -41,7 +43,15 @@ export interface BuildSpec {
   /** --darksite-key GNUPGHOME, when the user signs the darksite; else the build key signs. */
   darksiteKey?: string;
   /** What the ISO carries besides the layers (paths as given). */
-  iso: { output: string; bundle: string; answers?: string; payload?: string; zbm?: string; images: string[] };
+  iso: {
+    output: string;
+    bundle: string;
+    answers?: string;
+    payload?: string;
+    zbm?: string;
+    golden?: string;
+    images: string[];
+  };
 }
 
 /** Complete entries of the cache, relative to its root: `zfs-modules/<deb>`, `layers/<dir>`, `darksite/<dir>`, `debs/<sha256>`. */

@@ -5,7 +5,7 @@ import type { Answers } from '../answers/schema.ts';
 import { KldloadError } from '../core/errors.ts';
 import { retry, utcStamp } from '../core/time.ts';
 import { MEDIUM } from '../layout.ts';
-import { type ImageInfo, ImageInfoSchema } from '../layout-image.ts';
+import { checkGoldenDir, type ImageInfo, ImageInfoSchema } from '../layout-image.ts';
 import { targetDisks } from '../plan/disks.ts';
 import type { InstallFacts } from '../plan/install.ts';
 
@@ -67,6 +67,14 @@ export async function fetchPostinstall(
   return body.toString('utf8');
 }
 
+/** The golden image on the medium (image.json names one): the build checked it, so damage is the medium's. */
+function mediumGolden(): NonNullable<InstallFacts['golden']> {
+  const dir = medium(MEDIUM.golden);
+  const r = checkGoldenDir(dir);
+  if (!r.ok) throw new KldloadError(`${dir}: the ISO's golden image is damaged: ${r.why}; rebuild the ISO`);
+  return { dir, manifest: r.manifest };
+}
+
 /** The kernel node behind a disk path; PICKED_DISK (no disk picked yet) stays as it is. */
 const diskReal = (d: string) => (existsSync(d) ? realpathSync(d) : d);
 /** kldload.reinstall=1 (or bare kldload.reinstall) on the kernel command line. */
@@ -108,9 +116,12 @@ export async function gatherFacts(
   const apt = medium(MEDIUM.apt);
   const zbm = medium(MEDIUM.zbm);
   const lib = medium(MEDIUM.postinstallLib);
+  const golden = img?.golden ? mediumGolden() : undefined;
   return {
     root: o.root,
-    kabi: img?.kabi ?? '<kernel ABI of the medium>',
+    // A golden image boots its own kernel (its /boot holds it), which may be newer than the image's.
+    kabi: golden?.manifest.kernel ?? img?.kabi ?? '<kernel ABI of the medium>',
+    ...(golden ? { golden } : {}),
     suite: img?.suite ?? a.KLDLOAD_DEBIAN_SUITE,
     image: medium(MEDIUM.target),
     bundle: o.bundle,

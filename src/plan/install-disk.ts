@@ -1,10 +1,11 @@
 /** The install's disk steps: preflight (pick the disk, refuse unsafe targets), wipe, partition, pool, datasets. */
 import { type Action, run, type Step } from '../core/plan.ts';
 import { espGuidFor } from '../day2/esp.ts';
+import type { GoldenManifest } from '../layout-image.ts';
 import { zfs } from '../zfs/zfs.ts';
 import { zpool } from '../zfs/zpool.ts';
 import { partition } from './disks.ts';
-import { DATASETS, type InstallContext } from './install.ts';
+import { DATASETS, type InstallContext, type InstallFacts } from './install.ts';
 
 /** preflight, wipe (KLDLOAD_FORCE_WIPE=1 only), partition, pool and datasets, in that order. */
 export function diskSteps({ a, f, target, R, pool, disks, be }: InstallContext): Step[] {
@@ -101,14 +102,72 @@ export function diskSteps({ a, f, target, R, pool, disks, be }: InstallContext):
     ),
   ]);
 
+  if (f.golden) {
+    step('datasets', goldenTitle(f.golden.manifest), goldenDatasets(f.golden, pool, be, R));
+    return steps;
+  }
   step('datasets', 'root boot environment and the dataset tree', [
     ...DATASETS.flatMap((d) => [
       run(zfs.create(`${pool}/${d.name}`, d.props), { unless: zfs.exists(`${pool}/${d.name}`) }),
       // The root is mounted before the rest, which mount below it.
-      ...(d.name === 'ROOT/default'
-        ? [run(zfs.mount(be), { unless: ['mountpoint', '-q', R] }), run(zpool.set(pool, 'bootfs', be))]
-        : []),
+      ...(d.name === 'ROOT/default' ? rootMount(pool, be, R) : []),
     ]),
   ]);
   return steps;
+}
+
+const rootMount = (pool: string, be: string, R: string): Action[] => [
+  run(zfs.mount(be), { unless: ['mountpoint', '-q', R] }),
+  run(zpool.set(pool, 'bootfs', be)),
+];
+
+const goldenTitle = (m: GoldenManifest) =>
+  `the golden image ${m.name} (${m.host}, ${m.captured}): its root received as the boot environment, ${m.streams.length - 1} dataset(s) received, the rest of the tree made empty`;
+
+/**
+ * The installer's tree and the golden image's, parents first: a dataset the image carries is
+ * received (not mounted by zfs receive -u; mounted here when it mounts at all), any other is made.
+ */
+function goldenDatasets(
+  g: NonNullable<InstallFacts['golden']>,
+  pool: string,
+  be: string,
+  R: string,
+): Action[] {
+  const streams = new Map(g.manifest.streams.map((s) => [s.rel, s]));
+  const own = new Map(DATASETS.map((d) => [d.name, d.props]));
+  const extra = [...new Set([...g.manifest.tree.map((t) => t.rel), ...streams.keys()])]
+    .filter((rel) => !own.has(rel))
+    .sort();
+  const treeProps = new Map(g.manifest.tree.map((t) => [t.rel, t.props]));
+  return [...DATASETS.map((d) => d.name), ...extra].flatMap((rel): Action[] => {
+    const ds = `${pool}/${rel}`;
+    const s = streams.get(rel);
+    const props = { ...(own.get(rel) ?? treeProps.get(rel) ?? {}), ...(s?.props ?? {}) };
+    if (!s) return [run(zfs.create(ds, props), { unless: zfs.exists(ds) })];
+    const receive: Action = {
+      kind: 'pipe',
+      from: ['cat', `${g.dir}/${s.file}`],
+      to: zfs.receive(ds, rel === 'ROOT/default' ? { canmount: 'noauto', mountpoint: '/' } : props),
+      // zfs receive into an existing dataset fails: a rerun after a receive skips it.
+      unless: zfs.exists(ds),
+    };
+    return [
+      receive,
+      ...(rel === 'ROOT/default'
+        ? rootMount(pool, be, R)
+        : [
+            run(zfs.mount(ds), {
+              // Mounted only when it mounts by itself (canmount=on, a real mountpoint) and is not yet.
+              unless: [
+                'sh',
+                '-c',
+                'v() { zfs get -H -o value "$1" "$2"; }; [ "$(v canmount "$1")" != on ] || [ "$(v mounted "$1")" = yes ] || case "$(v mountpoint "$1")" in none|legacy) true;; *) false;; esac',
+                'mounted',
+                ds,
+              ],
+            }),
+          ]),
+    ];
+  });
 }

@@ -1,6 +1,7 @@
 /** The install's system steps: the base image, the chroot mounts, system settings, users and network. */
 import { aptSourceStanza, DEBIAN_KEYRING } from '../core/debian.ts';
 import { type Action, inTarget, run, type Step, write } from '../core/plan.ts';
+import { REIDENTIFY_MARKER } from '../day2/identity.ts';
 import { partition } from './disks.ts';
 import { type InstallContext, networkUnit } from './install.ts';
 
@@ -13,11 +14,17 @@ export function systemSteps({ a, f, target, R }: InstallContext): Step[] {
   const steps: Step[] = [];
   const step = (name: string, title: string, actions: Action[]) => steps.push({ name, title, actions });
 
-  step('base-os', `unpack the ${f.suite} base image (offline, from the medium)`, [
-    run(['unsquashfs', '-f', '-n', '-d', R, f.image]),
-    run(['chmod', '1777', `${R}/tmp`, `${R}/var/tmp`]),
-    run(['chmod', '0700', `${R}/root`]),
-  ]);
+  step(
+    'base-os',
+    f.golden
+      ? `nothing to unpack: the golden image ${f.golden.manifest.name} was received (datasets)`
+      : `unpack the ${f.suite} base image (offline, from the medium)`,
+    [
+      ...(f.golden ? [] : [run(['unsquashfs', '-f', '-n', '-d', R, f.image])]),
+      run(['chmod', '1777', `${R}/tmp`, `${R}/var/tmp`]),
+      run(['chmod', '0700', `${R}/root`]),
+    ],
+  );
 
   step('chroot-mounts', 'ESP and kernel filesystems for the chroot (plain mounts: rbind blocks export)', [
     { kind: 'mkdir', path: `${R}/boot/efi` },
@@ -71,6 +78,8 @@ export function systemSteps({ a, f, target, R }: InstallContext): Step[] {
       : []),
     run(['systemd-machine-id-setup', `--root=${R}`], { unless: ['test', '-s', `${R}/etc/machine-id`] }),
     inTarget(['ssh-keygen', '-A']),
+    // A golden image was sealed to renew its identity on its first boot; this install just made it.
+    ...(f.golden ? [run(['rm', '-f', `${R}${REIDENTIFY_MARKER}`])] : []),
   ]);
 
   const pw: Action[] = [];

@@ -11,6 +11,7 @@ import { FIELD_KEYS, fieldDef } from '../answers/schema.ts';
 import type { Action } from '../core/plan.ts';
 import type { SnapshotPolicy } from '../day2/sanoid.ts';
 import { TARGET } from '../layout.ts';
+import type { GoldenManifest } from '../layout-image.ts';
 import type { Props } from '../zfs/zfs.ts';
 import { type TargetDisks, targetDisks } from './disks.ts';
 
@@ -64,6 +65,11 @@ export interface InstallFacts {
   logFile: string;
   secureBoot: boolean;
   tpm: boolean;
+  /**
+   * A golden image on the medium (build --golden): its streams are received instead of unpacking
+   * the base image; kabi is then its kernel.
+   */
+  golden?: { dir: string; manifest: GoldenManifest };
 }
 
 /** What every step builder of the install plan reads, made once by installContext. */
@@ -136,6 +142,7 @@ export function manifest(a: Answers, f: InstallFacts): string {
     ['KLDLOAD_SECURE_BOOT', f.secureBoot ? '1' : '0'],
     ['KLDLOAD_TPM_PRESENT', f.tpm ? '1' : '0'],
     ['KLDLOAD_BOOTLOADER', f.zbm ? 'zfsbootmenu' : 'systemd-boot'],
+    ...(f.golden ? [['KLDLOAD_GOLDEN', f.golden.manifest.name] as [string, string]] : []),
   ];
   for (const [k, v] of facts) lines.push(formatEnvLine(k, v));
   return `${lines.join('\n')}\n`;

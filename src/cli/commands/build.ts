@@ -26,6 +26,10 @@ export function buildCommand(program: Command, run: Run) {
     .option('--answers <file>', 'answers.env to embed (validated first)')
     .option('--payload <dir>', 'directory copied to /root/darksite on the target')
     .option('--zbm <file>', 'a ZFSBootMenu EFI binary to use as the boot loader')
+    .option(
+      '--golden <dir>',
+      'a golden image (kldload image capture): the installer receives it instead of the base image',
+    )
     .option('--packages <names>', 'extra packages for the darksite, comma separated', '')
     .option(
       '--deb <file>',
@@ -60,6 +64,7 @@ export function buildCommand(program: Command, run: Run) {
         answers?: string;
         payload?: string;
         zbm?: string;
+        golden?: string;
         packages: string;
         deb: string[];
         darksiteKey?: string;
@@ -80,6 +85,7 @@ export function buildCommand(program: Command, run: Run) {
             ...(o.answers ? { answers: o.answers } : {}),
             ...(o.payload ? { payload: o.payload } : {}),
             ...(o.zbm ? { zbm: o.zbm } : {}),
+            ...(o.golden ? { golden: o.golden } : {}),
             extraPackages: o.packages.split(',').filter(Boolean),
             debs: o.deb,
             ...(o.darksiteKey ? { darksiteKey: o.darksiteKey } : {}),

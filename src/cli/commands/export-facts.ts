@@ -60,10 +60,16 @@ export function parseSize(s: string): number {
   return unit === 'G' ? n * 1024 ** 3 : unit === 'M' ? n * 1024 ** 2 : n;
 }
 
-export async function exportFacts(env: Day2Env, formats: string[], o: ExportOptions): Promise<ExportFacts> {
+/** kexport's facts; `golden`: a golden image's (kldload image capture: no format, no data by default). */
+export async function exportFacts(
+  env: Day2Env,
+  formats: string[],
+  o: ExportOptions,
+  golden = false,
+): Promise<ExportFacts> {
   const { exec } = env;
   const bad = formats.filter((x) => !(FORMATS as readonly string[]).includes(x));
-  if (bad.length || !formats.length)
+  if (bad.length || (!formats.length && !golden))
     throw new KldloadError(
       `format ${bad.join(', ') || '(none)'}: choose from ${FORMATS.join(', ')}`,
       EXIT.badInput,
@@ -115,7 +121,9 @@ export async function exportFacts(env: Day2Env, formats: string[], o: ExportOpti
     ? []
     : o.with.length
       ? o.with
-      : DEFAULT_WITH.filter((w) => fsNames.includes(`${pool}/${w}`));
+      : golden
+        ? []
+        : DEFAULT_WITH.filter((w) => fsNames.includes(`${pool}/${w}`));
   const data = wanted.map((w) => {
     const ds = w.startsWith(`${pool}/`) ? w : `${pool}/${w.replace(/^\/+/, '')}`;
     if (!fsNames.includes(ds))
@@ -191,5 +199,6 @@ export async function exportFacts(env: Day2Env, formats: string[], o: ExportOpti
     ...(o.size ? { sizeBytes: parseSize(o.size) } : {}),
     espGuid: randomUUID(),
     espVolumeId: randomBytes(4).toString('hex').toUpperCase(),
+    ...(golden ? { golden } : {}),
   };
 }

@@ -32,7 +32,14 @@ export const ImageInfoSchema = z.object({
   buildId: z.string().optional(),
   /** The golden image the installer receives instead of unpacking the target image (build --golden). */
   golden: z
-    .object({ name: z.string(), kernel: z.string(), host: z.string(), captured: z.string() })
+    .object({
+      name: z.string(),
+      kernel: z.string(),
+      host: z.string(),
+      captured: z.string(),
+      /** Roles first boot ran on the machine it was captured on (the copy does not run them again). */
+      roles: z.array(z.string()),
+    })
     .optional(),
 });
 export type ImageInfo = z.infer<typeof ImageInfoSchema>;

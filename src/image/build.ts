@@ -221,7 +221,15 @@ async function buildLocked(
     extraPackages: spec.requested,
     buildId: randomBytes(8).toString('hex'),
     ...(golden
-      ? { golden: { name: golden.name, kernel: golden.kernel, host: golden.host, captured: golden.captured } }
+      ? {
+          golden: {
+            name: golden.name,
+            kernel: golden.kernel,
+            host: golden.host,
+            captured: golden.captured,
+            roles: golden.roles,
+          },
+        }
       : {}),
   };
   for (const [role, names] of missingWantedDebs(o.roles, new Set(image.suppliedDebs)))

@@ -47,7 +47,11 @@ interface CaptureOptions {
 function rolesRan(): string[] {
   if (!existsSync(TARGET.firstbootState)) return [];
   const s = JSON.parse(readFileSync(TARGET.firstbootState, 'utf8')) as { roles?: { ran?: unknown } };
-  return Array.isArray(s.roles?.ran) ? s.roles.ran.filter((r): r is string => typeof r === 'string') : [];
+  const ran = Array.isArray(s.roles?.ran)
+    ? s.roles.ran.filter((r): r is string => typeof r === 'string')
+    : [];
+  // Role files (40-web.sh) by their library names (web).
+  return ran.map((r) => r.replace(/^\d+-/, '').replace(/\.sh$/, ''));
 }
 
 export async function captureFacts(env: Day2Env, o: CaptureOptions): Promise<GoldenFacts> {

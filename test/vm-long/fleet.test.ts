@@ -126,7 +126,7 @@ test(
         'golden-capture',
         `the manifest names the web role and ${manifest.streams.length} streams`,
         () => {
-          assert.deepEqual(manifest.roles, ['web']);
+          assert.ok(manifest.roles.includes('web'), manifest.roles.join(' '));
           assert.deepEqual(
             manifest.streams.map((s) => s.rel),
             ['ROOT/default', 'srv/www', 'var/log', 'var/log/nginx'],

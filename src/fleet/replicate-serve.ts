@@ -167,7 +167,18 @@ export function planAccept(f: AcceptFacts): Plan {
         title: `${REPL_USER}: a system user without password, home ${REPL_HOME}, that only replication keys log in as`,
         actions: f.userExists
           ? []
-          : [run(['useradd', '--system', '--home-dir', REPL_HOME, '--create-home', '--shell', '/bin/bash', REPL_USER])],
+          : [
+              run([
+                'useradd',
+                '--system',
+                '--home-dir',
+                REPL_HOME,
+                '--create-home',
+                '--shell',
+                '/bin/bash',
+                REPL_USER,
+              ]),
+            ],
       },
       {
         name: 'dataset',

@@ -59,15 +59,17 @@ const bad = (what: string, fix: string) => new KldloadError(`${what}: ${fix}`, E
 /** Every field checked, each refusal naming the field and what it allows. */
 export function checkJob(j: ReplJob): ReplJob {
   if (!NAME_RE.test(j.name))
-    throw bad(`job name ${JSON.stringify(j.name)}`, 'lowercase letters, digits and _ . - (a systemd instance)');
+    throw bad(
+      `job name ${JSON.stringify(j.name)}`,
+      'lowercase letters, digits and _ . - (a systemd instance)',
+    );
   if (!isDataset(j.dataset) || !j.dataset.includes('/'))
     throw bad(`DATASET ${JSON.stringify(j.dataset)}`, 'a dataset below the pool, e.g. rpool/srv/data');
   if (!TARGET_RE.test(j.target))
     throw bad(`--to ${JSON.stringify(j.target)}`, `USER@HOST, e.g. ${REPL_USER}@backup.example.net`);
   if (!Number.isInteger(j.port) || j.port < 1 || j.port > 65535)
     throw bad(`port ${j.port}`, 'a whole number from 1 to 65535');
-  if (!isDataset(j.into))
-    throw bad(`--into ${JSON.stringify(j.into)}`, 'a dataset on B, e.g. rpool/replica');
+  if (!isDataset(j.into)) throw bad(`--into ${JSON.stringify(j.into)}`, 'a dataset on B, e.g. rpool/replica');
   if (!EVERY_RE.test(j.every))
     throw bad(`--every ${JSON.stringify(j.every)}`, 'a number and s, min, h or d, e.g. 15min, 1h');
   return j;
@@ -221,7 +223,18 @@ export function planAdd(f: AddFacts): Plan {
       actions: [
         { kind: 'mkdir', path: REPL_DIR, mode: 0o700 },
         run(
-          ['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-C', `kldload-replicate-${j.name}@${f.hostname}`, '-f', key],
+          [
+            'ssh-keygen',
+            '-q',
+            '-t',
+            'ed25519',
+            '-N',
+            '',
+            '-C',
+            `kldload-replicate-${j.name}@${f.hostname}`,
+            '-f',
+            key,
+          ],
           { unless: ['test', '-e', key] },
         ),
       ],
@@ -247,7 +260,11 @@ export function planAdd(f: AddFacts): Plan {
       ],
     },
   ];
-  return { facts: { job: j, replica: replicaOf(j), key: `${key}.pub`, timer: timerName(j.name) }, steps, cleanup: [] };
+  return {
+    facts: { job: j, replica: replicaOf(j), key: `${key}.pub`, timer: timerName(j.name) },
+    steps,
+    cleanup: [],
+  };
 }
 
 /** run: one syncoid run (what the timer starts); its output goes to REPL_LOG. */

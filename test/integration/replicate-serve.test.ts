@@ -134,7 +134,10 @@ test('refused: other datasets, other commands, shell syntax, the parent itself',
 
 test("kldload's own lines: snapshot list, send of a replica snapshot, a file through sudo's helper", () => {
   const list = serve('zfs list -Hp -o name,creation -t snapshot -s creation -d 1 rpool/replica/data');
-  assert.equal(list.stdout, 'RAN zfs list -Hp -o name,creation -t snapshot -s creation -d 1 rpool/replica/data\n');
+  assert.equal(
+    list.stdout,
+    'RAN zfs list -Hp -o name,creation -t snapshot -s creation -d 1 rpool/replica/data\n',
+  );
   const send = serve('zfs send -L -c -e rpool/replica/data@syncoid_a_h_1');
   assert.equal(send.stdout, 'RAN zfs send -L -c -e rpool/replica/data@syncoid_a_h_1\n');
   const read = serve('kldload-read cat rpool/replica/data@s1 L2EvYi50eHQ=');

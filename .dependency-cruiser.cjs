@@ -27,7 +27,8 @@ const LAYERS = {
   // The web installer: serves a wizard over the answers schema; the install itself is the CLI's.
   webui: ['core', 'layout', 'answers', 'live', 'postinstall'],
   // Fleets: golden images (built on kexport's seal), clones, replication, the WireGuard cluster.
-  fleet: ['core', 'layout', 'zfs', 'day2'],
+  // answers: the one env-file codec (a replication job's config is an env file).
+  fleet: ['core', 'layout', 'answers', 'zfs', 'day2'],
   cli: [
     'core',
     'layout',

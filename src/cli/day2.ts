@@ -69,25 +69,25 @@ export async function snapshotKernel(exec: Executor, f: BootFacts, snap: string)
   return readTree(exec, f, snap, (tree) => kernelIn(tree, running));
 }
 
-/** Prints the plan (--dry-run) or applies it, logging to DAY2_LOG. */
+/** Prints the plan (--dry-run) or applies it, logging to DAY2_LOG (or `logFile`). */
 export async function runDay2Plan(
   plan: Plan,
   o: { dryRun?: boolean; json?: boolean },
   what: string,
+  logFile = DAY2_LOG,
 ): Promise<CommandResult> {
   if (o.dryRun)
     return { exitCode: EXIT.ok, json: { ok: true, dryRun: true, plan }, text: renderPlan(plan, '/') };
   if (process.getuid?.() !== 0) throw new KldloadError(`${what} must run as root`, EXIT.badInput);
-  const log = new Logger({ file: DAY2_LOG, quiet: !!o.json });
+  const log = new Logger({ file: logFile, quiet: !!o.json });
   log.info(`kldload ${what}`);
   const r = await applyPlan(new SystemExecutor(log), log, plan, {
     root: '/',
     cleanupFrom: new Set(plan.steps.map((s) => s.name)),
     cleanupNote: 'unmount what this run mounted; the datasets it made stay for inspection',
   });
-  if (!r.ok)
-    return { exitCode: EXIT.failed, json: { ...r, log: DAY2_LOG }, text: failureMessage(r, DAY2_LOG) };
-  return { exitCode: EXIT.ok, json: { ...r, facts: plan.facts, log: DAY2_LOG }, text: `${what}: done` };
+  if (!r.ok) return { exitCode: EXIT.failed, json: { ...r, log: logFile }, text: failureMessage(r, logFile) };
+  return { exitCode: EXIT.ok, json: { ...r, facts: plan.facts, log: logFile }, text: `${what}: done` };
 }
 
 export const DAY2_HELP_EXIT = `

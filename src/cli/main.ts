@@ -25,6 +25,7 @@ const COMMANDS: [names: string[], load: () => Promise<(program: Command, run: Ru
   [['clone'], async () => (await import('./commands/clone.ts')).cloneCommand],
   [['export', 'identity'], async () => (await import('./commands/export.ts')).exportCommand],
   [['esp'], async () => (await import('./commands/esp.ts')).espCommand],
+  [['replicate'], async () => (await import('./commands/replicate.ts')).replicateCommand],
   [['webui'], async () => (await import('./commands/webui.ts')).webuiCommand],
   [['image'], async () => (await import('./commands/image.ts')).imageCommand],
 ];

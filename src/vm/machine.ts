@@ -29,9 +29,31 @@ export interface MachineOptions {
   cache?: 'writeback' | 'unsafe';
   /** Also forward this host port to the guest's port 80. */
   webPort?: number;
+  /**
+   * Private links to other guests: one NIC each, a QEMU dgram socket on 127.0.0.1 (this guest's
+   * UDP port, the peer's). Nothing is routed to the host's network.
+   */
+  links?: Link[];
   /** Safety net for one QEMU process; the bounded waits below are what normally end a stuck boot. */
   processLimitSec?: number;
   log?: Logger;
+}
+
+export interface Link {
+  /** The NIC's MAC address (the guest finds its interface by it). */
+  mac: string;
+  localPort: number;
+  remotePort: number;
+}
+
+/** QEMU arguments of private links: dgram sockets between two guests through 127.0.0.1. */
+export function linkArgs(links: readonly Link[]): string[] {
+  return links.flatMap((l, i) => [
+    '-netdev',
+    `dgram,id=link${i},local.type=inet,local.host=127.0.0.1,local.port=${l.localPort},remote.type=inet,remote.host=127.0.0.1,remote.port=${l.remotePort}`,
+    '-device',
+    `virtio-net-pci,netdev=link${i},mac=${l.mac}`,
+  ]);
 }
 
 /** One start of QEMU on the machine's disk, and how the boot before it ended. */
@@ -122,6 +144,7 @@ export class Machine {
         ),
         '-nic',
         `user,model=virtio-net-pci,${fwd}`,
+        ...linkArgs(this.o.links ?? []),
       ],
       serialLog,
       timeoutSec: this.o.processLimitSec ?? 4 * 3600,

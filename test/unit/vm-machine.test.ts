@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import type { Executor, RunOptions, RunResult } from '../../src/core/exec.ts';
-import { BootError, Machine, renderBoots } from '../../src/vm/machine.ts';
+import { BootError, linkArgs, Machine, renderBoots } from '../../src/vm/machine.ts';
 
 type Guest = {
   down: 'exit' | 'hang';
@@ -195,4 +195,25 @@ test('a boot killed by the emulator (kernel-text int3 under TCG) is started agai
     new FakeVmExecutor({ down: 'exit', sshAfterBoot: () => true, oopsAt: { 1: 'zfs' } }),
   );
   await assert.rejects(again.mustBeUp(10), /first boot: QEMU ended before ssh answered \(Kernel panic\)/);
+});
+
+test('private links are dgram sockets on 127.0.0.1, one NIC each, found in the guest by MAC', () => {
+  const args = linkArgs([
+    { mac: '52:54:00:77:00:01', localPort: 40001, remotePort: 40002 },
+    { mac: '52:54:00:77:00:03', localPort: 40005, remotePort: 40006 },
+  ]);
+  assert.deepEqual(args, [
+    '-netdev',
+    'dgram,id=link0,local.type=inet,local.host=127.0.0.1,local.port=40001,remote.type=inet,remote.host=127.0.0.1,remote.port=40002',
+    '-device',
+    'virtio-net-pci,netdev=link0,mac=52:54:00:77:00:01',
+    '-netdev',
+    'dgram,id=link1,local.type=inet,local.host=127.0.0.1,local.port=40005,remote.type=inet,remote.host=127.0.0.1,remote.port=40006',
+    '-device',
+    'virtio-net-pci,netdev=link1,mac=52:54:00:77:00:03',
+  ]);
+  assert.ok(
+    args.every((a) => !/host=(?!127\.0\.0\.1)/.test(a)),
+    'nothing but loopback',
+  );
 });

@@ -8,7 +8,7 @@
  * bench/results/fleet-<stamp>.json.
  */
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { SystemExecutor } from '../../src/core/exec.ts';
@@ -17,15 +17,16 @@ import { cacheDir } from '../../src/core/paths.ts';
 import { GOLDEN_FILES, GoldenManifestSchema } from '../../src/layout-image.ts';
 import { utcStamp } from '../../src/live/facts.ts';
 import type { TestResult } from '../../src/vm/harness.ts';
-import { Machine } from '../../src/vm/machine.ts';
-import { overlayArgs } from '../../src/vm/qemu.ts';
+import { type Link, Machine } from '../../src/vm/machine.ts';
+import { freePort, overlayArgs } from '../../src/vm/qemu.ts';
 import { DEFAULT_TEST_ANSWERS, overrideAnswers } from '../../src/vm/test-answers.ts';
 import { vmCli } from '../unit/cli-helper.ts';
 import { sh } from '../vm/day2-guest.ts';
 import { recorder } from './results.ts';
 
 const STAMP = utcStamp();
-const WORK = cacheDir('vm', `fleet-${STAMP}`);
+// KLDLOAD_FLEET_WORK=<an earlier run's folder>: reuse its installed disks (with --test-name-pattern).
+const WORK = process.env.KLDLOAD_FLEET_WORK ?? cacheDir('vm', `fleet-${STAMP}`);
 mkdirSync(WORK, { recursive: true });
 const { check, checkAll, scenario, boots } = recorder('fleet', STAMP);
 const log = new Logger({ echo: (l) => console.log(l) });
@@ -52,9 +53,13 @@ function kldloadTest(scenarioName: string, iso: string, workDir: string, args: s
   return res;
 }
 
-/** Boots an overlay of a `kldload test` work folder's first-booted disk (boot.qcow2), as root over ssh. */
-async function bootAgain(workDir: string, name: string): Promise<Machine> {
+/**
+ * Boots a new overlay of a `kldload test` work folder's first-booted disk (boot.qcow2), as root over
+ * ssh, with this tree's bundle in place of the ISO's when `bundle` (what a reused folder needs).
+ */
+async function bootAgain(workDir: string, name: string, o: { links?: Link[]; bundle?: boolean } = {}) {
   const disk = join(workDir, `${name}.qcow2`);
+  rmSync(disk, { force: true });
   await exec.run(['qemu-img', ...overlayArgs(join(workDir, 'boot.qcow2'), disk)]);
   const m = await Machine.start(exec, {
     disk,
@@ -64,11 +69,35 @@ async function bootAgain(workDir: string, name: string): Promise<Machine> {
     user: 'admin',
     password: 'kl-test-Secret-7',
     cache: 'unsafe',
+    ...(o.links ? { links: o.links } : {}),
     log,
   });
   await m.mustBeUp(900);
   await m.settled(900);
+  if (o.bundle) {
+    const b = await m.push('dist/kldload.mjs', 'kldload.mjs');
+    await sh(m, `install -m 0644 ${b} /usr/lib/kldload/kldload.mjs`);
+  }
   return m;
+}
+
+/**
+ * A guest's end of a private link, configured as the site's network would be (a networkd file for
+ * that NIC, matched by MAC); returns the interface name once the address is up.
+ */
+async function underlay(m: Machine, mac: string, cidr: string): Promise<string> {
+  const unit = `[Match]\nMACAddress=${mac}\n[Network]\nAddress=${cidr}\nLinkLocalAddressing=no\n`;
+  const out = await sh(
+    m,
+    `printf '%s' '${unit}' > /etc/systemd/network/10-fleet-link.network
+networkctl reload
+dev=$(ip -o link | awk -F': ' 'tolower($0) ~ /${mac}/ { print $2; exit }')
+networkctl reconfigure "$dev"
+for i in $(seq 60); do ip -4 -o addr show dev "$dev" | grep -qF '${cidr}' && break; sleep 1; done
+ip -4 -o addr show dev "$dev" | grep -qF '${cidr}'
+echo "$dev"`,
+  );
+  return out.trim();
 }
 
 const IDENTITY = `cat /etc/machine-id; hostid; ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub | cut -d' ' -f2; hostname; curl -fsS http://127.0.0.1/ | sha256sum | cut -d' ' -f1`;
@@ -186,5 +215,88 @@ test(
       () => assert.ok((times.golden ?? 0) > 0),
       times.golden,
     );
+  }),
+);
+
+test(
+  'replication: a file written on A reaches B with the next syncoid run; deleted on A, it is restored from B',
+  { timeout: 2 * 3600_000 },
+  scenario('replication', async () => {
+    // A: the original web server; B: its golden copy (another identity), or another copy of A.
+    const bDir = existsSync(join(W2, 'boot.qcow2')) ? W2 : W1;
+    const [pa, pb] = [await freePort(), await freePort()];
+    const macA = '52:54:00:77:00:01';
+    const macB = '52:54:00:77:00:02';
+    const [a, b] = await Promise.all([
+      bootAgain(W1, 'repl-a', { links: [{ mac: macA, localPort: pa, remotePort: pb }], bundle: true }),
+      bootAgain(bDir, 'repl-b', { links: [{ mac: macB, localPort: pb, remotePort: pa }], bundle: true }),
+    ]);
+    try {
+      await underlay(a, macA, '10.77.0.1/24');
+      await underlay(b, macB, '10.77.0.2/24');
+      const ping = await sh(a, 'ping -c 3 -W 5 10.77.0.2 >/dev/null && echo ok');
+      check('replication', 'A and B reach each other over the private link (10.77.0.0/24)', () =>
+        assert.equal(ping.trim(), 'ok'),
+      );
+      const hostKey = (await sh(b, 'cut -d" " -f1,2 /etc/ssh/ssh_host_ed25519_key.pub')).trim();
+      const marker = `kldload replication ${STAMP}`;
+      const added = JSON.parse(
+        await sh(
+          a,
+          `zfs create -o mountpoint=/srv/data rpool/srv/data
+echo '${marker}' > /srv/data/f.txt
+kldload replicate add rpool/srv/data --to kldload-repl@10.77.0.2 --host-key '${hostKey}' --json`,
+        ),
+      ) as { ok: boolean; acceptCommand: string };
+      check('replication', "kldload replicate add (a dedicated key, B's host key pinned, a timer)", () =>
+        assert.ok(added.ok && added.acceptCommand.includes('kldload replicate accept')),
+      );
+      await sh(b, added.acceptCommand);
+      const t0 = Date.now();
+      const ran = JSON.parse(await sh(a, 'kldload replicate run data --json', 1800_000)) as {
+        ok: boolean;
+        lastSnapshot?: string;
+      };
+      check(
+        'replication',
+        `kldload replicate run (syncoid) sent ${ran.lastSnapshot}`,
+        () => assert.ok(ran.ok),
+        (Date.now() - t0) / 1000,
+      );
+      const onB = await sh(
+        b,
+        `s=$(zfs list -H -t snapshot -o name -s createtxg -r rpool/replica/data | tail -n1)
+mkdir -p /run/replica-check && mount -t zfs -o ro "$s" /run/replica-check
+cat /run/replica-check/f.txt; umount /run/replica-check`,
+      );
+      check('replication', 'the file written on A is in the replica on B', () =>
+        assert.equal(onB.trim(), marker),
+      );
+      const restored = await sh(
+        a,
+        `rm /srv/data/f.txt
+kldload replicate restore data --file /srv/data/f.txt
+cat /srv/data/f.txt`,
+      );
+      check('replication', 'deleted on A, kldload replicate restore --file brings it back from B', () =>
+        assert.equal(restored.trim().split('\n').pop(), marker),
+      );
+      const timer = await sh(
+        a,
+        'systemctl is-enabled kldload-replicate@data.timer; systemctl is-active kldload-replicate@data.timer',
+      );
+      check('replication', 'the job is scheduled (kldload-replicate@data.timer enabled and active)', () =>
+        assert.equal(timer.trim(), 'enabled\nactive'),
+      );
+      const refused = await a.root(
+        'ssh -i /etc/kldload/replicate/id_data -o UserKnownHostsFile=/etc/kldload/replicate/data.known_hosts -o BatchMode=yes kldload-repl@10.77.0.2 id',
+      );
+      check('replication', 'the dedicated key runs nothing but the receive side (ssh … id refused)', () => {
+        assert.equal(refused.exitCode, 126, refused.all);
+        assert.doesNotMatch(refused.stdout, /uid=/);
+      });
+    } finally {
+      await Promise.all([a.stop(), b.stop()]);
+    }
   }),
 );

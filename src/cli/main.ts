@@ -26,6 +26,7 @@ const COMMANDS: [names: string[], load: () => Promise<(program: Command, run: Ru
   [['export', 'identity'], async () => (await import('./commands/export.ts')).exportCommand],
   [['esp'], async () => (await import('./commands/esp.ts')).espCommand],
   [['webui'], async () => (await import('./commands/webui.ts')).webuiCommand],
+  [['cluster'], async () => (await import('./commands/cluster.ts')).clusterCommand],
 ];
 
 const program = new Command()

@@ -8,7 +8,7 @@
 source "${KLDLOAD_POSTINSTALL_LIB:-/usr/lib/kldload/postinstall/lib.sh}"
 kl_strict
 
-SRC="${KLDLOAD_CLUSTER_SEED:-/root/darksite/cluster}"
+SRC=/root/darksite/cluster
 CONF=/etc/kldload/cluster
 for f in seed.env token tls.crt tls.key wg.key ansible/site.yml; do
   if [[ ! -s "${SRC}/${f}" ]]; then

@@ -19,6 +19,8 @@ useThrowAwayCache({ downloads: true });
 const LIBRARY = [
   'bastion',
   'ci-runner',
+  'cluster-hub',
+  'cluster-spoke',
   'docker',
   'k8s-node',
   'mail',

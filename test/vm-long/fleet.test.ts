@@ -8,7 +8,7 @@
  * bench/results/fleet-<stamp>.json.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { SystemExecutor } from '../../src/core/exec.ts';
@@ -16,7 +16,9 @@ import { Logger } from '../../src/core/log.ts';
 import { cacheDir } from '../../src/core/paths.ts';
 import { GOLDEN_FILES, GoldenManifestSchema } from '../../src/layout-image.ts';
 import { utcStamp } from '../../src/live/facts.ts';
+import { TARGET_DISK } from '../../src/vm/drives.ts';
 import type { TestResult } from '../../src/vm/harness.ts';
+import { installPhase } from '../../src/vm/install-phase.ts';
 import { type Link, Machine } from '../../src/vm/machine.ts';
 import { freePort, overlayArgs } from '../../src/vm/qemu.ts';
 import { DEFAULT_TEST_ANSWERS, overrideAnswers } from '../../src/vm/test-answers.ts';
@@ -297,6 +299,196 @@ cat /srv/data/f.txt`,
       });
     } finally {
       await Promise.all([a.stop(), b.stop()]);
+    }
+  }),
+);
+
+/** Installs `iso` onto a new disk of `dir` with the test answers for `host`; returns the disk. */
+async function installFor(iso: string, dir: string, host: string): Promise<string> {
+  mkdirSync(dir, { recursive: true });
+  const key = join(dir, 'id_ed25519');
+  if (!existsSync(key)) await exec.run(['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-f', key]);
+  const answers = join(dir, 'answers.env');
+  writeFileSync(
+    answers,
+    overrideAnswers(DEFAULT_TEST_ANSWERS, {
+      KLDLOAD_HOSTNAME: `${host}.example.net`,
+      KLDLOAD_DISK: TARGET_DISK,
+      KLDLOAD_SSH_PUBKEY: readFileSync(`${key}.pub`, 'utf8').trim(),
+    }),
+    { mode: 0o600 },
+  );
+  const disk = join(dir, 'target.qcow2');
+  await exec.run(['qemu-img', 'create', '-q', '-f', 'qcow2', disk, '16G']);
+  const r = await installPhase(exec, log, {
+    iso,
+    workDir: dir,
+    answersFile: answers,
+    disk,
+    timeoutSec: 1800,
+  });
+  check('cluster', `install ${host}`, () => assert.ok(r.ok, r.detail), r.seconds);
+  // boot.qcow2, as kldload test names the first-booted disk: bootAgain overlays it.
+  await exec.run(['qemu-img', ...overlayArgs(disk, join(dir, 'boot.qcow2'))]);
+  return disk;
+}
+
+/** Polls `script` on `m` (every 15 s) until its stdout matches `re`; returns the last stdout. */
+async function until(m: Machine, script: string, re: RegExp, timeoutSec: number): Promise<string> {
+  const end = Date.now() + timeoutSec * 1000;
+  let out = '';
+  while (Date.now() < end) {
+    out = (await m.root(script, {}, 120_000)).stdout;
+    if (re.test(out)) return out;
+    await new Promise((r) => setTimeout(r, 15_000));
+  }
+  return out;
+}
+
+test(
+  'cluster: a hub and two spokes enroll over WireGuard, ping each other over wg0, ansible converges twice; a wrong token is refused',
+  { timeout: 4 * 3600_000 },
+  scenario('cluster', async () => {
+    const SEED = join(WORK, 'cluster-seed');
+    rmSync(SEED, { recursive: true, force: true });
+    const seed = vmCli(['cluster', 'seed', SEED, '--endpoint', '10.77.0.1:51820', '--spokes', '2', '--json']);
+    check('cluster', 'kldload cluster seed (hub keys, token, pinned TLS certificate)', () =>
+      assert.equal(seed.code, 0, seed.stderr),
+    );
+    // A spoke whose seed carries a wrong token: it must be refused and say so.
+    cpSync(join(SEED, 'spoke'), join(SEED, 'bad'), { recursive: true });
+    writeFileSync(join(SEED, 'bad/cluster/token'), 'not-the-token\n', { mode: 0o600 });
+    const isos: Record<string, string> = {};
+    for (const [name, role, payload] of [
+      ['hub', 'cluster-hub', 'hub'],
+      ['spoke', 'cluster-spoke', 'spoke'],
+      ['bad', 'cluster-spoke', 'bad'],
+    ] as const) {
+      isos[name] = join(WORK, `cluster-${name}.iso`);
+      const t0 = Date.now();
+      const b = vmCli([
+        'build',
+        '--profile',
+        'server',
+        '--role',
+        role,
+        '--payload',
+        join(SEED, payload),
+        '-o',
+        isos[name],
+      ]);
+      check(
+        'cluster',
+        `build the ${name} ISO`,
+        () => assert.equal(b.code, 0, b.stderr.slice(-3000)),
+        (Date.now() - t0) / 1000,
+      );
+    }
+    const dirs = {
+      hub: join(WORK, 'hub'),
+      s1: join(WORK, 'spoke-1'),
+      s2: join(WORK, 'spoke-2'),
+      bad: join(WORK, 'spoke-bad'),
+    };
+    await installFor(isos.hub as string, dirs.hub, 'hub');
+    await installFor(isos.spoke as string, dirs.s1, 'spoke-1');
+    await installFor(isos.spoke as string, dirs.s2, 'spoke-2');
+    await installFor(isos.bad as string, dirs.bad, 'spoke-bad');
+    // The site's network: a star of links into a bridge on the hub (10.77.0.0/24).
+    const ports = await Promise.all(Array.from({ length: 6 }, () => freePort()));
+    const p = (i: number) => ports[i] as number;
+    const mac = (n: number) => `52:54:00:77:01:0${n}`;
+    const machines: Machine[] = [];
+    try {
+      const hub = await bootAgain(dirs.hub, 'cluster', {
+        links: [0, 1, 2].map((i) => ({ mac: mac(i + 1), localPort: p(2 * i), remotePort: p(2 * i + 1) })),
+      });
+      machines.push(hub);
+      await sh(
+        hub,
+        `printf '[NetDev]\\nName=br-fleet\\nKind=bridge\\n' > /etc/systemd/network/10-fleet-br.netdev
+printf '[Match]\\nMACAddress=${mac(1)} ${mac(2)} ${mac(3)}\\n[Network]\\nBridge=br-fleet\\n' > /etc/systemd/network/10-fleet-ports.network
+printf '[Match]\\nName=br-fleet\\n[Network]\\nAddress=10.77.0.1/24\\nLinkLocalAddressing=no\\nConfigureWithoutCarrier=yes\\n' > /etc/systemd/network/10-fleet-br.network
+networkctl reload
+for i in $(seq 60); do ip -4 -o addr show dev br-fleet 2>/dev/null | grep -q 10.77.0.1 && break; sleep 1; done
+ip -4 -o addr show dev br-fleet | grep -q 10.77.0.1`,
+      );
+      const spoke = async (dir: string, i: number, addr: string) => {
+        const m = await bootAgain(dir, 'cluster', {
+          links: [{ mac: mac(i + 4), localPort: p(2 * i + 1), remotePort: p(2 * i) }],
+        });
+        machines.push(m);
+        await underlay(m, mac(i + 4), `${addr}/24`);
+        return m;
+      };
+      const [s1, s2] = await Promise.all([spoke(dirs.s1, 0, '10.77.0.11'), spoke(dirs.s2, 1, '10.77.0.12')]);
+      const status = await until(
+        hub,
+        'kldload cluster status --json',
+        /"name":"spoke-1"[\s\S]*"name":"spoke-2"|"name":"spoke-2"[\s\S]*"name":"spoke-1"/,
+        1800,
+      );
+      const nodes = (JSON.parse(status) as { nodes: { name: string; address: string }[] }).nodes;
+      check(
+        'cluster',
+        `both spokes enrolled (${nodes.map((n) => `${n.name} ${n.address}`).join(', ')})`,
+        () => assert.deepEqual(nodes.map((n) => n.name).sort(), ['spoke-1', 'spoke-2']),
+      );
+      const addr = (n: string) => nodes.find((x) => x.name === n)?.address as string;
+      const hubWg = (await sh(hub, "ip -4 -o addr show dev wg0 | awk '{print $4}' | cut -d/ -f1")).trim();
+      for (const [m, from, to] of [
+        [s1, 'spoke-1', [hubWg, addr('spoke-2')]],
+        [s2, 'spoke-2', [hubWg, addr('spoke-1')]],
+        [hub, 'hub', [addr('spoke-1'), addr('spoke-2')]],
+      ] as const) {
+        const r = await m.root(
+          to.map((t) => `ping -c 2 -W 5 -I wg0 ${t} >/dev/null && echo ok-${t}`).join('\n'),
+        );
+        check('cluster', `${from} pings ${to.join(' and ')} over wg0`, () =>
+          assert.equal(r.stdout.trim(), to.map((t) => `ok-${t}`).join('\n'), r.all),
+        );
+      }
+      const marker = 'cat /etc/kldload/cluster-converged 2>/dev/null';
+      for (const [m, name] of [
+        [hub, 'hub'],
+        [s1, 'spoke-1'],
+        [s2, 'spoke-2'],
+      ] as const) {
+        const out = await until(m, marker, /converged/, 1800);
+        check('cluster', `the hub's converge unit put the marker on ${name}`, () =>
+          assert.match(out, /converged/),
+        );
+      }
+      const again = await hub.root('kldload cluster converge --json', {}, 1800_000);
+      const recap = JSON.parse(again.stdout || '{}') as {
+        hosts?: Record<string, { changed: number; failed: number }>;
+      };
+      const hosts = Object.entries(recap.hosts ?? {});
+      check(
+        'cluster',
+        `a second converge changes nothing (${hosts.map(([h, r]) => `${h} changed=${r.changed}`).join(', ')})`,
+        () => {
+          assert.equal(again.exitCode, 0, again.all.slice(-2000));
+          assert.ok(hosts.length >= 3 && hosts.every(([, r]) => r.changed === 0 && r.failed === 0));
+        },
+      );
+      // The spoke with the wrong token: refused for good, and it says so.
+      const bad = await bootAgain(dirs.bad, 'cluster', {
+        links: [{ mac: mac(7), localPort: p(5), remotePort: p(4) }],
+      });
+      machines.push(bad);
+      await underlay(bad, mac(7), '10.77.0.13/24');
+      const refused = await until(bad, 'kldload cluster status; echo "rc=$?"', /refused|REFUSED/i, 900);
+      check('cluster', 'the spoke with a wrong token is refused and says so (exit 3)', () => {
+        assert.match(refused, /wrong enrollment token/);
+        assert.match(refused, /rc=3/);
+      });
+      const hubAfter = await sh(hub, 'kldload cluster status --json');
+      check('cluster', 'the refused spoke is not a node of the hub', () =>
+        assert.doesNotMatch(hubAfter, /spoke-bad/),
+      );
+    } finally {
+      await Promise.all(machines.map((m) => m.stop()));
     }
   }),
 );

@@ -28,6 +28,7 @@ const COMMANDS: [names: string[], load: () => Promise<(program: Command, run: Ru
   [['replicate'], async () => (await import('./commands/replicate.ts')).replicateCommand],
   [['webui'], async () => (await import('./commands/webui.ts')).webuiCommand],
   [['image'], async () => (await import('./commands/image.ts')).imageCommand],
+  [['spray'], async () => (await import('./commands/spray.ts')).sprayCommand],
 ];
 
 const program = new Command()

@@ -36,7 +36,10 @@ async function identityOf(env: Day2Env, snap: string): Promise<{ root: boolean; 
     return { root: at('/etc/os-release'), sealed: at(REIDENTIFY_MARKER) };
   } finally {
     await env.exec.run(['umount', mnt], { check: false });
-    rmdirSync(`${env.root ?? ''}${mnt}`, { recursive: false });
+    // Only while empty: a folder whose umount failed keeps the snapshot's files, and stays.
+    try {
+      rmdirSync(`${env.root ?? ''}${mnt}`);
+    } catch {}
   }
 }
 

@@ -15,6 +15,7 @@ One `zfs clone` process per clone waits once per clone; lzc_clone calls made con
 releases the GIL while the C call runs) wait together, so ZFS writes them in a few groups.
 """
 import json
+import re
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -44,6 +45,11 @@ def nvprops(props):
     return out
 
 
+def why(e):
+    """An exception in words; pyzfs's name the dataset as bytes (b'pool/x'): shown as text."""
+    return re.sub(r"b'([^']*)'", r"\1", "%s: %s" % (type(e).__name__, e))
+
+
 def run_all(fn, names, threads):
     """fn(name) for every name from a pool of threads; (done, failed) in the names' order."""
     done, failed = [], []
@@ -53,7 +59,7 @@ def run_all(fn, names, threads):
             fn(name.encode())
             return None
         except Exception as e:  # ZFSError and its kin: reported per name, the others go on
-            return "%s: %s" % (type(e).__name__, e)
+            return why(e)
 
     with ThreadPoolExecutor(max_workers=max(1, min(threads, len(names) or 1))) as pool:
         for name, err in zip(names, pool.map(one, names)):
@@ -89,7 +95,7 @@ def main():
                 lzc.lzc_destroy_snaps([s.encode() for s in snaps], False)
                 done.extend(snaps)
             except Exception as e:
-                failed.append({"name": snaps[0], "error": "%s: %s" % (type(e).__name__, e)})
+                failed.append({"name": snaps[0], "error": why(e)})
         # Deepest level first; a level with a failure stops the ones above it (they would fail too).
         for level in job.get("levels", []) if not failed else []:
             d, f = run_all(lzc.lzc_destroy, level, threads)

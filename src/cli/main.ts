@@ -29,6 +29,7 @@ const COMMANDS: [names: string[], load: () => Promise<(program: Command, run: Ru
   [['webui'], async () => (await import('./commands/webui.ts')).webuiCommand],
   [['image'], async () => (await import('./commands/image.ts')).imageCommand],
   [['cluster'], async () => (await import('./commands/cluster.ts')).clusterCommand],
+  [['spray'], async () => (await import('./commands/spray.ts')).sprayCommand],
 ];
 
 const program = new Command()

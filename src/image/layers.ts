@@ -38,23 +38,27 @@ function targetSources(suite: string): string {
 }
 
 /**
- * Files of payload/target/kernel baked into every target image (path on the target → file name):
- * the ZFS kernel guard (docs/day2.md) and the two pieces that keep several ESPs in step
- * (src/day2/esp.ts). In the image, not the install plan, so the first kernel the
- * installer adds with kernel-install is already guarded.
+ * Files of payload/target/kernel (or payload/target/<dir>) baked into every target image (path on
+ * the target → file name): the ZFS kernel guard (docs/day2.md), the two pieces that keep several
+ * ESPs in step (src/day2/esp.ts) and kldload spray's libzfs_core helper. In the image, not the
+ * install plan, so the first kernel the installer adds with kernel-install is already guarded.
  */
-export const TARGET_KERNEL_FILES: Record<string, { file: string; exec: boolean }> = {
+export const TARGET_KERNEL_FILES: Record<string, { file: string; exec: boolean; dir?: string }> = {
   [TARGET.kernelGuard]: { file: '85-kldload-zfs-guard.install', exec: true },
   [TARGET.kernelReconcile]: { file: 'zfs-kernel-reconcile', exec: true },
   [TARGET.kernelAptConf]: { file: '80kldload-zfs-kernels', exec: false },
   [TARGET.espSyncPlugin]: { file: '95-kldload-esp-sync.install', exec: true },
   [TARGET.espGenerator]: { file: 'kldload-esp-generator', exec: true },
+  [TARGET.sprayHelper]: { file: 'spray-clone.py', exec: true, dir: 'lib' },
 };
 
 function targetKernelFiles(): Record<string, string> {
-  const dir = join(profilesDir(), '../payload/target/kernel');
+  const dir = join(profilesDir(), '../payload/target');
   return Object.fromEntries(
-    Object.entries(TARGET_KERNEL_FILES).map(([path, f]) => [path, readFileSync(join(dir, f.file), 'utf8')]),
+    Object.entries(TARGET_KERNEL_FILES).map(([path, f]) => [
+      path,
+      readFileSync(join(dir, f.dir ?? 'kernel', f.file), 'utf8'),
+    ]),
   );
 }
 

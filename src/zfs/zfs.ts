@@ -57,7 +57,14 @@ export function checkUserProps(p: Props): void {
 
 /** Every argv builder checks its names first: a bad name is refused before anything runs. */
 export const zfs = {
-  create: (ds: string, p: Props = {}) => ['zfs', 'create', ...propArgs('-o', p), ds],
+  /** `parents` (-p) makes missing parents too (with default properties: `p` is the last one's). */
+  create: (ds: string, p: Props = {}, parents = false) => [
+    'zfs',
+    'create',
+    ...(parents ? ['-p'] : []),
+    ...propArgs('-o', p),
+    ds,
+  ],
   exists: (ds: string) => ['zfs', 'list', '-H', '-o', 'name', ds],
   mount: (ds: string) => ['zfs', 'mount', ds],
   snapshot: (snap: string, recursive = true, userProps: Props = {}) => {

@@ -25,7 +25,10 @@ test('every target image carries the ZFS kernel guard and the ESP sync pieces, e
   for (const profile of PROFILES) {
     const spec = targetSpec({ ...opts, profile }, kernel, '/cache/zfs-modules.deb');
     for (const [path, f] of Object.entries(TARGET_KERNEL_FILES)) {
-      const want = readFileSync(new URL(`../../payload/target/kernel/${f.file}`, import.meta.url), 'utf8');
+      const want = readFileSync(
+        new URL(`../../payload/target/${f.dir ?? 'kernel'}/${f.file}`, import.meta.url),
+        'utf8',
+      );
       assert.equal(spec.files[path], want, `${profile}: ${path}`);
       assert.equal(spec.customize.includes(`chmod 0755 "$1${path}"`), f.exec, `${profile}: mode of ${path}`);
     }

@@ -1,0 +1,139 @@
+/**
+ * kldload spray against its floors, in one guest, one run (issue 14's "clones in seconds"):
+ * - N (100) clones of one snapshot by `kldload spray create` (one node, one python3 process calling
+ *   lzc_clone from 16 threads), against N plain `zfs clone`s one after another, and against the
+ *   same N `zfs clone` processes run 8 at a time (xargs -P 8);
+ * - `kldload spray destroy` of the N against N `zfs destroy`s one after another and 8 at a time;
+ * - the helper alone (python3 spray-clone.py with the job on stdin: no node start), and the node
+ *   start (`kldload --version`), so what spray adds to the lzc_clone floor is visible;
+ * - spray with --threads 1 (lzc_clone one at a time: what the threads buy).
+ * Single figures are medians of ROUNDS rounds, timed on the host around one ssh call minus the
+ * median empty ssh call (a TCG guest's clock drifts under load).
+ *
+ *   npm run bench:spray [-- WORKDIR] [ROUNDS] [N]
+ *
+ * WORKDIR holds base.qcow2 and id_ed25519 (an `npm run e2e:day2` folder, default the newest) of an
+ * image whose server profile has python3-pyzfs (checked first: the run stops with the fix).
+ * This tree's bundle (dist/kldload.mjs, `npm run bundle` first) and payload/target/lib/spray-clone.py
+ * replace the guest's. Writes bench/results/spray-<stamp>.json.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { TARGET } from '../src/layout.ts';
+import { utcStamp } from '../src/live/facts.ts';
+import { renderBoots } from '../src/vm/machine.ts';
+import { day2Guest, median, r3 } from './guest.ts';
+import { newestDay2Dir } from './runs.ts';
+
+const POOL = 'rpool';
+const DS = `${POOL}/srv/klspray`;
+const SNAP = `${DS}@golden`;
+const src = process.argv[2] ?? newestDay2Dir(['id_ed25519']);
+const ROUNDS = Number(process.argv[3] ?? 3);
+const N = Number(process.argv[4] ?? 100);
+const stamp = utcStamp();
+const { m, sh, timed, calibrate } = await day2Guest(src, `spray-bench-${stamp}`);
+
+const result: Record<string, unknown> = { bench: 'spray', stamp, source: src, rounds: ROUNDS, clones: N };
+const out = join('bench/results', `spray-${stamp}.json`);
+const save = () => {
+  mkdirSync('bench/results', { recursive: true });
+  writeFileSync(out, `${JSON.stringify({ ...result, boots: renderBoots(m.boots) }, null, 1)}\n`);
+};
+/** The plain zfs floors: N names under a canmount=off parent, so nothing mounts (as spray's clones). */
+const names = (p: string) => `$(seq -f ${POOL}/srv/${p}/c-%g ${N})`;
+const floorParent = (p: string) => `zfs create -o canmount=off ${POOL}/srv/${p}`;
+let failure: string | undefined;
+try {
+  await m.mustBeUp(900);
+  if ((await m.settled(900)) !== 'running') throw new Error('the base did not settle');
+  const has = await sh(`python3 -c 'import libzfs_core' 2>&1 && echo yes || true`);
+  if (!has.includes('yes'))
+    throw new Error(
+      'python3-pyzfs is not in the guest: rebuild the base with this tree (profiles/server.list)',
+    );
+  const b = await m.push('dist/kldload.mjs', 'kldload.mjs');
+  const h = await m.push('payload/target/lib/spray-clone.py', 'spray-clone.py');
+  await sh(`install -m 0644 ${b} ${TARGET.bundle}
+install -m 0755 ${h} ${TARGET.sprayHelper}
+zfs create -o mountpoint=/srv/klspray ${DS}
+head -c 268435456 /dev/urandom > /srv/klspray/blob && sync
+zfs snapshot ${SNAP}`);
+  result.ssh_call_s = r3(await calibrate());
+  const rows: Record<string, number[]> = {
+    bundle: [],
+    spray: [],
+    spray_destroy: [],
+    spray_threads_1: [],
+    helper_only: [],
+    zfs_clone_loop: [],
+    zfs_destroy_loop: [],
+    zfs_clone_p8: [],
+    zfs_destroy_p8: [],
+  };
+  for (let i = 1; i <= ROUNDS; i++) {
+    rows.bundle?.push(await timed('kldload --version'));
+    rows.spray?.push(await timed(`kldload spray create sp${i} ${N} --from ${SNAP}`));
+    const made = (await sh(`zfs list -H -o name -r -d 1 ${POOL}/spray/sp${i} | grep -c '/sp${i}-'`)).trim();
+    if (made !== String(N)) throw new Error(`spray made ${made} of ${N} clones`);
+    rows.spray_destroy?.push(await timed(`kldload spray destroy sp${i}`));
+    rows.spray_threads_1?.push(await timed(`kldload spray create one${i} ${N} --from ${SNAP} --threads 1`));
+    await sh(`kldload spray destroy one${i}`);
+    // The helper alone: what lzc_clone from 16 threads costs without node and the facts.
+    await sh(`zfs create -o canmount=off ${POOL}/srv/h${i}`);
+    const job = JSON.stringify({
+      op: 'clone',
+      origin: SNAP,
+      names: Array.from({ length: N }, (_, k) => `${POOL}/srv/h${i}/c-${k + 1}`),
+      props: { canmount: 'noauto' },
+      threads: 16,
+    });
+    await sh(`cat > /run/spray-job.json <<'JOB'\n${job}\nJOB`);
+    rows.helper_only?.push(await timed(`python3 ${TARGET.sprayHelper} < /run/spray-job.json`));
+    await sh(`zfs destroy -r ${POOL}/srv/h${i}`);
+    await sh(floorParent(`zl${i}`));
+    rows.zfs_clone_loop?.push(
+      await timed(`for n in ${names(`zl${i}`)}; do zfs clone -o canmount=noauto ${SNAP} $n || exit 1; done`),
+    );
+    rows.zfs_destroy_loop?.push(
+      await timed(`for n in ${names(`zl${i}`)}; do zfs destroy $n || exit 1; done`),
+    );
+    await sh(`zfs destroy -r ${POOL}/srv/zl${i}\n${floorParent(`zp${i}`)}`);
+    rows.zfs_clone_p8?.push(
+      await timed(
+        `printf '%s\\n' ${names(`zp${i}`)} | xargs -P 8 -I{} zfs clone -o canmount=noauto ${SNAP} {}`,
+      ),
+    );
+    rows.zfs_destroy_p8?.push(
+      await timed(`printf '%s\\n' ${names(`zp${i}`)} | xargs -P 8 -I{} zfs destroy {}`),
+    );
+    await sh(`zfs destroy -r ${POOL}/srv/zp${i}`);
+    console.log(
+      `round ${i}: ${Object.entries(rows)
+        .map(([k, v]) => `${k} ${v[i - 1]?.toFixed(2)}s`)
+        .join(', ')}`,
+    );
+    result.seconds = Object.fromEntries(Object.entries(rows).map(([k, v]) => [k, v.map(r3)]));
+    save();
+  }
+  const med = Object.fromEntries(Object.entries(rows).map(([k, v]) => [k, r3(median(v))])) as Record<
+    string,
+    number
+  >;
+  result.median_s = med;
+  result.spray_over_zfs_loop = r3((med.spray ?? 0) / (med.zfs_clone_loop ?? 1));
+  result.spray_over_zfs_p8 = r3((med.spray ?? 0) / (med.zfs_clone_p8 ?? 1));
+  result.goal = `${N} clones < 10 s (spray)`;
+  result.goal_met = (med.spray ?? Number.POSITIVE_INFINITY) < 10;
+} catch (e) {
+  failure = e instanceof Error ? e.message : String(e);
+  result.failure = failure;
+  console.error(`FAIL: ${failure}`);
+} finally {
+  await m.stop().catch(() => undefined);
+}
+result.ok = !failure;
+save();
+console.log(JSON.stringify(result, null, 1));
+console.log(`${failure ? 'FAIL' : 'PASS'} bench spray → ${out}`);
+process.exit(failure ? 1 : 0);

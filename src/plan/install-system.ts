@@ -115,6 +115,14 @@ export function systemSteps({ a, f, target, R }: InstallContext): Step[] {
       inTarget(['useradd', '--create-home', '--shell', '/bin/bash', '--groups', 'sudo', user], {
         unless: ['chroot', R, 'id', '-u', user],
       }),
+      // A golden image may carry the user already, but never the home folders (an empty /home):
+      // made from /etc/skel and owned by the user, before the keys go in (sshd reads them as the user).
+      ...(f.golden
+        ? [
+            inTarget(['usermod', '--append', '--groups', 'sudo', user]),
+            inTarget(['mkhomedir_helper', user], { unless: ['test', '-d', `${R}/home/${user}`] }),
+          ]
+        : []),
       ...pw,
       ...keys,
     ],

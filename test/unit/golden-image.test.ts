@@ -185,6 +185,9 @@ test('install from a golden image: streams received in tree order, nothing unpac
   assert.ok(recv('var/log') < recv('var/log/nginx'));
   assert.ok(at('zfs create -o mountpoint=/srv/certs -o recordsize=4K rpool/srv/certs') > 0);
   assert.match(text, /rm -f \/mnt\/etc\/kldload\/reidentify/);
+  // The user may exist in the image, its home never does (home is made empty): made before the keys.
+  assert.ok(at('useradd') < at('chroot /mnt mkhomedir_helper admin'));
+  assert.ok(at('chroot /mnt mkhomedir_helper admin') < at('] network:'));
   assert.match(text, /KLDLOAD_GOLDEN=web-golden/);
   assert.match(text, new RegExp(`kernel-install ${K.replace(/[.+]/g, '\\$&')}`));
 });

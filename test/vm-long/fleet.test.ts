@@ -39,6 +39,7 @@ const GOLDEN = join(WORK, 'web-golden');
 const W1 = join(WORK, 'original');
 const W2 = join(WORK, 'copy');
 const COPY_HOST = 'web-copy';
+const IDENTITY_FILE = join(WORK, 'original-identity.json');
 
 /** `kldload test ISO --json`: its result, every phase and check recorded under `scenario`. */
 function kldloadTest(scenarioName: string, iso: string, workDir: string, args: string[] = []): TestResult {
@@ -129,6 +130,7 @@ test(
     const m = await bootAgain(W1, 'capture');
     try {
       original = await identity(m);
+      writeFileSync(IDENTITY_FILE, JSON.stringify(original));
       const t0 = Date.now();
       const out = await sh(
         m,
@@ -174,6 +176,8 @@ test(
   'golden: a second machine installed from the golden image serves the same page with its own identity',
   { timeout: 3 * 3600_000 },
   scenario('golden-copy', async () => {
+    // A reused folder (KLDLOAD_FLEET_WORK): the original's identity as its capture recorded it.
+    original ??= existsSync(IDENTITY_FILE) ? JSON.parse(readFileSync(IDENTITY_FILE, 'utf8')) : undefined;
     assert.ok(original, 'the capture scenario did not finish');
     const b = vmCli(['build', '--profile', 'server', '--golden', GOLDEN, '-o', ISO_GOLDEN]);
     check('golden-copy', 'kldload build --golden (the streams checked against SHA256SUMS)', () =>

@@ -92,7 +92,8 @@ case "\${w[*]:0:n-1}" in
   'zfs get -H name' | 'zfs get -H receive_resume_token' | 'zfs get -H type' | 'zfs get -H -p used' | \\
     'zfs get -Hpd 1 -t snapshot guid,creation' | 'zfs get -Hpd 1 type,guid,creation' | \\
     'zfs list -Hp -o name,creation -t snapshot -s creation -d 1' | \\
-    'zfs receive -u -s -F' | 'zfs receive -u -F' | 'zfs receive -u -s' | 'zfs receive -u')
+    'zfs receive -u -s -F' | 'zfs receive -u -F' | 'zfs receive -u -s' | 'zfs receive -u' | \\
+    'zfs receive -A')
     below "$last" && exec "\${w[@]}" ;;
   'zfs send -L -c -e') snap_below "$last" && exec zfs send -L -c -e "$last" ;;
   # kldload replicate restore --file: a file of a snapshot, by a root helper that checks the path.
@@ -157,6 +158,15 @@ export function planAccept(f: AcceptFacts): Plan {
   const key = checkPublicKey(f.key, '--from-key');
   const blob = key.split(' ')[1] ?? '';
   const kept = f.authorizedKeys.split('\n').filter((l) => l.trim() && !l.split(' ').includes(blob));
+  // Each sender its own tree: a key may read, roll back and prune whatever is below its root.
+  for (const l of kept) {
+    const other = new RegExp(`command="${SERVE_PATH} (\\S+)"`).exec(l)?.[1];
+    if (other && (other === f.into || other.startsWith(`${f.into}/`) || f.into.startsWith(`${other}/`)))
+      throw new KldloadError(
+        `--into ${f.into}: another sender's key already replicates into ${other}; a key may read, roll back and prune everything below its --into, so give each sender its own (kldload replicate add proposes rpool/replica/<its host>)`,
+        EXIT.badInput,
+      );
+  }
   const ak = `${[...kept, authorizedKeyLine(f.into, key)].join('\n')}\n`;
   const ssh = `${REPL_HOME}/.ssh`;
   return {

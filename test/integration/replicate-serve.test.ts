@@ -96,6 +96,13 @@ test('chained syncoid prunes run each destroy; any other part in the chain refus
   }
 });
 
+test("a broken resume is reset with syncoid's own 'zfs receive -A', below the root only", () => {
+  const r = serve("zfs receive -A 'rpool/replica/data'");
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stdout, 'RAN zfs receive -A rpool/replica/data\n');
+  assert.equal(serve("zfs receive -A 'rpool/other/data'").status, 126);
+});
+
 test('refused: other datasets, other commands, shell syntax, the parent itself', () => {
   for (const bad of [
     '',

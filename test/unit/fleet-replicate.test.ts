@@ -128,7 +128,7 @@ test('accept: user, delegation, unmounted read-only parent, helpers, the key res
     planAccept({
       into: 'rpool/replica',
       key: `${KEY} kldload-replicate-data@web-01`,
-      authorizedKeys: `${authorizedKeyLine('rpool/replica/other', 'ssh-ed25519 BBBB x')}\n`,
+      authorizedKeys: `${authorizedKeyLine('rpool/replica-other', 'ssh-ed25519 BBBB x')}\n`,
       userExists: false,
       intoExists: false,
     }),
@@ -272,4 +272,14 @@ test('restore --file --dry-run: asks B for the list and the stat over the job ke
     replicateRestore({ exec, root: R }, 'nope', {}),
     /no replication job "nope" .*jobs: data/,
   );
+});
+
+test("accept refuses a tree another sender's key already writes into, or one nested with it", () => {
+  const other = `${authorizedKeyLine('rpool/replica/web-01', 'ssh-ed25519 BBBB x')}\n`;
+  const accept = (into: string) => () =>
+    planAccept({ into, key: KEY, authorizedKeys: other, userExists: true, intoExists: true });
+  for (const into of ['rpool/replica/web-01', 'rpool/replica', 'rpool/replica/web-01/sub'])
+    refused(accept(into), /another sender's key already replicates into rpool\/replica\/web-01/);
+  // A sibling tree is its own.
+  assert.doesNotThrow(accept('rpool/replica/web-02'));
 });

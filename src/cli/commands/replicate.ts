@@ -49,7 +49,10 @@ export async function replicateAdd(
 ): Promise<CommandResult> {
   const { target, port } = parseTo(o.to);
   const name = o.name ?? dataset.slice(dataset.lastIndexOf('/') + 1).toLowerCase();
-  const job = { name, dataset, target, port, into: o.into ?? DEFAULT_INTO, every: o.every ?? DEFAULT_EVERY };
+  const hostname = (await env.exec.run(['hostname'], { check: false })).stdout.trim() || 'localhost';
+  // Each sender its own tree on B by default: B gives a key only what is below its --into.
+  const own = `${DEFAULT_INTO}/${(hostname.split('.')[0] ?? hostname).replace(/[^A-Za-z0-9_.:-]/g, '-')}`;
+  const job = { name, dataset, target, port, into: o.into ?? own, every: o.every ?? DEFAULT_EVERY };
   if (!o.hostKey) {
     // Never trust on first use: show what B answers and let the person compare it on B.
     const host = target.slice(target.indexOf('@') + 1);
@@ -71,7 +74,6 @@ export async function replicateAdd(
       pub ? { hostKey: pub, fingerprint: fp } : {},
     );
   }
-  const hostname = (await env.exec.run(['hostname'], { check: false })).stdout.trim() || 'localhost';
   const plan = planAdd({
     job,
     hostKey: o.hostKey,
@@ -238,7 +240,7 @@ export function replicateCommand(program: Command, run: Run) {
   r.command('add <dataset>')
     .description('a replication job of DATASET to B, on a timer')
     .requiredOption('--to <user@host[:port]>', `B's replication user and address, e.g. ${REPL_USER}@backup`)
-    .option('--into <dataset>', 'the parent of the replicas on B', DEFAULT_INTO)
+    .option('--into <dataset>', `the parent of the replicas on B (default ${DEFAULT_INTO}/<this host>)`)
     .option('--every <span>', 'time between runs (systemd: 15min, 1h, 1d)', DEFAULT_EVERY)
     .option('--name <name>', "the job's name (default: DATASET's last part)")
     .option('--host-key <key>', "B's ssh host key line, 'ssh-ed25519 AAAA…' (pinned)")

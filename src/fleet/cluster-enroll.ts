@@ -76,10 +76,8 @@ export async function postEnroll(o: {
     );
     req.on('timeout', () => req.destroy(new Error(`no answer within ${(o.timeoutMs ?? 15_000) / 1000}s`)));
     req.on('error', (e: NodeJS.ErrnoException) => {
-      // A certificate that is not the seed's fails the chain check (or the pin): never a transient fault.
-      const tls = e.code === PIN_ERROR || /certificate|self.signed|SSL|TLS/i.test(`${e.code} ${e.message}`);
       resolve(
-        tls
+        notThePinnedHub(e)
           ? { kind: 'refused', reason: `not the hub the seed pins (${o.pin}): ${e.message}` }
           : { kind: 'retry', reason: `hub ${o.host}:${o.port} not reachable: ${e.message}` },
       );
@@ -87,6 +85,25 @@ export async function postEnroll(o: {
     req.end(data);
   });
 }
+
+/**
+ * Errors that say the peer is not the hub the seed pins: the pin, or the chain check against the
+ * seed's certificate alone. Anything else, a reset during the handshake or a clock before the
+ * certificate's start included, is worth another try (the join unit retries; a refusal is final).
+ */
+const NOT_THE_HUB = new Set([
+  PIN_ERROR,
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'CERT_SIGNATURE_FAILURE',
+  'CERT_UNTRUSTED',
+  'CERT_REJECTED',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
+export const notThePinnedHub = (e: { code?: string | undefined }) => NOT_THE_HUB.has(e.code ?? '');
 
 /** The answer must fit the seed: an address in its net, the hub key it names. */
 export function checkAnswer(a: EnrollAnswer, net: ClusterNet, hubPublicKey: string): string | undefined {

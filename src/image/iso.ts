@@ -90,7 +90,18 @@ export async function writeIso(exec: Executor, log: Logger, c: IsoContent, outpu
     writeFileSync(join(stage, 'boot/grub/grub.cfg'), grubConfig());
     mkdirSync(dirname(output), { recursive: true });
     log.info(`iso: grub-mkrescue + xorriso → ${output}`);
-    await exec.run(['grub-mkrescue', '-o', `${output}.tmp`, stage, '--', '-volid', MEDIUM.label]);
+    // iso-level 3: a file over 4 GiB (a golden image's root stream) is written in parts, not refused.
+    await exec.run([
+      'grub-mkrescue',
+      '-o',
+      `${output}.tmp`,
+      stage,
+      '--',
+      '-volid',
+      MEDIUM.label,
+      '-iso-level',
+      '3',
+    ]);
     renameSync(`${output}.tmp`, output);
   } finally {
     safeRemove(stage);

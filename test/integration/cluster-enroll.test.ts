@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { cpSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import type { Server } from 'node:https';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -149,6 +149,22 @@ test('a hub that is not up yet is worth another try', async () => {
   const r = await enroll({ name: 'early', key: wgKeypair().publicKey, port: 1 });
   assert.equal(r.kind, 'retry');
   assert.match(r.kind === 'retry' ? r.reason : '', /^hub 127\.0\.0\.1:1 not reachable: .*ECONNREFUSED/);
+});
+
+test('a connection cut during the TLS handshake (a hub restarting) is worth another try, not a refusal', async () => {
+  // Accepts and drops every connection before the handshake ends.
+  const cutter = createServer((sock: Socket) => sock.destroy());
+  await new Promise<void>((r) => cutter.listen(0, '127.0.0.1', r));
+  try {
+    const r = await enroll({
+      name: 'cut',
+      key: wgKeypair().publicKey,
+      port: (cutter.address() as AddressInfo).port,
+    });
+    assert.equal(r.kind, 'retry', JSON.stringify(r));
+  } finally {
+    cutter.close();
+  }
 });
 
 test('CLI: cluster seed writes both trees (secrets 0600), refuses a used folder; a refused spoke says so in status', () => {

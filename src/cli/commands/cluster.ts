@@ -75,7 +75,7 @@ export function clusterCommand(program: Command, run: Run) {
     );
   c.command('serve')
     .description('hub: the enrollment endpoint (HTTPS, POST /enroll), run by kldload-cluster-enroll.service')
-    .option('--listen <addr>', 'address to listen on', '0.0.0.0')
+    .option('--listen <addr>', 'address to listen on (default :: — IPv6 and IPv4)', '::')
     .option('--port <port>', "TCP port (default: the seed's CLUSTER_ENROLL_PORT)", intIn(1, 65_535))
     .action((o: { listen: string; port?: number }) => run(() => serveCmd(o), false));
   c.command('open')

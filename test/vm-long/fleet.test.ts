@@ -429,7 +429,7 @@ ip -4 -o addr show dev br-fleet | grep -q 10.77.0.1`,
       const status = await until(
         hub,
         'kldload cluster status --json',
-        /"name":"spoke-1"[\s\S]*"name":"spoke-2"|"name":"spoke-2"[\s\S]*"name":"spoke-1"/,
+        /"name":\s*"spoke-1"[\s\S]*"name":\s*"spoke-2"|"name":\s*"spoke-2"[\s\S]*"name":\s*"spoke-1"/,
         1800,
       );
       const nodes = (JSON.parse(status) as { nodes: { name: string; address: string }[] }).nodes;

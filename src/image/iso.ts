@@ -68,6 +68,24 @@ function linkTree(src: string, dst: string): void {
   }
 }
 
+/**
+ * grub-mkrescue's command line. `-iso-level 3` lets a file over 4 GiB (a golden image's root stream)
+ * in, split in parts: it is a mkisofs option, so it goes before the source folder (grub-mkrescue
+ * hands those to `xorriso -as mkisofs`; what follows `--` are native xorriso commands, and xorriso
+ * checks each file's size as it adds it).
+ */
+export const grubMkrescueArgv = (out: string, stage: string) => [
+  'grub-mkrescue',
+  '-o',
+  out,
+  '-iso-level',
+  '3',
+  stage,
+  '--',
+  '-volid',
+  MEDIUM.label,
+];
+
 /** Hybrid BIOS+UEFI ISO with Debian's GRUB images and xorriso (via grub-mkrescue). */
 export async function writeIso(exec: Executor, log: Logger, c: IsoContent, output: string): Promise<void> {
   mkdirSync(cacheDir('tmp'), { recursive: true });
@@ -90,18 +108,7 @@ export async function writeIso(exec: Executor, log: Logger, c: IsoContent, outpu
     writeFileSync(join(stage, 'boot/grub/grub.cfg'), grubConfig());
     mkdirSync(dirname(output), { recursive: true });
     log.info(`iso: grub-mkrescue + xorriso → ${output}`);
-    // iso-level 3: a file over 4 GiB (a golden image's root stream) is written in parts, not refused.
-    await exec.run([
-      'grub-mkrescue',
-      '-o',
-      `${output}.tmp`,
-      stage,
-      '--',
-      '-volid',
-      MEDIUM.label,
-      '-iso-level',
-      '3',
-    ]);
+    await exec.run(grubMkrescueArgv(`${output}.tmp`, stage));
     renameSync(`${output}.tmp`, output);
   } finally {
     safeRemove(stage);

@@ -20,7 +20,7 @@ import { join } from 'node:path';
 import { aptSourceLine } from '../src/core/debian.ts';
 import { utcStamp } from '../src/live/facts.ts';
 import { renderBoots } from '../src/vm/machine.ts';
-import { day2Guest, median, r3 } from './guest.ts';
+import { day2Guest, median, r3, runBench } from './guest.ts';
 import { newestDay2Dir } from './runs.ts';
 
 const POOL = 'rpool';
@@ -45,8 +45,7 @@ const save = () => {
   mkdirSync('bench/results', { recursive: true });
   writeFileSync(out, `${JSON.stringify({ ...result, boots: renderBoots(m.boots) }, null, 1)}\n`);
 };
-let failure: string | undefined;
-try {
+await runBench('day2', { m, result, save, out }, async () => {
   await m.mustBeUp(900);
   if ((await m.settled(900)) !== 'running') throw new Error('the base did not settle');
   const b = await m.push('dist/kldload.mjs', 'kldload.mjs');
@@ -137,15 +136,4 @@ apt-get update -o Dir::Etc::sourcelist=sources.list.d/kltest2.list -o Dir::Etc::
     in_place_full_upgrade_s: r3(inPlace),
     kupgrade_over_in_place: r3(up / inPlace),
   };
-} catch (e) {
-  failure = e instanceof Error ? e.message : String(e);
-  result.failure = failure;
-  console.error(`FAIL: ${failure}`);
-} finally {
-  await m.stop().catch(() => undefined);
-}
-result.ok = !failure;
-save();
-console.log(JSON.stringify(result, null, 1));
-console.log(`${failure ? 'FAIL' : 'PASS'} bench day2 → ${out}`);
-process.exit(failure ? 1 : 0);
+});

@@ -61,3 +61,29 @@ export async function day2Guest(src: string, name: string, base = 'base.qcow2') 
   };
   return { m, work, sh, timed, calibrate };
 }
+
+/**
+ * A bench script's body, then its one ending: the guest stopped, the result saved (a failure in it,
+ * named), printed, PASS/FAIL and the exit code.
+ */
+export async function runBench(
+  name: string,
+  o: { m: { stop(): Promise<unknown> }; result: Record<string, unknown>; save: () => void; out: string },
+  body: () => Promise<void>,
+): Promise<never> {
+  let failure: string | undefined;
+  try {
+    await body();
+  } catch (e) {
+    failure = e instanceof Error ? e.message : String(e);
+    o.result.failure = failure;
+    console.error(`FAIL: ${failure}`);
+  } finally {
+    await o.m.stop().catch(() => undefined);
+  }
+  o.result.ok = !failure;
+  o.save();
+  console.log(JSON.stringify(o.result, null, 1));
+  console.log(`${failure ? 'FAIL' : 'PASS'} bench ${name} → ${o.out}`);
+  process.exit(failure ? 1 : 0);
+}

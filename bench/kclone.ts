@@ -24,7 +24,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { utcStamp } from '../src/live/facts.ts';
 import { renderBoots } from '../src/vm/machine.ts';
-import { day2Guest, median, r3 } from './guest.ts';
+import { day2Guest, median, r3, runBench } from './guest.ts';
 import { newestDay2Dir } from './runs.ts';
 
 const POOL = 'rpool';
@@ -50,8 +50,7 @@ const save = () => {
   mkdirSync('bench/results', { recursive: true });
   writeFileSync(out, `${JSON.stringify({ ...result, boots: renderBoots(m.boots) }, null, 1)}\n`);
 };
-let failure: string | undefined;
-try {
+await runBench('kclone', { m, result, save, out }, async () => {
   await m.mustBeUp(900);
   if ((await m.settled(900)) !== 'running') throw new Error('the base did not settle');
   const b = await m.push('dist/kldload.mjs', 'kldload.mjs');
@@ -139,15 +138,4 @@ head -c 1073741824 /dev/urandom > ${SRC}/blob && sync`);
     destroy_over_floor: r3(bulkDestroy / floorDestroy),
     goal: `${N} clones < 10 s`,
   };
-} catch (e) {
-  failure = e instanceof Error ? e.message : String(e);
-  result.failure = failure;
-  console.error(`FAIL: ${failure}`);
-} finally {
-  await m.stop().catch(() => undefined);
-}
-result.ok = !failure;
-save();
-console.log(JSON.stringify(result, null, 1));
-console.log(`${failure ? 'FAIL' : 'PASS'} bench kclone → ${out}`);
-process.exit(failure ? 1 : 0);
+});

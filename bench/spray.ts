@@ -22,7 +22,7 @@ import { join } from 'node:path';
 import { TARGET } from '../src/layout.ts';
 import { utcStamp } from '../src/live/facts.ts';
 import { renderBoots } from '../src/vm/machine.ts';
-import { day2Guest, median, r3 } from './guest.ts';
+import { day2Guest, median, r3, runBench } from './guest.ts';
 import { newestDay2Dir } from './runs.ts';
 
 const POOL = 'rpool';
@@ -43,8 +43,7 @@ const save = () => {
 /** The plain zfs floors: N names under a canmount=off parent, so nothing mounts (as spray's clones). */
 const names = (p: string) => `$(seq -f ${POOL}/srv/${p}/c-%g ${N})`;
 const floorParent = (p: string) => `zfs create -o canmount=off ${POOL}/srv/${p}`;
-let failure: string | undefined;
-try {
+await runBench('spray', { m, result, save, out }, async () => {
   await m.mustBeUp(900);
   if ((await m.settled(900)) !== 'running') throw new Error('the base did not settle');
   const has = await sh(`python3 -c 'import libzfs_core' 2>&1 && echo yes || true`);
@@ -125,15 +124,4 @@ zfs snapshot ${SNAP}`);
   result.spray_over_zfs_p8 = r3((med.spray ?? 0) / (med.zfs_clone_p8 ?? 1));
   result.goal = `${N} clones < 10 s (spray)`;
   result.goal_met = (med.spray ?? Number.POSITIVE_INFINITY) < 10;
-} catch (e) {
-  failure = e instanceof Error ? e.message : String(e);
-  result.failure = failure;
-  console.error(`FAIL: ${failure}`);
-} finally {
-  await m.stop().catch(() => undefined);
-}
-result.ok = !failure;
-save();
-console.log(JSON.stringify(result, null, 1));
-console.log(`${failure ? 'FAIL' : 'PASS'} bench spray → ${out}`);
-process.exit(failure ? 1 : 0);
+});

@@ -43,13 +43,7 @@ export interface BuildSpec {
   /** --darksite-key GNUPGHOME, when the user signs the darksite; else the build key signs. */
   darksiteKey?: string;
   /** What the ISO carries besides the layers (paths as given). */
-  iso: {
-    output: string;
-    bundle: string;
-    answers?: string;
-    payload?: string;
-    zbm?: string;
-    golden?: string;
+  iso: Pick<BuildOptions, 'output' | 'bundle' | 'answers' | 'payload' | 'zbm' | 'golden'> & {
     images: string[];
   };
 }

@@ -101,6 +101,8 @@ restart_service wg-quick@wg0.service 30
 restart_service kldload-cluster-enroll.service 30
 
 kl_phase "verify"
+# systemd says active when node starts; the enrollment server listens seconds later on a slow machine.
+retry 60 2 _kl_listening "$CLUSTER_ENROLL_PORT" tcp || true
 listening() { [[ "$(wg show wg0 listen-port)" == "$CLUSTER_WG_PORT" ]]; }
 forwarding() { [[ "$(sysctl -n net.ipv4.ip_forward)" == 1 ]]; }
 secrets_private() { [[ "$(stat -c %a "${CONF}/token" "${CONF}/wg.key" "${CONF}/tls.key" | sort -u)" == 600 ]]; }

@@ -432,7 +432,9 @@ ip -4 -o addr show dev br-fleet | grep -q 10.77.0.1`,
         /"name":\s*"spoke-1"[\s\S]*"name":\s*"spoke-2"|"name":\s*"spoke-2"[\s\S]*"name":\s*"spoke-1"/,
         1800,
       );
-      const nodes = (JSON.parse(status) as { nodes: { name: string; address: string }[] }).nodes;
+      const nodes = (
+        JSON.parse(status) as { nodes: { name: string; address: string; role: string }[] }
+      ).nodes.filter((n) => n.role === 'spoke');
       check(
         'cluster',
         `both spokes enrolled (${nodes.map((n) => `${n.name} ${n.address}`).join(', ')})`,
@@ -490,6 +492,38 @@ ip -4 -o addr show dev br-fleet | grep -q 10.77.0.1`,
       const hubAfter = await sh(hub, 'kldload cluster status --json');
       check('cluster', 'the refused spoke is not a node of the hub', () =>
         assert.doesNotMatch(hubAfter, /spoke-bad/),
+      );
+      const failed = await sh(
+        hub,
+        'systemctl --failed --no-legend --plain; kldload firstboot status --json | tr -d " \\n"',
+      );
+      check('cluster', "the hub's first boot passed (roles verified) and no unit failed", () =>
+        assert.match(failed.trim(), /^\{.*"status":"ok"/),
+      );
+      // Clones in seconds (issue 14's bench): 100 clones of one snapshot by kldload spray (libzfs_core
+      // from threads, python3-pyzfs in the server profile) against 100 plain `zfs clone`s, same guest.
+      const timedSh = async (script: string) => {
+        const t0 = Date.now();
+        await sh(hub, script, 1800_000);
+        return (Date.now() - t0) / 1000;
+      };
+      await sh(
+        hub,
+        'zfs create -o mountpoint=/srv/gold rpool/srv/gold && cp -a /etc /srv/gold/ && zfs snapshot rpool/srv/gold@golden',
+      );
+      const empty = await timedSh('true');
+      const spray = (await timedSh('kldload spray create t 100 --from rpool/srv/gold@golden')) - empty;
+      const made = await sh(hub, 'zfs list -H -o name -d 1 rpool/spray/t | grep -c /t- || true');
+      const loop =
+        (await timedSh(
+          'zfs create -o canmount=off rpool/srv/loop && for i in $(seq 100); do zfs clone -o canmount=noauto rpool/srv/gold@golden rpool/srv/loop/c$i; done',
+        )) - empty;
+      const destroy = (await timedSh('kldload spray destroy t')) - empty;
+      check(
+        'cluster',
+        `kldload spray: 100 clones in ${spray.toFixed(1)} s (100 zfs clone: ${loop.toFixed(1)} s; spray destroy ${destroy.toFixed(1)} s)`,
+        () => assert.equal(made.trim(), '100'),
+        spray,
       );
     } finally {
       await Promise.all(machines.map((m) => m.stop()));

@@ -271,7 +271,7 @@ kldload replicate add rpool/srv/data --to kldload-repl@10.77.0.2 --host-key '${h
       );
       const onB = await sh(
         b,
-        `s=$(zfs list -H -t snapshot -o name -s createtxg -r rpool/replica/data | tail -n1)
+        `s=$(zfs list -H -t snapshot -o name -s createtxg -r rpool/replica | grep '/data@' | tail -n1)
 mkdir -p /run/replica-check && mount -t zfs -o ro "$s" /run/replica-check
 cat /run/replica-check/f.txt; umount /run/replica-check`,
       );

@@ -5,7 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PKGS=(mmdebstrap squashfs-tools xorriso grub-efi-amd64-bin grub-pc-bin mtools dosfstools gdisk
   qemu-system-x86 qemu-utils ovmf gpgv debian-archive-keyring apt-utils openssh-client shellcheck
-  e2fsprogs zstd xz-utils cpio)
+  e2fsprogs zstd xz-utils cpio
+  openssl python3)  # openssl: cluster seeds and their tests; python3: the spray helper's tests
 missing=()
 for p in "${PKGS[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

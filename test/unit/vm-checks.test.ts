@@ -137,3 +137,14 @@ test('a rollback BE: root and bootfs are checked against the BE that must be run
     ['root is the boot environment on zfs', 'pool ashift=12 autotrim=on bootfs'],
   );
 });
+
+test("a golden image's copy: no first-boot log at all counts as no start, never as one", () => {
+  // The copy carries no log; the test role's record is absent too.
+  const noLog = (t: string) =>
+    t
+      .replace(/@@postinstall-runs\n[^@]*/, '@@postinstall-runs\nnone\n')
+      .replace(/@@firstboot-starts\n[^@]*/, '@@firstboot-starts\n');
+  const name = (n: number) => `postinstall.sh ran exactly ${n === 1 ? 'once' : `${n} times`}`;
+  assert.ok(!failing(noLog, { postinstallRuns: 0, roles: [] }).includes(name(0)));
+  assert.ok(failing(noLog, { postinstallRuns: 1, roles: [] }).includes(name(1)));
+});

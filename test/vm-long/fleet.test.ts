@@ -130,7 +130,7 @@ test(
     const m = await bootAgain(W1, 'capture');
     try {
       original = await identity(m);
-      writeFileSync(IDENTITY_FILE, JSON.stringify(original));
+      writeFileSync(IDENTITY_FILE, JSON.stringify({ ...original, seconds: times.original }));
       const t0 = Date.now();
       const out = await sh(
         m,
@@ -177,7 +177,11 @@ test(
   { timeout: 3 * 3600_000 },
   scenario('golden-copy', async () => {
     // A reused folder (KLDLOAD_FLEET_WORK): the original's identity as its capture recorded it.
-    original ??= existsSync(IDENTITY_FILE) ? JSON.parse(readFileSync(IDENTITY_FILE, 'utf8')) : undefined;
+    if (!original && existsSync(IDENTITY_FILE)) {
+      const kept = JSON.parse(readFileSync(IDENTITY_FILE, 'utf8')) as typeof original & { seconds?: number };
+      original = kept;
+      times.original ??= kept?.seconds ?? Number.NaN;
+    }
     assert.ok(original, 'the capture scenario did not finish');
     const b = vmCli(['build', '--profile', 'server', '--golden', GOLDEN, '-o', ISO_GOLDEN]);
     check('golden-copy', 'kldload build --golden (the streams checked against SHA256SUMS)', () =>

@@ -109,7 +109,8 @@ const identity = async (m: Machine) => {
   return { machineId, hostid, sshKey, host, page };
 };
 
-let original: Awaited<ReturnType<typeof identity>> | undefined;
+type Identity = Awaited<ReturnType<typeof identity>>;
+let original: Identity | undefined;
 const times: Record<string, number> = {};
 
 test(
@@ -178,9 +179,9 @@ test(
   scenario('golden-copy', async () => {
     // A reused folder (KLDLOAD_FLEET_WORK): the original's identity as its capture recorded it.
     if (!original && existsSync(IDENTITY_FILE)) {
-      const kept = JSON.parse(readFileSync(IDENTITY_FILE, 'utf8')) as typeof original & { seconds?: number };
+      const kept = JSON.parse(readFileSync(IDENTITY_FILE, 'utf8')) as Identity & { seconds?: number };
       original = kept;
-      times.original ??= kept?.seconds ?? Number.NaN;
+      times.original ??= kept.seconds ?? Number.NaN;
     }
     assert.ok(original, 'the capture scenario did not finish');
     const b = vmCli(['build', '--profile', 'server', '--golden', GOLDEN, '-o', ISO_GOLDEN]);

@@ -51,7 +51,7 @@ export type AnyImageInfo = z.infer<typeof AnyImageInfoSchema>;
 /** Files of a golden image folder (kldload image capture; build --golden; MEDIUM.golden on the ISO). */
 export const GOLDEN_FILES = { manifest: 'manifest.json', sums: 'SHA256SUMS' } as const;
 
-const goldenName = /^[A-Za-z0-9][A-Za-z0-9_.:-]*$/;
+export const goldenName = /^[A-Za-z0-9][A-Za-z0-9_.:-]*$/;
 const relName = /^[A-Za-z0-9_.:-]+(\/[A-Za-z0-9_.:-]+)*$/;
 
 /**

@@ -7,6 +7,7 @@ import { EXPORT_PREFIX } from '../../day2/export.ts';
 import { IDENTITY_UNIT } from '../../day2/identity.ts';
 import { type GoldenFacts, goldenDir, planGoldenCapture } from '../../fleet/golden-capture.ts';
 import { TARGET } from '../../layout.ts';
+import { goldenName } from '../../layout-image.ts';
 import { DAY2_HELP_EXIT, type Day2Env, runDay2Plan } from '../day2.ts';
 import { dryRunOption, jsonOption, type Run, repeat } from '../options.ts';
 import type { CommandResult } from '../output.ts';
@@ -59,7 +60,7 @@ export async function captureFacts(env: Day2Env, o: CaptureOptions): Promise<Gol
   const copy = await exportFacts(env, [], { ...o, name: 'default' }, true);
   const host = hostname().split('.')[0] ?? 'host';
   const name = o.name ?? `kldload-golden-${host}-${copy.boot.stamp.toLowerCase()}`;
-  if (!/^[A-Za-z0-9][A-Za-z0-9_.:-]*$/.test(name))
+  if (!goldenName.test(name))
     throw new KldloadError(`--name ${name}: letters, digits and _ . : - only`, EXIT.badInput);
   // Log datasets go as folders only: nginx, for one, refuses to start without its log folder.
   const logs = copy.tree.filter((t) => t.rel === 'var/log' || t.rel.startsWith('var/log/'));

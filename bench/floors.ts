@@ -2,12 +2,13 @@
  * Issue 16's four figures against their floors, each floor measured in the same run:
  *   darksite  the fetch of the server closure against kept-alive curl of the same URIs (bench/fetch.ts,
  *             its own rounds; goal ≤ 1.3×);
- *   build     a cold `kldload build` (empty throw-away cache) against its zfs-module phase, the
- *             compile alone (goal ≤ 1.15×);
+ *   build     a cold `kldload build` (empty throw-away cache) against the zfs module compiled alone
+ *             first, into another throw-away cache (bench/zfs-module-alone.ts; goal ≤ 1.15×): the
+ *             build's own zfs-module phase runs beside the layers, so it is no floor;
  *   install   `kldload test` of that ISO: the installer's time against its own base-os step, a plain
  *             unsquashfs of the same image in the same VM (goal ≤ 1.3×);
  *   live      kernel start → the installer's first step, by part (initramfs, init, systemd, node).
- * About 25 minutes on 2 cores; nothing else may use the CPU meanwhile.
+ * About 35 minutes on 2 cores; nothing else may use the CPU meanwhile.
  *
  *   node --import tsx bench/floors.ts            (npm run bench:floors)
  *
@@ -52,7 +53,14 @@ const darksite = {
   file: fetchFile,
 };
 
-// 2. build: cold, into a throw-away cache.
+// 2. build: the floor, the module compiled alone; then a cold build, each into a throw-away cache.
+const alone = run(['node', '--import', 'tsx', 'bench/zfs-module-alone.ts'], {
+  KLDLOAD_CACHE: join(work, 'cache-module'),
+});
+if (alone.code) throw new Error('the zfs module alone failed');
+rmSync(join(work, 'cache-module'), { recursive: true, force: true });
+const moduleAlone = (JSON.parse(alone.stdout.trim().split('\n').pop() ?? '{}') as { seconds: number })
+  .seconds;
 const iso = join(work, 'kldload.iso');
 const t0 = Date.now();
 const b = run(['node', 'dist/kldload.mjs', 'build', '--profile', 'server', '-o', iso, '--json'], {
@@ -62,7 +70,14 @@ if (b.code) throw new Error('cold build failed');
 const phases = (JSON.parse(b.stdout) as { phases: { name: string; seconds: number }[] }).phases;
 const total = (Date.now() - t0) / 1000;
 const moduleS = phases.find((p) => p.name === 'zfs-module')?.seconds ?? Number.NaN;
-const build = { total_s: r2(total), zfs_module_s: moduleS, ratio: r2(total / moduleS), goal: 1.15, phases };
+const build = {
+  total_s: r2(total),
+  zfs_module_alone_s: moduleAlone,
+  zfs_module_in_build_s: moduleS,
+  ratio: r2(total / moduleAlone),
+  goal: 1.15,
+  phases,
+};
 
 // 3 + 4. install and live boot: kldload test of that ISO.
 const t = run(['node', 'dist/kldload.mjs', 'test', iso, '--workdir', join(work, 'test'), '--json'], {
@@ -89,7 +104,7 @@ console.log(
   `darksite: ours ${darksite.ours_s} s, kept-alive curl ${darksite.floor_s} s → ${darksite.ratio}× (goal ≤ 1.3)`,
 );
 console.log(
-  `build:    cold ${build.total_s} s, zfs module alone ${moduleS} s → ${build.ratio}× (goal ≤ 1.15)`,
+  `build:    cold ${build.total_s} s, zfs module alone ${moduleAlone} s (${moduleS} s beside the layers) → ${build.ratio}× (goal ≤ 1.15)`,
 );
 if (inst)
   console.log(`install:  ${inst.install} s, unsquashfs ${inst.unsquashfs} s → ${inst.ratio}× (goal ≤ 1.3)`);

@@ -154,53 +154,69 @@ async function buildLocked(
   const k = plan.kernel;
   log.info(`suite ${o.suite} ${index.release.get('Version') ?? ''}: kernel ${k.kabi}, zfs ${k.zfsVersion}`);
   for (const l of plan.layers) log.detail(`plan: ${l.name} ${l.cached ? 'cached' : 'build'}: ${l.why}`);
-  const deb = await timed(
+  // The layers start with the module compile: each installs everything but the module and the
+  // packages that need it, then waits for the module's .deb in a hook (rootfs.ts lateInstallHook).
+  // A failed compile drops the abort file, so a waiting layer stops instead of waiting.
+  mkdirSync(cacheDir('tmp'), { recursive: true });
+  const abort = cacheDir('tmp', `module-failed-${process.pid}-${randomBytes(4).toString('hex')}`);
+  const modulePromise = timed(
     phases,
     'zfs-module',
     () => ensureZfsModuleDeb(exec, log, { mirror: o.mirror, suite: o.suite, kernel: k }),
     () => layer(plan, 'zfs-module').cached,
-  );
-  const darksite = await timed(
-    phases,
-    'darksite',
-    () =>
-      buildDarksite(exec, log, index, {
-        mirror: o.mirror,
-        suite: o.suite,
-        profile: o.profile,
-        extra: o.extraPackages,
-        localDebs: [deb],
-        supplied: spec.supplied,
-        packageSet: spec.packageSet,
-        ...(signingKey ? { signingKey } : {}),
-        resolution: plan.darksite.resolution,
-      }),
-    (d) => d.cached,
-  );
-  // The plan and the builder compute the key with one function; a difference would be a bug.
-  if (plan.darksite.key && plan.darksite.key !== darksite.key)
-    log.info(`WARNING: darksite key ${darksite.key} differs from the planned ${plan.darksite.key}`);
-  if (o.answers)
-    checkEmbeddedExtras(
-      o.answers,
-      listRepo(darksite.dir, o.suite).map((p) => p.name),
-      buildSettings(o),
-    );
-  // The two layers need only the darksite, not each other: built side by side (each is mostly
-  // dpkg on one core). allSettled: a failing one must not leave the other running unlocked.
-  const [target, live] = await bothOrThrow(
+  ).catch((e: unknown) => {
+    writeFileSync(abort, `${e instanceof Error ? e.message : String(e)}\n`);
+    throw e;
+  });
+  // The two layers need only the module, not each other: built side by side (each is mostly
+  // dpkg on one core, and downloads). allSettled: a failing one must not leave the other running unlocked.
+  const layersPromise = bothOrThrow(
     timed(
       phases,
       'target-layer',
-      () => ensureRootfs(exec, log, plan.target),
+      () => ensureRootfs(exec, log, plan.target, abort),
       (l) => l.cached,
     ),
     timed(
       phases,
       'live-layer',
-      () => ensureRootfs(exec, log, plan.live),
+      () => ensureRootfs(exec, log, plan.live, abort),
       (l) => l.cached,
     ),
+  );
+  // The darksite needs the module's .deb (it joins the repository); it is built while the layers finish.
+  const darksitePromise = modulePromise.then(async (deb) => {
+    const d = await timed(
+      phases,
+      'darksite',
+      () =>
+        buildDarksite(exec, log, index, {
+          mirror: o.mirror,
+          suite: o.suite,
+          profile: o.profile,
+          extra: o.extraPackages,
+          localDebs: [deb],
+          supplied: spec.supplied,
+          packageSet: spec.packageSet,
+          ...(signingKey ? { signingKey } : {}),
+          resolution: plan.darksite.resolution,
+        }),
+      (r) => r.cached,
+    );
+    // The plan and the builder compute the key with one function; a difference would be a bug.
+    if (plan.darksite.key && plan.darksite.key !== d.key)
+      log.info(`WARNING: darksite key ${d.key} differs from the planned ${plan.darksite.key}`);
+    if (o.answers)
+      checkEmbeddedExtras(
+        o.answers,
+        listRepo(d.dir, o.suite).map((p) => p.name),
+        buildSettings(o),
+      );
+    return d;
+  });
+  // The darksite first: a failed module compile is named, not the layer it stopped.
+  const [darksite, [target, live]] = await bothOrThrow(darksitePromise, layersPromise).finally(() =>
+    safeRemove(abort),
   );
   // Checked again here (the folder may have changed since the input checks), hashes included.
   const golden = o.golden ? readGolden(o.golden) : undefined;

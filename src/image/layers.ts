@@ -62,16 +62,26 @@ function targetKernelFiles(): Record<string, string> {
   );
 }
 
+/** Of a layer's packages, does this one depend on the ZFS module (moduleUsers, from the index)? */
+export type NeedsModule = (pkg: string) => boolean;
+
 /** Everything a target layer depends on. Machine identity is stripped: each install makes its own. */
-export function targetSpec(o: LayerOptions, k: KernelFacts, moduleDeb: string): RootfsSpec {
+export function targetSpec(
+  o: LayerOptions,
+  k: KernelFacts,
+  moduleDeb: string,
+  needsModule: NeedsModule = () => false,
+): RootfsSpec {
+  // The image is the profile alone; --packages go to the darksite, installed on demand.
+  const packages = [`linux-image-${k.kabi}`, ...profilePackages(o.profile).map((p) => p.name)];
   return {
     name: `target-${o.profile}`,
     suite: o.suite,
     mirror: o.mirror,
     variant: 'important',
-    // The image is the profile alone; --packages go to the darksite, installed on demand.
-    packages: [`linux-image-${k.kabi}`, ...profilePackages(o.profile).map((p) => p.name)],
+    packages,
     debs: [moduleDeb],
+    late: packages.filter(needsModule),
     files: { '/etc/apt/sources.list.d/debian.sources': targetSources(o.suite), ...targetKernelFiles() },
     customize: [
       'rm -f "$1/etc/apt/sources.list"',
@@ -89,18 +99,26 @@ export function targetSpec(o: LayerOptions, k: KernelFacts, moduleDeb: string): 
       // guard's own check (zfs.ko for the kernel and the zfs boot script in the initrd).
       `chroot "$1" ${TARGET.kernelGuard} check ${k.kabi} /boot/initrd.img-${k.kabi}`,
     ],
-    recipe: 2,
+    // 3: the module and the packages that need it are installed by a hook, after the rest.
+    recipe: 3,
   };
 }
 
-export function liveSpec(o: LayerOptions, k: KernelFacts, moduleDeb: string): RootfsSpec {
+export function liveSpec(
+  o: LayerOptions,
+  k: KernelFacts,
+  moduleDeb: string,
+  needsModule: NeedsModule = () => false,
+): RootfsSpec {
+  const packages = [`linux-image-${k.kabi}`, ...profilePackages('live').map((p) => p.name)];
   return {
     name: 'live',
     suite: o.suite,
     mirror: o.mirror,
     variant: 'minbase',
-    packages: [`linux-image-${k.kabi}`, ...profilePackages('live').map((p) => p.name)],
+    packages,
     debs: [moduleDeb],
+    late: packages.filter(needsModule),
     files: {
       '/etc/systemd/system/kldload-installer.service': readFileSync(
         join(profilesDir(), '../payload/live/kldload-installer.service'),
@@ -134,6 +152,6 @@ export function liveSpec(o: LayerOptions, k: KernelFacts, moduleDeb: string): Ro
       // live-boot's hooks must be in the initrd that boots the ISO.
       `chroot "$1" update-initramfs -u -k ${k.kabi}`,
     ],
-    recipe: 2,
+    recipe: 3,
   };
 }

@@ -21,7 +21,7 @@ import type { ResolvedPackage } from '../darksite/resolve.ts';
 import { liveSpec, targetSpec } from './layers.ts';
 import { layerDirName, layerKey, type RootfsSpec } from './rootfs.ts';
 import type { BuildFacts, BuildSpec, CacheState } from './spec.ts';
-import { type KernelFacts, kernelFacts, moduleDebFields, moduleDebName } from './zfs-module.ts';
+import { type KernelFacts, kernelFacts, moduleDebFields, moduleDebName, moduleUsers } from './zfs-module.ts';
 
 export const BUILD_LAYERS = ['index', 'zfs-module', 'darksite', 'target-layer', 'live-layer', 'iso'] as const;
 export type LayerName = (typeof BUILD_LAYERS)[number];
@@ -192,6 +192,8 @@ function rootfsLayer(
       variant: s.variant,
       packages: `${s.packages.length} (${s.packages.slice(0, 2).join(', ')}, …)`,
       debs: s.debs.map((d) => d.split('/').pop()).join(', '),
+      // Installed with the debs by the layer's first hook, once the module is compiled.
+      late: s.late.join(', '),
       files: Object.keys(s.files).join(', '),
       hooks: String(s.customize.length),
       recipe: String(s.recipe),
@@ -240,8 +242,9 @@ export function planBuild(spec: BuildSpec, facts: BuildFacts): BuildPlan {
   const v: CacheView = { have, cache, newKernel, kernel };
   const darksite = darksiteLayer(spec, facts, v);
   const moduleDeb = join(cache.root, modulePath);
-  const target = targetSpec(spec, kernel, moduleDeb);
-  const live = liveSpec(spec, kernel, moduleDeb);
+  const needsModule = moduleUsers(index);
+  const target = targetSpec(spec, kernel, moduleDeb, needsModule);
+  const live = liveSpec(spec, kernel, moduleDeb, needsModule);
   return {
     facts: {
       profile: spec.profile,

@@ -22,8 +22,13 @@ export interface RootfsSpec {
   mirror: string;
   variant: 'minbase' | 'important' | 'standard' | 'apt';
   packages: string[];
-  /** Local .deb files installed alongside (the prebuilt ZFS module). */
+  /**
+   * Local .deb files (the prebuilt ZFS module), installed by the first customize hook together with
+   * `late`: the build compiles the module while the layer is made, and the hook waits for the file.
+   */
   debs: string[];
+  /** Of `packages`, the ones that depend on the module (zfs-initramfs, zfs-zed): installed with `debs`. */
+  late: string[];
   /** Shell hooks run by mmdebstrap after packages are installed; $1 is the root. */
   customize: string[];
   /** Files copied into the root before customize hooks: target path → content. */
@@ -54,11 +59,49 @@ export function layerDirName(spec: RootfsSpec): string {
 /** Written last, after the squashfs: a layer folder without it is not a cached layer. */
 export const LAYER_MARKER = 'info.json';
 
+/** How long a layer waits for its .debs (the module compile) before it gives up. */
+const DEB_WAIT_SEC = 3 * 3600;
+
+/**
+ * The first customize hook: waits until every .deb exists (the build writes them with a rename, so
+ * a file that exists is whole) or `abort` does (the module build failed), then installs them with the
+ * packages that need them from the suite, through the chroot's apt, as the include step would have.
+ * Its `I:` lines reach the build log like mmdebstrap's own.
+ */
+export function lateInstallHook(spec: RootfsSpec, abort: string): string {
+  const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+  const names = spec.debs.map((d) => d.split('/').pop() ?? d);
+  return [
+    'set -e',
+    'wait_deb() {',
+    '  n=0',
+    '  while [ ! -e "$1" ]; do',
+    `    [ -e ${q(abort)} ] && { echo "E: the zfs module build failed: ${spec.name} stops" >&2; exit 1; }`,
+    `    [ $((n % 60)) -eq 0 ] && echo "I: waiting for \${1##*/} (the zfs module compiles beside this layer)"`,
+    `    n=$((n + 1)); [ $n -gt ${DEB_WAIT_SEC} ] && { echo "E: no $1 after ${DEB_WAIT_SEC} s" >&2; exit 1; }`,
+    '    sleep 1',
+    '  done',
+    '}',
+    ...spec.debs.map((d) => `wait_deb ${q(d)}`),
+    'mkdir -p "$1/var/cache/kldload-debs"',
+    ...spec.debs.map((d) => `cp ${q(d)} "$1/var/cache/kldload-debs/"`),
+    `echo "I: installing ${[...names, ...spec.late].join(' ')}"`,
+    `chroot "$1" apt-get install -y --no-install-recommends ${[...names.map((n) => `/var/cache/kldload-debs/${n}`), ...spec.late].map(q).join(' ')}`,
+    'rm -rf "$1/var/cache/kldload-debs"',
+  ].join('\n');
+}
+
 /**
  * One mmdebstrap run → one zstd squashfs, kept in the cache under its content key. The kernel
  * and initrd are copied out beside it (the live layer boots them from the ISO).
  */
-export async function ensureRootfs(exec: Executor, log: Logger, spec: RootfsSpec): Promise<RootfsLayer> {
+export async function ensureRootfs(
+  exec: Executor,
+  log: Logger,
+  spec: RootfsSpec,
+  /** A file whose appearance means the .debs will never come (the module build failed). */
+  abort: string,
+): Promise<RootfsLayer> {
   const key = layerKey(spec);
   const dir = cacheDir('layers', layerDirName(spec));
   const layer = (cached: boolean): RootfsLayer => ({
@@ -78,7 +121,7 @@ export async function ensureRootfs(exec: Executor, log: Logger, spec: RootfsSpec
   const root = join(work, 'root');
   const filesDir = join(work, 'files');
   try {
-    const hooks: string[] = [];
+    const hooks: string[] = spec.debs.length ? [`--customize-hook=${lateInstallHook(spec, abort)}`] : [];
     for (const [path, content] of Object.entries(spec.files)) {
       const src = join(filesDir, path);
       mkdirSync(join(src, '..'), { recursive: true });
@@ -87,15 +130,17 @@ export async function ensureRootfs(exec: Executor, log: Logger, spec: RootfsSpec
     }
     for (const h of spec.customize) hooks.push(`--customize-hook=${h}`);
     const t0 = Date.now();
-    log.info(`${spec.name}: mmdebstrap ${spec.suite} (${spec.variant}, ${spec.packages.length} packages)`);
+    const now = spec.packages.filter((p) => !spec.late.includes(p));
+    log.info(
+      `${spec.name}: mmdebstrap ${spec.suite} (${spec.variant}, ${now.length} packages; then ${[...spec.debs.map((d) => d.split('/').pop()), ...spec.late].join(', ') || 'nothing'})`,
+    );
     const mm = exec.run(
       [
         'mmdebstrap',
         `--variant=${spec.variant}`,
         '--components=main,contrib',
         '--mode=root',
-        `--include=${[...spec.packages, ...spec.debs].join(',')}`,
-        ...(spec.debs.length ? ['--hook-dir=/usr/share/mmdebstrap/hooks/file-mirror-automount'] : []),
+        `--include=${now.join(',')}`,
         ...hooks,
         spec.suite,
         root,

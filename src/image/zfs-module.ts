@@ -37,6 +37,29 @@ export function kernelFacts(index: SuiteIndex): KernelFacts {
   return { kabi: dep.name.replace(/^linux-image-/, ''), kernelPackage: dep.name, zfsVersion: zfs };
 }
 
+/**
+ * Does `pkg` depend on the ZFS module (zfs-modules | zfs-dkms), itself or through what it depends on?
+ * zfs-initramfs and zfs-zed do in today's suites. A layer installs those with the module's .deb once
+ * it is compiled, and everything else meanwhile; one left out would make apt choose zfs-dkms.
+ */
+export function moduleUsers(index: SuiteIndex): (pkg: string) => boolean {
+  const pk = byName(index);
+  const known = new Map<string, boolean>();
+  const needs = (name: string): boolean => {
+    const k = known.get(name);
+    if (k !== undefined) return k;
+    known.set(name, false); // a cycle does not reach the module through itself
+    const v = ['Pre-Depends', 'Depends'].some((f) =>
+      parseRelations(pk.get(name)?.get(f))
+        .flat()
+        .some((r) => r.name === 'zfs-modules' || needs(r.name)),
+    );
+    known.set(name, v);
+    return v;
+  };
+  return needs;
+}
+
 /** The module package's name and version, as its control file says (the darksite key uses them). */
 export function moduleDebFields(k: KernelFacts): { name: string; version: string } {
   return { name: `zfs-modules-${k.kabi}`, version: k.zfsVersion };

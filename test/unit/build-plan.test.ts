@@ -218,3 +218,15 @@ test('scanCache counts what the builders count as done, and nothing half-built',
   const again = plan({}, { signer: SIGNER, cache: scanned });
   assert.deepEqual(buildPlanJson(again).rebuild, ['index', 'iso']);
 });
+
+test('the layers install what needs the zfs module after it (the compile runs beside them); the rest at once', () => {
+  const p = plan({}, {});
+  // The fixture's zfsutils-linux depends on zfs-modules | zfs-dkms (trixie's only recommends it):
+  // zfs-initramfs, zfs-zed and sanoid need it through zfsutils-linux: all four wait for the module.
+  assert.deepEqual(p.target.late, ['zfsutils-linux', 'zfs-initramfs', 'zfs-zed', 'sanoid']);
+  assert.deepEqual(p.live.late, ['zfsutils-linux']);
+  const rest = p.target.packages.filter((x) => !p.target.late.includes(x));
+  assert.ok(rest.includes('linux-image-6.12.57+deb13-amd64') && !rest.some((x) => x.startsWith('zfs')));
+  assert.deepEqual(p.target.debs, [p.moduleDeb]);
+  assert.deepEqual(p.live.debs, [p.moduleDeb]);
+});

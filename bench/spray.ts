@@ -1,7 +1,7 @@
 /**
  * kldload spray against its floors, in one guest, one run (issue 14's "clones in seconds"):
  * - N (100) clones of one snapshot by `kldload spray create` (one node, one python3 process calling
- *   lzc_clone from 16 threads), against N plain `zfs clone`s one after another, and against the
+ *   lzc_clone through ctypes from 100 threads), against N plain `zfs clone`s one after another, and against the
  *   same N `zfs clone` processes run 8 at a time (xargs -P 8);
  * - `kldload spray destroy` of the N against N `zfs destroy`s one after another and 8 at a time;
  * - the helper alone (python3 spray-clone.py with the job on stdin: no node start), and the node
@@ -13,7 +13,7 @@
  *   npm run bench:spray [-- WORKDIR] [ROUNDS] [N]
  *
  * WORKDIR holds base.qcow2 and id_ed25519 (an `npm run e2e:day2` folder, default the newest) of an
- * image whose server profile has python3-pyzfs (checked first: the run stops with the fix).
+ * image with python3 and libzfs_core.so.3 (zfsutils-linux brings both; checked first).
  * This tree's bundle (dist/kldload.mjs, `npm run bundle` first) and payload/target/lib/spray-clone.py
  * replace the guest's. Writes bench/results/spray-<stamp>.json.
  */
@@ -40,17 +40,17 @@ const save = () => {
   mkdirSync('bench/results', { recursive: true });
   writeFileSync(out, `${JSON.stringify({ ...result, boots: renderBoots(m.boots) }, null, 1)}\n`);
 };
-/** The plain zfs floors: N names under a canmount=off parent, so nothing mounts (as spray's clones). */
+/** The plain zfs floors: N names under a mountpoint=none parent, so nothing mounts (as spray's clones). */
 const names = (p: string) => `$(seq -f ${POOL}/srv/${p}/c-%g ${N})`;
-const floorParent = (p: string) => `zfs create -o canmount=off ${POOL}/srv/${p}`;
+const floorParent = (p: string) => `zfs create -o canmount=off -o mountpoint=none ${POOL}/srv/${p}`;
 await runBench('spray', { m, result, save, out }, async () => {
   await m.mustBeUp(900);
   if ((await m.settled(900)) !== 'running') throw new Error('the base did not settle');
-  const has = await sh(`python3 -c 'import libzfs_core' 2>&1 && echo yes || true`);
+  const has = await sh(
+    `python3 -I -S -c 'import ctypes; ctypes.CDLL("libzfs_core.so.3")' 2>&1 && echo yes || true`,
+  );
   if (!has.includes('yes'))
-    throw new Error(
-      'python3-pyzfs is not in the guest: rebuild the base with this tree (profiles/server.list)',
-    );
+    throw new Error(`python3 or libzfs_core.so.3 is missing in the guest: ${has.trim()}`);
   const b = await m.push('dist/kldload.mjs', 'kldload.mjs');
   const h = await m.push('payload/target/lib/spray-clone.py', 'spray-clone.py');
   await sh(`install -m 0644 ${b} ${TARGET.bundle}
@@ -78,30 +78,27 @@ zfs snapshot ${SNAP}`);
     rows.spray_destroy?.push(await timed(`kldload spray destroy sp${i}`));
     rows.spray_threads_1?.push(await timed(`kldload spray create one${i} ${N} --from ${SNAP} --threads 1`));
     await sh(`kldload spray destroy one${i}`);
-    // The helper alone: what lzc_clone from 16 threads costs without node and the facts.
-    await sh(`zfs create -o canmount=off ${POOL}/srv/h${i}`);
+    // The helper alone: what lzc_clone from 100 threads costs without node and the facts.
+    await sh(`zfs create -o canmount=off -o mountpoint=none ${POOL}/srv/h${i}`);
     const job = JSON.stringify({
       op: 'clone',
       origin: SNAP,
       names: Array.from({ length: N }, (_, k) => `${POOL}/srv/h${i}/c-${k + 1}`),
-      props: { canmount: 'noauto' },
-      threads: 16,
+      threads: 100,
     });
     await sh(`cat > /run/spray-job.json <<'JOB'\n${job}\nJOB`);
-    rows.helper_only?.push(await timed(`python3 ${TARGET.sprayHelper} < /run/spray-job.json`));
+    rows.helper_only?.push(await timed(`python3 -I -S ${TARGET.sprayHelper} < /run/spray-job.json`));
     await sh(`zfs destroy -r ${POOL}/srv/h${i}`);
     await sh(floorParent(`zl${i}`));
     rows.zfs_clone_loop?.push(
-      await timed(`for n in ${names(`zl${i}`)}; do zfs clone -o canmount=noauto ${SNAP} $n || exit 1; done`),
+      await timed(`for n in ${names(`zl${i}`)}; do zfs clone ${SNAP} $n || exit 1; done`),
     );
     rows.zfs_destroy_loop?.push(
       await timed(`for n in ${names(`zl${i}`)}; do zfs destroy $n || exit 1; done`),
     );
     await sh(`zfs destroy -r ${POOL}/srv/zl${i}\n${floorParent(`zp${i}`)}`);
     rows.zfs_clone_p8?.push(
-      await timed(
-        `printf '%s\\n' ${names(`zp${i}`)} | xargs -P 8 -I{} zfs clone -o canmount=noauto ${SNAP} {}`,
-      ),
+      await timed(`printf '%s\\n' ${names(`zp${i}`)} | xargs -P 8 -I{} zfs clone ${SNAP} {}`),
     );
     rows.zfs_destroy_p8?.push(
       await timed(`printf '%s\\n' ${names(`zp${i}`)} | xargs -P 8 -I{} zfs destroy {}`),

@@ -71,7 +71,7 @@ export const TARGET = {
   /** The ZFS kernel guard baked into every target image (docs/day2.md). */
   kernelGuard: '/usr/lib/kernel/install.d/85-kldload-zfs-guard.install',
   kernelReconcile: '/usr/lib/kldload/zfs-kernel-reconcile',
-  /** kldload spray's helper: many lzc_clone calls from one process (python3-pyzfs). */
+  /** kldload spray's helper: many lzc_clone calls from one process (python3, libzfs_core by ctypes). */
   sprayHelper: '/usr/lib/kldload/spray-clone.py',
   kernelAptConf: '/etc/apt/apt.conf.d/80kldload-zfs-kernels',
   /** Every ESP of the machine (PARTUUIDs, first = fstab's /boot/efi), kept in step by `kldload esp sync`. */

@@ -5,7 +5,15 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  renameSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -45,8 +53,12 @@ function runHook(hook: string, root: string, bin: string) {
   });
   let out = '';
   let err = '';
-  p.stdout.on('data', (b: Buffer) => (out += b));
-  p.stderr.on('data', (b: Buffer) => (err += b));
+  p.stdout.on('data', (b: Buffer) => {
+    out += b;
+  });
+  p.stderr.on('data', (b: Buffer) => {
+    err += b;
+  });
   return new Promise<{ code: number | null; out: string; err: string }>((r) =>
     p.on('close', (code) => r({ code, out, err })),
   );

@@ -1,13 +1,13 @@
 /**
  * kldload spray's helper (payload/target/lib/spray-clone.py) run by the host's python3 against a
- * stand-in `libzfs_core` module on PYTHONPATH. The stand-in checks what python3-pyzfs 2.3.9 checks
- * and what the kernel takes (bytes names, a dict of bytes keys, an index property as a number: the
- * ioctl refuses canmount as a string), records each call, and sleeps in every call as a C call that
- * released the GIL would wait: the test sees how many ran at once.
+ * stand-in libzfs_core.so.3 / libnvpair.so.3 compiled here with cc (LD_LIBRARY_PATH). The stand-in
+ * has the C signatures the helper declares with ctypes, records each call, and sleeps 50 ms in every
+ * lzc call as the kernel's sync task would wait: the test sees how many ran at once (ctypes releases
+ * the GIL only if the helper calls through CDLL).
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -15,56 +15,76 @@ import { fileURLToPath } from 'node:url';
 
 const HELPER = fileURLToPath(new URL('../../payload/target/lib/spray-clone.py', import.meta.url));
 const d = mkdtempSync(join(tmpdir(), 'kl-spray-'));
-mkdirSync(join(d, 'libzfs_core'));
+const lib = join(d, 'lib');
+mkdirSync(lib);
 writeFileSync(
-  join(d, 'libzfs_core', '__init__.py'),
-  `import json, os, threading, time
-_lock = threading.Lock()
-_now = [0]
-class FilesystemExists(Exception):
-    pass
-def _call(op, *args):
-    with _lock:
-        _now[0] += 1
-        here = _now[0]
-    time.sleep(0.05)
-    with _lock:
-        _now[0] -= 1
-        with open(os.environ["FAKE_LOG"], "a") as f:
-            f.write(json.dumps([op, here] + [a.decode() if isinstance(a, bytes) else a for a in args]) + "\\n")
-def lzc_clone(name, origin, props=None):
-    assert isinstance(name, bytes) and isinstance(origin, bytes), "names are bytes"
-    for k, v in (props or {}).items():
-        assert isinstance(k, bytes), "property names are bytes"
-        assert isinstance(v, (bytes, int)) and not isinstance(v, bool), "values are bytes or numbers"
-    if props and b"canmount" in props:
-        assert isinstance(props[b"canmount"], int), "an index property is a number"
-    if b"taken" in name:
-        raise FilesystemExists(name)
-    _call("clone", name, origin, sorted((k.decode(), v) for k, v in (props or {}).items()))
-def lzc_destroy_snaps(snaps, defer):
-    assert all(isinstance(s, bytes) for s in snaps) and defer is False
-    _call("destroy_snaps", [s.decode() for s in snaps])
-def lzc_destroy(name):
-    assert isinstance(name, bytes)
-    if b"busy" in name:
-        raise OSError(16, "dataset is busy")
-    _call("destroy", name)
+  join(d, 'stub.c'),
+  `#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+typedef struct { int n; char *names[256]; } nvlist_t;
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static int inside;
+static void record(const char *op, const char *a, const char *b, int props) {
+  pthread_mutex_lock(&mu);
+  int here = ++inside;
+  pthread_mutex_unlock(&mu);
+  usleep(50000);
+  pthread_mutex_lock(&mu);
+  inside--;
+  FILE *f = fopen(getenv("FAKE_LOG"), "a");
+  fprintf(f, "[\\"%s\\", %d, \\"%s\\", \\"%s\\", %d]\\n", op, here, a, b ? b : "", props);
+  fclose(f);
+  pthread_mutex_unlock(&mu);
+}
+int libzfs_core_init(void) { return getenv("FAKE_NO_DEV") ? ENOENT : 0; }
+nvlist_t *fnvlist_alloc(void) { return calloc(1, sizeof(nvlist_t)); }
+void fnvlist_add_boolean(nvlist_t *l, const char *name) { l->names[l->n++] = strdup(name); }
+int lzc_clone(const char *name, const char *origin, nvlist_t *props) {
+  if (strstr(name, "taken")) return EEXIST;
+  record("clone", name, origin, props != NULL);
+  return 0;
+}
+int lzc_destroy(const char *name) {
+  if (strstr(name, "busy")) return EBUSY;
+  record("destroy", name, NULL, 0);
+  return 0;
+}
+int lzc_destroy_snaps(nvlist_t *snaps, int defer, nvlist_t **errlist) {
+  char all[8192] = "";
+  for (int i = 0; i < snaps->n; i++) { if (i) strcat(all, " "); strcat(all, snaps->names[i]); }
+  if (defer) return EINVAL;
+  record("destroy_snaps", all, NULL, 0);
+  return 0;
+}
 `,
 );
+const cc = spawnSync(
+  'cc',
+  ['-shared', '-fPIC', '-o', join(lib, 'libzfs_core.so.3'), join(d, 'stub.c'), '-lpthread'],
+  {
+    encoding: 'utf8',
+  },
+);
+if (cc.status !== 0) throw new Error(`cc failed: ${cc.stderr}`);
+// One stand-in for both libraries: dlopen of the second name finds the same file.
+symlinkSync('libzfs_core.so.3', join(lib, 'libnvpair.so.3'));
 
-function helper(job: unknown, pythonPath = d) {
+function helper(job: unknown, env: Record<string, string> = {}) {
   const log = join(d, `log-${Math.random()}`);
   writeFileSync(log, '');
-  const r = spawnSync('python3', [HELPER], {
+  const r = spawnSync('python3', ['-I', '-S', HELPER], {
     input: JSON.stringify(job),
     encoding: 'utf8',
-    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', PYTHONPATH: pythonPath, FAKE_LOG: log },
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LD_LIBRARY_PATH: lib, FAKE_LOG: log, ...env },
   });
   const calls = readFileSync(log, 'utf8')
     .split('\n')
     .filter(Boolean)
-    .map((l) => JSON.parse(l) as [string, number, ...unknown[]]);
+    .map((l) => JSON.parse(l) as [string, number, string, string, number]);
   return {
     status: r.status,
     out: JSON.parse(r.stdout || '{}') as Record<string, unknown>,
@@ -79,45 +99,36 @@ test('spray-clone.py compiles (py_compile, its .pyc outside the tree)', () => {
   assert.equal(r.status, 0, r.stderr);
 });
 
-test('clone: every name cloned with bytes and canmount as a number, several at once', () => {
-  const names = Array.from({ length: 32 }, (_, i) => `rpool/spray/web/web-${i + 1}`);
-  const r = helper({
-    op: 'clone',
-    origin: 'rpool/golden/web@sealed',
-    names,
-    props: { canmount: 'noauto' },
-    threads: 16,
-  });
+test('clone: every name cloned from the origin with no property (one sync task each), many at once', () => {
+  const names = Array.from({ length: 64 }, (_, i) => `rpool/spray/web/web-${i + 1}`);
+  const r = helper({ op: 'clone', origin: 'rpool/golden/web@sealed', names, threads: 32 });
   assert.equal(r.status, 0, r.stderr);
   assert.deepEqual(r.out.done, names);
   assert.deepEqual(r.out.failed, []);
   assert.deepEqual(r.calls.map((c) => c[2]).sort(), [...names].sort());
-  for (const c of r.calls) assert.deepEqual(c.slice(3), ['rpool/golden/web@sealed', [['canmount', 2]]]);
-  // Each call waits 50 ms outside the GIL: with 16 threads, more than one is inside at once.
-  assert.ok(Math.max(...r.calls.map((c) => c[1])) > 1, 'calls ran concurrently');
+  for (const c of r.calls) assert.deepEqual(c.slice(3), ['rpool/golden/web@sealed', 0]);
+  // Each call waits 50 ms in C: with 32 threads and the GIL released, many are inside at once.
+  assert.ok(Math.max(...r.calls.map((c) => c[1])) > 8, 'calls ran concurrently');
 });
 
-test('clone: a failed clone is reported by name, the others are made, exit 1', () => {
+test('clone: a failed clone is reported by name and errno, the others are made, exit 1', () => {
   const r = helper({
     op: 'clone',
     origin: 'tank/vm@v1',
     names: ['tank/s/a-1', 'tank/s/taken', 'tank/s/a-3'],
-    props: {},
   });
   assert.equal(r.status, 1);
   assert.deepEqual(r.out.done, ['tank/s/a-1', 'tank/s/a-3']);
-  assert.deepEqual(r.out.failed, [{ name: 'tank/s/taken', error: 'FilesystemExists: tank/s/taken' }]);
-  assert.deepEqual(r.calls.find((c) => c[2] === 'tank/s/a-1')?.slice(3), ['tank/vm@v1', []]);
+  assert.deepEqual(r.out.failed, [{ name: 'tank/s/taken', error: 'EEXIST (File exists)' }]);
+  assert.deepEqual(r.calls.find((c) => c[2] === 'tank/s/a-1')?.slice(3), ['tank/vm@v1', 0]);
 });
 
 test('destroy: snapshots in one call, then each level, deepest first; a failed level stops the rest', () => {
   const levels = [['p/s/w/w-1/data'], ['p/s/w/w-1', 'p/s/w/w-2'], ['p/s/w']];
   const r = helper({ op: 'destroy', snapshots: ['p/s/w/w-1@a', 'p/s/w/w-2@b'], levels, threads: 4 });
   assert.equal(r.status, 0, r.stderr);
-  assert.deepEqual(r.calls[0]?.slice(0, 1).concat(r.calls[0]?.slice(2)), [
-    'destroy_snaps',
-    ['p/s/w/w-1@a', 'p/s/w/w-2@b'],
-  ]);
+  assert.deepEqual(r.calls[0]?.[0], 'destroy_snaps');
+  assert.deepEqual(r.calls[0]?.[2], 'p/s/w/w-1@a p/s/w/w-2@b');
   assert.deepEqual(
     r.calls.slice(1).map((c) => c[2]),
     ['p/s/w/w-1/data', ...r.calls.slice(2, 4).map((c) => c[2]), 'p/s/w'],
@@ -126,18 +137,23 @@ test('destroy: snapshots in one call, then each level, deepest first; a failed l
   const busy = helper({ op: 'destroy', snapshots: [], levels: [['p/s/w/busy', 'p/s/w/w-2'], ['p/s/w']] });
   assert.equal(busy.status, 1);
   assert.deepEqual(busy.out.done, ['p/s/w/w-2']);
-  assert.match(JSON.stringify(busy.out.failed), /p\/s\/w\/busy.*busy/);
+  assert.deepEqual(busy.out.failed, [{ name: 'p/s/w/busy', error: 'EBUSY (Device or resource busy)' }]);
   assert.ok(!busy.calls.some((c) => c[2] === 'p/s/w'), 'the container stays while a clone is left');
 });
 
-test('bad jobs and a missing python3-pyzfs exit 2 with the fix', () => {
-  const prop = helper({ op: 'clone', origin: 'a/b@c', names: ['a/x'], props: { mountpoint: '/x' } });
-  assert.equal(prop.status, 2);
-  assert.match(String(prop.out.error), /property mountpoint: spray-clone.py sets only canmount/);
-  const val = helper({ op: 'clone', origin: 'a/b@c', names: ['a/x'], props: { canmount: 'maybe' } });
-  assert.match(String(val.out.error), /canmount=maybe: one of off, on, noauto/);
+test('bad jobs, a missing library and no /dev/zfs exit 2 with the fix', () => {
   assert.match(String(helper({ op: 'send' }).out.error), /op 'send': clone or destroy/);
-  const missing = helper({ op: 'clone', origin: 'a/b@c', names: ['a/x'] }, join(d, 'nothing'));
+  const missing = helper(
+    { op: 'clone', origin: 'a/b@c', names: ['a/x'] },
+    { LD_LIBRARY_PATH: join(d, 'none') },
+  );
   assert.equal(missing.status, 2);
-  assert.match(String(missing.out.error), /apt-get install python3-pyzfs/);
+  assert.match(
+    String(missing.out.error),
+    /cannot open libzfs_core\.so\.3 or libzfs_core\.so: apt-get install zfsutils-linux/,
+  );
+  const nodev = helper({ op: 'clone', origin: 'a/b@c', names: ['a/x'] }, { FAKE_NO_DEV: '1' });
+  assert.equal(nodev.status, 2);
+  assert.match(String(nodev.out.error), /libzfs_core_init: cannot open \/dev\/zfs/);
+  assert.deepEqual(nodev.calls, []);
 });

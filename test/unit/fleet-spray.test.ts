@@ -23,14 +23,13 @@ const sealed: SprayFacts = {
   parentExists: false,
   taken: false,
   helper: true,
-  pyzfs: true,
 };
 const web = { name: 'web', count: 3, from: 'rpool/golden/web@sealed' };
 
 /** The helper's stdin in a plan's step. */
 const job = (p: Plan, step: string) => {
   const a = p.steps.find((s) => s.name === step)?.actions[0];
-  assert.ok(a?.kind === 'run' && a.argv.join(' ') === `python3 ${TARGET.sprayHelper}` && a.input);
+  assert.ok(a?.kind === 'run' && a.argv.join(' ') === `python3 -I -S ${TARGET.sprayHelper}` && a.input);
   return JSON.parse(a.input) as Record<string, unknown>;
 };
 
@@ -41,9 +40,13 @@ test('spray create: parent, container, then every clone from one helper process'
     op: 'clone',
     origin: 'rpool/golden/web@sealed',
     names: ['rpool/spray/web/web-1', 'rpool/spray/web/web-2', 'rpool/spray/web/web-3'],
-    props: { canmount: 'noauto' },
-    threads: 16,
+    threads: 100,
   });
+  // No property per clone (one more sync task each): the container's mountpoint=none keeps them unmounted.
+  const container = p.steps.find((s) => s.name === 'container')?.actions[0];
+  assert.ok(container?.kind === 'run');
+  assert.deepEqual(container.argv.slice(0, 2), ['zfs', 'create']);
+  assert.ok(container.argv.includes('mountpoint=none') && container.argv.includes('canmount=off'));
   assert.deepEqual(p.cleanup[0], {
     kind: 'run',
     argv: ['zfs', 'destroy', '-r', 'rpool/spray/web'],
@@ -51,7 +54,7 @@ test('spray create: parent, container, then every clone from one helper process'
   });
 });
 
-test('spray create: a volume gives zvols (no canmount), into an existing parent', () => {
+test('spray create: a volume gives zvols, into an existing parent', () => {
   const p = planSpray(
     {
       ...sealed,
@@ -63,7 +66,7 @@ test('spray create: a volume gives zvols (no canmount), into an existing parent'
   );
   golden('spray-create-zvol', p);
   assert.equal(p.steps[0]?.name, 'container');
-  assert.deepEqual(job(p, 'clones').props, {});
+  assert.equal(job(p, 'clones').props, undefined);
   assert.equal(job(p, 'clones').threads, 4);
 });
 
@@ -73,6 +76,7 @@ test('spray create: refusals name the field and the fix', () => {
   refused(() => planSpray(sealed, { ...web, count: 0 }), /N 0: a whole number from 1 to 1000/);
   refused(() => planSpray(sealed, { ...web, count: 1001 }), /N 1001/);
   refused(() => planSpray(sealed, { ...web, threads: 0 }), /--threads 0/);
+  refused(() => planSpray(sealed, { ...web, threads: 257 }), /--threads 257: a whole number from 1 to 256/);
   refused(() => planSpray({ ...sealed, origin: null }, web), /no such snapshot/);
   refused(
     () => planSpray(sealed, { ...web, from: 'rpool/golden/web' }),
@@ -84,7 +88,6 @@ test('spray create: refusals name the field and the fix', () => {
     () => planSpray({ ...sealed, taken: true }, web),
     /rpool\/spray\/web exists: kldload spray destroy web/,
   );
-  refused(() => planSpray({ ...sealed, pyzfs: false }, web), /apt-get install python3-pyzfs/);
   refused(() => planSpray({ ...sealed, helper: false }, web), /spray-clone\.py is missing/);
   const unsealed = { ...sealed, identity: { root: true, sealed: false } };
   refused(() => planSpray(unsealed, web), /not sealed .*--keep-identity/);
@@ -113,7 +116,6 @@ test('spray destroy: mounted ones unmounted, snapshots, then datasets deepest fi
       member('rpool/spray/web/web-2'),
     ],
     helper: true,
-    pyzfs: true,
   };
   const p = planSprayDestroy(f);
   golden('spray-destroy', p);
@@ -125,7 +127,7 @@ test('spray destroy: mounted ones unmounted, snapshots, then datasets deepest fi
       ['rpool/spray/web/web-1', 'rpool/spray/web/web-2'],
       ['rpool/spray/web'],
     ],
-    threads: 16,
+    threads: 100,
   });
   const out = { ...f, members: [member('rpool/spray/web/web-1@s', { clones: ['rpool/srv/keep'] })] };
   refused(() => planSprayDestroy(out), /origin of rpool\/srv\/keep .*zfs promote rpool\/srv\/keep/);
@@ -135,7 +137,7 @@ test('spray destroy: mounted ones unmounted, snapshots, then datasets deepest fi
     () => planSprayDestroy({ ...f, members: [member('rpool/spray/web/web-1@s', { userrefs: 1 })] }),
     /held/,
   );
-  refused(() => planSprayDestroy({ ...f, pyzfs: false }), /python3-pyzfs is missing/);
+  refused(() => planSprayDestroy({ ...f, helper: false }), /spray-clone\.py is missing/);
 });
 
 const LIST = [

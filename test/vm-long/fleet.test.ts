@@ -506,7 +506,7 @@ ip -4 -o addr show dev br-fleet | grep -q 10.77.0.1`,
         assert.match(failed.trim(), /^\{.*"status":"ok"/),
       );
       // Clones in seconds (issue 14's bench): 100 clones of one snapshot by kldload spray (libzfs_core
-      // from threads, python3-pyzfs in the server profile) against 100 plain `zfs clone`s, same guest.
+      // by ctypes from threads) against 100 plain `zfs clone`s, same guest.
       const timedSh = async (script: string) => {
         const t0 = Date.now();
         await sh(hub, script, 1800_000);
@@ -521,7 +521,7 @@ ip -4 -o addr show dev br-fleet | grep -q 10.77.0.1`,
       const made = await sh(hub, 'zfs list -H -o name -d 1 rpool/spray/t | grep -c /t- || true');
       const loop =
         (await timedSh(
-          'zfs create -o canmount=off rpool/srv/loop && for i in $(seq 100); do zfs clone -o canmount=noauto rpool/srv/gold@golden rpool/srv/loop/c$i; done',
+          'zfs create -o canmount=off -o mountpoint=none rpool/srv/loop && for i in $(seq 100); do zfs clone rpool/srv/gold@golden rpool/srv/loop/c$i; done',
         )) - empty;
       const destroy = (await timedSh('kldload spray destroy t')) - empty;
       check(

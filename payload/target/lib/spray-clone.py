@@ -1,28 +1,29 @@
-#!/usr/bin/python3
+#!/usr/bin/python3 -I -S
 """kldload spray's helper: many ZFS clones (or destroys) from one process, through libzfs_core.
 
 Reads one JSON job on stdin, writes one JSON result on stdout:
-  {"op": "clone", "origin": "pool/ds@snap", "names": ["pool/x/a-1", ...],
-   "props": {"canmount": "noauto"}, "threads": 16}
+  {"op": "clone", "origin": "pool/ds@snap", "names": ["pool/x/a-1", ...], "threads": 100}
   {"op": "destroy", "snapshots": ["pool/x/a-1@s", ...], "levels": [["pool/x/a-1", ...], ["pool/x"]],
-   "threads": 16}
+   "threads": 100}
   → {"op": ..., "done": [names], "failed": [{"name": ..., "error": ...}], "seconds": 0.8}
 Exit 0 when everything was done, 1 when something failed (the result says what), 2 on a bad job
-or when python3-pyzfs is missing.
+or when libzfs_core cannot be opened.
 
 Why threads: every clone is a ZFS sync task that waits for its transaction group to be written.
-One `zfs clone` process per clone waits once per clone; lzc_clone calls made concurrently (cffi
+One `zfs clone` process per clone waits once per clone; lzc_clone calls made concurrently (ctypes
 releases the GIL while the C call runs) wait together, so ZFS writes them in a few groups.
+Why ctypes and not python3-pyzfs: the same libzfs_core calls, but pyzfs's cffi parses its C
+declarations at every import (over a second in a slow VM) and wraps each call in Python work that
+took longer than the clones themselves (bench/README "spray"). No property is set per clone: each
+one would be another sync task (the container's mountpoint=none keeps clones unmounted).
 """
+import ctypes
+import errno
 import json
-import re
+import os
 import sys
+import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
-
-# Index properties go to the kernel as numbers (libzfs translates them for `zfs clone -o`;
-# libzfs_core does not). Only what kldload sets is known here: anything else is refused.
-INDEX = {"canmount": {"off": 0, "on": 1, "noauto": 2}}
 
 
 def fail(message):
@@ -30,43 +31,43 @@ def fail(message):
     sys.exit(2)
 
 
-def nvprops(props):
-    """JSON properties → the dict lzc_clone wants: bytes names, numbers for index properties."""
-    out = {}
-    for key, value in props.items():
-        if key in INDEX:
-            if value not in INDEX[key]:
-                fail("property %s=%s: one of %s" % (key, value, ", ".join(INDEX[key])))
-            out[key.encode()] = INDEX[key][value]
-        elif ":" in key and isinstance(value, str):
-            out[key.encode()] = value.encode()  # a user property: a string
-        else:
-            fail("property %s: spray-clone.py sets only %s and user properties" % (key, ", ".join(INDEX)))
-    return out
+def load(names):
+    """The first of the library's sonames that opens (Debian's libzfs*linux packages)."""
+    for name in names:
+        try:
+            return ctypes.CDLL(name)
+        except OSError:
+            pass
+    fail("cannot open %s: apt-get install zfsutils-linux" % " or ".join(names))
 
 
-def why(e):
-    """An exception in words; pyzfs's name the dataset as bytes (b'pool/x'): shown as text."""
-    return re.sub(r"b'([^']*)'", r"\1", "%s: %s" % (type(e).__name__, e))
+def why(rc):
+    """An errno as text: EEXIST (File exists)."""
+    return "%s (%s)" % (errno.errorcode.get(rc, "errno %d" % rc), os.strerror(rc))
 
 
 def run_all(fn, names, threads):
-    """fn(name) for every name from a pool of threads; (done, failed) in the names' order."""
-    done, failed = [], []
+    """fn(name) → errno for every name, from up to `threads` threads; (done, failed) in names' order."""
+    results = [0] * len(names)
+    next_index = [0]
+    lock = threading.Lock()
 
-    def one(name):
-        try:
-            fn(name.encode())
-            return None
-        except Exception as e:  # ZFSError and its kin: reported per name, the others go on
-            return why(e)
+    def worker():
+        while True:
+            with lock:
+                i = next_index[0]
+                next_index[0] += 1
+            if i >= len(names):
+                return
+            results[i] = fn(names[i].encode())
 
-    with ThreadPoolExecutor(max_workers=max(1, min(threads, len(names) or 1))) as pool:
-        for name, err in zip(names, pool.map(one, names)):
-            if err is None:
-                done.append(name)
-            else:
-                failed.append({"name": name, "error": err})
+    pool = [threading.Thread(target=worker) for _ in range(max(1, min(threads, len(names))))]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    done = [n for n, rc in zip(names, results) if rc == 0]
+    failed = [{"name": n, "error": why(rc)} for n, rc in zip(names, results) if rc != 0]
     return done, failed
 
 
@@ -75,27 +76,37 @@ def main():
         job = json.load(sys.stdin)
     except ValueError as e:
         fail("the job on stdin is not JSON: %s" % e)
-    try:
-        import libzfs_core as lzc
-    except ImportError as e:
-        fail("libzfs_core (%s): apt-get install python3-pyzfs (Debian contrib)" % e)
-    threads = int(job.get("threads", 16))
-    start = time.monotonic()
     op = job.get("op")
+    if op not in ("clone", "destroy"):
+        fail("op %r: clone or destroy" % (op,))
+    threads = int(job.get("threads", 100))
+    lzc = load(["libzfs_core.so.3", "libzfs_core.so"])
+    nv = load(["libnvpair.so.3", "libnvpair.so"])
+    lzc.lzc_clone.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_void_p]
+    lzc.lzc_destroy.argtypes = [ctypes.c_char_p]
+    lzc.lzc_destroy_snaps.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.POINTER(ctypes.c_void_p)]
+    nv.fnvlist_alloc.restype = ctypes.c_void_p
+    nv.fnvlist_add_boolean.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
+    if lzc.libzfs_core_init() != 0:
+        fail("libzfs_core_init: cannot open /dev/zfs (root, and the zfs module loaded?)")
+    start = time.monotonic()
     if op == "clone":
         origin = job["origin"].encode()
-        props = nvprops(job.get("props", {}))
-        done, failed = run_all(lambda n: lzc.lzc_clone(n, origin, dict(props)), job["names"], threads)
-    elif op == "destroy":
+        done, failed = run_all(lambda n: lzc.lzc_clone(n, origin, None), job["names"], threads)
+    else:
         done, failed = [], []
         snaps = job.get("snapshots", [])
         if snaps:
-            try:
-                # One call, one transaction group; it fails whole (holds, clones) before any goes.
-                lzc.lzc_destroy_snaps([s.encode() for s in snaps], False)
+            # One call, one transaction group; it fails whole (holds, clones) before any goes.
+            nvl = nv.fnvlist_alloc()
+            for s in snaps:
+                nv.fnvlist_add_boolean(nvl, s.encode())
+            errlist = ctypes.c_void_p()
+            rc = lzc.lzc_destroy_snaps(nvl, 0, ctypes.byref(errlist))
+            if rc == 0:
                 done.extend(snaps)
-            except Exception as e:
-                failed.append({"name": snaps[0], "error": why(e)})
+            else:
+                failed.append({"name": snaps[0], "error": why(rc)})
         # Deepest level first; a level with a failure stops the ones above it (they would fail too).
         for level in job.get("levels", []) if not failed else []:
             d, f = run_all(lzc.lzc_destroy, level, threads)
@@ -103,8 +114,6 @@ def main():
             failed.extend(f)
             if f:
                 break
-    else:
-        fail("op %r: clone or destroy" % (op,))
     print(json.dumps({"op": op, "done": done, "failed": failed,
                       "seconds": round(time.monotonic() - start, 3)}))
     sys.exit(1 if failed else 0)

@@ -1,7 +1,7 @@
 /**
  * What kldload spray reads before it plans: which of origin, its dataset, the parent and the
  * container exist (one `zfs list`), whether a filesystem origin is a root and sealed (one read-only
- * mount of the snapshot), whether the helper and python3-pyzfs are installed; for destroy and list,
+ * mount of the snapshot), whether the helper is installed; for destroy and list,
  * one `zfs list` of every dataset, then one of the spray's tree.
  */
 import { existsSync, mkdirSync, rmdirSync } from 'node:fs';
@@ -18,12 +18,8 @@ import { TARGET } from '../../layout.ts';
 import { isSnapshot, parseList, zfs } from '../../zfs/zfs.ts';
 import type { Day2Env } from '../day2.ts';
 
-/** python3-pyzfs's package folder (Debian's python3 path). */
-const PYZFS = '/usr/lib/python3/dist-packages/libzfs_core/__init__.py';
-
 const installed = (env: Day2Env) => ({
   helper: existsSync(`${env.root ?? ''}${TARGET.sprayHelper}`),
-  pyzfs: existsSync(`${env.root ?? ''}${PYZFS}`),
 });
 
 /** A root filesystem (etc/os-release) and sealed (the marker), read through a read-only mount. */

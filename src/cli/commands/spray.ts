@@ -64,8 +64,9 @@ kldload spray: many writable copy-on-write clones of one snapshot on this host, 
     NAME-1 … NAME-N of SNAPSHOT, all from one process: ${TARGET.sprayHelper} calls libzfs_core's
     lzc_clone from T threads (default ${DEFAULT_THREADS}), so ZFS commits them in a few transaction groups
     instead of one per \`zfs clone\`. N: 1 to ${MAX_CLONES}. A filesystem snapshot gives filesystem clones
-    (canmount=noauto: mounted by nothing, now or at boot; zfs mount or mount -t zfs -o zfsutil
-    when wanted), a volume's gives zvols (/dev/zvol/PARENT/NAME/NAME-i, for VMs).
+    (they inherit the container's mountpoint=none: mounted by nothing, now or at boot; zfs set
+    mountpoint=… one, or mount -t zfs -o zfsutil, when wanted), a volume's gives zvols
+    (/dev/zvol/PARENT/NAME/NAME-i, for VMs).
     All or nothing: when a clone fails, PARENT/NAME is destroyed with what was made.
     Identity: no clone is mounted to change it (that would cost more than the clone). A root
     filesystem must be a sealed snapshot — machine-id empty, no ssh host keys or hostid, and
@@ -73,7 +74,7 @@ kldload spray: many writable copy-on-write clones of one snapshot on this host, 
     what kldload image capture writes (zfs receive -u rpool/golden/web < DIR/root.zfs gives
     rpool/golden/web@sealed). An unsealed root is refused unless --keep-identity. The host name is
     the launcher's: the clone's name (systemd-nspawn -M NAME-3 -D …, a VM's DHCP host name).
-    Needs python3-pyzfs (Debian contrib; in the server profile).
+    Needs python3 and libzfs_core (both with zfsutils-linux).
   kldload spray list
     every spray: its clones, their type, what they hold of their own, the origin.
   kldload spray destroy NAME

@@ -4,11 +4,14 @@
  * executor (zfs answered as it prints).
  */
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { sprayCreate, sprayDestroy, sprayList } from '../../src/cli/commands/spray.ts';
+import { sprayFacts } from '../../src/cli/commands/spray-facts.ts';
+import { KldloadError } from '../../src/core/errors.ts';
+import type { Executor, RunOptions, RunResult } from '../../src/core/exec.ts';
 import { RecordingExecutor } from '../../src/core/exec.ts';
 import type { Plan } from '../../src/core/plan.ts';
 import { REIDENTIFY_MARKER } from '../../src/day2/identity.ts';
@@ -181,10 +184,8 @@ test('spray list: containers set the property, their clones inherit it', async (
 
 function fixtureRoot(o: { sealed: boolean }) {
   const R = mkdtempSync(join(tmpdir(), 'spray-'));
-  for (const f of [TARGET.sprayHelper, '/usr/lib/python3/dist-packages/libzfs_core/__init__.py']) {
-    mkdirSync(join(R, f, '..'), { recursive: true });
-    writeFileSync(join(R, f), '');
-  }
+  mkdirSync(join(R, TARGET.sprayHelper, '..'), { recursive: true });
+  writeFileSync(join(R, TARGET.sprayHelper), '');
   // What the read-only mount of the snapshot shows (the recording executor mounts nothing).
   const mnt = join(R, `/run/kldload/spray-read-${process.pid}`);
   mkdirSync(join(mnt, 'etc/kldload'), { recursive: true });
@@ -244,4 +245,62 @@ test('spray destroy --dry-run: found by name, its tree read in one more zfs list
     sprayDestroy({ exec }, 'nope', { dryRun: true }),
     /nope: no such spray; see kldload spray list/,
   );
+});
+
+/** zfs list's answer and the read-only mount's fate, as the facts see them (env.root: a temp tree). */
+function factsEnv(list: string, mount: 'sealed-root' | 'data' | 'fails') {
+  const root = mkdtempSync(join(tmpdir(), 'kl-spray-facts-'));
+  const calls: string[][] = [];
+  const exec: Executor = {
+    async run(argv: string[], o: RunOptions = {}): Promise<RunResult> {
+      calls.push(argv);
+      const ok = (stdout = '') => ({ exitCode: 0, stdout, all: stdout });
+      if (argv[0] === 'zfs') return ok(list);
+      if (argv[0] === 'mount') {
+        if (mount === 'fails') {
+          if (o.check === false) return { exitCode: 32, stdout: '', all: 'mount failed' };
+          throw new KldloadError(`mount failed: ${argv.join(' ')}`);
+        }
+        const at = `${root}${argv.at(-1)}`;
+        if (mount === 'sealed-root') {
+          mkdirSync(`${at}/etc/kldload`, { recursive: true });
+          writeFileSync(`${at}/etc/os-release`, 'ID=debian\n');
+          writeFileSync(`${at}${REIDENTIFY_MARKER}`, '');
+        }
+        return ok();
+      }
+      if (argv[0] === 'umount') {
+        rmSync(`${root}${argv.at(-1)}`, { recursive: true, force: true });
+        mkdirSync(`${root}${argv.at(-1)}`);
+        return ok();
+      }
+      return ok();
+    },
+  };
+  return { env: { exec, root }, calls };
+}
+
+test('spray facts: the identity mount runs beside the listing; its failure counts only for a filesystem', async () => {
+  const fs = 'rpool/golden/web\tfilesystem\nrpool/golden/web@sealed\tsnapshot\n';
+  const sealedRoot = await sprayFacts(factsEnv(fs, 'sealed-root').env, {
+    name: 'web',
+    from: 'rpool/golden/web@sealed',
+  });
+  assert.deepEqual(sealedRoot.identity, { root: true, sealed: true });
+  assert.deepEqual(sealedRoot.origin, { snapshot: 'rpool/golden/web@sealed', type: 'filesystem' });
+  const data = await sprayFacts(factsEnv(fs, 'data').env, { name: 'web', from: 'rpool/golden/web@sealed' });
+  assert.deepEqual(data.identity, { root: false, sealed: false });
+  // A filesystem whose snapshot cannot be read is refused, never taken as "not a root".
+  await assert.rejects(
+    sprayFacts(factsEnv(fs, 'fails').env, { name: 'web', from: 'rpool/golden/web@sealed' }),
+    /mount failed/,
+  );
+  // A volume's snapshot does not mount: not looked into, no error.
+  const vol = 'tank/vm/base\tvolume\ntank/vm/base@v1\tsnapshot\n';
+  const v = await sprayFacts(factsEnv(vol, 'fails').env, { name: 'vm', from: 'tank/vm/base@v1' });
+  assert.equal(v.identity, null);
+  assert.equal(v.origin?.type, 'volume');
+  // No such snapshot: no origin, and the failed mount is not the error reported.
+  const none = await sprayFacts(factsEnv('', 'fails').env, { name: 'x', from: 'rpool/nope@s' });
+  assert.equal(none.origin, null);
 });

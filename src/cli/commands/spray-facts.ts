@@ -52,13 +52,20 @@ export async function sprayFacts(
   const parent = o.into ?? defaultParent(o.from);
   const container = `${parent}/${o.name}`;
   // Missing names are reported on stderr and the others listed: one process for four questions.
-  const r = await env.exec.run(
+  const listing = env.exec.run(
     zfs.list(['name', 'type'], {
       roots: [ds, o.from, parent, container],
       types: ['filesystem', 'volume', 'snapshot'],
     }),
     { check: false },
   );
+  // The identity's read-only mount runs beside the listing (both wait on ZFS). A volume's snapshot
+  // or a missing one does not mount; that failure counts only for a filesystem origin.
+  const read = identityOf(env, o.from).then(
+    (identity) => ({ identity }),
+    (error: unknown) => ({ error }),
+  );
+  const [r, id] = await Promise.all([listing, read]);
   const rows = parseList(r.stdout, ['name', 'type'] as const);
   const has = (n: string) => rows.some((x) => x.name === n);
   const type = rows.find((x) => x.name === ds)?.type;
@@ -66,9 +73,10 @@ export async function sprayFacts(
     has(o.from) && (type === 'filesystem' || type === 'volume')
       ? { snapshot: o.from, type: type as 'filesystem' | 'volume' }
       : null;
+  if (origin?.type === 'filesystem' && 'error' in id) throw id.error;
   return {
     origin,
-    identity: origin?.type === 'filesystem' ? await identityOf(env, o.from) : null,
+    identity: origin?.type === 'filesystem' && 'identity' in id ? id.identity : null,
     parentExists: has(parent),
     taken: has(container),
     ...installed(env),

@@ -4,8 +4,9 @@
  *   lzc_clone through ctypes from 100 threads), against N plain `zfs clone`s one after another, and against the
  *   same N `zfs clone` processes run 8 at a time (xargs -P 8);
  * - `kldload spray destroy` of the N against N `zfs destroy`s one after another and 8 at a time;
- * - the helper alone (python3 spray-clone.py with the job on stdin: no node start), and the node
- *   start (`kldload --version`), so what spray adds to the lzc_clone floor is visible;
+ * - the helper alone (python3 spray-clone.py with the job on stdin: no node start), the node
+ *   start (`kldload --version`) and `spray create --dry-run` (node and the facts, no clone), so what
+ *   spray adds to the lzc_clone floor is visible;
  * - spray with --threads 1 (lzc_clone one at a time: what the threads buy).
  * Single figures are medians of ROUNDS rounds, timed on the host around one ssh call minus the
  * median empty ssh call (a TCG guest's clock drifts under load).
@@ -75,6 +76,7 @@ zfs snapshot ${SNAP}`);
   result.ssh_call_s = r3(await calibrate());
   const rows: Record<string, number[]> = {
     bundle: [],
+    spray_dry_run: [],
     spray: [],
     spray_destroy: [],
     spray_threads_1: [],
@@ -86,6 +88,8 @@ zfs snapshot ${SNAP}`);
   };
   for (let i = 1; i <= ROUNDS; i++) {
     rows.bundle?.push(await timed('kldload --version'));
+    // node, the spray command's modules and its facts (zfs list beside the identity mount): no clone.
+    rows.spray_dry_run?.push(await timed(`kldload spray create dr${i} ${N} --from ${SNAP} --dry-run`));
     rows.spray?.push(await timed(`kldload spray create sp${i} ${N} --from ${SNAP}`));
     const made = (await sh(`zfs list -H -o name -r -d 1 ${POOL}/spray/sp${i} | grep -c '/sp${i}-'`)).trim();
     if (made !== String(N)) throw new Error(`spray made ${made} of ${N} clones`);

@@ -48,8 +48,7 @@ const save = () => {
 await runBench('day2', { m, result, save, out }, async () => {
   await m.mustBeUp(900);
   if ((await m.settled(900)) !== 'running') throw new Error('the base did not settle');
-  const b = await m.push('dist/kldload.mjs', 'kldload.mjs');
-  await sh(`install -m 0644 ${b} /usr/lib/kldload/kldload.mjs`);
+  await m.installBundle();
   // Repositories: kltest (kl-probe 1.0) only as files for dpkg -i, kltest2 (kl-probe 2.0) as the
   // one added apt source, so an upgrade changes that one package and nothing else (no kernel).
   for (const suite of ['kltest', 'kltest2']) {

@@ -53,9 +53,8 @@ const save = () => {
 await runBench('kclone', { m, result, save, out }, async () => {
   await m.mustBeUp(900);
   if ((await m.settled(900)) !== 'running') throw new Error('the base did not settle');
-  const b = await m.push('dist/kldload.mjs', 'kldload.mjs');
-  await sh(`install -m 0644 ${b} /usr/lib/kldload/kldload.mjs
-test -e /usr/sbin/kclone || { printf '#!/bin/sh\\nexec /usr/sbin/kldload clone "$@"\\n' > /usr/sbin/kclone; chmod 0755 /usr/sbin/kclone; }
+  await m.installBundle();
+  await sh(`test -e /usr/sbin/kclone || { printf '#!/bin/sh\\nexec /usr/sbin/kldload clone "$@"\\n' > /usr/sbin/kclone; chmod 0755 /usr/sbin/kclone; }
 zfs create -o compression=zstd -o recordsize=1M -o mountpoint=${SRC} ${DS}
 head -c 1073741824 /dev/urandom > ${SRC}/blob && sync`);
   const base = BASELINE ? await m.push(BASELINE, 'baseline.mjs') : undefined;

@@ -66,10 +66,9 @@ await runBench('spray', { m, result, save, out }, async () => {
   );
   if (!has.includes('yes'))
     throw new Error(`python3 or libzfs_core.so.3 is missing in the guest: ${has.trim()}`);
-  const b = await m.push('dist/kldload.mjs', 'kldload.mjs');
+  await m.installBundle();
   const h = await m.push('payload/target/lib/spray-clone.py', 'spray-clone.py');
-  await sh(`install -m 0644 ${b} ${TARGET.bundle}
-install -m 0755 ${h} ${TARGET.sprayHelper}
+  await sh(`install -m 0755 ${h} ${TARGET.sprayHelper}
 zfs create -o mountpoint=/srv/klspray ${DS}
 head -c 268435456 /dev/urandom > /srv/klspray/blob && sync
 zfs snapshot ${SNAP}`);

@@ -4,9 +4,10 @@ import type { Run } from './options.ts';
 import { emit, errorResult } from './output.ts';
 
 /**
- * Each command's module, loaded only for the command that runs: the bundle is one file, and esbuild
- * evaluates a dynamically imported module only when it is imported, so `kclone` or the kpkg apt hook
- * does not pay for zod, the image builder or the darksite server at every start (seconds in a slow VM).
+ * Each command's module, loaded only for the command that runs: esbuild splits each dynamically
+ * imported module into chunks (scripts/bundle.mjs) that node reads only when imported, so `kclone`
+ * or the kpkg apt hook does not pay for zod, the image builder or the darksite server at every start
+ * (seconds in a slow VM).
  * With no known command (--help, --version, a typo) every command is registered, for commander's help.
  */
 const COMMANDS: [names: string[], load: () => Promise<(program: Command, run: Run) => void>][] = [

@@ -1,6 +1,7 @@
 import {
   copyFileSync,
   cpSync,
+  existsSync,
   mkdirSync,
   mkdtempSync,
   readdirSync,
@@ -12,7 +13,7 @@ import type { Executor } from '../core/exec.ts';
 import { linkOrCopy, safeRemove } from '../core/fs.ts';
 import type { Logger } from '../core/log.ts';
 import { cacheDir } from '../core/paths.ts';
-import { MEDIUM } from '../layout.ts';
+import { bundleChunks, MEDIUM } from '../layout.ts';
 
 export interface IsoContent {
   vmlinuz: string;
@@ -97,6 +98,8 @@ export async function writeIso(exec: Executor, log: Logger, c: IsoContent, outpu
     linkOrCopy(c.targetSquashfs, join(stage, MEDIUM.target));
     linkOrCopy(c.imageJson, join(stage, MEDIUM.image));
     linkOrCopy(c.bundle, join(stage, MEDIUM.bundle));
+    if (existsSync(bundleChunks(c.bundle)))
+      linkTree(bundleChunks(c.bundle), join(stage, bundleChunks(MEDIUM.bundle)));
     if (c.answers) copyFileSync(c.answers, join(stage, MEDIUM.answers));
     if (c.payloadDir)
       cpSync(c.payloadDir, join(stage, MEDIUM.payload), { recursive: true, dereference: true });

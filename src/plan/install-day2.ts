@@ -12,7 +12,7 @@ import {
   sanoidPolicy,
 } from '../day2/sanoid.ts';
 import { BOOT_OK_UNIT, BOOT_OK_UNIT_TEXT, CONFIRM_UNIT, CONFIRM_UNIT_TEXT } from '../day2/upgrade-record.ts';
-import { TARGET } from '../layout.ts';
+import { bundleChunks, TARGET } from '../layout.ts';
 import { DATASETS, type InstallContext } from './install.ts';
 
 /** kldload-tools, esps and sanoid, in that order. */
@@ -26,6 +26,7 @@ export function day2Steps({ f, R, pool, disks }: InstallContext): Step[] {
     [
       { kind: 'mkdir', path: `${R}${TARGET.libDir}` },
       { kind: 'copy', from: f.bundle, to: `${R}${TARGET.bundle}` },
+      { kind: 'copy', from: bundleChunks(f.bundle), to: `${R}${bundleChunks(TARGET.bundle)}` },
       write(`${R}/usr/sbin/kldload`, `#!/bin/sh\nexec /usr/bin/node ${TARGET.bundle} "$@"\n`, 0o755),
       // The seed's short names: thin wrappers, one implementation.
       ...Object.entries({

@@ -4,6 +4,7 @@ import { KldloadError, tail } from '../core/errors.ts';
 import type { Executor, RunResult } from '../core/exec.ts';
 import type { Logger } from '../core/log.ts';
 import { sleep } from '../core/time.ts';
+import { bundleChunks, TARGET } from '../layout.ts';
 import { type Drive, driveArgs, PASSPHRASE_PROMPT, TARGET_SERIAL } from './drives.ts';
 import { guestRoot, sshOpts, waitForSsh } from './guest-ssh.ts';
 import { freePort, ovmfArgs, QEMU_BASE, runVm, type VmOutcome } from './qemu.ts';
@@ -284,6 +285,22 @@ export class Machine {
       `${this.o.user}@127.0.0.1:${name}`,
     ]);
     return `/home/${this.o.user}/${name}`;
+  }
+
+  /**
+   * Replaces the guest's kldload bundle (TARGET.bundle and its chunks) with a built one: `dist`'s
+   * kldload.mjs and chunks/ (scripts/bundle.mjs), as one tar through scp. The old chunks go first.
+   */
+  async installBundle(dist = 'dist'): Promise<void> {
+    const tar = join(this.o.workDir, 'kldload-bundle.tar');
+    await this.exec.run(['tar', '-C', dist, '-cf', tar, 'kldload.mjs', 'chunks']);
+    const remote = await this.push(tar, 'kldload-bundle.tar');
+    const dir = TARGET.bundle.slice(0, TARGET.bundle.lastIndexOf('/'));
+    const r = await this.root(
+      `set -e; rm -rf ${bundleChunks(TARGET.bundle)}; tar -C ${dir} --no-same-owner -xf ${remote}; chmod -R u=rwX,go=rX ${TARGET.bundle} ${bundleChunks(TARGET.bundle)}; rm -f ${remote}`,
+    );
+    if (r.exitCode !== 0)
+      throw new KldloadError(`installing the bundle in the guest failed: ${tail(r.all, 10)}`);
   }
 
   /** Copies a guest file (readable by the guest user) to the host (scp with the machine's key). */

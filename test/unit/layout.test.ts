@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { test } from 'node:test';
-import { LOGS, MEDIUM, REPO, TARGET } from '../../src/layout.ts';
+import { bundleChunks, LOGS, MEDIUM, REPO, TARGET } from '../../src/layout.ts';
 
 const read = (f: string) => readFileSync(new URL(`../../payload/${f}`, import.meta.url), 'utf8');
 
@@ -36,3 +36,12 @@ for (const [file, fragments] of Object.entries(CONTRACT))
     const text = read(file);
     for (const f of fragments) assert.ok(text.includes(f), `payload/${file} lacks ${f}`);
   });
+
+test('the bundle chunks sit beside the entry file, on the medium, on the target and in dist/', () => {
+  assert.equal(bundleChunks(TARGET.bundle), '/usr/lib/kldload/chunks');
+  assert.equal(bundleChunks(MEDIUM.bundle), 'kldload/chunks');
+  assert.equal(bundleChunks('dist/kldload.mjs'), 'dist/chunks');
+  // The built entry imports its chunks by that relative path (scripts/bundle.mjs chunkNames).
+  const entry = readFileSync('dist/kldload.mjs', 'utf8');
+  assert.match(entry, /from "\.\/chunks\/[\w-]+\.mjs"/);
+});

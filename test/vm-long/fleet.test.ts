@@ -77,10 +77,7 @@ async function bootAgain(workDir: string, name: string, o: { links?: Link[]; bun
   });
   await m.mustBeUp(900);
   await m.settled(900);
-  if (o.bundle) {
-    const b = await m.push('dist/kldload.mjs', 'kldload.mjs');
-    await sh(m, `install -m 0644 ${b} /usr/lib/kldload/kldload.mjs`);
-  }
+  if (o.bundle) await m.installBundle();
   return m;
 }
 

@@ -94,6 +94,5 @@ export async function failedGuestChecks(
 
 /** Replaces the guest's bundle with this tree's (a disk installed by an earlier run). */
 export async function installThisBundle(m: Machine): Promise<void> {
-  const b = await m.push('dist/kldload.mjs', 'kldload.mjs');
-  await sh(m, `install -m 0644 ${b} /usr/lib/kldload/kldload.mjs`);
+  await m.installBundle();
 }

@@ -1,4 +1,4 @@
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { type Profile, SUITES, type Suite } from '../../core/debian.ts';
@@ -11,10 +11,14 @@ import { buildPlanJson, renderBuildPlan } from '../../image/plan-render.ts';
 import type { BuildOptions } from '../../image/spec.ts';
 import { jsonOption, mirrorOption, profileOption, type Run, repeat, suiteOption } from '../options.ts';
 
-/** The bundle that is running (dist/kldload.mjs), or the one bundled from source in dev. */
+/**
+ * The bundle that is running (dist/kldload.mjs: this code runs from one of its chunks, in
+ * dist/chunks/), or the one bundled from source in dev.
+ */
 export function selfBundle(): string {
   const here = fileURLToPath(import.meta.url);
-  return here.endsWith('.mjs') ? here : resolve(dirname(here), '../../../dist/kldload.mjs');
+  if (!here.endsWith('.mjs')) return resolve(dirname(here), '../../../dist/kldload.mjs');
+  return basename(dirname(here)) === 'chunks' ? resolve(dirname(here), '../kldload.mjs') : here;
 }
 
 export function buildCommand(program: Command, run: Run) {

@@ -6,7 +6,6 @@
  * through this module. It imports nothing of kldload, so every folder may import it. The shell side
  * (payload/target/postinstall/lib.sh, dispatch.sh) uses the same paths; its tests compare them.
  */
-/** On the ISO, relative to its root; the live system mounts the medium at MEDIUM.root. */
 /**
  * The bundle's chunks (scripts/bundle.mjs: esbuild splitting), in `chunks/` beside the entry file,
  * which imports them by relative path: wherever the bundle is copied, that folder goes with it.
@@ -14,6 +13,7 @@
 export const bundleChunks = (bundle: string): string =>
   `${bundle.slice(0, bundle.lastIndexOf('/') + 1)}chunks`;
 
+/** On the ISO, relative to its root; the live system mounts the medium at MEDIUM.root. */
 export const MEDIUM = {
   root: '/run/live/medium',
   dir: 'kldload',

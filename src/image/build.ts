@@ -253,7 +253,6 @@ async function buildLocked(
       `WARNING: role ${role}: ${names.join(', ')} not supplied (Debian does not package them); the role runs without them. Supply them with --deb FILE.deb`,
     );
   const imageJson = cacheDir('tmp', `image-${contentKey(image)}.json`);
-  mkdirSync(cacheDir('tmp'), { recursive: true });
   writeFileSync(imageJson, `${JSON.stringify(image, null, 1)}\n`);
   await timed(phases, 'iso', () =>
     writeIso(

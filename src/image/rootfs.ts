@@ -14,6 +14,7 @@ import type { Executor } from '../core/exec.ts';
 import { safeRemove } from '../core/fs.ts';
 import { type Logger, withHeartbeat } from '../core/log.ts';
 import { cacheDir, contentKey } from '../core/paths.ts';
+import { shq } from '../core/plan.ts';
 
 export interface RootfsSpec {
   /** Layer name: live, target-server … */
@@ -69,24 +70,23 @@ const DEB_WAIT_SEC = 3 * 3600;
  * Its `I:` lines reach the build log like mmdebstrap's own.
  */
 export function lateInstallHook(spec: RootfsSpec, abort: string): string {
-  const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
   const names = spec.debs.map((d) => d.split('/').pop() ?? d);
   return [
     'set -e',
     'wait_deb() {',
     '  n=0',
     '  while [ ! -e "$1" ]; do',
-    `    [ -e ${q(abort)} ] && { echo "E: the zfs module build failed: ${spec.name} stops" >&2; exit 1; }`,
+    `    [ -e ${shq(abort)} ] && { echo "E: the zfs module build failed: ${spec.name} stops" >&2; exit 1; }`,
     `    [ $((n % 60)) -eq 0 ] && echo "I: waiting for \${1##*/} (the zfs module compiles beside this layer)"`,
     `    n=$((n + 1)); [ $n -gt ${DEB_WAIT_SEC} ] && { echo "E: no $1 after ${DEB_WAIT_SEC} s" >&2; exit 1; }`,
     '    sleep 1',
     '  done',
     '}',
-    ...spec.debs.map((d) => `wait_deb ${q(d)}`),
+    ...spec.debs.map((d) => `wait_deb ${shq(d)}`),
     'mkdir -p "$1/var/cache/kldload-debs"',
-    ...spec.debs.map((d) => `cp ${q(d)} "$1/var/cache/kldload-debs/"`),
+    ...spec.debs.map((d) => `cp ${shq(d)} "$1/var/cache/kldload-debs/"`),
     `echo "I: installing ${[...names, ...spec.late].join(' ')}"`,
-    `chroot "$1" apt-get install -y --no-install-recommends ${[...names.map((n) => `/var/cache/kldload-debs/${n}`), ...spec.late].map(q).join(' ')}`,
+    `chroot "$1" apt-get install -y --no-install-recommends ${[...names.map((n) => `/var/cache/kldload-debs/${n}`), ...spec.late].map(shq).join(' ')}`,
     'rm -rf "$1/var/cache/kldload-debs"',
   ].join('\n');
 }

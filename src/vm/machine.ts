@@ -295,9 +295,8 @@ export class Machine {
     const tar = join(this.o.workDir, 'kldload-bundle.tar');
     await this.exec.run(['tar', '-C', dist, '-cf', tar, 'kldload.mjs', 'chunks']);
     const remote = await this.push(tar, 'kldload-bundle.tar');
-    const dir = TARGET.bundle.slice(0, TARGET.bundle.lastIndexOf('/'));
     const r = await this.root(
-      `set -e; rm -rf ${bundleChunks(TARGET.bundle)}; tar -C ${dir} --no-same-owner -xf ${remote}; chmod -R u=rwX,go=rX ${TARGET.bundle} ${bundleChunks(TARGET.bundle)}; rm -f ${remote}`,
+      `set -e; rm -rf ${bundleChunks(TARGET.bundle)}; tar -C ${TARGET.libDir} --no-same-owner -xf ${remote}; chmod -R u=rwX,go=rX ${TARGET.bundle} ${bundleChunks(TARGET.bundle)}; rm -f ${remote}`,
     );
     if (r.exitCode !== 0)
       throw new KldloadError(`installing the bundle in the guest failed: ${tail(r.all, 10)}`);

@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream';
-import { execa } from 'execa';
+import spawn, { type SubprocessError } from 'nano-spawn';
 import { CommandError } from './errors.ts';
 import type { Logger } from './log.ts';
 
@@ -38,6 +38,9 @@ export interface Executor {
   run(argv: string[], opts?: RunOptions): Promise<RunResult>;
 }
 
+/** After a timeout or an abort's SIGTERM, a command still running gets SIGKILL this much later. */
+const KILL_AFTER_MS = 5000;
+
 export class SystemExecutor implements Executor {
   constructor(private readonly log?: Logger) {}
 
@@ -45,58 +48,93 @@ export class SystemExecutor implements Executor {
     const [cmd, ...args] = argv;
     if (!cmd) throw new Error('empty command');
     this.log?.detail(`$ ${argv.join(' ')}${opts.input !== undefined ? ' <<stdin' : ''}`);
-    // execa runs without a shell: no quoting bugs, no injection from answers values.
-    const proc = execa(cmd, args, {
-      input: opts.input ?? opts.stdin,
-      env: opts.env,
-      extendEnv: true,
-      cwd: opts.cwd,
-      reject: false,
-      all: true,
-      stripFinalNewline: false,
-      timeout: opts.timeoutMs,
-      lines: false,
-      ...(opts.signal ? { cancelSignal: opts.signal } : {}),
-      // execa types a numeric stdio entry as 0-9 only; node (and execa at run time) take any open fd.
-      ...(opts.fds?.length
-        ? { stdio: ['pipe', 'pipe', 'pipe', ...opts.fds] as unknown as ['pipe', 'pipe', 'pipe'] }
-        : {}),
+    // A timeout is an abort of its own, so both end the same way (SIGTERM, then SIGKILL).
+    const timeout = opts.timeoutMs ? AbortSignal.timeout(opts.timeoutMs) : undefined;
+    const signals = [opts.signal, timeout].filter((s): s is AbortSignal => !!s);
+    const signal = signals.length > 1 ? AbortSignal.any(signals) : signals[0];
+    // nano-spawn runs without a shell (no quoting bugs, no injection from answers values) and
+    // loads in a fraction of execa's time: seconds in a TCG guest, where every k* tool starts.
+    const proc = spawn(cmd, args, {
+      stdio: [
+        opts.input !== undefined ? { string: opts.input } : 'pipe',
+        'pipe',
+        'pipe',
+        ...(opts.fds ?? []),
+      ],
+      ...(opts.env ? { env: opts.env } : {}),
+      ...(opts.cwd ? { cwd: opts.cwd } : {}),
+      ...(signal ? { signal, killSignal: 'SIGTERM' as const } : {}),
     });
+    let stdout = '';
     const lines: string[] = [];
-    if (proc.all) {
-      let buf = '';
-      proc.all.setEncoding('utf8');
-      proc.all.on('data', (chunk: string) => {
-        opts.onChunk?.(chunk);
-        buf += chunk;
-        let nl = buf.indexOf('\n');
-        while (nl >= 0) {
-          const line = buf.slice(0, nl).replace(/\r$/, '');
-          buf = buf.slice(nl + 1);
-          lines.push(line);
-          this.log?.detail(`  ${line}`);
-          opts.onLine?.(line);
-          nl = buf.indexOf('\n');
-        }
+    let buf = '';
+    const onData = (chunk: string) => {
+      opts.onChunk?.(chunk);
+      buf += chunk;
+      let nl = buf.indexOf('\n');
+      while (nl >= 0) {
+        const line = buf.slice(0, nl).replace(/\r$/, '');
+        buf = buf.slice(nl + 1);
+        lines.push(line);
+        this.log?.detail(`  ${line}`);
+        opts.onLine?.(line);
+        nl = buf.indexOf('\n');
+      }
+    };
+    let killer: NodeJS.Timeout | undefined;
+    let onAbort: (() => void) | undefined;
+    /** The process's own end: nano-spawn settles at an abort already, before the process is gone. */
+    let ended: Promise<{ code: number | null; sig: NodeJS.Signals | null }> | undefined;
+    try {
+      // Resolves once the process runs, before any of its output is read (nano-spawn's own
+      // listeners are on already; these see the same chunks, as utf8 strings).
+      const child = await proc.nodeChildProcess;
+      ended = new Promise((resolve) => child.once('close', (code, sig) => resolve({ code, sig })));
+      child.stdout?.on('data', (c: string) => {
+        stdout += c;
+        onData(c);
       });
-      proc.all.on('end', () => {
-        if (buf) {
-          lines.push(buf);
-          this.log?.detail(`  ${buf}`);
-          opts.onLine?.(buf);
-        }
-      });
+      child.stderr?.on('data', onData);
+      child.stdin?.on('error', () => {}); // EPIPE: the command exited without reading all of it
+      if (opts.stdin && child.stdin) opts.stdin.pipe(child.stdin);
+      onAbort = () => {
+        killer = setTimeout(() => child.kill('SIGKILL'), KILL_AFTER_MS);
+        killer.unref();
+      };
+      if (signal?.aborted) onAbort();
+      else signal?.addEventListener('abort', onAbort, { once: true });
+    } catch {
+      // It did not start: the awaited result below says why.
     }
-    const r = await proc;
-    const exitCode = r.exitCode ?? (r.failed ? 255 : 0);
+    let failure: SubprocessError | undefined;
+    try {
+      await proc;
+    } catch (e) {
+      failure = e as SubprocessError;
+    }
+    const end = ended ? await ended : undefined;
+    clearTimeout(killer);
+    if (onAbort) signal?.removeEventListener('abort', onAbort);
+    const exitCode = end ? (end.code ?? 255) : 255;
+    const killedBy = end?.sig ?? undefined;
+    const why = !end
+      ? `${failure?.message ?? 'failed to start'}${failure?.cause instanceof Error ? ` (${failure.cause.message})` : ''}`
+      : killedBy
+        ? `${timeout?.aborted ? `timed out after ${opts.timeoutMs} ms` : opts.signal?.aborted ? 'canceled' : 'killed'} (${killedBy}): ${argv.join(' ')}`
+        : undefined;
+    if (buf) {
+      lines.push(buf);
+      this.log?.detail(`  ${buf}`);
+      opts.onLine?.(buf);
+    }
     const result: RunResult = {
       exitCode,
-      stdout: String(r.stdout ?? ''),
+      stdout,
       all: lines.join('\n'),
-      ...(r.signal ? { signal: r.signal } : {}),
+      ...(killedBy ? { signal: killedBy } : {}),
     };
     if (exitCode !== 0 && opts.check !== false) {
-      const msg = r.exitCode === undefined ? `${r.shortMessage ?? 'failed to start'}` : result.all;
+      const msg = why ?? result.all;
       throw new CommandError(argv, exitCode, this.log ? this.log.redact(msg) : msg);
     }
     return result;

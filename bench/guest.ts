@@ -51,6 +51,21 @@ export async function day2Guest(src: string, name: string, base = 'base.qcow2') 
     await sh(`export DEBIAN_FRONTEND=noninteractive\n${command} >/dev/null`);
     return Math.max(0, (performance.now() - t0) / 1000 - sshFloor);
   };
+  /**
+   * Both clocks around one command: the guest's (date +%s%N inside the same script, so no ssh or
+   * sudo in it) and timed()'s host-side figure. The guest's clocksource is tsc, which TCG derives from
+   * the host's clock; the two agreed within the ssh call's spread (bench/README "spray").
+   */
+  const timedBoth = async (command: string): Promise<{ guest: number; host: number }> => {
+    const t0 = performance.now();
+    const out = await sh(
+      `export DEBIAN_FRONTEND=noninteractive\ns=$(date +%s%N)\n${command} >/dev/null\ne=$(date +%s%N)\necho "kl-guest-ns $((e - s))"`,
+    );
+    const host = Math.max(0, (performance.now() - t0) / 1000 - sshFloor);
+    const ns = /kl-guest-ns (\d+)/.exec(out)?.[1];
+    if (!ns) throw new Error(`no guest time in: ${out.slice(-300)}`);
+    return { guest: Number(ns) / 1e9, host };
+  };
   /** Measures the empty ssh call (median of 5) that timed() subtracts; returns it. */
   const calibrate = async (): Promise<number> => {
     sshFloor = 0;
@@ -59,7 +74,7 @@ export async function day2Guest(src: string, name: string, base = 'base.qcow2') 
     sshFloor = median(empty);
     return sshFloor;
   };
-  return { m, work, sh, timed, calibrate };
+  return { m, work, sh, timed, timedBoth, calibrate };
 }
 
 /**

@@ -4,12 +4,16 @@
  *   lzc_clone through ctypes from 100 threads), against N plain `zfs clone`s one after another, and against the
  *   same N `zfs clone` processes run 8 at a time (xargs -P 8);
  * - `kldload spray destroy` of the N against N `zfs destroy`s one after another and 8 at a time;
- * - the helper alone (python3 spray-clone.py with the job on stdin: no node start), the node
- *   start (`kldload --version`) and `spray create --dry-run` (node and the facts, no clone), so what
- *   spray adds to the lzc_clone floor is visible;
+ * - the helper alone (python3 spray-clone.py with the job on stdin: no node start), node's own start
+ *   (`node -e 0`), `kldload spray --help` (node and the spray command's modules) and
+ *   `spray create --dry-run` (those and the facts, no clone), so what spray adds to the lzc_clone
+ *   floor is visible;
  * - spray with --threads 1 (lzc_clone one at a time: what the threads buy).
- * Single figures are medians of ROUNDS rounds, timed on the host around one ssh call minus the
- * median empty ssh call (a TCG guest's clock drifts under load).
+ * Single figures are medians of ROUNDS rounds by the guest's clock around the command (inside the
+ * ssh call: no ssh or sudo in it); the host-side figures (one ssh call minus the median empty one)
+ * are kept beside them (`host_seconds`) as a check on the guest's clock.
+ * The guest's timers are stopped first (sanoid's 15-minute snapshots, apt, logrotate …): a row
+ * must not pay for them. zed stays: the spray's own events are part of its cost.
  *
  *   npm run bench:spray [-- WORKDIR] [ROUNDS] [N]
  *
@@ -33,7 +37,7 @@ const src = process.argv[2] ?? newestDay2Dir(['id_ed25519']);
 const ROUNDS = Number(process.argv[3] ?? 3);
 const N = Number(process.argv[4] ?? 100);
 const stamp = utcStamp();
-const { m, sh, timed: timedNow, calibrate } = await day2Guest(src, `spray-bench-${stamp}`);
+const { m, sh, timedBoth, calibrate } = await day2Guest(src, `spray-bench-${stamp}`);
 /**
  * Every clone and destroy is a ZFS event that zed hands to its zedlets (all-syslog.sh,
  * history_event-zfs-list-cacher.sh: a shell each) after the command returned; in a 2-vCPU TCG guest
@@ -44,9 +48,14 @@ const zedQuiet = () =>
   sh(
     'n=0; for i in $(seq 120); do if pgrep -f /zed.d/ >/dev/null; then n=0; else n=$((n + 1)); [ $n -ge 3 ] && exit 0; fi; sleep 1; done',
   );
-const timed = async (command: string) => {
+const rows: Record<string, number[]> = {};
+const hostRows: Record<string, number[]> = {};
+/** One row's figure: guest seconds in rows, the host's in hostRows. */
+const time = async (name: string, command: string) => {
   await zedQuiet();
-  return timedNow(command);
+  const t = await timedBoth(command);
+  rows[name] = [...(rows[name] ?? []), t.guest];
+  hostRows[name] = [...(hostRows[name] ?? []), t.host];
 };
 
 const result: Record<string, unknown> = { bench: 'spray', stamp, source: src, rounds: ROUNDS, clones: N };
@@ -72,28 +81,22 @@ await runBench('spray', { m, result, save, out }, async () => {
 zfs create -o mountpoint=/srv/klspray ${DS}
 head -c 268435456 /dev/urandom > /srv/klspray/blob && sync
 zfs snapshot ${SNAP}`);
+  // No timer fires during a row (a sanoid run in progress is stopped too).
+  await sh(
+    `systemctl stop $(systemctl list-units --type=timer --plain --no-legend | awk '{print $1}') || true
+systemctl stop sanoid.service 2>/dev/null || true`,
+  );
   result.ssh_call_s = r3(await calibrate());
-  const rows: Record<string, number[]> = {
-    bundle: [],
-    spray_dry_run: [],
-    spray: [],
-    spray_destroy: [],
-    spray_threads_1: [],
-    helper_only: [],
-    zfs_clone_loop: [],
-    zfs_destroy_loop: [],
-    zfs_clone_p8: [],
-    zfs_destroy_p8: [],
-  };
   for (let i = 1; i <= ROUNDS; i++) {
-    rows.bundle?.push(await timed('kldload --version'));
+    await time('node_e0', 'node -e 0');
+    await time('spray_help', 'kldload spray --help');
     // node, the spray command's modules and its facts (zfs list beside the identity mount): no clone.
-    rows.spray_dry_run?.push(await timed(`kldload spray create dr${i} ${N} --from ${SNAP} --dry-run`));
-    rows.spray?.push(await timed(`kldload spray create sp${i} ${N} --from ${SNAP}`));
+    await time('spray_dry_run', `kldload spray create dr${i} ${N} --from ${SNAP} --dry-run`);
+    await time('spray', `kldload spray create sp${i} ${N} --from ${SNAP}`);
     const made = (await sh(`zfs list -H -o name -r -d 1 ${POOL}/spray/sp${i} | grep -c '/sp${i}-'`)).trim();
     if (made !== String(N)) throw new Error(`spray made ${made} of ${N} clones`);
-    rows.spray_destroy?.push(await timed(`kldload spray destroy sp${i}`));
-    rows.spray_threads_1?.push(await timed(`kldload spray create one${i} ${N} --from ${SNAP} --threads 1`));
+    await time('spray_destroy', `kldload spray destroy sp${i}`);
+    await time('spray_threads_1', `kldload spray create one${i} ${N} --from ${SNAP} --threads 1`);
     await sh(`kldload spray destroy one${i}`);
     // The helper alone: what lzc_clone from 100 threads costs without node and the facts.
     await sh(`zfs create -o canmount=off -o mountpoint=none ${POOL}/srv/h${i}`);
@@ -104,22 +107,14 @@ zfs snapshot ${SNAP}`);
       threads: 100,
     });
     await sh(`cat > /run/spray-job.json <<'JOB'\n${job}\nJOB`);
-    rows.helper_only?.push(await timed(`python3 -I -S ${TARGET.sprayHelper} < /run/spray-job.json`));
+    await time('helper_only', `python3 -I -S ${TARGET.sprayHelper} < /run/spray-job.json`);
     await sh(`zfs destroy -r ${POOL}/srv/h${i}`);
     await sh(floorParent(`zl${i}`));
-    rows.zfs_clone_loop?.push(
-      await timed(`for n in ${names(`zl${i}`)}; do zfs clone ${SNAP} $n || exit 1; done`),
-    );
-    rows.zfs_destroy_loop?.push(
-      await timed(`for n in ${names(`zl${i}`)}; do zfs destroy $n || exit 1; done`),
-    );
+    await time('zfs_clone_loop', `for n in ${names(`zl${i}`)}; do zfs clone ${SNAP} $n || exit 1; done`);
+    await time('zfs_destroy_loop', `for n in ${names(`zl${i}`)}; do zfs destroy $n || exit 1; done`);
     await sh(`zfs destroy -r ${POOL}/srv/zl${i}\n${floorParent(`zp${i}`)}`);
-    rows.zfs_clone_p8?.push(
-      await timed(`printf '%s\\n' ${names(`zp${i}`)} | xargs -P 8 -I{} zfs clone ${SNAP} {}`),
-    );
-    rows.zfs_destroy_p8?.push(
-      await timed(`printf '%s\\n' ${names(`zp${i}`)} | xargs -P 8 -I{} zfs destroy {}`),
-    );
+    await time('zfs_clone_p8', `printf '%s\\n' ${names(`zp${i}`)} | xargs -P 8 -I{} zfs clone ${SNAP} {}`);
+    await time('zfs_destroy_p8', `printf '%s\\n' ${names(`zp${i}`)} | xargs -P 8 -I{} zfs destroy {}`);
     await sh(`zfs destroy -r ${POOL}/srv/zp${i}`);
     console.log(
       `round ${i}: ${Object.entries(rows)
@@ -127,6 +122,7 @@ zfs snapshot ${SNAP}`);
         .join(', ')}`,
     );
     result.seconds = Object.fromEntries(Object.entries(rows).map(([k, v]) => [k, v.map(r3)]));
+    result.host_seconds = Object.fromEntries(Object.entries(hostRows).map(([k, v]) => [k, v.map(r3)]));
     save();
   }
   const med = Object.fromEntries(Object.entries(rows).map(([k, v]) => [k, r3(median(v))])) as Record<
@@ -134,6 +130,7 @@ zfs snapshot ${SNAP}`);
     number
   >;
   result.median_s = med;
+  result.host_median_s = Object.fromEntries(Object.entries(hostRows).map(([k, v]) => [k, r3(median(v))]));
   result.spray_over_zfs_loop = r3((med.spray ?? 0) / (med.zfs_clone_loop ?? 1));
   result.spray_over_zfs_p8 = r3((med.spray ?? 0) / (med.zfs_clone_p8 ?? 1));
   result.goal = `${N} clones < 10 s (spray)`;

@@ -43,18 +43,10 @@ export async function day2Guest(src: string, name: string, base = 'base.qcow2') 
   };
   let sshFloor = 0;
   /**
-   * Seconds the command took. Timed on the host around one ssh call, minus the median of an empty
-   * ssh call (calibrate()): a TCG guest's own clock was seen to drift under load.
-   */
-  const timed = async (command: string): Promise<number> => {
-    const t0 = performance.now();
-    await sh(`export DEBIAN_FRONTEND=noninteractive\n${command} >/dev/null`);
-    return Math.max(0, (performance.now() - t0) / 1000 - sshFloor);
-  };
-  /**
    * Both clocks around one command: the guest's (date +%s%N inside the same script, so no ssh or
-   * sudo in it) and timed()'s host-side figure. The guest's clocksource is tsc, which TCG derives from
-   * the host's clock; the two agreed within the ssh call's spread (bench/README "spray").
+   * sudo in it) and the host's, around the ssh call minus the median of an empty one (calibrate()).
+   * The guest's clocksource is tsc, which TCG derives from the host's clock; the two agreed within
+   * the ssh call's spread (bench/README "spray").
    */
   const timedBoth = async (command: string): Promise<{ guest: number; host: number }> => {
     const t0 = performance.now();
@@ -66,6 +58,8 @@ export async function day2Guest(src: string, name: string, base = 'base.qcow2') 
     if (!ns) throw new Error(`no guest time in: ${out.slice(-300)}`);
     return { guest: Number(ns) / 1e9, host };
   };
+  /** Seconds the command took, by the host's clock (the benches written before timedBoth). */
+  const timed = async (command: string): Promise<number> => (await timedBoth(command)).host;
   /** Measures the empty ssh call (median of 5) that timed() subtracts; returns it. */
   const calibrate = async (): Promise<number> => {
     sshFloor = 0;

@@ -68,16 +68,18 @@ export class SystemExecutor implements Executor {
     let stdout = '';
     const lines: string[] = [];
     let buf = '';
+    const onLine = (line: string) => {
+      lines.push(line);
+      this.log?.detail(`  ${line}`);
+      opts.onLine?.(line);
+    };
     const onData = (chunk: string) => {
       opts.onChunk?.(chunk);
       buf += chunk;
       let nl = buf.indexOf('\n');
       while (nl >= 0) {
-        const line = buf.slice(0, nl).replace(/\r$/, '');
+        onLine(buf.slice(0, nl).replace(/\r$/, ''));
         buf = buf.slice(nl + 1);
-        lines.push(line);
-        this.log?.detail(`  ${line}`);
-        opts.onLine?.(line);
         nl = buf.indexOf('\n');
       }
     };
@@ -122,11 +124,7 @@ export class SystemExecutor implements Executor {
       : killedBy
         ? `${timeout?.aborted ? `timed out after ${opts.timeoutMs} ms` : opts.signal?.aborted ? 'canceled' : 'killed'} (${killedBy}): ${argv.join(' ')}`
         : undefined;
-    if (buf) {
-      lines.push(buf);
-      this.log?.detail(`  ${buf}`);
-      opts.onLine?.(buf);
-    }
+    if (buf) onLine(buf);
     const result: RunResult = {
       exitCode,
       stdout,

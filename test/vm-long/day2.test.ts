@@ -29,7 +29,6 @@ import {
   addRepo,
   failedGuestChecks,
   inBe,
-  installThisBundle,
   kernelOf,
   kldload,
   literally,
@@ -126,7 +125,7 @@ async function overlayMachine(name: string): Promise<Machine> {
   await m.mustBeUp(900);
   if (process.env.KLDLOAD_DAY2_WORK) {
     // A reused base was installed by an earlier bundle: the tools under test are this tree's.
-    await installThisBundle(m);
+    await m.installBundle();
     // Wrappers added to the installer after that base was made (the installer writes them the same way).
     await sh(
       m,

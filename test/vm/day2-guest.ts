@@ -91,8 +91,3 @@ export async function failedGuestChecks(
     .filter((c) => !c.ok)
     .map((c) => `${c.name}: ${c.detail}`);
 }
-
-/** Replaces the guest's bundle with this tree's (a disk installed by an earlier run). */
-export async function installThisBundle(m: Machine): Promise<void> {
-  await m.installBundle();
-}

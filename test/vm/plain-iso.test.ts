@@ -28,7 +28,6 @@ import {
   addRepo,
   failedGuestChecks,
   inBe,
-  installThisBundle,
   kernelOf,
   kldload,
   literally,
@@ -95,7 +94,7 @@ test(
       assert.equal(await m.settled(900), 'running');
       if (REUSE) {
         // The reused disk was installed by an earlier bundle: the tools under test are this tree's.
-        await installThisBundle(m);
+        await m.installBundle();
       }
       const k0 = await kernelOf(m);
       assert.ok(k0 !== repo.abi, `the test kernel ${repo.abi} is the running one`);

@@ -122,8 +122,11 @@ rel=\${path#/}
 mnt=$(mktemp -d "\${KLDLOAD_REPL_RUN:-/run}/kldload-replicate-read.XXXXXX")
 trap 'umount "$mnt" 2>/dev/null || true; rmdir "$mnt"' EXIT
 mount -t zfs -o ro "$snap" "$mnt" || refuse "cannot mount $snap"
-real=$(realpath -e -- "$mnt/$rel" 2>/dev/null) || refuse "no such file in $snap: $path"
+# Where it leads first, whether it exists second: a symlink out of the snapshot is refused alike
+# whether or not its target exists here, so the answer tells nothing about this host's files.
+real=$(realpath -m -- "$mnt/$rel" 2>/dev/null) || refuse "no such file in $snap: $path"
 [[ $real == "$mnt"/* ]] || refuse "$path leaves the snapshot (a symlink out of it)"
+[[ -e $real ]] || refuse "no such file in $snap: $path"
 [[ -f $real && ! -L $real ]] || refuse "$path is not a regular file"
 if [[ $verb == stat ]]; then stat -c '%a %u %g %s' -- "$real"; else cat -- "$real"; fi
 `;

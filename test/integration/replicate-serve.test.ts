@@ -161,6 +161,9 @@ test('replicate-read: a file of the snapshot; .. parts, symlinks out of it and n
   symlinkSync('/etc/passwd', join(tree, 'abs-link'));
   symlinkSync('../../../../../../etc/passwd', join(tree, 'docs/rel-out'));
   symlinkSync('report one.txt', join(tree, 'docs/rel-in'));
+  // Out of the snapshot to nothing: refused the same way, so the answer never tells whether a path
+  // exists on the receiving host.
+  symlinkSync('/nonexistent-kldload-probe', join(tree, 'docs/gone-out'));
   const run = join(d, 'run');
   mkdirSync(run);
   // mount copies the fixture "snapshot" into the folder; umount empties it (as a real umount leaves it).
@@ -181,6 +184,7 @@ test('replicate-read: a file of the snapshot; .. parts, symlinks out of it and n
     ['/docs/../../x', /\.\. parts/],
     ['abs-link', /leaves the snapshot/],
     ['docs/rel-out', /leaves the snapshot/],
+    ['docs/gone-out', /leaves the snapshot/],
     ['docs', /not a regular file/],
     ['nope', /no such file/],
     ['', /must name a file/],

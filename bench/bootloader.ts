@@ -29,7 +29,7 @@ const ROUNDS = Number(process.argv[3] ?? 3);
 const stamp = utcStamp();
 // boot.qcow2 (the disk after its first boot) when there is one: no first boot to sit through.
 const base = existsSync(join(src, 'boot.qcow2')) ? 'boot.qcow2' : 'target.qcow2';
-const { m, sh, timed, calibrate } = await day2Guest(src, `bootloader-bench-${stamp}`, base);
+const { m, sh, timed, calibrate } = await day2Guest(src, 'bootloader-bench-', stamp, base);
 const result: Record<string, unknown> = {
   bench: 'bootloader',
   stamp,

@@ -28,7 +28,7 @@ const POOL = 'rpool';
 const src = process.argv[2] ?? newestDay2Dir(['id_ed25519', 'kltest.tar', 'kltest2.tar']);
 const ROUNDS = Number(process.argv[3] ?? 5);
 const stamp = utcStamp();
-const { m, sh, timed, calibrate } = await day2Guest(src, `day2-bench-${stamp}`);
+const { m, sh, timed, calibrate } = await day2Guest(src, 'day2-bench-', stamp);
 
 /** Host-side seconds from the reboot command until `systemctl is-system-running` says running. */
 async function rebootToRunning(phase: string, command = 'systemctl reboot'): Promise<number> {

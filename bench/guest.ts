@@ -1,9 +1,8 @@
 import { execFileSync } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { SystemExecutor } from '../src/core/exec.ts';
 import { Logger } from '../src/core/log.ts';
-import { cacheDir } from '../src/core/paths.ts';
+import { newRunDir } from '../src/core/paths.ts';
 import { Machine } from '../src/vm/machine.ts';
 import { overlayArgs } from '../src/vm/qemu.ts';
 
@@ -20,12 +19,11 @@ export const r3 = (x: number) => Math.round(x * 1000) / 1000;
 
 /**
  * The benches' guest: an overlay of an installed disk (`base` in folder `src`: an e2e:day2 folder's
- * base.qcow2, or a `kldload test` workdir's target.qcow2), started in `<cache>/vm/<name>`; root
+ * base.qcow2, or a `kldload test` workdir's target.qcow2), started in `<cache>/vm/<prefix><stamp>` (the two newest kept); root
  * scripts that must succeed, and commands timed on the host.
  */
-export async function day2Guest(src: string, name: string, base = 'base.qcow2') {
-  const work = cacheDir('vm', name);
-  mkdirSync(work, { recursive: true });
+export async function day2Guest(src: string, prefix: string, stamp: string, base = 'base.qcow2') {
+  const work = newRunDir(prefix, 2, stamp);
   const disk = join(work, 'disk.qcow2');
   execFileSync('qemu-img', overlayArgs(join(src, base), disk));
   const log = new Logger({ file: join(work, 'bench.log') });

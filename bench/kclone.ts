@@ -35,7 +35,7 @@ const N = 100;
 const src = process.argv[2] ?? newestDay2Dir(['id_ed25519']);
 const ROUNDS = Number(process.argv[3] ?? 3);
 const stamp = utcStamp();
-const { m, sh, timed, calibrate } = await day2Guest(src, `kclone-bench-${stamp}`);
+const { m, sh, timed, calibrate } = await day2Guest(src, 'kclone-bench-', stamp);
 
 const BASELINE = process.env.KLDLOAD_BENCH_BASELINE;
 const result: Record<string, unknown> = {

@@ -10,7 +10,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
-import { cacheDir } from '../src/core/paths.ts';
+import { newRunDir } from '../src/core/paths.ts';
 import { availableRoles } from '../src/image/role-library.ts';
 import { utcStamp } from '../src/live/facts.ts';
 
@@ -25,8 +25,7 @@ const missing = availableRoles().filter((r) => !grouped.includes(r));
 if (missing.length) throw new Error(`bench/roles.ts: roles in no group: ${missing.join(', ')}`);
 
 const stamp = utcStamp();
-const work = cacheDir('vm', `roles-${stamp}`);
-mkdirSync(work, { recursive: true });
+const work = newRunDir('roles-', 2, stamp);
 const image = join(work, 'hello.tar');
 const img = spawnSync('bash', ['test/vm/make-image.sh', image], { encoding: 'utf8' });
 if (img.status !== 0) throw new Error(`make-image.sh failed: ${img.stderr}`);

@@ -37,7 +37,7 @@ const src = process.argv[2] ?? newestDay2Dir(['id_ed25519']);
 const ROUNDS = Number(process.argv[3] ?? 3);
 const N = Number(process.argv[4] ?? 100);
 const stamp = utcStamp();
-const { m, sh, timedBoth, calibrate } = await day2Guest(src, `spray-bench-${stamp}`);
+const { m, sh, timedBoth, calibrate } = await day2Guest(src, 'spray-bench-', stamp);
 /**
  * Every clone and destroy is a ZFS event that zed hands to its zedlets (all-syslog.sh,
  * history_event-zfs-list-cacher.sh: a shell each) after the command returned; in a 2-vCPU TCG guest

@@ -14,7 +14,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SystemExecutor } from '../src/core/exec.ts';
 import { Logger } from '../src/core/log.ts';
-import { cacheDir } from '../src/core/paths.ts';
+import { newRunDir } from '../src/core/paths.ts';
 import { utcStamp } from '../src/live/facts.ts';
 import { Machine, renderBoots } from '../src/vm/machine.ts';
 import { overlayArgs, QEMU_BASE } from '../src/vm/qemu.ts';
@@ -27,8 +27,7 @@ const MODES = { multi: ['tcg,thread=multi', '2'], single: ['tcg,thread=single', 
 const src = process.argv[2] || newestDay2Dir(['id_ed25519']);
 const ROUNDS = Number(process.argv[3] ?? 2);
 const stamp = utcStamp();
-const work = cacheDir('vm', `tcg-bench-${stamp}`);
-mkdirSync(work, { recursive: true });
+const work = newRunDir('tcg-bench-', 2, stamp);
 const log = new Logger({ file: join(work, 'bench.log') });
 const exec = new SystemExecutor(log);
 const rows: Record<string, { ssh: number[]; running: number[]; initramfs: number[] }> = {};

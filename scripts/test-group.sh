@@ -5,14 +5,19 @@
 #   integration  the Debian mirror, gpg, apt, dpkg-deb, bash, shellcheck, cpio … (the real tools).
 # Caches are throw-away (test/unit/cache.ts): downloads go to one temp folder shared by the group's
 # files (KLDLOAD_TEST_DOWNLOADS), and XDG_CACHE_HOME points at an empty temp folder, so a test that
-# falls back to the default cache (~/.cache/kldload) fails the group instead of filling it.
+# falls back to the default cache (~/.cache/kldload) fails the group instead of filling it. TMPDIR is
+# a folder of that temp folder too, so nothing a test leaves in it outlives the group.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 group=${1:?usage: scripts/test-group.sh unit|integration}
 case $group in unit | integration) ;; *) echo "test-group: unknown group $group" >&2; exit 2 ;; esac
 tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+# --one-file-system: a mount a failed test left behind is not emptied with the folder.
+trap 'rm -rf --one-file-system "$tmp"' EXIT
 export KLDLOAD_TEST_DOWNLOADS=$tmp/downloads XDG_CACHE_HOME=$tmp/xdg
+# The tests' own temp folders (mkdtemp) go with the group's, whether or not a test removes its own.
+mkdir "$tmp/tmp"
+export TMPDIR=$tmp/tmp
 # The CLI tests run the bundle: build it from this tree.
 node scripts/bundle.mjs
 run=(node --import tsx --test --test-concurrency=1 --test-reporter=spec test/"$group"/*.test.ts)

@@ -5,19 +5,17 @@
  * bench/results/bookworm-<stamp>.json.
  */
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { cacheDir } from '../../src/core/paths.ts';
+import { newRunDir } from '../../src/core/paths.ts';
 import { utcStamp } from '../../src/live/facts.ts';
 import type { TestResult } from '../../src/vm/harness.ts';
 import { vmCli } from '../unit/cli-helper.ts';
 import { recorder } from './results.ts';
 
 const STAMP = utcStamp();
-const WORK = cacheDir('vm', `bookworm-${STAMP}`);
+const WORK = newRunDir('bookworm-', 2, STAMP);
 const ISO = join(WORK, 'kldload.iso');
-mkdirSync(WORK, { recursive: true });
 const { check, checkAll, scenario } = recorder('bookworm', STAMP);
 test(
   'bookworm: build a plain server ISO',

@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { SystemExecutor } from '../../src/core/exec.ts';
 import { Logger } from '../../src/core/log.ts';
-import { cacheDir } from '../../src/core/paths.ts';
+import { newRunDir } from '../../src/core/paths.ts';
 import { utcStamp } from '../../src/live/facts.ts';
 import { TARGET_DISK } from '../../src/vm/drives.ts';
 import { installPhase } from '../../src/vm/install-phase.ts';
@@ -42,7 +42,7 @@ import { recorder } from './results.ts';
 
 const STAMP = utcStamp();
 /** KLDLOAD_DAY2_WORK: an earlier run's folder; its installed base disk is reused (no new install). */
-const WORK = process.env.KLDLOAD_DAY2_WORK ?? cacheDir('vm', `day2-${STAMP}`);
+const WORK = process.env.KLDLOAD_DAY2_WORK ?? newRunDir('day2-', 2, STAMP);
 const ISO = join(WORK, 'plain.iso');
 mkdirSync(WORK, { recursive: true });
 const log = new Logger({ file: join(WORK, `day2-${STAMP}.log`) });

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { SystemExecutor } from '../../src/core/exec.ts';
 import { Logger } from '../../src/core/log.ts';
-import { cacheDir } from '../../src/core/paths.ts';
+import { newRunDir } from '../../src/core/paths.ts';
 import { GOLDEN_FILES, GoldenManifestSchema } from '../../src/layout-image.ts';
 import { utcStamp } from '../../src/live/facts.ts';
 import { TARGET_DISK } from '../../src/vm/drives.ts';
@@ -28,7 +28,7 @@ import { recorder } from './results.ts';
 
 const STAMP = utcStamp();
 // KLDLOAD_FLEET_WORK=<an earlier run's folder>: reuse its installed disks (with --test-name-pattern).
-const WORK = process.env.KLDLOAD_FLEET_WORK ?? cacheDir('vm', `fleet-${STAMP}`);
+const WORK = process.env.KLDLOAD_FLEET_WORK ?? newRunDir('fleet-', 2, STAMP);
 mkdirSync(WORK, { recursive: true });
 const { check, checkAll, scenario, boots } = recorder('fleet', STAMP);
 const log = new Logger({ echo: (l) => console.log(l) });

@@ -6,12 +6,12 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { SystemExecutor } from '../../src/core/exec.ts';
 import { Logger } from '../../src/core/log.ts';
-import { cacheDir } from '../../src/core/paths.ts';
+import { newRunDir } from '../../src/core/paths.ts';
 import { utcStamp } from '../../src/live/facts.ts';
 import { TARGET_DISK } from '../../src/vm/drives.ts';
 import { installPhase } from '../../src/vm/install-phase.ts';
@@ -19,10 +19,9 @@ import { buildPlainIso, kldloadTestPasses } from '../vm/kldload-test.ts';
 import { recorder } from './results.ts';
 
 const STAMP = utcStamp();
-const WORK = cacheDir('vm', `inputs-${STAMP}`);
+const WORK = newRunDir('inputs-', 2, STAMP);
 const { check } = recorder('inputs', STAMP);
 const ISO = join(WORK, 'plain.iso');
-mkdirSync(WORK, { recursive: true });
 const ORIGINAL = 'test/fixtures/answers/original/server-debian.env';
 
 test('build a plain server ISO', { timeout: 3600_000 }, () => {

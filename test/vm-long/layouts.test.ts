@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { cacheDir } from '../../src/core/paths.ts';
+import { newRunDir } from '../../src/core/paths.ts';
 import { utcStamp } from '../../src/live/facts.ts';
 import type { TestResult } from '../../src/vm/harness.ts';
 import type { InstallTimes } from '../../src/vm/serial-times.ts';
@@ -19,9 +19,8 @@ import { vmCli } from '../unit/cli-helper.ts';
 import { recorder } from './results.ts';
 
 const STAMP = utcStamp();
-const WORK = cacheDir('vm', `layouts-${STAMP}`);
+const WORK = newRunDir('layouts-', 2, STAMP);
 const ISO = join(WORK, 'kldload.iso');
-mkdirSync(WORK, { recursive: true });
 const { check, checkAll, scenario } = recorder('layouts', STAMP);
 
 const LAYOUTS: { name: string; answers: string }[] = [

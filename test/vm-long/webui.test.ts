@@ -16,7 +16,7 @@ import type { Browser } from 'playwright-core';
 import { validateAnswersText } from '../../src/answers/validate.ts';
 import { SystemExecutor } from '../../src/core/exec.ts';
 import { Logger } from '../../src/core/log.ts';
-import { cacheDir } from '../../src/core/paths.ts';
+import { newRunDir } from '../../src/core/paths.ts';
 import { utcStamp } from '../../src/live/facts.ts';
 import { TARGET_DISK } from '../../src/vm/drives.ts';
 import { runTest } from '../../src/vm/harness.ts';
@@ -29,7 +29,7 @@ import { recorder } from './results.ts';
 import { answersOf, launchBrowser, Wizard } from './webui-driver.ts';
 
 const STAMP = utcStamp();
-const WORK = cacheDir('vm', `webui-${STAMP}`);
+const WORK = newRunDir('webui-', 2, STAMP);
 const ISO = join(WORK, 'kldload.iso');
 const SHOTS = join(WORK, 'screenshots');
 mkdirSync(SHOTS, { recursive: true });

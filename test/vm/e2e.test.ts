@@ -20,9 +20,8 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { SystemExecutor } from '../../src/core/exec.ts';
 import { Logger } from '../../src/core/log.ts';
-import { cacheDir } from '../../src/core/paths.ts';
+import { newRunDir } from '../../src/core/paths.ts';
 import { MEDIUM } from '../../src/layout.ts';
-import { utcStamp } from '../../src/live/facts.ts';
 import { TARGET_DISK, targetSerial } from '../../src/vm/drives.ts';
 import { installPhase } from '../../src/vm/install-phase.ts';
 import { Machine, renderBoots } from '../../src/vm/machine.ts';
@@ -33,9 +32,8 @@ import { kldloadTestPasses } from './kldload-test.ts';
 
 /** The ISO under test: server profile, one darksite extra, two library roles (same as scripts/e2e.sh). */
 const BUILD = ['build', '--profile', 'server', '--packages', 'tree', '--role', 'web', '--role', 'postgres'];
-const WORK = cacheDir('vm', `e2e-${utcStamp()}`);
+const WORK = newRunDir('e2e-', 2);
 const ISO = join(WORK, 'kldload.iso');
-mkdirSync(WORK, { recursive: true });
 
 function cli(args: string[]): { code: number; json: Record<string, unknown>; stderr: string } {
   const r = vmCli([...args, '--json']);

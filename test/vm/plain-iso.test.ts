@@ -20,8 +20,7 @@ import { test } from 'node:test';
 import { validateAnswersText } from '../../src/answers/validate.ts';
 import { SystemExecutor } from '../../src/core/exec.ts';
 import { Logger } from '../../src/core/log.ts';
-import { cacheDir } from '../../src/core/paths.ts';
-import { utcStamp } from '../../src/live/facts.ts';
+import { newRunDir } from '../../src/core/paths.ts';
 import { Machine, renderBoots } from '../../src/vm/machine.ts';
 import { overlayArgs } from '../../src/vm/qemu.ts';
 import {
@@ -39,7 +38,7 @@ import { buildHeldKernelRepo, SUITE } from './day2-repo.ts';
 import { buildPlainIso, kldloadTestPasses } from './kldload-test.ts';
 
 const REUSE = process.env.KLDLOAD_PLAIN_WORK;
-const WORK = REUSE ?? cacheDir('vm', `plain-${utcStamp()}`);
+const WORK = REUSE ?? newRunDir('plain-', 2);
 const ISO = join(WORK, 'plain.iso');
 const TEST = join(WORK, 'test');
 mkdirSync(WORK, { recursive: true });

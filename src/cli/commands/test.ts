@@ -2,11 +2,13 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import { SystemExecutor } from '../../core/exec.ts';
 import { Logger } from '../../core/log.ts';
-import { cacheDir } from '../../core/paths.ts';
-import { utcStamp } from '../../live/facts.ts';
+import { newRunDir } from '../../core/paths.ts';
 import { renderTest, runTest } from '../../vm/harness.ts';
 import { jsonOption, type Run } from '../options.ts';
 import { intIn } from '../output.ts';
+
+/** Default run folders kept: each holds a few GB of disks. */
+const KEEP_RUNS = 3;
 
 export function testCommand(program: Command, run: Run) {
   program
@@ -16,7 +18,10 @@ export function testCommand(program: Command, run: Run) {
       '--answers <file>',
       'answers.env to install with (needs KLDLOAD_PASSWORD; the test sets the ssh key, and the disk unless KLDLOAD_DISK is empty: then the installer picks it)',
     )
-    .option('--workdir <dir>', 'where disks and serial logs are kept')
+    .option(
+      '--workdir <dir>',
+      `where disks and serial logs are kept (default: a new folder in the cache's vm/; the ${KEEP_RUNS} newest stay)`,
+    )
     .option('--install-timeout <s>', 'seconds for the install phase', intIn(60, 86400), 1800)
     .option('--boot-timeout <s>', 'seconds for each boot', intIn(60, 86400), 900)
     .option('--no-reboot', 'skip the second boot')
@@ -36,7 +41,7 @@ export function testCommand(program: Command, run: Run) {
         },
       ) =>
         run(async () => {
-          const workDir = o.workdir ?? cacheDir('vm', utcStamp());
+          const workDir = o.workdir ?? newRunDir('', KEEP_RUNS);
           const log = new Logger({ file: join(workDir, 'test.log'), quiet: !!o.json });
           const r = await runTest(new SystemExecutor(log), log, {
             iso,

@@ -89,6 +89,14 @@ export const TARGET = {
   espGenerator: '/usr/lib/systemd/system-generators/kldload-esp',
 } as const;
 
+/**
+ * A copy's identity is made anew on its first boot (src/day2/identity.ts) by this unit, once, while
+ * the marker exists. Here, not in identity.ts, so that kldload spray reads them without loading the
+ * boot-environment modules.
+ */
+export const IDENTITY_UNIT = 'kldload-identity.service';
+export const REIDENTIFY_MARKER = '/etc/kldload/reidentify';
+
 /** Logs: the installer's is written in the live system and copied to the target at the end. */
 export const LOGS = {
   dir: '/var/log/kldload',

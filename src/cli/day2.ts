@@ -1,17 +1,15 @@
 /**
- * What every day-2 command (kbe, ksnap, kpkg, kupgrade, kexport, kclone, kst) shares: where it reads
- * from, the loader's EFI variables, reading a BE's or snapshot's tree, and running a plan (dry run or
- * applied, logged to DAY2_LOG) with the same help text.
+ * What every day-2 command (kbe, ksnap, kpkg, kupgrade, kexport, kclone, kst, spray) shares: where it
+ * reads from, the loader's EFI variables, and running a plan (dry run or applied, logged to DAY2_LOG)
+ * with the same help text. Light on purpose: kldload spray loads it, and every module it imports is
+ * compiled at each start (seconds in a slow VM); reading a BE's tree lives in day2/facts.ts.
  */
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { applyPlan, failureMessage } from '../apply/apply.ts';
 import { EXIT, KldloadError } from '../core/errors.ts';
 import { type Executor, SystemExecutor } from '../core/exec.ts';
 import { Logger } from '../core/log.ts';
 import { type Plan, renderPlan } from '../core/plan.ts';
-import type { BootFacts, KernelPair } from '../day2/be-entry.ts';
-import { kernelIn } from '../day2/facts.ts';
-import { isSnapshot } from '../zfs/zfs.ts';
 import type { CommandResult } from './output.ts';
 
 export const DAY2_LOG = '/var/log/kldload/day2.log';
@@ -38,36 +36,6 @@ export const efiVar = (name: string, root = '') => {
   const p = `${root}/sys/firmware/efi/efivars/${name}-${LOADER_GUID}`;
   return efiString(existsSync(p) ? readFileSync(p) : undefined);
 };
-
-/**
- * Reads from the tree of a BE or a snapshot of one without changing it: the running root in place,
- * a snapshot of the booted BE through .zfs/snapshot, anything else through a read-only mount.
- */
-export async function readTree<T>(
-  exec: Executor,
-  f: BootFacts,
-  src: string,
-  read: (tree: string) => T,
-): Promise<T> {
-  if (src === f.booted) return read('/');
-  const [ds, name] = src.split('@') as [string, string | undefined];
-  if (name !== undefined && ds === f.booted) return read(`/.zfs/snapshot/${name}`);
-  const mnt = `/run/kldload/read-${process.pid}`;
-  mkdirSync(mnt, { recursive: true });
-  // A BE's mountpoint is / (mount.zfs wants zfsutil for it); a snapshot mounts as it is.
-  await exec.run(['mount', '-t', 'zfs', '-o', isSnapshot(src) ? 'ro' : 'ro,zfsutil', src, mnt]);
-  try {
-    return read(mnt);
-  } finally {
-    await exec.run(['umount', mnt], { check: false });
-  }
-}
-
-/** A snapshot's kernel (the running one when the snapshot holds it, else its newest). */
-export async function snapshotKernel(exec: Executor, f: BootFacts, snap: string): Promise<KernelPair> {
-  const running = (await exec.run(['uname', '-r'])).stdout.trim();
-  return readTree(exec, f, snap, (tree) => kernelIn(tree, running));
-}
 
 /** Prints the plan (--dry-run) or applies it, logging to DAY2_LOG (or `logFile`). */
 export async function runDay2Plan(

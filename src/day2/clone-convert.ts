@@ -1,6 +1,6 @@
 import { EXIT, KldloadError } from '../core/errors.ts';
 import { type Action, type Plan, run, type Step } from '../core/plan.ts';
-import { isDataset, zfs } from '../zfs/zfs.ts';
+import { humanBytes, isDataset, zfs } from '../zfs/zfs.ts';
 import {
   type CloneOptions,
   type CloneSource,
@@ -11,7 +11,6 @@ import {
   poolOf,
   under,
 } from './clone.ts';
-import { humanBytes } from './snap.ts';
 
 /**
  * kclone --convert: a plain folder becomes a dataset first (with consent), then it is cloned as any

@@ -1,8 +1,7 @@
 import { EXIT, KldloadError } from '../core/errors.ts';
 import { type Plan, run, type Step } from '../core/plan.ts';
-import { zfs } from '../zfs/zfs.ts';
+import { humanBytes, zfs } from '../zfs/zfs.ts';
 import { KCLONE_PREFIX, poolOf, refuseBe, under } from './clone.ts';
-import { humanBytes } from './snap.ts';
 
 /** kclone --list and kclone destroy: what is a clone, and removing clones with what kclone took for them. */
 

@@ -3,6 +3,7 @@ import {
   accessSync,
   constants,
   existsSync,
+  mkdirSync,
   readdirSync,
   readFileSync,
   realpathSync,
@@ -14,7 +15,7 @@ import type { Executor } from '../core/exec.ts';
 import { parseMountinfo } from '../core/fs.ts';
 import { utcStamp } from '../core/time.ts';
 import { TARGET } from '../layout.ts';
-import { parseList, zfs } from '../zfs/zfs.ts';
+import { isSnapshot, parseList, zfs } from '../zfs/zfs.ts';
 import { type BootEntry, type BootFacts, ESP_DIR, type KernelPair, parseEntry } from './be-entry.ts';
 import { type EspSet, parseEspList } from './esp.ts';
 
@@ -198,3 +199,33 @@ export function readEspSet(root = '', espPath = '/boot/efi'): EspSet {
 /** BootFacts.esp's optional ESP-sync fields: only on a machine with several ESPs (fixtures stay as they were). */
 const withOthers = (e: EspSet) =>
   e.others.length ? { others: e.others, ...(e.mounted ? { mounted: e.mounted } : {}) } : {};
+
+/**
+ * Reads from the tree of a BE or a snapshot of one without changing it: the running root in place,
+ * a snapshot of the booted BE through .zfs/snapshot, anything else through a read-only mount.
+ */
+export async function readTree<T>(
+  exec: Executor,
+  f: BootFacts,
+  src: string,
+  read: (tree: string) => T,
+): Promise<T> {
+  if (src === f.booted) return read('/');
+  const [ds, name] = src.split('@') as [string, string | undefined];
+  if (name !== undefined && ds === f.booted) return read(`/.zfs/snapshot/${name}`);
+  const mnt = `/run/kldload/read-${process.pid}`;
+  mkdirSync(mnt, { recursive: true });
+  // A BE's mountpoint is / (mount.zfs wants zfsutil for it); a snapshot mounts as it is.
+  await exec.run(['mount', '-t', 'zfs', '-o', isSnapshot(src) ? 'ro' : 'ro,zfsutil', src, mnt]);
+  try {
+    return read(mnt);
+  } finally {
+    await exec.run(['umount', mnt], { check: false });
+  }
+}
+
+/** A snapshot's kernel (the running one when the snapshot holds it, else its newest). */
+export async function snapshotKernel(exec: Executor, f: BootFacts, snap: string): Promise<KernelPair> {
+  const running = (await exec.run(['uname', '-r'])).stdout.trim();
+  return readTree(exec, f, snap, (tree) => kernelIn(tree, running));
+}

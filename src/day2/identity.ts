@@ -1,5 +1,5 @@
 import { type Action, type Plan, run, type Step, write } from '../core/plan.ts';
-import { TARGET } from '../layout.ts';
+import { IDENTITY_UNIT, REIDENTIFY_MARKER, TARGET } from '../layout.ts';
 import { zpool } from '../zfs/zpool.ts';
 import { entriesOf } from './be.ts';
 import { type BootFacts, contentName, ESP_DIR, type KernelPair } from './be-entry.ts';
@@ -20,8 +20,6 @@ import { ESP_SYNC_UNIT, formatEspList } from './esp.ts';
  * none, and a cleanly exported pool imports anywhere), so the new hostid goes into the initrd first
  * and into /etc/hostid last: a power cut in between leaves an initrd and a pool that still agree.
  */
-export const IDENTITY_UNIT = 'kldload-identity.service';
-export const REIDENTIFY_MARKER = '/etc/kldload/reidentify';
 /**
  * The new hostid while only initrds carry it. On the root filesystem, not /run: after a power cut
  * between the ESP's initrd and /etc/hostid, the next run must take the same hostid again (the pool's

@@ -1,7 +1,7 @@
 import { EXIT, KldloadError } from '../core/errors.ts';
 import type { Plan } from '../core/plan.ts';
 import { run } from '../core/plan.ts';
-import { isDataset, isSnapshot, zfs } from '../zfs/zfs.ts';
+import { humanBytes, isDataset, isSnapshot, zfs } from '../zfs/zfs.ts';
 import { planBeCreate } from './be.ts';
 import { type BootFacts, entryId, type KernelPair, stampedName } from './be-entry.ts';
 import { snapshotName } from './pkg.ts';
@@ -229,19 +229,6 @@ export function groupSnapshots(rows: readonly Record<(typeof LIST_COLS)[number],
     by.set(ds, list);
   }
   return [...by.keys()].sort().map((dataset) => ({ dataset, snapshots: by.get(dataset) ?? [] }));
-}
-
-/** Bytes as zfs prints them (1024-based, three significant digits): 0B, 512B, 1.50K, 12.3M, 300G. */
-export function humanBytes(n: number): string {
-  const units = ['B', 'K', 'M', 'G', 'T', 'P'];
-  let v = n;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  if (i === 0) return `${v}B`;
-  return `${v < 10 ? v.toFixed(2) : v < 100 ? v.toFixed(1) : Math.round(v)}${units[i]}`;
 }
 
 export function renderSnapshots(groups: readonly SnapshotGroup[], of?: string): string {

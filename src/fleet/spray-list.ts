@@ -3,7 +3,7 @@
  * A spray is a dataset with SPRAY_PROP set (its container); its clones are the datasets directly
  * below it that have an origin.
  */
-import { humanBytes } from '../day2/snap.ts';
+import { humanBytes } from '../zfs/zfs.ts';
 import { SPRAY_PROP } from './spray.ts';
 
 export const SPRAY_LIST_COLS = ['name', 'type', 'origin', 'used', 'mounted', SPRAY_PROP] as const;

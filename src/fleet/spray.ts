@@ -15,8 +15,7 @@
  */
 import { EXIT, KldloadError } from '../core/errors.ts';
 import { type Plan, run, type Step } from '../core/plan.ts';
-import { REIDENTIFY_MARKER } from '../day2/identity.ts';
-import { TARGET } from '../layout.ts';
+import { REIDENTIFY_MARKER, TARGET } from '../layout.ts';
 import { isDataset, isSnapshot, zfs } from '../zfs/zfs.ts';
 
 /** On the container: the origin snapshot. Clones inherit it; `spray list` finds containers by it. */
@@ -63,6 +62,9 @@ export function checkSprayName(name: string): void {
     );
 }
 
+/** ZFS takes an index property as its number through libzfs_core (zfs_prop.c: canmount off = 0). */
+const CANMOUNT_OFF = 0;
+
 /** python3 isolated and without site: the helper needs nothing beyond the standard library. */
 export const HELPER_ARGV = ['python3', '-I', '-S', TARGET.sprayHelper];
 
@@ -104,6 +106,9 @@ export function planSpray(f: SprayFacts, o: SprayOptions): Plan {
     );
   const volume = f.origin.type === 'volume';
   const names = cloneNames(container, o.name, o.count);
+  // The container is made by the helper too, just before the clones: a `zfs create` process would
+  // cost more than its lzc_create (bench/README "spray"). The parent, made once per host, keeps
+  // zfs create -p (its own parents may be missing too, and zfs mounts those as usual).
   const steps: Step[] = [];
   if (!f.parentExists)
     steps.push({
@@ -111,18 +116,16 @@ export function planSpray(f: SprayFacts, o: SprayOptions): Plan {
       title: `${parent}: the parent of sprays, never mounted itself`,
       actions: [run(zfs.create(parent, { canmount: 'off' }, true))],
     });
-  steps.push(
-    {
-      name: 'container',
-      title: `${container}: holds the ${o.count} clones (canmount=off; mountpoint=none, which the clones inherit; ${SPRAY_PROP}=${o.from})`,
-      actions: [run(zfs.create(container, { canmount: 'off', mountpoint: 'none', [SPRAY_PROP]: o.from }))],
-    },
-    {
-      name: 'clones',
-      title: `${o.count} ${volume ? 'zvol' : 'filesystem'} clones of ${o.from}, ${o.name}-1 … ${o.name}-${o.count}, from one process (lzc_clone, ${Math.min(threads, o.count)} threads)${volume ? '' : '; mountpoint=none (inherited): none is mounted, now or at boot'}`,
-      actions: [run(HELPER_ARGV, { input: helperJob({ op: 'clone', origin: o.from, names, threads }) })],
-    },
-  );
+  const create = [
+    { name: container, props: { canmount: CANMOUNT_OFF, mountpoint: 'none', [SPRAY_PROP]: o.from } },
+  ];
+  steps.push({
+    name: 'clones',
+    title: `${container} (holds the ${o.count} clones: canmount=off; mountpoint=none, which the clones inherit; ${SPRAY_PROP}=${o.from}), then ${o.count} ${volume ? 'zvol' : 'filesystem'} clones of ${o.from} in it, ${o.name}-1 … ${o.name}-${o.count}, all from one process (lzc_create, lzc_clone from ${Math.min(threads, o.count)} threads)${volume ? '' : '; none is mounted, now or at boot'}`,
+    actions: [
+      run(HELPER_ARGV, { input: helperJob({ op: 'clone', origin: o.from, create, names, threads }) }),
+    ],
+  });
   return {
     facts: {
       name: o.name,

@@ -1,7 +1,7 @@
 /** The install's system steps: the base image, the chroot mounts, system settings, users and network. */
 import { aptSourceStanza, DEBIAN_KEYRING } from '../core/debian.ts';
 import { type Action, inTarget, run, type Step, write } from '../core/plan.ts';
-import { REIDENTIFY_MARKER } from '../day2/identity.ts';
+import { REIDENTIFY_MARKER } from '../layout.ts';
 import { partition } from './disks.ts';
 import { type InstallContext, networkUnit } from './install.ts';
 

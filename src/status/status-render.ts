@@ -1,6 +1,7 @@
 /** kst: the one screen, and the screen control of --watch. */
-import { humanBytes } from '../day2/snap.ts';
+
 import { describeState } from '../firstboot/firstboot.ts';
+import { humanBytes } from '../zfs/zfs.ts';
 import { type ScanFact, type StatusFacts, vdevTrouble, vdevWords, verdict } from './status.ts';
 
 /* ───────────────────────── the screen ───────────────────────── */

@@ -277,3 +277,16 @@ export function parseHolds(stdout: string): Hold[] {
     created: Number(h.created || 0),
   }));
 }
+
+/** Bytes as zfs prints them (1024-based, three significant digits): 0B, 512B, 1.50K, 12.3M, 300G. */
+export function humanBytes(n: number): string {
+  const units = ['B', 'K', 'M', 'G', 'T', 'P'];
+  let v = n;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  if (i === 0) return `${v}B`;
+  return `${v < 10 ? v.toFixed(2) : v < 100 ? v.toFixed(1) : Math.round(v)}${units[i]}`;
+}

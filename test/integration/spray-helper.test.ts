@@ -25,7 +25,7 @@ writeFileSync(
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-typedef struct { int n; char *names[256]; } nvlist_t;
+typedef struct { int n; char *names[256]; char *vals[256]; } nvlist_t;
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static int inside;
 static void record(const char *op, const char *a, const char *b, int props) {
@@ -43,6 +43,19 @@ static void record(const char *op, const char *a, const char *b, int props) {
 int libzfs_core_init(void) { return getenv("FAKE_NO_DEV") ? ENOENT : 0; }
 nvlist_t *fnvlist_alloc(void) { return calloc(1, sizeof(nvlist_t)); }
 void fnvlist_add_boolean(nvlist_t *l, const char *name) { l->names[l->n++] = strdup(name); }
+void fnvlist_add_string(nvlist_t *l, const char *name, const char *v) {
+  char b[512]; snprintf(b, sizeof b, "%s=s:%s", name, v); l->vals[l->n] = strdup(b); l->names[l->n++] = strdup(name);
+}
+void fnvlist_add_uint64(nvlist_t *l, const char *name, unsigned long long v) {
+  char b[512]; snprintf(b, sizeof b, "%s=u:%llu", name, v); l->vals[l->n] = strdup(b); l->names[l->n++] = strdup(name);
+}
+int lzc_create(const char *name, int type, nvlist_t *props, void *wkey, unsigned wkeylen) {
+  if (strstr(name, "taken")) return EEXIST;
+  char all[4096] = "";
+  for (int i = 0; props && i < props->n; i++) { if (i) strcat(all, ","); strcat(all, props->vals[i]); }
+  record("create", name, all, type * 10 + (wkey != NULL) + (int)wkeylen);
+  return 0;
+}
 int lzc_clone(const char *name, const char *origin, nvlist_t *props) {
   if (strstr(name, "taken")) return EEXIST;
   record("clone", name, origin, props != NULL);
@@ -109,6 +122,35 @@ test('clone: every name cloned from the origin with no property (one sync task e
   for (const c of r.calls) assert.deepEqual(c.slice(3), ['rpool/golden/web@sealed', 0]);
   // Each call waits 50 ms in C: with 32 threads and the GIL released, many are inside at once.
   assert.ok(Math.max(...r.calls.map((c) => c[1])) > 8, 'calls ran concurrently');
+});
+
+test('clone with create: the parents first, in order, with typed properties; then the clones', () => {
+  const create = [
+    { name: 'rpool/spray', props: { canmount: 0 } },
+    { name: 'rpool/spray/web', props: { canmount: 0, mountpoint: 'none', 'org.kldload:spray': 'rpool/g@s' } },
+  ];
+  const names = ['rpool/spray/web/web-1', 'rpool/spray/web/web-2'];
+  const r = helper({ op: 'clone', origin: 'rpool/g@s', names, create, threads: 2 });
+  assert.equal(r.status, 0, r.stderr);
+  assert.deepEqual(r.out.done, ['rpool/spray', 'rpool/spray/web', ...names]);
+  // A filesystem (LZC_DATSET_TYPE_ZFS = 2), no encryption key; strings as strings, numbers as uint64.
+  assert.deepEqual(r.calls.slice(0, 2), [
+    ['create', 1, 'rpool/spray', 'canmount=u:0', 20],
+    ['create', 1, 'rpool/spray/web', 'canmount=u:0,mountpoint=s:none,org.kldload:spray=s:rpool/g@s', 20],
+  ]);
+  assert.deepEqual(
+    r.calls
+      .slice(2)
+      .map((c) => c[2])
+      .sort(),
+    names,
+  );
+  // A create that fails stops the job: no clone is tried.
+  const taken = helper({ op: 'clone', origin: 'rpool/g@s', names, create: [{ name: 'rpool/spray/taken' }] });
+  assert.equal(taken.status, 1);
+  assert.deepEqual(taken.out.done, []);
+  assert.deepEqual(taken.out.failed, [{ name: 'rpool/spray/taken', error: 'EEXIST (File exists)' }]);
+  assert.deepEqual(taken.calls, []);
 });
 
 test('clone: a failed clone is reported by name and errno, the others are made, exit 1', () => {

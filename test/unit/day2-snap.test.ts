@@ -13,14 +13,13 @@ import { EXIT, KldloadError } from '../../src/core/errors.ts';
 import { RecordingExecutor, type RunResult } from '../../src/core/exec.ts';
 import {
   groupSnapshots,
-  humanBytes,
   LIST_COLS,
   planSnapCreate,
   planSnapDestroy,
   renderSnapshots,
 } from '../../src/day2/snap.ts';
 import { diffArgv, renderDiff } from '../../src/day2/snap-diff.ts';
-import { parseList } from '../../src/zfs/zfs.ts';
+import { humanBytes, parseList } from '../../src/zfs/zfs.ts';
 import { parseDiff } from '../../src/zfs/zfs-diff.ts';
 import { golden, refused } from './day2-golden.ts';
 

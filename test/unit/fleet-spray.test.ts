@@ -14,10 +14,9 @@ import { KldloadError } from '../../src/core/errors.ts';
 import type { Executor, RunOptions, RunResult } from '../../src/core/exec.ts';
 import { RecordingExecutor } from '../../src/core/exec.ts';
 import type { Plan } from '../../src/core/plan.ts';
-import { REIDENTIFY_MARKER } from '../../src/day2/identity.ts';
 import { planSpray, planSprayDestroy, type SprayFacts, type SprayMember } from '../../src/fleet/spray.ts';
 import { sprays } from '../../src/fleet/spray-list.ts';
-import { TARGET } from '../../src/layout.ts';
+import { REIDENTIFY_MARKER, TARGET } from '../../src/layout.ts';
 import { golden, refused } from './day2-golden.ts';
 
 const sealed: SprayFacts = {
@@ -39,17 +38,29 @@ const job = (p: Plan, step: string) => {
 test('spray create: parent, container, then every clone from one helper process', () => {
   const p = planSpray(sealed, web);
   golden('spray-create', p);
+  assert.deepEqual(
+    p.steps.map((s) => s.name),
+    ['parent', 'clones'],
+  );
+  // The parent once per host with zfs create -p (its own parents may be missing).
+  assert.deepEqual(p.steps[0]?.actions[0], {
+    kind: 'run',
+    argv: ['zfs', 'create', '-p', '-o', 'canmount=off', 'rpool/spray'],
+  });
   assert.deepEqual(job(p, 'clones'), {
     op: 'clone',
     origin: 'rpool/golden/web@sealed',
+    // The container first: canmount as its index number (off = 0), mountpoint=none, which the
+    // clones inherit (no property per clone: one more sync task each).
+    create: [
+      {
+        name: 'rpool/spray/web',
+        props: { canmount: 0, mountpoint: 'none', 'org.kldload:spray': 'rpool/golden/web@sealed' },
+      },
+    ],
     names: ['rpool/spray/web/web-1', 'rpool/spray/web/web-2', 'rpool/spray/web/web-3'],
     threads: 100,
   });
-  // No property per clone (one more sync task each): the container's mountpoint=none keeps them unmounted.
-  const container = p.steps.find((s) => s.name === 'container')?.actions[0];
-  assert.ok(container?.kind === 'run');
-  assert.deepEqual(container.argv.slice(0, 2), ['zfs', 'create']);
-  assert.ok(container.argv.includes('mountpoint=none') && container.argv.includes('canmount=off'));
   assert.deepEqual(p.cleanup[0], {
     kind: 'run',
     argv: ['zfs', 'destroy', '-r', 'rpool/spray/web'],
@@ -68,7 +79,16 @@ test('spray create: a volume gives zvols, into an existing parent', () => {
     { name: 'vm', count: 2, from: 'tank/vm/base@v1', into: 'tank/vms', threads: 4 },
   );
   golden('spray-create-zvol', p);
-  assert.equal(p.steps[0]?.name, 'container');
+  assert.deepEqual(
+    p.steps.map((s) => s.name),
+    ['clones'],
+  );
+  assert.deepEqual(job(p, 'clones').create, [
+    {
+      name: 'tank/vms/vm',
+      props: { canmount: 0, mountpoint: 'none', 'org.kldload:spray': 'tank/vm/base@v1' },
+    },
+  ]);
   assert.equal(job(p, 'clones').props, undefined);
   assert.equal(job(p, 'clones').threads, 4);
 });
@@ -206,7 +226,7 @@ test('spray create --dry-run: one zfs list and one mount of the snapshot are the
   const plan = (r.json as { plan: Plan }).plan;
   assert.deepEqual(
     plan.steps.map((s) => s.name),
-    ['parent', 'container', 'clones'],
+    ['parent', 'clones'],
   );
   assert.match(String(plan.facts.identity), /^sealed/);
   assert.deepEqual(

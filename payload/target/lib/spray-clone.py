@@ -2,12 +2,16 @@
 """kldload spray's helper: many ZFS clones (or destroys) from one process, through libzfs_core.
 
 Reads one JSON job on stdin, writes one JSON result on stdout:
-  {"op": "clone", "origin": "pool/ds@snap", "names": ["pool/x/a-1", ...], "threads": 100}
+  {"op": "clone", "origin": "pool/ds@snap", "names": ["pool/x/a-1", ...], "threads": 100,
+   "create": [{"name": "pool/x", "props": {"mountpoint": "none", "canmount": 0}}]}
   {"op": "destroy", "snapshots": ["pool/x/a-1@s", ...], "levels": [["pool/x/a-1", ...], ["pool/x"]],
    "threads": 100}
   → {"op": ..., "done": [names], "failed": [{"name": ..., "error": ...}], "seconds": 0.8}
 Exit 0 when everything was done, 1 when something failed (the result says what), 2 on a bad job
 or when libzfs_core cannot be opened.
+"create": filesystems made first, in order (lzc_create), before any clone: the clones' parents. A
+string property is sent as a string, a number as uint64 (ZFS wants index properties such as
+canmount as their number: off 0, on 1, noauto 2). A failed create stops the job before any clone.
 
 Why threads: every clone is a ZFS sync task that waits for its transaction group to be written.
 One `zfs clone` process per clone waits once per clone; lzc_clone calls made concurrently (ctypes
@@ -24,6 +28,9 @@ import os
 import sys
 import threading
 import time
+
+
+LZC_DATSET_TYPE_ZFS = 2  # libzfs_core.h: enum lzc_dataset_type
 
 
 def fail(message):
@@ -83,16 +90,36 @@ def main():
     lzc = load(["libzfs_core.so.3", "libzfs_core.so"])
     nv = load(["libnvpair.so.3", "libnvpair.so"])
     lzc.lzc_clone.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_void_p]
+    # lzc_create(name, LZC_DATSET_TYPE_ZFS, props, wkeydata, wkeylen)
+    lzc.lzc_create.argtypes = [ctypes.c_char_p, ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p,
+                               ctypes.c_uint]
     lzc.lzc_destroy.argtypes = [ctypes.c_char_p]
     lzc.lzc_destroy_snaps.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.POINTER(ctypes.c_void_p)]
     nv.fnvlist_alloc.restype = ctypes.c_void_p
     nv.fnvlist_add_boolean.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
+    nv.fnvlist_add_string.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_char_p]
+    nv.fnvlist_add_uint64.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_uint64]
     if lzc.libzfs_core_init() != 0:
         fail("libzfs_core_init: cannot open /dev/zfs (root, and the zfs module loaded?)")
     start = time.monotonic()
     if op == "clone":
         origin = job["origin"].encode()
-        done, failed = run_all(lambda n: lzc.lzc_clone(n, origin, None), job["names"], threads)
+        done, failed = [], []
+        for ds in job.get("create", []):
+            props = nv.fnvlist_alloc()
+            for key, value in ds.get("props", {}).items():
+                if isinstance(value, str):
+                    nv.fnvlist_add_string(props, key.encode(), value.encode())
+                else:
+                    nv.fnvlist_add_uint64(props, key.encode(), int(value))
+            rc = lzc.lzc_create(ds["name"].encode(), LZC_DATSET_TYPE_ZFS, props, None, 0)
+            if rc != 0:
+                failed.append({"name": ds["name"], "error": why(rc)})
+                break
+            done.append(ds["name"])
+        if not failed:
+            d, failed = run_all(lambda n: lzc.lzc_clone(n, origin, None), job["names"], threads)
+            done.extend(d)
     else:
         done, failed = [], []
         snaps = job.get("snapshots", [])

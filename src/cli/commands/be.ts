@@ -13,9 +13,9 @@ import {
 import { type BootFacts, checkBeName } from '../../day2/be-entry.ts';
 import { planBeMount, planBeUmount } from '../../day2/be-mount.ts';
 import { planBeRename } from '../../day2/be-rename.ts';
-import { kernelIn, readBootFacts, readMounts } from '../../day2/facts.ts';
+import { kernelIn, readBootFacts, readMounts, snapshotKernel } from '../../day2/facts.ts';
 import { isSnapshot } from '../../zfs/zfs.ts';
-import { DAY2_HELP_EXIT, type Day2Env, efiVar, ROLLBACK_RULE, runDay2Plan, snapshotKernel } from '../day2.ts';
+import { DAY2_HELP_EXIT, type Day2Env, efiVar, ROLLBACK_RULE, runDay2Plan } from '../day2.ts';
 import { dryRunOption, jsonOption, type Run } from '../options.ts';
 
 /** The BE table: facts + the loader's variables. Pure, so it is tested with fixtures. */

@@ -14,9 +14,9 @@ import {
   KEPT_PROPS,
   outputFile,
 } from '../../day2/export.ts';
-import { kernelIn, kernelVersionsIn, readBootFacts } from '../../day2/facts.ts';
+import { kernelIn, kernelVersionsIn, readBootFacts, readTree } from '../../day2/facts.ts';
 import { isSnapshot, type Props, parseGet, propsByName, zfs } from '../../zfs/zfs.ts';
-import { type Day2Env, readTree } from '../day2.ts';
+import type { Day2Env } from '../day2.ts';
 
 const stampLower = (f: BootFacts) => f.stamp.toLowerCase();
 

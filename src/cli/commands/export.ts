@@ -7,12 +7,8 @@ import { exportPaths, outputFile } from '../../day2/export.ts';
 import { planExportDisk, planExportImage } from '../../day2/export-disk.ts';
 import { planExportSeal } from '../../day2/export-seal.ts';
 import { kernelIn, kernelPair, kernelVersionsIn, readBootFacts } from '../../day2/facts.ts';
-import {
-  IDENTITY_UNIT,
-  planIdentityBoot,
-  planIdentityRenew,
-  REIDENTIFY_MARKER,
-} from '../../day2/identity.ts';
+import { planIdentityBoot, planIdentityRenew } from '../../day2/identity.ts';
+import { IDENTITY_UNIT, REIDENTIFY_MARKER } from '../../layout.ts';
 import { DAY2_HELP_EXIT, DAY2_LOG, type Day2Env, runDay2Plan } from '../day2.ts';
 import { dryRunOption, jsonOption, type Run, repeat } from '../options.ts';
 import type { CommandResult } from '../output.ts';

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { EXIT, KldloadError } from '../../core/errors.ts';
 import { SystemExecutor } from '../../core/exec.ts';
 import { FINDMNT_TARGET, parseFindmntTarget } from '../../core/fs.ts';
-import { bootedDataset, readBootFacts } from '../../day2/facts.ts';
+import { bootedDataset, readBootFacts, snapshotKernel } from '../../day2/facts.ts';
 import {
   checkSnapshotArg,
   groupSnapshots,
@@ -18,7 +18,7 @@ import { DIFF_JSON_HELP, diffArgv, diffCounts, renderDiff } from '../../day2/sna
 import { utcStamp } from '../../live/facts.ts';
 import { isDataset, isSnapshot, parseGet, parseList, zfs } from '../../zfs/zfs.ts';
 import { parseDiff } from '../../zfs/zfs-diff.ts';
-import { DAY2_HELP_EXIT, type Day2Env, ROLLBACK_RULE, runDay2Plan, snapshotKernel } from '../day2.ts';
+import { DAY2_HELP_EXIT, type Day2Env, ROLLBACK_RULE, runDay2Plan } from '../day2.ts';
 import { dryRunOption, jsonOption, type Run } from '../options.ts';
 import type { CommandResult } from '../output.ts';
 

@@ -6,7 +6,6 @@
  */
 import { existsSync, mkdirSync, rmdirSync } from 'node:fs';
 import { EXIT, KldloadError } from '../../core/errors.ts';
-import { REIDENTIFY_MARKER } from '../../day2/identity.ts';
 import {
   defaultParent,
   type SprayDestroyFacts,
@@ -14,7 +13,7 @@ import {
   type SprayMember,
 } from '../../fleet/spray.ts';
 import { SPRAY_LIST_COLS, type Spray, sprays } from '../../fleet/spray-list.ts';
-import { TARGET } from '../../layout.ts';
+import { REIDENTIFY_MARKER, TARGET } from '../../layout.ts';
 import { isSnapshot, parseList, zfs } from '../../zfs/zfs.ts';
 import type { Day2Env } from '../day2.ts';
 

@@ -1,10 +1,9 @@
 import type { Command } from 'commander';
 import { EXIT, KldloadError } from '../../core/errors.ts';
 import { SystemExecutor } from '../../core/exec.ts';
-import { IDENTITY_UNIT, REIDENTIFY_MARKER } from '../../day2/identity.ts';
 import { DEFAULT_THREADS, MAX_CLONES, planSpray, planSprayDestroy } from '../../fleet/spray.ts';
 import { renderSprays, SPRAY_LIST_JSON } from '../../fleet/spray-list.ts';
-import { TARGET } from '../../layout.ts';
+import { IDENTITY_UNIT, REIDENTIFY_MARKER, TARGET } from '../../layout.ts';
 import { DAY2_HELP_EXIT, type Day2Env, runDay2Plan } from '../day2.ts';
 import { dryRunOption, jsonOption, type Run } from '../options.ts';
 import type { CommandResult } from '../output.ts';

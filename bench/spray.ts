@@ -13,17 +13,19 @@
  * ssh call: no ssh or sudo in it); the host-side figures (one ssh call minus the median empty one)
  * are kept beside them (`host_seconds`) as a check on the guest's clock.
  * The guest's timers are stopped first (sanoid's 15-minute snapshots, apt, logrotate …): a row
- * must not pay for them. zed stays: the spray's own events are part of its cost.
+ * must not pay for them. zed stays, with this tree's drop-in (src/day2/zed.ts, which installs write):
+ * the spray's own events are part of its cost.
  *
  *   npm run bench:spray [-- WORKDIR] [ROUNDS] [N]
  *
  * WORKDIR holds base.qcow2 and id_ed25519 (an `npm run e2e:day2` folder, default the newest) of an
  * image with python3 and libzfs_core.so.3 (zfsutils-linux brings both; checked first).
- * This tree's bundle (dist/kldload.mjs, `npm run bundle` first) and payload/target/lib/spray-clone.py
- * replace the guest's. Writes bench/results/spray-<stamp>.json.
+ * This tree's bundle (dist/kldload.mjs, `npm run bundle` first), payload/target/lib/spray-clone.py
+ * and zed drop-in replace the guest's. Writes bench/results/spray-<stamp>.json.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { ZED_DROPIN, ZED_DROPIN_TEXT } from '../src/day2/zed.ts';
 import { TARGET } from '../src/layout.ts';
 import { utcStamp } from '../src/live/facts.ts';
 import { renderBoots } from '../src/vm/machine.ts';
@@ -77,6 +79,11 @@ await runBench('spray', { m, result, save, out }, async () => {
     throw new Error(`python3 or libzfs_core.so.3 is missing in the guest: ${has.trim()}`);
   await m.installBundle();
   const h = await m.push('payload/target/lib/spray-clone.py', 'spray-clone.py');
+  await sh(`mkdir -p ${dirname(ZED_DROPIN)}
+cat > ${ZED_DROPIN} <<'DROPIN'
+${ZED_DROPIN_TEXT}DROPIN
+systemctl daemon-reload
+systemctl restart zfs-zed`);
   await sh(`install -m 0755 ${h} ${TARGET.sprayHelper}
 zfs create -o mountpoint=/srv/klspray ${DS}
 head -c 268435456 /dev/urandom > /srv/klspray/blob && sync

@@ -12,10 +12,11 @@ import {
   sanoidPolicy,
 } from '../day2/sanoid.ts';
 import { BOOT_OK_UNIT, BOOT_OK_UNIT_TEXT, CONFIRM_UNIT, CONFIRM_UNIT_TEXT } from '../day2/upgrade-record.ts';
+import { ZED_DROPIN, ZED_DROPIN_TEXT } from '../day2/zed.ts';
 import { bundleChunks, TARGET } from '../layout.ts';
 import { DATASETS, type InstallContext } from './install.ts';
 
-/** kldload-tools, esps and sanoid, in that order. */
+/** kldload-tools, zed, esps and sanoid, in that order. */
 export function day2Steps({ f, R, pool, disks }: InstallContext): Step[] {
   const steps: Step[] = [];
   const step = (name: string, title: string, actions: Action[]) => steps.push({ name, title, actions });
@@ -52,6 +53,12 @@ export function day2Steps({ f, R, pool, disks }: InstallContext): Step[] {
         ? [{ kind: 'copy', from: f.postinstallLib, to: `${R}${TARGET.postinstallLib}` } satisfies Action]
         : []),
     ],
+  );
+
+  step(
+    'zed',
+    "zed's event shells at background priority: a bulk ZFS operation (kldload spray) keeps the CPU, and no event is dropped",
+    [write(`${R}${ZED_DROPIN}`, ZED_DROPIN_TEXT)],
   );
 
   const esps = disks.map((_, i) => espGuidFor(f.espGuid, i));

@@ -57,6 +57,7 @@ test('plan order follows the recipe', () => {
       'bootloader',
       'fstab-services',
       'kldload-tools',
+      'zed',
       'esps',
       'sanoid',
       'manifest',

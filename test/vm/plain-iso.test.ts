@@ -95,6 +95,12 @@ test(
         // The reused disk was installed by an earlier bundle: the tools under test are this tree's.
         await m.installBundle();
       }
+      // The install's zed drop-in (src/day2/zed.ts) holds: zed and its session's group at nice 19.
+      const zed = await sh(
+        m,
+        'p=$(systemctl show -p MainPID --value zfs-zed); ps -o ni= -p "$p"; cat "/proc/$p/autogroup"',
+      );
+      assert.match(zed, /^\s*19\n\/autogroup-\d+ nice 19\n$/, `zed: ${zed}`);
       const k0 = await kernelOf(m);
       assert.ok(k0 !== repo.abi, `the test kernel ${repo.abi} is the running one`);
       await addRepo(m, tar, SUITE);

@@ -102,6 +102,18 @@ systemctl stop sanoid.service 2>/dev/null || true`,
     await time('spray', `kldload spray create sp${i} ${N} --from ${SNAP}`);
     const made = (await sh(`zfs list -H -o name -r -d 1 ${POOL}/spray/sp${i} | grep -c '/sp${i}-'`)).trim();
     if (made !== String(N)) throw new Error(`spray made ${made} of ${N} clones`);
+    // The container the helper made (lzc_create) has its properties, the clones inherit them (none
+    // mounted), and spray list finds it by its property.
+    const props = await sh(
+      `zfs get -H -o value canmount,mountpoint,org.kldload:spray ${POOL}/spray/sp${i}
+zfs get -H -o value mountpoint,mounted ${POOL}/spray/sp${i}/sp${i}-${N}
+kldload spray list --json | grep -c '"${POOL}/spray/sp${i}"'`,
+    );
+    const want = `off\nnone\n${SNAP}\nnone\nno\n1\n`;
+    if (props !== want)
+      throw new Error(
+        `spray sp${i}: container/clone properties ${JSON.stringify(props)}, want ${JSON.stringify(want)}`,
+      );
     await time('spray_destroy', `kldload spray destroy sp${i}`);
     await time('spray_threads_1', `kldload spray create one${i} ${N} --from ${SNAP} --threads 1`);
     await sh(`kldload spray destroy one${i}`);

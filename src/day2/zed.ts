@@ -9,10 +9,16 @@
  * service is its own session, so Nice= ranks zed only against its own children. The group's nice is
  * set too (/proc/PID/autogroup); on a kernel without autogroup that write fails, is ignored, and
  * Nice= does the work.
+ *
+ * Type=exec: with Debian's Type=simple, ExecStartPost starts as soon as systemd has forked zed's
+ * process, which may not yet have called setsid(); the write then lands on the group zed is about
+ * to leave, and zed's own group stays at nice 0 (seen in CI, 2026-12-02). Type=exec starts
+ * ExecStartPost only after zed's binary is executed, so after setsid(). zed -F never forks away.
  */
 export const ZED_DROPIN = '/etc/systemd/system/zfs-zed.service.d/kldload.conf';
 export const ZED_DROPIN_TEXT = `# kldload: zed's zedlets at background priority (src/day2/zed.ts).
 [Service]
+Type=exec
 Nice=19
 ExecStartPost=-/bin/sh -c 'echo 19 > /proc/$$MAINPID/autogroup'
 `;

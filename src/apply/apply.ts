@@ -140,7 +140,7 @@ export async function applyPlan(
         };
         log.info(`FAILED step ${s.name}: ${result.failed.action}\n${result.failed.error}`);
         if (log.file) log.info(`full log: ${log.file}`);
-        if (writing) {
+        if (writing && plan.cleanup.length) {
           log.info(
             `cleaning up: ${o.cleanupNote ?? 'unmount, destroy the half-made pool, clear the partition tables this run wrote'}`,
           );
@@ -156,7 +156,8 @@ export async function applyPlan(
   return result;
 }
 
-export function failureMessage(r: ApplyResult, logFile?: string): string {
+/** `what` names the command (install, kldload spray create web …): a day-2 failure is no install's. */
+export function failureMessage(r: ApplyResult, what: string, logFile?: string): string {
   if (!r.failed) return '';
-  return `install failed in step '${r.failed.step}'\n  command: ${r.failed.action}\n  ${r.failed.error.split('\n').join('\n  ')}${logFile ? `\n  log: ${logFile}` : ''}`;
+  return `${what} failed in step '${r.failed.step}'\n  command: ${r.failed.action}\n  ${r.failed.error.split('\n').join('\n  ')}${logFile ? `\n  log: ${logFile}` : ''}`;
 }

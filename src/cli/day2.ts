@@ -54,7 +54,12 @@ export async function runDay2Plan(
     cleanupFrom: new Set(plan.steps.map((s) => s.name)),
     cleanupNote: 'unmount what this run mounted; the datasets it made stay for inspection',
   });
-  if (!r.ok) return { exitCode: EXIT.failed, json: { ...r, log: logFile }, text: failureMessage(r, logFile) };
+  if (!r.ok)
+    return {
+      exitCode: EXIT.failed,
+      json: { ...r, log: logFile },
+      text: failureMessage(r, `kldload ${what}`, logFile),
+    };
   return { exitCode: EXIT.ok, json: { ...r, facts: plan.facts, log: logFile }, text: `${what}: done` };
 }
 

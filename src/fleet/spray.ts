@@ -142,8 +142,10 @@ export function planSpray(f: SprayFacts, o: SprayOptions): Plan {
             : 'kept (--keep-identity): the clones share the origin’s',
     },
     steps,
-    // All or nothing: a half-made spray goes whole (its container was made by this run).
-    cleanup: [run(zfs.destroy(container, { recursive: true }), { mayFail: true })],
+    // All or nothing, but only what this run made: the helper destroys its own clones and container
+    // when one fails. No `zfs destroy -r` here: a container made between the facts and the job (by
+    // another run, by hand) is not this run's.
+    cleanup: [],
   };
 }
 

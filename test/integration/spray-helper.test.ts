@@ -150,19 +150,40 @@ test('clone with create: the parents first, in order, with typed properties; the
   assert.equal(taken.status, 1);
   assert.deepEqual(taken.out.done, []);
   assert.deepEqual(taken.out.failed, [{ name: 'rpool/spray/taken', error: 'EEXIST (File exists)' }]);
+  // The container that was there is not this job's: nothing is destroyed.
+  assert.deepEqual(taken.out.undone, []);
   assert.deepEqual(taken.calls, []);
 });
 
-test('clone: a failed clone is reported by name and errno, the others are made, exit 1', () => {
+test('clone: a failed clone is reported by name and errno; what the job made goes again, its container last; exit 1', () => {
   const r = helper({
     op: 'clone',
     origin: 'tank/vm@v1',
+    create: [{ name: 'tank/s', props: { canmount: 0 } }],
     names: ['tank/s/a-1', 'tank/s/taken', 'tank/s/a-3'],
   });
   assert.equal(r.status, 1);
-  assert.deepEqual(r.out.done, ['tank/s/a-1', 'tank/s/a-3']);
   assert.deepEqual(r.out.failed, [{ name: 'tank/s/taken', error: 'EEXIST (File exists)' }]);
   assert.deepEqual(r.calls.find((c) => c[2] === 'tank/s/a-1')?.slice(3), ['tank/vm@v1', 0]);
+  assert.deepEqual(r.out.done, []);
+  assert.deepEqual(new Set(r.out.undone as string[]), new Set(['tank/s/a-1', 'tank/s/a-3', 'tank/s']));
+  assert.deepEqual(r.out.left, []);
+  const destroyed = r.calls.filter((c) => c[0] === 'destroy').map((c) => c[2]);
+  assert.equal(destroyed.at(-1), 'tank/s', 'the container after its clones');
+  assert.deepEqual(new Set(destroyed), new Set(['tank/s/a-1', 'tank/s/a-3', 'tank/s']));
+
+  // A clone that cannot go is reported and keeps its container (which could not go either).
+  const busy = helper({
+    op: 'clone',
+    origin: 'tank/vm@v1',
+    create: [{ name: 'tank/s' }],
+    names: ['tank/s/busy-1', 'tank/s/taken'],
+  });
+  assert.equal(busy.status, 1);
+  assert.deepEqual(busy.out.undone, []);
+  assert.deepEqual(busy.out.left, [{ name: 'tank/s/busy-1', error: 'EBUSY (Device or resource busy)' }]);
+  assert.deepEqual(busy.out.done, ['tank/s', 'tank/s/busy-1']);
+  assert.ok(!busy.calls.some((c) => c[0] === 'destroy' && c[2] === 'tank/s'));
 });
 
 test('destroy: snapshots in one call, then each level, deepest first; a failed level stops the rest', () => {

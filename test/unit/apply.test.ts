@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { applyPlan, progressPrinter } from '../../src/apply/apply.ts';
+import { applyPlan, failureMessage, progressPrinter } from '../../src/apply/apply.ts';
 import { RecordingExecutor, type RunResult, SystemExecutor } from '../../src/core/exec.ts';
 import { Logger } from '../../src/core/log.ts';
 import { type Plan, pipe, run } from '../../src/core/plan.ts';
@@ -164,4 +164,22 @@ test('progress lines of a long command reach the console at most once per interv
   const every = progressPrinter((l) => said.push(l), 0);
   every('12:00:01 1.2G rpool/x@s\n');
   assert.equal(said.at(-1), '    … 12:00:01 1.2G rpool/x@s');
+});
+
+test('a failure message names the command that failed, not "install"; no cleanup line when there is nothing to clean', async () => {
+  const lines: string[] = [];
+  const log = new Logger({ echo: (l) => lines.push(l) });
+  const { exec } = executor({ 'zfs clone x': { exitCode: 1, all: 'dataset already exists' } });
+  const plan: Plan = {
+    facts: {},
+    steps: [{ name: 'clones', title: 'clone', actions: [run(['zfs', 'clone', 'x'])] }],
+    cleanup: [],
+  };
+  const r = await apply(exec, plan, ['clones'], log);
+  assert.match(
+    failureMessage(r, 'kldload spray create web', '/var/log/kldload/day2.log'),
+    /^kldload spray create web failed in step 'clones'\n {2}command: \$ zfs clone x\n/,
+  );
+  assert.match(failureMessage(r, 'install'), /^install failed in step 'clones'/);
+  assert.ok(!lines.some((l) => l.startsWith('cleaning up')), lines.join('\n'));
 });

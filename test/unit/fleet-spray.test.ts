@@ -61,11 +61,9 @@ test('spray create: parent, container, then every clone from one helper process'
     names: ['rpool/spray/web/web-1', 'rpool/spray/web/web-2', 'rpool/spray/web/web-3'],
     threads: 100,
   });
-  assert.deepEqual(p.cleanup[0], {
-    kind: 'run',
-    argv: ['zfs', 'destroy', '-r', 'rpool/spray/web'],
-    mayFail: true,
-  });
+  // No `zfs destroy -r` of the container on failure: made between the facts and the job (another
+  // run, by hand), it would not be this run's. The helper undoes only what it made itself.
+  assert.deepEqual(p.cleanup, []);
 });
 
 test('spray create: a volume gives zvols, into an existing parent', () => {

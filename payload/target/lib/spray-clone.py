@@ -7,11 +7,16 @@ Reads one JSON job on stdin, writes one JSON result on stdout:
   {"op": "destroy", "snapshots": ["pool/x/a-1@s", ...], "levels": [["pool/x/a-1", ...], ["pool/x"]],
    "threads": 100}
   → {"op": ..., "done": [names], "failed": [{"name": ..., "error": ...}], "seconds": 0.8}
+    (a failed clone job adds "undone": [names], "left": [{"name": ..., "error": ...}])
 Exit 0 when everything was done, 1 when something failed (the result says what), 2 on a bad job
 or when libzfs_core cannot be opened.
 "create": filesystems made first, in order (lzc_create), before any clone: the clones' parents. A
 string property is sent as a string, a number as uint64 (ZFS wants index properties such as
 canmount as their number: off 0, on 1, noauto 2). A failed create stops the job before any clone.
+All or nothing: when a create or a clone fails, the helper destroys what it made itself (clones,
+then its creates, last first) and lists them in "undone" ("left": what it could not destroy). Only
+names this process made go: a container that already existed (another run's, made between the
+caller's check and this job) is never touched.
 
 Why threads: every clone is a ZFS sync task that waits for its transaction group to be written.
 One `zfs clone` process per clone waits once per clone; lzc_clone calls made concurrently (ctypes
@@ -102,6 +107,7 @@ def main():
     if lzc.libzfs_core_init() != 0:
         fail("libzfs_core_init: cannot open /dev/zfs (root, and the zfs module loaded?)")
     start = time.monotonic()
+    result = {"op": op}
     if op == "clone":
         origin = job["origin"].encode()
         done, failed = [], []
@@ -117,9 +123,23 @@ def main():
                 failed.append({"name": ds["name"], "error": why(rc)})
                 break
             done.append(ds["name"])
+        made = len(done)
         if not failed:
             d, failed = run_all(lambda n: lzc.lzc_clone(n, origin, None), job["names"], threads)
             done.extend(d)
+        if failed:
+            undone, left = run_all(lzc.lzc_destroy, done[made:], threads)
+            for name in reversed(done[:made]):
+                if left:
+                    break  # a clone is left: its container stays, or the destroy would fail anyway
+                rc = lzc.lzc_destroy(name.encode())
+                if rc == 0:
+                    undone.append(name)
+                else:
+                    left.append({"name": name, "error": why(rc)})
+            result["undone"], result["left"] = undone, left
+            gone = set(undone)
+            done = [n for n in done if n not in gone]
     else:
         done, failed = [], []
         snaps = job.get("snapshots", [])
@@ -141,8 +161,8 @@ def main():
             failed.extend(f)
             if f:
                 break
-    print(json.dumps({"op": op, "done": done, "failed": failed,
-                      "seconds": round(time.monotonic() - start, 3)}))
+    result.update(done=done, failed=failed, seconds=round(time.monotonic() - start, 3))
+    print(json.dumps(result))
     sys.exit(1 if failed else 0)
 
 

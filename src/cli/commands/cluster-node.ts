@@ -135,5 +135,5 @@ export async function applyOrThrow(plan: Plan, logFile: string, exec?: Executor)
     root: '/',
     cleanupFrom: new Set(),
   });
-  if (!r.ok) throw new KldloadError(failureMessage(r, logFile).replace(/^install failed/, 'failed'));
+  if (!r.ok) throw new KldloadError(failureMessage(r, 'kldload cluster', logFile));
 }

@@ -154,7 +154,7 @@ async function installInner(o: InstallOpts, deps: InstallDeps): Promise<CommandR
   const r = await applyPlan(exec, log, plan, { root: o.root, cleanupFrom: FIRST_WRITING_STEP, host });
   const seconds = (Date.now() - t0) / 1000;
   if (!r.ok) {
-    const msg = failureMessage(r, INSTALL_LOG);
+    const msg = failureMessage(r, 'install', INSTALL_LOG);
     log.info(`${msg}\nKLDLOAD-INSTALL-FAIL step=${r.failed?.step}`);
     return { exitCode: EXIT.failed, json: { ...r, seconds, log: INSTALL_LOG }, text: msg };
   }

@@ -66,7 +66,8 @@ kldload spray: many writable copy-on-write clones of one snapshot on this host, 
     (they inherit the container's mountpoint=none: mounted by nothing, now or at boot; zfs set
     mountpoint=… one, or mount -t zfs -o zfsutil, when wanted), a volume's gives zvols
     (/dev/zvol/PARENT/NAME/NAME-i, for VMs).
-    All or nothing: when a clone fails, PARENT/NAME is destroyed with what was made.
+    All or nothing: when a clone fails, the clones and PARENT/NAME this run made are destroyed
+    again; a PARENT/NAME it did not make (another run's) is never touched.
     Identity: no clone is mounted to change it (that would cost more than the clone). A root
     filesystem must be a sealed snapshot — machine-id empty, no ssh host keys or hostid, and
     ${REIDENTIFY_MARKER}, so each clone makes its own on its first boot (${IDENTITY_UNIT}):

@@ -156,7 +156,9 @@ async function upgrade(o: { name?: string; dryRun?: boolean; json?: boolean }): 
     return {
       exitCode: EXIT.failed,
       json: { ok: false, error: why, ...(r ?? {}), record: rec, log: DAY2_LOG },
-      text: r ? `${failureMessage(r, DAY2_LOG)}\n  ${why}` : `kldload: ${why}\n  log: ${DAY2_LOG}`,
+      text: r
+        ? `${failureMessage(r, 'kldload upgrade', DAY2_LOG)}\n  ${why}`
+        : `kldload: ${why}\n  log: ${DAY2_LOG}`,
     };
   };
   const first = await apply(log, plan);
@@ -237,7 +239,11 @@ async function confirm(o: { dryRun?: boolean; json?: boolean }): Promise<Command
   if (!plan.steps.length) return { exitCode: EXIT.ok, json: { ok: true, verdict, why }, text: why };
   const r = await apply(log, plan);
   if (!r.ok)
-    return { exitCode: EXIT.failed, json: { ...r, log: DAY2_LOG }, text: failureMessage(r, DAY2_LOG) };
+    return {
+      exitCode: EXIT.failed,
+      json: { ...r, log: DAY2_LOG },
+      text: failureMessage(r, 'kldload upgrade confirm', DAY2_LOG),
+    };
   return { exitCode: EXIT.ok, json: { ok: true, verdict, why, steps: r.steps, log: DAY2_LOG }, text: why };
 }
 

@@ -14,6 +14,7 @@ import { test } from 'node:test';
 import { SystemExecutor } from '../../src/core/exec.ts';
 import { Logger } from '../../src/core/log.ts';
 import { newRunDir } from '../../src/core/paths.ts';
+import { HELPER_ARGV } from '../../src/fleet/spray.ts';
 import { GOLDEN_FILES, GoldenManifestSchema } from '../../src/layout-image.ts';
 import { utcStamp } from '../../src/live/facts.ts';
 import { TARGET_DISK } from '../../src/vm/drives.ts';
@@ -526,6 +527,46 @@ ip -4 -o addr show dev br-fleet | grep -q 10.77.0.1`,
         `kldload spray: 100 clones in ${spray.toFixed(1)} s (100 zfs clone: ${loop.toFixed(1)} s; spray destroy ${destroy.toFixed(1)} s)`,
         () => assert.equal(made.trim(), '100'),
         spray,
+      );
+      // The helper's failure path on real ZFS: a container that exists (another run's) is refused and
+      // kept; a clone that fails (its parent is missing) takes back what the job made, container last.
+      const job = (create: string, names: string[]) =>
+        `echo '${JSON.stringify({ op: 'clone', origin: 'rpool/srv/gold@golden', create: [{ name: create, props: { canmount: 0 } }], names })}' | ${HELPER_ARGV.join(' ')} || echo "rc=$?"`;
+      const undo = await sh(
+        hub,
+        [
+          'zfs create -o canmount=off rpool/spray/other',
+          job('rpool/spray/other', ['rpool/spray/other/x-1']),
+          'zfs list -H -o name -r rpool/spray/other',
+          job('rpool/spray/u', ['rpool/spray/u/u-1', 'rpool/spray/u/nope/u-2']),
+          'zfs list -H -o name -r rpool/spray/u 2>&1 || true',
+        ].join('\n'),
+      );
+      const [taken, rc1, kept, undone, rc2, gone] = undo.trim().split('\n');
+      type Result = {
+        done: string[];
+        failed: { name: string; error: string }[];
+        undone: string[];
+        left: unknown[];
+      };
+      check(
+        'cluster',
+        "spray's helper: a taken container is kept; a failed clone job takes back only what it made",
+        () => {
+          const t = JSON.parse(taken ?? '{}') as Result;
+          assert.deepEqual(
+            [t.failed, t.undone, rc1, kept],
+            [[{ name: 'rpool/spray/other', error: 'EEXIST (File exists)' }], [], 'rc=1', 'rpool/spray/other'],
+            undo,
+          );
+          const u = JSON.parse(undone ?? '{}') as Result;
+          assert.deepEqual(
+            [u.failed[0]?.name, u.undone, u.left, u.done, rc2],
+            ['rpool/spray/u/nope/u-2', ['rpool/spray/u/u-1', 'rpool/spray/u'], [], [], 'rc=1'],
+            undo,
+          );
+          assert.match(gone ?? '', /rpool\/spray\/u'?: dataset does not exist/, undo);
+        },
       );
     } finally {
       await Promise.all(machines.map((m) => m.stop()));

@@ -57,6 +57,7 @@ async function runAction(exec: Executor, a: Action, root: string, host: Host, sa
         ...(a.input !== undefined ? { input: a.input, secretInput: !!a.secretInput } : {}),
         env: { DEBIAN_FRONTEND: 'noninteractive', LC_ALL: 'C.UTF-8' },
         check: !a.mayFail,
+        logged: true,
         ...(a.progress ? { onChunk: progressPrinter(say) } : {}),
       });
       return;
@@ -77,6 +78,7 @@ async function runAction(exec: Executor, a: Action, root: string, host: Host, sa
         ],
         {
           env: { LC_ALL: 'C.UTF-8' },
+          logged: true,
           ...(a.progress ? { onChunk: progressPrinter(say) } : {}),
         },
       );

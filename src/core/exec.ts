@@ -22,6 +22,8 @@ export interface RunOptions {
   signal?: AbortSignal;
   /** Open file descriptors of this process the command gets as fd 3, 4, … (e.g. `flock 3`). */
   fds?: number[];
+  /** The caller logged the command already (applyPlan's plan line, which shows more): not twice. */
+  logged?: boolean;
 }
 
 export interface RunResult {
@@ -47,7 +49,7 @@ export class SystemExecutor implements Executor {
   async run(argv: string[], opts: RunOptions = {}): Promise<RunResult> {
     const [cmd, ...args] = argv;
     if (!cmd) throw new Error('empty command');
-    this.log?.detail(`$ ${argv.join(' ')}${opts.input !== undefined ? ' <<stdin' : ''}`);
+    if (!opts.logged) this.log?.detail(`$ ${argv.join(' ')}${opts.input !== undefined ? ' <<stdin' : ''}`);
     // A timeout is an abort of its own, so both end the same way (SIGTERM, then SIGKILL).
     const timeout = opts.timeoutMs ? AbortSignal.timeout(opts.timeoutMs) : undefined;
     const signals = [opts.signal, timeout].filter((s): s is AbortSignal => !!s);

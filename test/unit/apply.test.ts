@@ -183,3 +183,29 @@ test('a failure message names the command that failed, not "install"; no cleanup
   assert.match(failureMessage(r, 'install'), /^install failed in step 'clones'/);
   assert.ok(!lines.some((l) => l.startsWith('cleaning up')), lines.join('\n'));
 });
+
+test('the log shows each command of a plan once (the plan line), with its stdin; a probe is logged too', async () => {
+  const file = join(mkdtempSync(join(tmpdir(), 'kl-apply-log-')), 'day2.log');
+  const plan: Plan = {
+    facts: {},
+    steps: [
+      {
+        name: 'one',
+        title: 'two commands',
+        actions: [run(['cat'], { input: '{"job":1}' }), run(['true'], { unless: ['false'] })],
+      },
+    ],
+    cleanup: [],
+  };
+  const log = new Logger({ file, quiet: true });
+  assert.equal(
+    (await applyPlan(new SystemExecutor(log), log, plan, { root: '/', cleanupFrom: new Set() })).ok,
+    true,
+  );
+  const lines = readFileSync(file, 'utf8').split('\n');
+  const count = (re: RegExp) => lines.filter((l) => re.test(l)).length;
+  assert.equal(count(/\$ cat\b/), 1, lines.join('\n'));
+  assert.equal(count(/\$ cat <<< '\{"job":1\}'/), 1, lines.join('\n'));
+  assert.equal(count(/\$ true\b/), 1, lines.join('\n'));
+  assert.equal(count(/\$ false$/), 1, lines.join('\n'));
+});
